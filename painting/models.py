@@ -1,0 +1,108 @@
+"""Images, explorations (one visitor × one image × one model) and their rounds."""
+
+from __future__ import annotations
+
+import uuid
+
+import numpy as np
+from django.db import models
+from django.utils import timezone
+
+from .masking import Fill
+
+
+class Picture(models.Model):
+    """An image to explore: a gallery photo (shared) or an upload (its owner's only)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    title = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=100, unique=True, null=True, blank=True)
+    is_gallery = models.BooleanField(default=False)
+    owner = models.CharField(max_length=64, blank=True, db_index=True)
+    file = models.FileField(upload_to="pictures/")
+    thumbnail = models.FileField(upload_to="pictures/")
+    width = models.PositiveIntegerField()
+    height = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64)
+    source = models.CharField(max_length=300, blank=True)
+    licence = models.CharField(max_length=200, blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name = "image"
+        ordering = ["-is_gallery", "title"]
+
+    def __str__(self) -> str:
+        return self.title
+
+    def visible_to(self, visitor: str) -> bool:
+        return self.is_gallery or (bool(visitor) and self.owner == visitor)
+
+
+class Exploration(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    visitor = models.CharField(max_length=64, db_index=True)
+    picture = models.ForeignKey(Picture, on_delete=models.CASCADE, related_name="explorations")
+    model_name = models.CharField(max_length=64)
+    created_at = models.DateTimeField(default=timezone.now)
+    updated_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["-updated_at"]
+
+    def __str__(self) -> str:
+        return f"{self.picture} with {self.model_name}"
+
+
+class Round(models.Model):
+    """One Classify: the mask, the image the model saw, and what it answered.
+
+    Round 0 of every exploration is the unmasked original."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    exploration = models.ForeignKey(Exploration, on_delete=models.CASCADE, related_name="rounds")
+    index = models.PositiveIntegerField()
+    fill = models.CharField(max_length=16, choices=[(f.value, f.label) for f in Fill])
+    mask = models.FileField(upload_to="rounds/", blank=True)
+    masked_image = models.FileField(upload_to="rounds/")
+    thumbnail = models.FileField(upload_to="rounds/")
+    masked_fraction = models.FloatField(default=0.0)
+    strokes = models.JSONField(default=list, blank=True)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    error = models.TextField(blank=True)
+    model_name = models.CharField(max_length=64, blank=True)
+    weights_sha256 = models.CharField(max_length=64, blank=True)
+    top = models.JSONField(default=list, blank=True)  # [{"index", "label", "probability"}]
+    probabilities = models.BinaryField(null=True, blank=True)  # float32 × 1000 softmax
+    created_at = models.DateTimeField(default=timezone.now)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    inference_ms = models.FloatField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["exploration", "index"]
+        constraints = [
+            models.UniqueConstraint(fields=["exploration", "index"], name="unique_round_index")
+        ]
+
+    def __str__(self) -> str:
+        return f"round {self.index} of {self.exploration_id}"
+
+    @property
+    def is_finished(self) -> bool:
+        return self.status in (self.Status.DONE, self.Status.FAILED)
+
+    @property
+    def top1(self) -> dict | None:
+        return self.top[0] if self.top else None
+
+    def probability_of(self, class_index: int) -> float | None:
+        if self.probabilities is None:
+            return None
+        return float(np.frombuffer(bytes(self.probabilities), dtype=np.float32)[class_index])

@@ -1,0 +1,100 @@
+"""Reads: whose explorations are whose, waiting for a round, and what a round's result says."""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+
+from django.db.models import Count, QuerySet
+
+from . import services
+from .models import Exploration, Picture, Round
+
+
+def explorations_of(visitor: str) -> QuerySet[Exploration]:
+    return (
+        Exploration.objects.filter(visitor=visitor)
+        .select_related("picture")
+        .annotate(round_count=Count("rounds"))
+    )
+
+
+def pictures_for(visitor: str) -> tuple[QuerySet[Picture], QuerySet[Picture]]:
+    """The gallery, and this visitor's own uploads."""
+    gallery = Picture.objects.filter(is_gallery=True).order_by("title")
+    uploads = Picture.objects.filter(is_gallery=False, owner=visitor).order_by("-created_at")
+    return gallery, uploads
+
+
+def wait_until_finished(round_: Round, timeout: float, interval: float = 0.02) -> Round:
+    """Re-read the round until it is done or failed, or the timeout passes (a long poll)."""
+    deadline = time.monotonic() + timeout
+    while not round_.is_finished and time.monotonic() < deadline:
+        time.sleep(interval)
+        round_.refresh_from_db(fields=["status"])
+    if not round_.is_finished:
+        services.fail_stale_rounds()
+    round_.refresh_from_db()
+    return round_
+
+
+@dataclass(frozen=True)
+class Bar:
+    label: str
+    probability: float
+    is_original_class: bool
+
+
+@dataclass(frozen=True)
+class RoundResult:
+    """What a finished round means next to the original and the round before it."""
+
+    round: Round
+    label: str
+    probability: float
+    bars: list[Bar]
+    original_label: str
+    original_probability: float  # of the original top-1 class, in this round
+    change_from_original: float  # in probability units, for the original class
+    change_from_previous: float | None  # same class, against the previous finished round
+    top1_changed: bool
+
+
+def result_of(round_: Round, original: Round | None, previous: Round | None) -> RoundResult | None:
+    if round_.status != Round.Status.DONE or not round_.top:
+        return None
+    reference = original if original and original.status == Round.Status.DONE else round_
+    original_top = reference.top[0]
+    now = round_.probability_of(original_top["index"])
+    before = None
+    if previous and previous.status == Round.Status.DONE:
+        before = previous.probability_of(original_top["index"])
+    return RoundResult(
+        round=round_,
+        label=round_.top[0]["label"],
+        probability=round_.top[0]["probability"],
+        bars=[
+            Bar(p["label"], p["probability"], p["index"] == original_top["index"])
+            for p in round_.top
+        ],
+        original_label=original_top["label"],
+        original_probability=now,
+        change_from_original=now - original_top["probability"],
+        change_from_previous=None if before is None else now - before,
+        top1_changed=round_.top[0]["index"] != original_top["index"],
+    )
+
+
+def history_of(exploration: Exploration) -> list[Round]:
+    return list(exploration.rounds.order_by("index"))
+
+
+def result_in_context(round_: Round) -> RoundResult | None:
+    """result_of() with the exploration's original and the previous finished round."""
+    earlier = list(
+        Round.objects.filter(exploration_id=round_.exploration_id, index__lt=round_.index)
+        .filter(status=Round.Status.DONE)
+        .order_by("index")
+    )
+    original = round_ if round_.index == 0 else next((r for r in earlier if r.index == 0), None)
+    return result_of(round_, original, earlier[-1] if earlier else None)

@@ -1,0 +1,22 @@
+"""Celery tasks: thin wrappers that hand a round id to the services."""
+
+from celery import shared_task
+from celery.signals import worker_process_init
+from django.conf import settings
+
+from . import classifier, services
+
+
+@worker_process_init.connect
+def _load_model_once(**_kwargs) -> None:
+    """Each worker process sizes its thread pool and loads the model before the first round."""
+    classifier.configure_torch(settings.XAI_TORCH_THREADS)
+    try:
+        classifier.load_classifier(services.current_model_name()).warm_up()
+    except classifier.WeightsMissing:
+        pass  # each round then fails with the message that says how to install weights
+
+
+@shared_task(name="painting.tasks.classify_round")
+def classify_round(round_id: str) -> None:
+    services.run_round(round_id)

@@ -1,0 +1,214 @@
+"""Thin views: find what the visitor owns, call a service, render a page or its partial."""
+
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+from django_htmx.http import HttpResponseClientRedirect, reswap, retarget
+from django_htmx.middleware import HtmxDetails
+
+from . import classifier, selectors, services
+from .forms import RoundForm, UploadForm, first_error
+from .masking import Fill
+from .models import Exploration, Picture, Round
+
+EXPLORE = "painting/explore.html"
+
+
+class HtmxHttpRequest(HttpRequest):
+    htmx: HtmxDetails
+
+
+def _visitor(request: HttpRequest, *, create: bool = False) -> str:
+    """This browser's anonymous id, kept in its session (never the session key itself)."""
+    visitor = request.session.get("visitor", "")
+    if not visitor and create:
+        visitor = request.session["visitor"] = uuid.uuid4().hex
+    return visitor
+
+
+def _get_exploration_for(request: HttpRequest, exploration_id) -> Exploration:
+    visitor = _visitor(request)
+    if not visitor:
+        raise Http404
+    return get_object_or_404(
+        Exploration.objects.select_related("picture"), pk=exploration_id, visitor=visitor
+    )
+
+
+def _get_round_for(request: HttpRequest, exploration_id, round_id) -> Round:
+    exploration = _get_exploration_for(request, exploration_id)
+    return get_object_or_404(Round.objects.select_related("exploration"), pk=round_id,
+                             exploration=exploration)
+
+
+def _go_to(request: HtmxHttpRequest, url: str) -> HttpResponse:
+    return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
+
+
+def _error(request: HtmxHttpRequest, message: str, status: int = 400) -> HttpResponse:
+    """The message in the page's message area (HTMX), or as a plain page."""
+    response = render(request, EXPLORE + "#messages", {"error": message}, status=status)
+    if request.htmx:
+        retarget(response, "#messages")
+        reswap(response, "outerHTML")
+    return response
+
+
+def _round_fragments(request: HttpRequest, round_: Round, *, status: int = 200) -> HttpResponse:
+    """The result panel for a round, plus its history entry swapped in out of band."""
+    context = {
+        "round": round_,
+        "exploration": round_.exploration,
+        "result": selectors.result_in_context(round_),
+        "rounds": selectors.history_of(round_.exploration),
+        "oob": True,
+    }
+    html = render_to_string(EXPLORE + "#result", context, request) + render_to_string(
+        EXPLORE + "#history", context, request
+    )
+    return HttpResponse(html, status=status)
+
+
+@require_GET
+def home(request: HtmxHttpRequest, form: UploadForm | None = None, status: int = 200):
+    visitor = _visitor(request)
+    gallery, uploads = selectors.pictures_for(visitor)
+    try:
+        model_name, model_problem = services.current_model_name(), ""
+    except classifier.WeightsMissing as exc:
+        model_name, model_problem = "", str(exc)
+    context = {
+        "gallery": gallery,
+        "uploads": uploads,
+        "explorations": selectors.explorations_of(visitor)[:24] if visitor else [],
+        "form": form or UploadForm(),
+        "model_title": classifier.title_of(model_name) if model_name else "",
+        "model_problem": model_problem,
+    }
+    return render(request, "painting/home.html", context, status=status)
+
+
+@require_POST
+def upload(request: HtmxHttpRequest):
+    form = UploadForm(request.POST, request.FILES)
+    if not form.is_valid():
+        request.method = "GET"  # home() renders the page again, with the form's errors
+        return home(request, form=form, status=400)
+    picture = services.add_picture(
+        form.cleaned_data["image"], title=form.title(), owner=_visitor(request, create=True)
+    )
+    return explore_picture(request, picture.pk)
+
+
+@require_POST
+def explore_picture(request: HtmxHttpRequest, picture_id):
+    picture = get_object_or_404(Picture, pk=picture_id)
+    visitor = _visitor(request, create=True)
+    if not picture.visible_to(visitor):
+        raise Http404
+    try:
+        exploration = (
+            services.start_exploration(visitor, picture)
+            if request.POST.get("fresh")
+            else services.resume_or_start(visitor, picture)
+        )
+    except classifier.WeightsMissing as exc:
+        return _error(request, str(exc), status=503)
+    return _go_to(request, exploration_url(exploration))
+
+
+def exploration_url(exploration: Exploration) -> str:
+    return reverse("painting:explore", args=[exploration.pk])
+
+
+@require_GET
+def explore(request: HtmxHttpRequest, exploration_id):
+    exploration = _get_exploration_for(request, exploration_id)
+    rounds = selectors.history_of(exploration)
+    latest = rounds[-1] if rounds else None
+    context = {
+        "exploration": exploration,
+        "picture": exploration.picture,
+        "model_title": classifier.title_of(exploration.model_name),
+        "rounds": rounds,
+        "round": latest,
+        "result": selectors.result_in_context(latest) if latest else None,
+        "fills": list(Fill),
+    }
+    return render(request, EXPLORE, context)
+
+
+@require_POST
+def classify(request: HtmxHttpRequest, exploration_id):
+    exploration = _get_exploration_for(request, exploration_id)
+    picture = exploration.picture
+    form = RoundForm(request.POST, request.FILES, size=(picture.width, picture.height))
+    if not form.is_valid():
+        return _error(request, first_error(form))
+    round_ = services.submit_round(
+        exploration, form.cleaned_data["mask"], form.cleaned_data["fill"],
+        form.cleaned_data["strokes"],
+    )
+    if not request.htmx:
+        return redirect(exploration_url(exploration))
+    return _round_fragments(request, round_)
+
+
+@require_GET
+def round_result(request: HtmxHttpRequest, exploration_id, round_id):
+    round_ = _get_round_for(request, exploration_id, round_id)
+    if not request.htmx:
+        return redirect(exploration_url(round_.exploration))
+    if request.GET.get("wait"):
+        round_ = selectors.wait_until_finished(round_, settings.XAI_POLL_WAIT_SECONDS)
+    return _round_fragments(request, round_)
+
+
+@require_POST
+def retry(request: HtmxHttpRequest, exploration_id, round_id):
+    round_ = services.retry_round(_get_round_for(request, exploration_id, round_id))
+    if not request.htmx:
+        return redirect(exploration_url(round_.exploration))
+    return _round_fragments(request, round_)
+
+
+def _file_response(field, content_type: str) -> FileResponse:
+    if not field:
+        raise Http404
+    response = FileResponse(field.open("rb"), content_type=content_type)
+    # Stored files never change under the same URL.
+    response["Cache-Control"] = "private, max-age=31536000, immutable"
+    return response
+
+
+PICTURE_FILES = {"image.png": ("file", "image/png"), "thumb.jpg": ("thumbnail", "image/jpeg")}
+ROUND_FILES = {
+    "mask.png": ("mask", "image/png"),
+    "masked.png": ("masked_image", "image/png"),
+    "thumb.jpg": ("thumbnail", "image/jpeg"),
+}
+
+
+@require_GET
+def picture_file(request: HttpRequest, picture_id, name: str):
+    picture = get_object_or_404(Picture, pk=picture_id)
+    if name not in PICTURE_FILES or not picture.visible_to(_visitor(request)):
+        raise Http404
+    field, content_type = PICTURE_FILES[name]
+    return _file_response(getattr(picture, field), content_type)
+
+
+@require_GET
+def round_file(request: HttpRequest, exploration_id, round_id, name: str):
+    round_ = _get_round_for(request, exploration_id, round_id)
+    if name not in ROUND_FILES:
+        raise Http404
+    field, content_type = ROUND_FILES[name]
+    return _file_response(getattr(round_, field), content_type)

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Start Redis (if it is not already running), one Celery worker on the "inference" queue and
+# the Django server on http://127.0.0.1:8000. Without Redis, tasks run inside the web process.
+set -u
+cd "$(dirname "$0")/.."
+PY=${VENV:-.venv}/bin
+REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379/0}
+export REDIS_URL
+pids=()
+cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null; done; wait 2>/dev/null; }
+trap cleanup EXIT INT TERM
+
+redis_up() { "$PY/python" -c "import redis,sys; redis.Redis.from_url('$REDIS_URL', socket_connect_timeout=1).ping()" 2>/dev/null; }
+
+if ! redis_up && command -v redis-server >/dev/null; then
+  mkdir -p var
+  redis-server --port 6379 --bind 127.0.0.1 --save "" --appendonly no --dir var >var/redis.log 2>&1 &
+  pids+=($!)
+  for _ in $(seq 50); do redis_up && break; sleep 0.1; done
+fi
+
+if redis_up; then
+  "$PY/celery" -A xaiproject worker -Q inference --concurrency 1 --loglevel INFO &
+  pids+=($!)
+else
+  echo "WARNING: Redis is not running and could not be started (apt-get install redis-server)." >&2
+  echo "WARNING: running classification inside the web process instead (XAI_EAGER=1): fine for one person, slow for many." >&2
+  export XAI_EAGER=1
+fi
+
+echo "Open http://127.0.0.1:8000"
+"$PY/python" manage.py runserver 127.0.0.1:8000 --noreload

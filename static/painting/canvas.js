@@ -1,0 +1,281 @@
+// The painting canvas: pointer events (mouse, pen, touch), paint/erase, brush size,
+// undo/redo/clear, restoring a past round's mask, and handing the mask to the Classify form.
+// The canvas has the picture's own resolution; CSS scales it to the screen.
+(function () {
+  "use strict";
+
+  const PAINT_COLOUR = "#ff2d55";
+
+  function setUp(stage) {
+    const canvas = stage.querySelector("canvas[data-mask]");
+    const ctx = canvas.getContext("2d", { willReadFrequently: true });
+    const root = stage.closest(".workspace");
+    const form = root.querySelector("[data-classify-form]");
+    const brush = root.querySelector("[data-brush-size]");
+    const brushOutput = root.querySelector("[data-brush-output]");
+    const paintedOutput = root.querySelector("[data-painted-output]");
+    const undoButton = root.querySelector("[data-undo]");
+    const redoButton = root.querySelector("[data-redo]");
+
+    // Everything drawn is a list of operations, so undo/redo replay them from blank.
+    const done = [];
+    const undone = [];
+    let events = []; // the brush log sent with the next Classify
+    let roundStart = performance.now();
+    let stroke = null;
+
+    function tool() {
+      return root.querySelector("[data-tool]:checked").value;
+    }
+
+    function scale() {
+      return canvas.width / canvas.getBoundingClientRect().width;
+    }
+
+    function log(event) {
+      event.t = Math.round(performance.now() - roundStart);
+      events.push(event);
+    }
+
+    function drawSegment(op, from, to) {
+      ctx.save();
+      ctx.globalCompositeOperation = op.tool === "erase" ? "destination-out" : "source-over";
+      ctx.strokeStyle = PAINT_COLOUR;
+      ctx.fillStyle = PAINT_COLOUR;
+      ctx.lineWidth = op.size;
+      ctx.lineCap = "round";
+      ctx.lineJoin = "round";
+      ctx.beginPath();
+      if (from[0] === to[0] && from[1] === to[1]) {
+        ctx.arc(to[0], to[1], op.size / 2, 0, Math.PI * 2);
+        ctx.fill();
+      } else {
+        ctx.moveTo(from[0], from[1]);
+        ctx.lineTo(to[0], to[1]);
+        ctx.stroke();
+      }
+      ctx.restore();
+    }
+
+    function apply(op) {
+      if (op.type === "stroke") {
+        op.points.forEach((p, i) => drawSegment(op, op.points[Math.max(0, i - 1)], p));
+      } else if (op.type === "clear") {
+        ctx.clearRect(0, 0, canvas.width, canvas.height);
+      } else if (op.type === "restore") {
+        ctx.clearRect(0, 0, canvas.width, canvas.height);
+        if (op.image) paintMaskImage(op.image);
+      }
+    }
+
+    // A stored mask is white-on-black; show its white part in the paint colour.
+    function paintMaskImage(image) {
+      const layer = document.createElement("canvas");
+      layer.width = canvas.width;
+      layer.height = canvas.height;
+      const lctx = layer.getContext("2d", { willReadFrequently: true });
+      lctx.drawImage(image, 0, 0, canvas.width, canvas.height);
+      const pixels = lctx.getImageData(0, 0, layer.width, layer.height);
+      const d = pixels.data;
+      for (let i = 0; i < d.length; i += 4) {
+        const on = d[i] >= 128;
+        d[i] = 255; d[i + 1] = 45; d[i + 2] = 85; d[i + 3] = on ? 255 : 0;
+      }
+      lctx.putImageData(pixels, 0, 0);
+      ctx.drawImage(layer, 0, 0);
+    }
+
+    function redraw() {
+      ctx.clearRect(0, 0, canvas.width, canvas.height);
+      done.forEach(apply);
+    }
+
+    function commit(op) {
+      done.push(op);
+      undone.length = 0;
+      changed();
+    }
+
+    function changed() {
+      undoButton.disabled = done.length === 0;
+      redoButton.disabled = undone.length === 0;
+      paintedOutput.value = (paintedFraction() * 100).toFixed(1) + "%";
+      stage.dataset.painted = paintedOutput.value;
+    }
+
+    function paintedFraction() {
+      const d = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+      let painted = 0;
+      for (let i = 3; i < d.length; i += 4) if (d[i] >= 128) painted++;
+      return painted / (canvas.width * canvas.height);
+    }
+
+    function point(event) {
+      const rect = canvas.getBoundingClientRect();
+      const s = canvas.width / rect.width;
+      return [
+        Math.round((event.clientX - rect.left) * s * 10) / 10,
+        Math.round((event.clientY - rect.top) * s * 10) / 10,
+      ];
+    }
+
+    canvas.addEventListener("pointerdown", (event) => {
+      if (event.button !== 0 && event.pointerType === "mouse") return;
+      event.preventDefault();
+      canvas.setPointerCapture(event.pointerId);
+      const start = performance.now();
+      stroke = {
+        type: "stroke",
+        tool: tool(),
+        size: Math.max(1, Math.round(Number(brush.value) * scale())),
+        pointer: event.pointerType,
+        points: [point(event)],
+        times: [0],
+        start: start,
+      };
+      drawSegment(stroke, stroke.points[0], stroke.points[0]);
+    });
+
+    canvas.addEventListener("pointermove", (event) => {
+      if (!stroke) return;
+      const moves = event.getCoalescedEvents ? event.getCoalescedEvents() : [event];
+      for (const move of moves.length ? moves : [event]) {
+        const p = point(move);
+        drawSegment(stroke, stroke.points[stroke.points.length - 1], p);
+        stroke.points.push(p);
+        stroke.times.push(Math.round(performance.now() - stroke.start));
+      }
+    });
+
+    function endStroke() {
+      if (!stroke) return;
+      const finished = stroke;
+      stroke = null;
+      commit(finished);
+      log({
+        type: "stroke",
+        tool: finished.tool,
+        size: finished.size,
+        pointer: finished.pointer,
+        points: finished.points.map((p, i) => [p[0], p[1], finished.times[i]]),
+      });
+    }
+    canvas.addEventListener("pointerup", endStroke);
+    canvas.addEventListener("pointercancel", endStroke);
+
+    function undo() {
+      if (!done.length) return;
+      undone.push(done.pop());
+      redraw();
+      changed();
+      log({ type: "undo" });
+    }
+
+    function redo() {
+      if (!undone.length) return;
+      const op = undone.pop();
+      done.push(op);
+      apply(op);
+      changed();
+      log({ type: "redo" });
+    }
+
+    function clear() {
+      commit({ type: "clear" });
+      apply({ type: "clear" });
+      log({ type: "clear" });
+    }
+
+    function restore(url) {
+      if (!url) {
+        commit({ type: "restore", image: null });
+        redraw();
+        changed();
+        log({ type: "restore", mask: null });
+        return;
+      }
+      const image = new Image();
+      image.onload = () => {
+        commit({ type: "restore", image: image });
+        redraw();
+        changed();
+        log({ type: "restore", mask: url });
+      };
+      image.src = url;
+    }
+
+    undoButton.addEventListener("click", undo);
+    redoButton.addEventListener("click", redo);
+    root.querySelector("[data-clear]").addEventListener("click", clear);
+    brush.addEventListener("input", () => { brushOutput.value = brush.value; });
+    root.querySelectorAll("[data-tool]").forEach((radio) =>
+      radio.addEventListener("change", () => log({ type: "tool", tool: radio.value })));
+    form.querySelector("select[name=fill]").addEventListener("change", (event) =>
+      log({ type: "fill", fill: event.target.value }));
+
+    document.addEventListener("click", (event) => {
+      const item = event.target.closest("[data-restore-mask]");
+      if (item) restore(item.dataset.restoreMask);
+    });
+
+    document.addEventListener("keydown", (event) => {
+      if (event.target.matches("input[type=text], textarea, select")) return;
+      const key = event.key.toLowerCase();
+      if ((event.ctrlKey || event.metaKey) && key === "z") {
+        event.preventDefault();
+        if (event.shiftKey) redo(); else undo();
+      } else if ((event.ctrlKey || event.metaKey) && key === "y") {
+        event.preventDefault();
+        redo();
+      } else if (!event.ctrlKey && !event.metaKey && (key === "p" || key === "e")) {
+        root.querySelector(`[data-tool][value=${key === "p" ? "paint" : "erase"}]`).click();
+      }
+    });
+
+    // The mask PNG: white where painted, transparent elsewhere, at the picture's resolution.
+    function maskFile() {
+      const out = document.createElement("canvas");
+      out.width = canvas.width;
+      out.height = canvas.height;
+      const octx = out.getContext("2d");
+      octx.drawImage(canvas, 0, 0);
+      octx.globalCompositeOperation = "source-in";
+      octx.fillStyle = "#fff";
+      octx.fillRect(0, 0, out.width, out.height);
+      const base64 = out.toDataURL("image/png").split(",")[1];
+      const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
+      return new File([bytes], "mask.png", { type: "image/png" });
+    }
+
+    // Capture phase: runs before htmx reads the form, so the mask goes with this request.
+    document.addEventListener("submit", (event) => {
+      if (event.target !== form) return;
+      const files = new DataTransfer();
+      files.items.add(maskFile());
+      form.querySelector("[data-mask-input]").files = files.files;
+      log({ type: "classify" });
+      form.querySelector("[data-strokes-input]").value = JSON.stringify(events);
+      events = [];
+      roundStart = performance.now();
+    }, true);
+
+    changed();
+    stage.dataset.ready = "true";
+  }
+
+  function showConnectionError(message) {
+    const box = document.getElementById("connection-error");
+    if (!box) return;
+    box.textContent = message;
+    box.hidden = false;
+    setTimeout(() => { box.hidden = true; }, 8000);
+  }
+
+  document.addEventListener("DOMContentLoaded", () => {
+    document.querySelectorAll("[data-stage]").forEach(setUp);
+    document.body.addEventListener("htmx:sendError", () =>
+      showConnectionError("The server could not be reached. Check your connection and try again."));
+    document.body.addEventListener("htmx:responseError", (event) =>
+      showConnectionError(`The server had a problem (HTTP ${event.detail.xhr.status}). Your rounds are saved; try again.`));
+  });
+})();
