@@ -32,7 +32,9 @@ def open_untrusted(data: bytes, *, formats: dict[str, str], max_pixels: int) -> 
     except ImageRejected:
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
-        raise ImageRejected("The image is too large to decode safely.") from exc
+        raise ImageRejected(
+            f"The image is too large to decode safely (the limit is {max_pixels / 1e6:.0f} megapixels)."
+        ) from exc
     except UnidentifiedImageError as exc:
         names = ", ".join(formats.values())
         raise ImageRejected(f"That file is not an image we can read ({names}).") from exc

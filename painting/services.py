@@ -95,7 +95,9 @@ def submit_round(exploration: Exploration, mask: Image.Image, fill: masking.Fill
         original = Image.open(f)
         original.load()
     with transaction.atomic():
-        return _create_round(exploration, original, mask=mask, fill=fill, strokes=strokes)
+        round_ = _create_round(exploration, original, mask=mask, fill=fill, strokes=strokes)
+    round_.refresh_from_db()  # dispatch ran on commit and may have failed the round already
+    return round_
 
 
 def _create_round(exploration: Exploration, original: Image.Image, *, mask: Image.Image | None,

@@ -122,7 +122,7 @@
     canvas.addEventListener("pointerdown", (event) => {
       if (event.button !== 0 && event.pointerType === "mouse") return;
       event.preventDefault();
-      canvas.setPointerCapture(event.pointerId);
+      try { canvas.setPointerCapture(event.pointerId); } catch (e) { /* synthetic pointers */ }
       const start = performance.now();
       stroke = {
         type: "stroke",

@@ -1,0 +1,106 @@
+"""A person in a real browser: pick an image, paint, classify, look back at the history."""
+
+import re
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from painting.models import Exploration, Round
+
+pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+
+
+def stroke(page: Page, points, *, steps=12):
+    box = page.locator("canvas[data-mask]").bounding_box()
+    at = [(box["x"] + box["width"] * x, box["y"] + box["height"] * y) for x, y in points]
+    page.mouse.move(*at[0])
+    page.mouse.down()
+    for x, y in at[1:]:
+        page.mouse.move(x, y, steps=steps)
+    page.mouse.up()
+
+
+def painted(page: Page) -> float:
+    return float(page.locator("[data-painted-output]").inner_text().rstrip("%"))
+
+
+def test_paint_classify_and_review(live_server, real_worker, gallery, page: Page):
+    page.goto(live_server.url)
+    page.get_by_role("button", name=re.compile("Coffee")).click()
+
+    result = page.locator("#result.done")
+    expect(result).to_be_visible(timeout=30_000)
+    expect(result.locator("[data-top1]")).to_have_text(re.compile("espresso|cup|coffee mug"))
+    expect(result.locator("[data-confidence]")).to_have_text(re.compile(r"^\d+\.\d%$"))
+    expect(result.locator(".bars li")).to_have_count(5)
+
+    # Paint, undo, redo.
+    stroke(page, [(0.3, 0.2), (0.5, 0.5), (0.7, 0.8)])
+    first = painted(page)
+    assert first > 1
+    page.get_by_role("button", name="Undo").click()
+    assert painted(page) == 0
+    page.keyboard.press("Control+Shift+Z")
+    assert painted(page) == first
+
+    page.get_by_role("button", name="Classify").click()
+    expect(page.locator('#result.done[data-round-index="1"]')).to_be_visible(timeout=30_000)
+    expect(page.locator("#result")).to_contain_text("vs. original")
+    expect(page.locator("#history-list li")).to_have_count(2)
+
+    exploration = Exploration.objects.get()
+    round1 = exploration.rounds.get(index=1)
+    assert round1.status == Round.Status.DONE
+    assert round1.masked_fraction * 100 == pytest.approx(first, abs=0.3)  # the mask that was painted
+    assert [e["type"] for e in round1.strokes] == ["stroke", "undo", "redo", "classify"]
+    assert round1.strokes[0]["pointer"] == "mouse" and len(round1.strokes[0]["points"]) > 5
+
+    # Erase part of it, switch the fill, paint with a finger, classify again.
+    page.keyboard.press("e")
+    stroke(page, [(0.45, 0.45), (0.55, 0.55)])
+    assert painted(page) < first
+    page.keyboard.press("p")
+    box = page.locator("canvas[data-mask]").bounding_box()
+    page.touchscreen.tap(box["x"] + box["width"] * 0.1, box["y"] + box["height"] * 0.9)
+    page.get_by_label("Masked area becomes").select_option("blur")
+    page.get_by_role("button", name="Classify").click()
+    expect(page.locator('#result.done[data-round-index="2"]')).to_be_visible(timeout=30_000)
+    round2 = exploration.rounds.get(index=2)
+    assert round2.fill == "blur"
+    assert {"mouse", "touch"} <= {e.get("pointer") for e in round2.strokes if e["type"] == "stroke"}
+
+    # The history restores a past round's result and mask.
+    page.locator("#history-list li").nth(0).get_by_role("button").click()
+    expect(page.locator("#result")).to_contain_text("Original image")
+    expect(page.locator("[data-painted-output]")).to_have_text("0.0%")
+    page.locator("#history-list li").nth(1).get_by_role("button").click()
+    expect(page.locator('#result[data-round-index="1"]')).to_be_visible()
+    expect(page.locator("[data-painted-output]")).to_have_text(re.compile(r"^[1-9]"))
+
+    # Reload: everything is still there.
+    page.reload()
+    expect(page.locator("#history-list li")).to_have_count(3)
+    expect(page.locator('#result.done[data-round-index="2"]')).to_be_visible()
+
+
+def test_another_browser_cannot_open_my_exploration(live_server, real_worker, gallery, page: Page, browser):
+    page.goto(live_server.url)
+    page.get_by_role("button", name=re.compile("Chelsea")).click()
+    expect(page.locator("#result.done")).to_be_visible(timeout=30_000)
+    url = page.url
+    stranger = browser.new_context()
+    response = stranger.new_page().goto(url)
+    assert response.status == 404
+    stranger.close()
+
+
+def test_a_bad_mask_shows_a_message_and_keeps_the_rounds(live_server, real_worker, gallery, page: Page):
+    page.goto(live_server.url)
+    page.get_by_role("button", name=re.compile("Coffee")).click()
+    expect(page.locator("#result.done")).to_be_visible(timeout=30_000)
+    # A canvas of the wrong size, as a stale page after the image changed would send.
+    page.evaluate("document.querySelector('canvas[data-mask]').width = 10")
+    page.get_by_role("button", name="Classify").click()
+    expect(page.locator("#messages")).to_contain_text("reload the page and paint again")
+    expect(page.locator("#history-list li")).to_have_count(1)
+    assert Round.objects.count() == 1

@@ -1,0 +1,116 @@
+"""The real default classifier on real photos, and the resnet50 code path."""
+
+import pytest
+import torch
+from PIL import Image
+
+from painting import classifier
+from painting.gallery import PHOTOS
+
+CAT_CLASSES = {"tabby", "tiger cat", "Egyptian cat", "Persian cat", "Siamese cat"}
+
+
+@pytest.fixture(scope="module")
+def default_model() -> classifier.Classifier:
+    return classifier.load_classifier(classifier.default_model_name())
+
+
+def photo(slug: str) -> Image.Image:
+    return next(p for p in PHOTOS if p.slug == slug).open().convert("RGB")
+
+
+def test_the_embedded_default_is_efficientnet_lite2_with_its_packaged_weights(default_model):
+    assert default_model.name == "efficientnet-lite2"
+    assert default_model.weights_sha256.startswith("9656183e")
+
+
+def test_it_recognises_the_coffee_photo(default_model):
+    [outcome] = default_model.classify([photo("coffee")])
+    assert outcome.top[0].label in {"espresso", "cup", "coffee mug"}
+    assert outcome.top[0].probability > 0.5
+    assert {"cup", "coffee mug"} & {p.label for p in outcome.top}
+
+
+def test_it_recognises_the_cat(default_model):
+    [outcome] = default_model.classify([photo("chelsea")])
+    assert outcome.top[0].label in CAT_CLASSES
+    assert sum(p.probability for p in outcome.top if p.label in CAT_CLASSES) > 0.7
+
+
+def test_a_batch_gives_the_same_answers_as_one_by_one(default_model):
+    images = [photo("coffee"), photo("chelsea"), photo("rocket")]
+    batched = default_model.classify(images)
+    for image, outcome in zip(images, batched, strict=True):
+        [alone] = default_model.classify([image])
+        assert [p.class_index for p in alone.top] == [p.class_index for p in outcome.top]
+        assert alone.top[0].probability == pytest.approx(outcome.top[0].probability, abs=1e-4)
+
+
+def test_probabilities_are_a_softmax_and_follow_any_class(default_model):
+    [outcome] = default_model.classify([photo("coffee")], k=5)
+    assert outcome.probabilities.sum() == pytest.approx(1.0, abs=1e-4)
+    top = outcome.top[0]
+    assert outcome.probability_of(top.class_index) == pytest.approx(top.probability)
+    assert [p.probability for p in outcome.top] == sorted(
+        (p.probability for p in outcome.top), reverse=True
+    )
+
+
+def test_efficientnet_preprocessing_is_a_center_crop_scaled_to_plus_minus_one():
+    transform = classifier._efficientnet_lite_transform(260)
+    tensor = transform(Image.new("RGB", (600, 400), (255, 0, 128)))
+    assert tensor.shape == (3, 260, 260)
+    assert tensor[0].max().item() == pytest.approx(1.0)
+    assert tensor[1].min().item() == pytest.approx(-1.0)
+
+
+def test_labels_are_the_1000_imagenet_classes_in_order():
+    labels = classifier.imagenet_labels()
+    assert len(labels) == 1000
+    assert labels[0] == "tench" and labels[967] == "espresso" and labels[285] == "Egyptian cat"
+
+
+def test_resnet50_is_listed_and_loaded_only_from_a_weights_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("XAI_WEIGHTS", str(tmp_path / "missing.pth"))
+    assert "resnet50" not in classifier.available_models()
+    with pytest.raises(classifier.WeightsMissing, match="install_weights"):
+        classifier.default_model_name("resnet50")
+
+    # Random weights only to exercise the resnet50 code path; the app never builds them.
+    from torchvision.models import resnet50
+
+    torch.manual_seed(0)
+    path = tmp_path / "resnet50-test.pth"
+    torch.save(resnet50(weights=None).state_dict(), path)
+    monkeypatch.setenv("XAI_WEIGHTS", str(path))
+    assert classifier.available_models()[0] == "resnet50"
+    assert classifier.default_model_name() == "resnet50"
+
+    model = classifier.Classifier(classifier.REGISTRY["resnet50"])
+    [outcome] = model.classify([photo("coffee")])
+    assert len(outcome.top) == 5
+    assert model.weights_sha256 == classifier.sha256_of(path)
+    assert model.preprocess(photo("coffee")).shape == (3, 224, 224)
+
+
+def test_unknown_models_are_refused():
+    with pytest.raises(classifier.WeightsMissing, match="Unknown model"):
+        classifier.default_model_name("alexnet-9000")
+
+
+# Plausible classes for each gallery photo; the first of each is what the model said (2026-11).
+GALLERY_EXPECTATIONS = {
+    "coffee": {"espresso", "cup", "coffee mug"},
+    "chelsea": CAT_CLASSES,
+    "rocket": {"drilling platform", "missile", "projectile", "space shuttle"},
+    "camera": {"tripod", "reflex camera"},
+    "astronaut": {"barbell", "football helmet", "crash helmet", "ski", "bobsled"},
+    "hubble": {"bubble", "traffic light"},
+}
+
+
+def test_every_gallery_photo_gets_a_plausible_top1(default_model):
+    images = [photo(slug) for slug in GALLERY_EXPECTATIONS]
+    outcomes = default_model.classify(images)
+    for slug, outcome in zip(GALLERY_EXPECTATIONS, outcomes, strict=True):
+        assert outcome.top[0].label in GALLERY_EXPECTATIONS[slug], (slug, outcome.top)

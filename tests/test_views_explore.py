@@ -1,0 +1,71 @@
+from django.test import Client
+from django.urls import reverse
+
+from painting.models import Exploration, Round
+from tests.helpers import HTMX, start
+
+
+def test_picking_an_image_classifies_the_unmasked_original(client, gallery, django_capture_on_commit_callbacks):
+    exploration = start(client, gallery["coffee"], django_capture_on_commit_callbacks)
+    original = exploration.rounds.get()
+    assert original.index == 0 and original.status == Round.Status.DONE
+    assert original.top[0]["label"] == "espresso"
+    assert original.model_name == "efficientnet-lite2"
+    assert original.weights_sha256.startswith("9656183e")
+    assert not original.mask and original.masked_fraction == 0
+
+
+def test_the_page_shows_the_canvas_the_result_and_the_history(client, gallery, django_capture_on_commit_callbacks):
+    exploration = start(client, gallery["coffee"], django_capture_on_commit_callbacks)
+    body = client.get(reverse("painting:explore", args=[exploration.pk])).content.decode()
+    assert '<canvas data-mask width="600" height="400"' in body
+    assert 'id="result" class="result done"' in body
+    assert "espresso" in body and "%" in body
+    assert 'id="history-list"' in body and "Original" in body
+    assert "EfficientNet-Lite2" in body
+    assert "Rachel Michetti" in body and "CC0" in body
+
+
+def test_picking_the_same_image_again_resumes_and_fresh_starts_over(client, gallery, django_capture_on_commit_callbacks):
+    first = start(client, gallery["coffee"], django_capture_on_commit_callbacks)
+    assert start(client, gallery["coffee"], django_capture_on_commit_callbacks) == first
+    fresh = start(client, gallery["coffee"], django_capture_on_commit_callbacks, fresh="1")
+    assert fresh != first and Exploration.objects.count() == 2
+
+
+def test_htmx_picks_redirect_on_the_client(client, gallery, django_capture_on_commit_callbacks):
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(
+            reverse("painting:explore-picture", args=[gallery["coffee"].pk]), headers=HTMX
+        )
+    assert response.status_code == 200
+    assert response["HX-Redirect"].startswith("/e/")
+
+
+def test_another_browser_gets_404_everywhere(client, gallery, django_capture_on_commit_callbacks):
+    exploration = start(client, gallery["coffee"], django_capture_on_commit_callbacks)
+    original = exploration.rounds.get()
+    other = Client()
+    other.get(reverse("painting:home"))
+    urls = [
+        reverse("painting:explore", args=[exploration.pk]),
+        reverse("painting:round", args=[exploration.pk, original.pk]),
+        reverse("painting:round-file", args=[exploration.pk, original.pk, "masked.png"]),
+        reverse("painting:round-file", args=[exploration.pk, original.pk, "thumb.jpg"]),
+    ]
+    for url in urls:
+        assert other.get(url, headers=HTMX).status_code == 404, url
+    for url in (reverse("painting:classify", args=[exploration.pk]),
+                reverse("painting:retry", args=[exploration.pk, original.pk])):
+        assert other.post(url, headers=HTMX).status_code == 404, url
+
+
+def test_unknown_ids_are_404(client, gallery):
+    missing = "00000000-0000-0000-0000-000000000000"
+    assert client.get(f"/e/{missing}/").status_code == 404
+    assert client.post(f"/pictures/{missing}/explore/").status_code == 404
+    assert client.get("/e/not-a-uuid/").status_code == 404
+
+
+def test_get_is_not_allowed_where_state_changes(client, gallery):
+    assert client.get(reverse("painting:explore-picture", args=[gallery["coffee"].pk])).status_code == 405

@@ -1,0 +1,43 @@
+from django.urls import reverse
+
+from painting.models import Exploration
+from tests.helpers import start
+
+
+def test_it_shows_the_gallery_with_sources_and_licences(client, gallery):
+    response = client.get(reverse("painting:home"))
+    body = response.content.decode()
+    assert response.status_code == 200
+    for title in ("Coffee", "Chelsea the cat", "Falcon 9 launch"):
+        assert title in body
+    assert "CC0" in body and "Public domain" in body
+    assert "EfficientNet-Lite2" in body
+
+
+def test_it_lists_my_explorations_and_not_anyone_elses(client, gallery, django_capture_on_commit_callbacks):
+    mine = start(client, gallery["coffee"], django_capture_on_commit_callbacks)
+    from django.test import Client
+
+    other = Client()
+    theirs = start(other, gallery["chelsea"], django_capture_on_commit_callbacks)
+    body = client.get(reverse("painting:home")).content.decode()
+    assert reverse("painting:explore", args=[mine.pk]) in body
+    assert reverse("painting:explore", args=[theirs.pk]) not in body
+    assert Exploration.objects.count() == 2
+
+
+def test_it_says_how_to_fix_missing_weights(client, gallery, settings, monkeypatch, tmp_path):
+    monkeypatch.setenv("XAI_WEIGHTS", str(tmp_path / "none.pth"))
+    settings.XAI_MODEL = "resnet50"
+    body = client.get(reverse("painting:home")).content.decode()
+    assert "No weights for resnet50" in body and "install_weights" in body
+    response = client.post(reverse("painting:explore-picture", args=[gallery["coffee"].pk]))
+    assert response.status_code == 503
+    assert "install_weights" in response.content.decode()
+    assert not Exploration.objects.exists()
+
+
+def test_it_serves_static_assets_with_long_caching(client, db):
+    response = client.get(reverse("painting:home"))
+    assert 'src="/static/painting/canvas.js"' in response.content.decode()
+    assert "script-src 'self'" in response["Content-Security-Policy"]

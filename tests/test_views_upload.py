@@ -1,0 +1,72 @@
+import io
+
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from django.urls import reverse
+from PIL import Image
+
+from painting.models import Exploration, Picture, Round
+
+
+def jpeg(size=(320, 240)) -> bytes:
+    buffer = io.BytesIO()
+    Image.effect_noise(size, 40).convert("RGB").save(buffer, format="JPEG")
+    return buffer.getvalue()
+
+
+def upload(client, data: bytes, name="photo.jpg", capture=None):
+    file = SimpleUploadedFile(name, data, content_type="image/jpeg")
+    if capture is None:
+        return client.post(reverse("painting:upload"), {"image": file})
+    with capture(execute=True):
+        return client.post(reverse("painting:upload"), {"image": file})
+
+
+def test_it_uploads_a_photo_and_starts_exploring_it(client, db, django_capture_on_commit_callbacks):
+    response = upload(client, jpeg(), capture=django_capture_on_commit_callbacks)
+    assert response.status_code == 302
+    exploration = Exploration.objects.get()
+    assert exploration.picture.title == "photo" and not exploration.picture.is_gallery
+    assert exploration.picture.owner == exploration.visitor
+    assert exploration.rounds.get().status == Round.Status.DONE
+    page = client.get(response.url)
+    assert page.status_code == 200 and b"<canvas" in page.content
+
+
+def test_it_refuses_a_file_that_is_not_an_image(client, db):
+    response = upload(client, b"GIF89a but not really", name="x.jpg")
+    assert response.status_code == 400
+    assert "not an image we can read" in response.content.decode()
+    assert not Picture.objects.exists()
+
+
+def test_it_refuses_an_oversized_file(client, db, settings):
+    settings.XAI_MAX_UPLOAD_BYTES = 1000
+    response = upload(client, jpeg())
+    assert response.status_code == 400
+    assert "the limit is" in response.content.decode()
+    assert not Picture.objects.exists()
+
+
+def test_it_refuses_too_many_pixels(client, db, settings):
+    settings.XAI_MAX_UPLOAD_PIXELS = 10_000
+    response = upload(client, jpeg((200, 200)))
+    assert response.status_code == 400
+    assert "megapixels" in response.content.decode()
+
+
+def test_it_refuses_a_missing_file(client, db):
+    response = client.post(reverse("painting:upload"), {})
+    assert response.status_code == 400
+    assert "Choose a JPEG" in response.content.decode()
+
+
+def test_an_upload_is_private_to_its_owner(client, db, django_capture_on_commit_callbacks):
+    upload(client, jpeg(), capture=django_capture_on_commit_callbacks)
+    picture = Picture.objects.get()
+    url = reverse("painting:picture-file", args=[picture.pk, "image.png"])
+    assert client.get(url).status_code == 200
+    other = Client()
+    assert other.get(url).status_code == 404
+    assert other.post(reverse("painting:explore-picture", args=[picture.pk])).status_code == 404
+    assert picture.title not in other.get(reverse("painting:home")).content.decode()
