@@ -6,6 +6,7 @@ nothing here ever runs with random weights.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import hashlib
 import os
@@ -80,8 +81,10 @@ def resnet50_weights_path() -> Path | None:
     if named:
         return Path(named) if Path(named).is_file() else None
     # torchvision's own file names first (V2, then V1), then any installed one.
-    found = sorted(resnet50_checkpoint_dir().glob("resnet50-*.pth"),
-                   key=lambda p: (p.stem[-8:] != "11ad3fa6", p.stem[-8:] != "0676ba61", p.name))
+    found = sorted(
+        resnet50_checkpoint_dir().glob("resnet50-*.pth"),
+        key=lambda p: (p.stem[-8:] != "11ad3fa6", p.stem[-8:] != "0676ba61", p.name),
+    )
     return found[0] if found else None
 
 
@@ -187,9 +190,7 @@ def default_model_name(preferred: str = "") -> str:
         if preferred not in REGISTRY:
             raise WeightsMissing(f"Unknown model {preferred!r}; known: {', '.join(REGISTRY)}.")
         if REGISTRY[preferred].weights_path() is None:
-            raise WeightsMissing(
-                f"No weights for {preferred}. {REGISTRY[preferred].missing_help}"
-            )
+            raise WeightsMissing(f"No weights for {preferred}. {REGISTRY[preferred].missing_help}")
         return preferred
     available = available_models()
     if not available:
@@ -206,10 +207,9 @@ def title_of(name: str) -> str:
 def configure_torch(threads: int = 0) -> None:
     """One thread pool per process, sized to the cores (or as asked)."""
     torch.set_num_threads(threads or os.cpu_count() or 1)
-    try:
+    # Raises once parallel work has begun in this process; the first setting then stands.
+    with contextlib.suppress(RuntimeError):
         torch.set_num_interop_threads(1)
-    except RuntimeError:  # already set once parallel work has begun in this process
-        pass
 
 
 class Classifier:

@@ -44,10 +44,12 @@ class UploadForm(forms.Form):
 class RoundForm(forms.Form):
     """A Classify: the painted mask as a PNG at the picture's size, the fill and the strokes."""
 
-    mask = forms.FileField(error_messages={
-        "required": "No mask was sent with this Classify.",
-        "empty": "No mask was sent with this Classify (the file was empty).",
-    })
+    mask = forms.FileField(
+        error_messages={
+            "required": "No mask was sent with this Classify.",
+            "empty": "No mask was sent with this Classify (the file was empty).",
+        }
+    )
     fill = forms.ChoiceField(choices=[(f.value, f.label) for f in Fill], initial=Fill.MEAN.value)
     strokes = forms.CharField(required=False)
 

@@ -24,13 +24,25 @@ class GalleryPhoto:
 
 PHOTOS = (
     GalleryPhoto("coffee", "coffee.png", "Coffee", "Rachel Michetti (scikit-image)", "CC0"),
-    GalleryPhoto("chelsea", "chelsea.png", "Chelsea the cat", "Stefan van der Walt (scikit-image)",
-                 "CC0"),
-    GalleryPhoto("astronaut", "astronaut.png", "Astronaut Eileen Collins", "NASA (scikit-image)",
-                 "Public domain"),
-    GalleryPhoto("rocket", "rocket.jpg", "Falcon 9 launch", "SpaceX (scikit-image)",
-                 "Public domain"),
+    GalleryPhoto(
+        "chelsea", "chelsea.png", "Chelsea the cat", "Stefan van der Walt (scikit-image)", "CC0"
+    ),
+    GalleryPhoto(
+        "astronaut",
+        "astronaut.png",
+        "Astronaut Eileen Collins",
+        "NASA (scikit-image)",
+        "Public domain",
+    ),
+    GalleryPhoto(
+        "rocket", "rocket.jpg", "Falcon 9 launch", "SpaceX (scikit-image)", "Public domain"
+    ),
     GalleryPhoto("camera", "camera.png", "Photographer", "Lav Varshney (scikit-image)", "CC0"),
-    GalleryPhoto("hubble", "hubble_deep_field.jpg", "Hubble deep field", "NASA (scikit-image)",
-                 "Public domain"),
+    GalleryPhoto(
+        "hubble",
+        "hubble_deep_field.jpg",
+        "Hubble deep field",
+        "NASA (scikit-image)",
+        "Public domain",
+    ),
 )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
 import warnings
@@ -33,7 +34,8 @@ def open_untrusted(data: bytes, *, formats: dict[str, str], max_pixels: int) -> 
         raise
     except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
         raise ImageRejected(
-            f"The image is too large to decode safely (the limit is {max_pixels / 1e6:.0f} megapixels)."
+            "The image is too large to decode safely "
+            f"(the limit is {max_pixels / 1e6:.0f} megapixels)."
         ) from exc
     except UnidentifiedImageError as exc:
         names = ", ".join(formats.values())
@@ -45,10 +47,9 @@ def open_untrusted(data: bytes, *, formats: dict[str, str], max_pixels: int) -> 
 
 def working_copy(image: Image.Image, max_side: int) -> Image.Image:
     """Upright RGB, no longer than max_side: the picture users paint on and the model sees."""
-    try:
+    # An unreadable EXIF block is not worth refusing a photo for.
+    with contextlib.suppress(OSError, ValueError, TypeError, KeyError):
         image = ImageOps.exif_transpose(image)
-    except (OSError, ValueError, TypeError, KeyError):
-        pass  # an unreadable EXIF block is not worth refusing a photo for
     if getattr(image, "n_frames", 1) > 1:
         image.seek(0)
     rgb = _to_rgb(image)

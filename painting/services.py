@@ -50,14 +50,17 @@ def add_picture(image: Image.Image, *, title: str, owner: str = "", **gallery) -
     )
     picture.file.save(f"{sha[:16]}.png", ContentFile(data), save=False)
     picture.thumbnail.save(
-        f"{sha[:16]}-thumb.jpg", ContentFile(images.jpeg_bytes(images.thumbnail(working))), save=False
+        f"{sha[:16]}-thumb.jpg",
+        ContentFile(images.jpeg_bytes(images.thumbnail(working))),
+        save=False,
     )
     picture.save()
     return picture
 
 
-def add_gallery_picture(image: Image.Image, *, slug: str, title: str, source: str,
-                        licence: str) -> Picture:
+def add_gallery_picture(
+    image: Image.Image, *, slug: str, title: str, source: str, licence: str
+) -> Picture:
     """Idempotent: an existing gallery picture with this slug is kept as it is."""
     existing = Picture.objects.filter(slug=slug).first()
     if existing:
@@ -88,8 +91,9 @@ def resume_or_start(visitor: str, picture: Picture) -> Exploration:
     return latest or start_exploration(visitor, picture, model_name)
 
 
-def submit_round(exploration: Exploration, mask: Image.Image, fill: masking.Fill,
-                 strokes: list) -> Round:
+def submit_round(
+    exploration: Exploration, mask: Image.Image, fill: masking.Fill, strokes: list
+) -> Round:
     """Compose the masked image from the stored original, save a pending round, dispatch it."""
     with exploration.picture.file.open("rb") as f:
         original = Image.open(f)
@@ -100,14 +104,18 @@ def submit_round(exploration: Exploration, mask: Image.Image, fill: masking.Fill
     return round_
 
 
-def _create_round(exploration: Exploration, original: Image.Image, *, mask: Image.Image | None,
-                  fill: masking.Fill, strokes: list) -> Round:
+def _create_round(
+    exploration: Exploration,
+    original: Image.Image,
+    *,
+    mask: Image.Image | None,
+    fill: masking.Fill,
+    strokes: list,
+) -> Round:
     masked = original if mask is None else masking.compose(original, mask, fill)
     # Writing the exploration row first takes the write lock, so two concurrent Classify
     # clicks on one exploration get distinct indexes.
-    Exploration.objects.filter(pk=exploration.pk).update(
-        updated_at=timezone.now()
-    )
+    Exploration.objects.filter(pk=exploration.pk).update(updated_at=timezone.now())
     last = exploration.rounds.aggregate(last=Max("index"))["last"]
     round_ = Round(
         exploration=exploration,
@@ -120,8 +128,9 @@ def _create_round(exploration: Exploration, original: Image.Image, *, mask: Imag
     stem = f"{exploration.pk}/{round_.pk}"
     if mask is not None:
         round_.mask.save(f"{stem}-mask.png", ContentFile(images.png_bytes(mask)), save=False)
-    round_.masked_image.save(f"{stem}-masked.png", ContentFile(images.png_bytes(masked)),
-                             save=False)
+    round_.masked_image.save(
+        f"{stem}-masked.png", ContentFile(images.png_bytes(masked)), save=False
+    )
     round_.thumbnail.save(
         f"{stem}-thumb.jpg", ContentFile(images.jpeg_bytes(images.thumbnail(masked))), save=False
     )
@@ -134,8 +143,11 @@ def retry_round(round_: Round) -> Round:
     """Send a failed round to the classifier again."""
     with transaction.atomic():
         Round.objects.filter(pk=round_.pk, status=Round.Status.FAILED).update(
-            status=Round.Status.PENDING, error="", created_at=timezone.now(),
-            started_at=None, finished_at=None,
+            status=Round.Status.PENDING,
+            error="",
+            created_at=timezone.now(),
+            started_at=None,
+            finished_at=None,
         )
         transaction.on_commit(partial(_enqueue, round_.pk))
     round_.refresh_from_db()
@@ -169,22 +181,29 @@ def run_round(round_id: str) -> None:
         outcome = model.classify([image])[0]
         elapsed_ms = (time.perf_counter() - started) * 1000
     except SoftTimeLimitExceeded:
-        fail_round(round_id, f"The classifier took longer than {settings.CELERY_TASK_SOFT_TIME_LIMIT}"
-                             " seconds on this round. Press Retry to try again.")
+        fail_round(
+            round_id,
+            f"The classifier took longer than {settings.CELERY_TASK_SOFT_TIME_LIMIT}"
+            " seconds on this round. Press Retry to try again.",
+        )
         return
     except classifier.WeightsMissing as exc:
         fail_round(round_id, str(exc))
         return
     except Exception as exc:
         log.exception("round %s failed", round_id)
-        fail_round(round_id, f"The classifier failed on this round ({type(exc).__name__}). "
-                             "Press Retry to try again.")
+        fail_round(
+            round_id,
+            f"The classifier failed on this round ({type(exc).__name__}). "
+            "Press Retry to try again.",
+        )
         return
     record_result(round_id, model, outcome, elapsed_ms)
 
 
-def record_result(round_id, model: classifier.Classifier, outcome: classifier.Outcome,
-                  inference_ms: float) -> None:
+def record_result(
+    round_id, model: classifier.Classifier, outcome: classifier.Outcome, inference_ms: float
+) -> None:
     Round.objects.filter(pk=round_id).update(
         status=Round.Status.DONE,
         error="",

@@ -1,5 +1,7 @@
 """Celery tasks: thin wrappers that hand a round id to the services."""
 
+import contextlib
+
 from celery import shared_task
 from celery.signals import worker_process_init
 from django.conf import settings
@@ -11,10 +13,9 @@ from . import classifier, services
 def _load_model_once(**_kwargs) -> None:
     """Each worker process sizes its thread pool and loads the model before the first round."""
     classifier.configure_torch(settings.XAI_TORCH_THREADS)
-    try:
+    # Without weights each round fails with the message that says how to install them.
+    with contextlib.suppress(classifier.WeightsMissing):
         classifier.load_classifier(services.current_model_name()).warm_up()
-    except classifier.WeightsMissing:
-        pass  # each round then fails with the message that says how to install weights
 
 
 @shared_task(name="painting.tasks.classify_round")

@@ -44,8 +44,9 @@ def _get_exploration_for(request: HttpRequest, exploration_id) -> Exploration:
 
 def _get_round_for(request: HttpRequest, exploration_id, round_id) -> Round:
     exploration = _get_exploration_for(request, exploration_id)
-    return get_object_or_404(Round.objects.select_related("exploration"), pk=round_id,
-                             exploration=exploration)
+    return get_object_or_404(
+        Round.objects.select_related("exploration"), pk=round_id, exploration=exploration
+    )
 
 
 def _go_to(request: HtmxHttpRequest, url: str) -> HttpResponse:
@@ -153,7 +154,9 @@ def classify(request: HtmxHttpRequest, exploration_id):
     if not form.is_valid():
         return _error(request, first_error(form))
     round_ = services.submit_round(
-        exploration, form.cleaned_data["mask"], form.cleaned_data["fill"],
+        exploration,
+        form.cleaned_data["mask"],
+        form.cleaned_data["fill"],
         form.cleaned_data["strokes"],
     )
     if not request.htmx:

@@ -74,13 +74,27 @@ def free_port() -> int:
 def redis_url(tmp_path_factory):
     server = shutil.which("redis-server")
     if server is None:
-        pytest.fail("redis-server is not installed: run `make system` (apt-get install redis-server)")
+        pytest.fail(
+            "redis-server is not installed: run `make system` (apt-get install redis-server)"
+        )
     port = free_port()
     workdir = tmp_path_factory.mktemp("redis")
     process = subprocess.Popen(
-        [server, "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(workdir)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT,
+        [
+            server,
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(workdir),
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.STDOUT,
     )
     url = f"redis://127.0.0.1:{port}/0"
     import redis
@@ -114,12 +128,29 @@ class WorkerProcess:
         self.process: subprocess.Popen | None = None
 
     def start(self) -> WorkerProcess:
-        log = open(self.log_path, "ab")
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "xaiproject", "worker", "-Q", "inference",
-             "--concurrency", "1", "--loglevel", "INFO", "--without-mingle", "--without-gossip"],
-            cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-        )
+        with open(self.log_path, "ab") as log:  # the child keeps its own copy of the handle
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "xaiproject",
+                    "worker",
+                    "-Q",
+                    "inference",
+                    "--concurrency",
+                    "1",
+                    "--loglevel",
+                    "INFO",
+                    "--without-mingle",
+                    "--without-gossip",
+                ],
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + 60
         while time.monotonic() < deadline:
             if b"ready." in self.log_path.read_bytes():
@@ -145,8 +176,9 @@ def worker_process(redis_url, media_root, django_db_setup, django_db_blocker, tm
 
     with django_db_blocker.unblock():
         db_path = connection.settings_dict["NAME"]
-    worker = WorkerProcess(redis_url, str(db_path), str(media_root),
-                           tmp_path_factory.mktemp("worker") / "worker.log").start()
+    worker = WorkerProcess(
+        redis_url, str(db_path), str(media_root), tmp_path_factory.mktemp("worker") / "worker.log"
+    ).start()
     yield worker
     worker.stop()
 
@@ -158,3 +190,9 @@ def real_worker(worker_process, redis_url):
     use_broker(redis_url)
     yield worker_process
     celery_app.conf.task_always_eager = True
+
+
+@pytest.fixture
+def on_commit(django_capture_on_commit_callbacks):
+    """Run the commit callbacks (task dispatch) of a request made inside `with on_commit(...)`."""
+    return django_capture_on_commit_callbacks

@@ -25,8 +25,7 @@ def mask_upload(data: bytes, name: str = "mask.png") -> SimpleUploadedFile:
     return SimpleUploadedFile(name, data, content_type="image/png")
 
 
-def classify(client, exploration, capture, mask: bytes, *, fill="mean", strokes="[]",
-             htmx=True):
+def classify(client, exploration, capture, mask: bytes, *, fill="mean", strokes="[]", htmx=True):
     with capture(execute=True):
         return client.post(
             reverse("painting:classify", args=[exploration.pk]),

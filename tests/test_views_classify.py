@@ -10,14 +10,25 @@ from painting.services import QUEUE_DOWN_MESSAGE
 from tests.conftest import free_port, mask_png, use_broker
 from tests.helpers import HTMX, classify, start
 
-STROKES = json.dumps([{"type": "stroke", "tool": "paint", "size": 30, "pointer": "pen",
-                       "points": [[10, 10, 0], [200, 150, 48]]}, {"type": "classify"}])
+STROKES = json.dumps(
+    [
+        {
+            "type": "stroke",
+            "tool": "paint",
+            "size": 30,
+            "pointer": "pen",
+            "points": [[10, 10, 0], [200, 150, 48]],
+        },
+        {"type": "classify"},
+    ]
+)
 
 
-def test_it_classifies_the_masked_image_and_keeps_everything(client, gallery, django_capture_on_commit_callbacks):
-    exploration = start(client, gallery["coffee"], django_capture_on_commit_callbacks)
-    response = classify(client, exploration, django_capture_on_commit_callbacks,
-                        mask_png((600, 400), (100, 50, 499, 349)), strokes=STROKES)
+def test_it_classifies_the_masked_image_and_keeps_everything(client, gallery, on_commit):
+    exploration = start(client, gallery["coffee"], on_commit)
+    response = classify(
+        client, exploration, on_commit, mask_png((600, 400), (100, 50, 499, 349)), strokes=STROKES
+    )
     assert response.status_code == 200
     body = response.content.decode()
     assert 'id="result"' in body and 'id="history-list" class="history" hx-swap-oob="true"' in body
@@ -36,11 +47,12 @@ def test_it_classifies_the_masked_image_and_keeps_everything(client, gallery, dj
         assert Image.open(f).size == (600, 400)
 
 
-def test_the_result_compares_with_the_original_and_the_previous_round(client, gallery, django_capture_on_commit_callbacks):
-    exploration = start(client, gallery["coffee"], django_capture_on_commit_callbacks)
-    classify(client, exploration, django_capture_on_commit_callbacks, mask_png((600, 400), (0, 0, 100, 100)))
-    response = classify(client, exploration, django_capture_on_commit_callbacks,
-                        mask_png((600, 400), (150, 30, 450, 330)), fill="black")
+def test_the_result_compares_with_the_original_and_the_previous_round(client, gallery, on_commit):
+    exploration = start(client, gallery["coffee"], on_commit)
+    classify(client, exploration, on_commit, mask_png((600, 400), (0, 0, 100, 100)))
+    response = classify(
+        client, exploration, on_commit, mask_png((600, 400), (150, 30, 450, 330)), fill="black"
+    )
     round_ = exploration.rounds.get(index=2)
     page = client.get(reverse("painting:round", args=[exploration.pk, round_.pk]), headers=HTMX)
     body = page.content.decode()
@@ -50,48 +62,48 @@ def test_the_result_compares_with_the_original_and_the_previous_round(client, ga
     assert response.status_code == 200
 
 
-def test_without_htmx_it_redirects_back_to_the_page(client, gallery, django_capture_on_commit_callbacks):
-    exploration = start(client, gallery["coffee"], django_capture_on_commit_callbacks)
-    response = classify(client, exploration, django_capture_on_commit_callbacks,
-                        mask_png((600, 400), (0, 0, 10, 10)), htmx=False)
+def test_without_htmx_it_redirects_back_to_the_page(client, gallery, on_commit):
+    exploration = start(client, gallery["coffee"], on_commit)
+    response = classify(
+        client, exploration, on_commit, mask_png((600, 400), (0, 0, 10, 10)), htmx=False
+    )
     assert response.status_code == 302 and response.url == f"/e/{exploration.pk}/"
 
 
-def test_bad_masks_get_a_clear_message_and_save_nothing(client, gallery, django_capture_on_commit_callbacks):
-    exploration = start(client, gallery["coffee"], django_capture_on_commit_callbacks)
+def test_bad_masks_get_a_clear_message_and_save_nothing(client, gallery, on_commit):
+    exploration = start(client, gallery["coffee"], on_commit)
     cases = {
         "wrong size": (mask_png((400, 600), (0, 0, 5, 5)), "The mask is 400×600 pixels"),
         "not a png": (b"\xff\xd8\xff\xe0 jpeg-ish", "The mask must be a PNG image"),
         "empty file": (b"", "No mask was sent"),
     }
     for mask, message in cases.values():
-        response = classify(client, exploration, django_capture_on_commit_callbacks, mask)
+        response = classify(client, exploration, on_commit, mask)
         assert response.status_code == 400
         assert message in response.content.decode()
         assert response["HX-Retarget"] == "#messages"
-    response = classify(client, exploration, django_capture_on_commit_callbacks,
-                        mask_png((600, 400)), strokes="{not json")
+    response = classify(client, exploration, on_commit, mask_png((600, 400)), strokes="{not json")
     assert response.status_code == 400 and "not valid JSON" in response.content.decode()
     assert exploration.rounds.count() == 1
 
 
-def test_an_unknown_fill_is_refused(client, gallery, django_capture_on_commit_callbacks):
-    exploration = start(client, gallery["coffee"], django_capture_on_commit_callbacks)
-    response = classify(client, exploration, django_capture_on_commit_callbacks,
-                        mask_png((600, 400)), fill="glitter")
+def test_an_unknown_fill_is_refused(client, gallery, on_commit):
+    exploration = start(client, gallery["coffee"], on_commit)
+    response = classify(client, exploration, on_commit, mask_png((600, 400)), fill="glitter")
     assert response.status_code == 400
     assert exploration.rounds.count() == 1
 
 
-def test_a_dead_broker_fails_the_round_with_a_message_and_retry_works(client, gallery, django_capture_on_commit_callbacks, settings):
+def test_a_dead_broker_fails_the_round_with_a_message_and_retry_works(
+    client, gallery, on_commit, settings
+):
     from xaiproject.celery import app
 
-    exploration = start(client, gallery["coffee"], django_capture_on_commit_callbacks)
+    exploration = start(client, gallery["coffee"], on_commit)
     app.conf.task_always_eager = False
     use_broker(f"redis://127.0.0.1:{free_port()}/0")  # nothing listens there
     try:
-        response = classify(client, exploration, django_capture_on_commit_callbacks,
-                            mask_png((600, 400), (0, 0, 300, 200)))
+        response = classify(client, exploration, on_commit, mask_png((600, 400), (0, 0, 300, 200)))
     finally:
         use_broker(settings.CELERY_BROKER_URL)
         app.conf.task_always_eager = True
@@ -102,8 +114,10 @@ def test_a_dead_broker_fails_the_round_with_a_message_and_retry_works(client, ga
     assert "Retry" in shown.content.decode() and "could not be reached" in shown.content.decode()
     assert exploration.rounds.get(index=0).status == Round.Status.DONE  # saved rounds stay
 
-    with django_capture_on_commit_callbacks(execute=True):
-        retried = client.post(reverse("painting:retry", args=[exploration.pk, round_.pk]), headers=HTMX)
+    with on_commit(execute=True):
+        retried = client.post(
+            reverse("painting:retry", args=[exploration.pk, round_.pk]), headers=HTMX
+        )
     assert retried.status_code == 200
     round_.refresh_from_db()
     assert round_.status == Round.Status.DONE and round_.error == ""

@@ -5,8 +5,8 @@ from painting.models import Exploration, Round
 from tests.helpers import HTMX, start
 
 
-def test_picking_an_image_classifies_the_unmasked_original(client, gallery, django_capture_on_commit_callbacks):
-    exploration = start(client, gallery["coffee"], django_capture_on_commit_callbacks)
+def test_picking_an_image_classifies_the_unmasked_original(client, gallery, on_commit):
+    exploration = start(client, gallery["coffee"], on_commit)
     original = exploration.rounds.get()
     assert original.index == 0 and original.status == Round.Status.DONE
     assert original.top[0]["label"] == "espresso"
@@ -15,8 +15,8 @@ def test_picking_an_image_classifies_the_unmasked_original(client, gallery, djan
     assert not original.mask and original.masked_fraction == 0
 
 
-def test_the_page_shows_the_canvas_the_result_and_the_history(client, gallery, django_capture_on_commit_callbacks):
-    exploration = start(client, gallery["coffee"], django_capture_on_commit_callbacks)
+def test_the_page_shows_the_canvas_the_result_and_the_history(client, gallery, on_commit):
+    exploration = start(client, gallery["coffee"], on_commit)
     body = client.get(reverse("painting:explore", args=[exploration.pk])).content.decode()
     assert '<canvas data-mask width="600" height="400"' in body
     assert 'id="result" class="result done"' in body
@@ -26,15 +26,15 @@ def test_the_page_shows_the_canvas_the_result_and_the_history(client, gallery, d
     assert "Rachel Michetti" in body and "CC0" in body
 
 
-def test_picking_the_same_image_again_resumes_and_fresh_starts_over(client, gallery, django_capture_on_commit_callbacks):
-    first = start(client, gallery["coffee"], django_capture_on_commit_callbacks)
-    assert start(client, gallery["coffee"], django_capture_on_commit_callbacks) == first
-    fresh = start(client, gallery["coffee"], django_capture_on_commit_callbacks, fresh="1")
+def test_picking_the_same_image_again_resumes_and_fresh_starts_over(client, gallery, on_commit):
+    first = start(client, gallery["coffee"], on_commit)
+    assert start(client, gallery["coffee"], on_commit) == first
+    fresh = start(client, gallery["coffee"], on_commit, fresh="1")
     assert fresh != first and Exploration.objects.count() == 2
 
 
-def test_htmx_picks_redirect_on_the_client(client, gallery, django_capture_on_commit_callbacks):
-    with django_capture_on_commit_callbacks(execute=True):
+def test_htmx_picks_redirect_on_the_client(client, gallery, on_commit):
+    with on_commit(execute=True):
         response = client.post(
             reverse("painting:explore-picture", args=[gallery["coffee"].pk]), headers=HTMX
         )
@@ -42,8 +42,8 @@ def test_htmx_picks_redirect_on_the_client(client, gallery, django_capture_on_co
     assert response["HX-Redirect"].startswith("/e/")
 
 
-def test_another_browser_gets_404_everywhere(client, gallery, django_capture_on_commit_callbacks):
-    exploration = start(client, gallery["coffee"], django_capture_on_commit_callbacks)
+def test_another_browser_gets_404_everywhere(client, gallery, on_commit):
+    exploration = start(client, gallery["coffee"], on_commit)
     original = exploration.rounds.get()
     other = Client()
     other.get(reverse("painting:home"))
@@ -55,8 +55,10 @@ def test_another_browser_gets_404_everywhere(client, gallery, django_capture_on_
     ]
     for url in urls:
         assert other.get(url, headers=HTMX).status_code == 404, url
-    for url in (reverse("painting:classify", args=[exploration.pk]),
-                reverse("painting:retry", args=[exploration.pk, original.pk])):
+    for url in (
+        reverse("painting:classify", args=[exploration.pk]),
+        reverse("painting:retry", args=[exploration.pk, original.pk]),
+    ):
         assert other.post(url, headers=HTMX).status_code == 404, url
 
 
@@ -68,4 +70,7 @@ def test_unknown_ids_are_404(client, gallery):
 
 
 def test_get_is_not_allowed_where_state_changes(client, gallery):
-    assert client.get(reverse("painting:explore-picture", args=[gallery["coffee"].pk])).status_code == 405
+    assert (
+        client.get(reverse("painting:explore-picture", args=[gallery["coffee"].pk])).status_code
+        == 405
+    )

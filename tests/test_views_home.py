@@ -14,12 +14,12 @@ def test_it_shows_the_gallery_with_sources_and_licences(client, gallery):
     assert "EfficientNet-Lite2" in body
 
 
-def test_it_lists_my_explorations_and_not_anyone_elses(client, gallery, django_capture_on_commit_callbacks):
-    mine = start(client, gallery["coffee"], django_capture_on_commit_callbacks)
+def test_it_lists_my_explorations_and_not_anyone_elses(client, gallery, on_commit):
+    mine = start(client, gallery["coffee"], on_commit)
     from django.test import Client
 
     other = Client()
-    theirs = start(other, gallery["chelsea"], django_capture_on_commit_callbacks)
+    theirs = start(other, gallery["chelsea"], on_commit)
     body = client.get(reverse("painting:home")).content.decode()
     assert reverse("painting:explore", args=[mine.pk]) in body
     assert reverse("painting:explore", args=[theirs.pk]) not in body

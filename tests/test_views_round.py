@@ -9,8 +9,8 @@ from tests.conftest import mask_png
 from tests.helpers import HTMX, classify, start
 
 
-def test_a_finished_round_is_returned_at_once(client, gallery, django_capture_on_commit_callbacks):
-    exploration = start(client, gallery["chelsea"], django_capture_on_commit_callbacks)
+def test_a_finished_round_is_returned_at_once(client, gallery, on_commit):
+    exploration = start(client, gallery["chelsea"], on_commit)
     original = exploration.rounds.get()
     response = client.get(
         reverse("painting:round", args=[exploration.pk, original.pk]) + "?wait=1", headers=HTMX
@@ -21,14 +21,18 @@ def test_a_finished_round_is_returned_at_once(client, gallery, django_capture_on
     assert original.top[0]["label"] in body
 
 
-def test_without_htmx_it_redirects_to_the_exploration(client, gallery, django_capture_on_commit_callbacks):
-    exploration = start(client, gallery["chelsea"], django_capture_on_commit_callbacks)
-    response = client.get(reverse("painting:round", args=[exploration.pk, exploration.rounds.get().pk]))
+def test_without_htmx_it_redirects_to_the_exploration(client, gallery, on_commit):
+    exploration = start(client, gallery["chelsea"], on_commit)
+    response = client.get(
+        reverse("painting:round", args=[exploration.pk, exploration.rounds.get().pk])
+    )
     assert response.status_code == 302
 
 
-def test_a_round_nobody_answers_is_failed_instead_of_pending_forever(client, gallery, settings, django_capture_on_commit_callbacks):
-    exploration = start(client, gallery["chelsea"], django_capture_on_commit_callbacks)
+def test_a_round_nobody_answers_is_failed_instead_of_pending_forever(
+    client, gallery, settings, on_commit
+):
+    exploration = start(client, gallery["chelsea"], on_commit)
     original = exploration.rounds.get()
     Round.objects.filter(pk=original.pk).update(
         status=Round.Status.PENDING, created_at=timezone.now() - timedelta(hours=1)
@@ -43,8 +47,8 @@ def test_a_round_nobody_answers_is_failed_instead_of_pending_forever(client, gal
     assert original.status == Round.Status.FAILED
 
 
-def test_a_pending_round_keeps_polling(client, gallery, settings, django_capture_on_commit_callbacks):
-    exploration = start(client, gallery["chelsea"], django_capture_on_commit_callbacks)
+def test_a_pending_round_keeps_polling(client, gallery, settings, on_commit):
+    exploration = start(client, gallery["chelsea"], on_commit)
     original = exploration.rounds.get()
     Round.objects.filter(pk=original.pk).update(status=Round.Status.PENDING)
     settings.XAI_POLL_WAIT_SECONDS = 0.05
@@ -54,17 +58,30 @@ def test_a_pending_round_keeps_polling(client, gallery, settings, django_capture
     assert 'class="result pending"' in body and 'hx-trigger="load"' in body
 
 
-def test_round_files_are_served_to_their_owner_only(client, gallery, django_capture_on_commit_callbacks):
-    exploration = start(client, gallery["coffee"], django_capture_on_commit_callbacks)
-    classify(client, exploration, django_capture_on_commit_callbacks, mask_png((600, 400), (0, 0, 50, 50)))
+def test_round_files_are_served_to_their_owner_only(client, gallery, on_commit):
+    exploration = start(client, gallery["coffee"], on_commit)
+    classify(client, exploration, on_commit, mask_png((600, 400), (0, 0, 50, 50)))
     round_ = exploration.rounds.get(index=1)
-    for name, content_type in (("mask.png", "image/png"), ("masked.png", "image/png"),
-                               ("thumb.jpg", "image/jpeg")):
+    for name, content_type in (
+        ("mask.png", "image/png"),
+        ("masked.png", "image/png"),
+        ("thumb.jpg", "image/jpeg"),
+    ):
         url = reverse("painting:round-file", args=[exploration.pk, round_.pk, name])
         response = client.get(url)
         assert response.status_code == 200 and response["Content-Type"] == content_type
         assert "private" in response["Cache-Control"]
         assert Client().get(url).status_code == 404
-    assert client.get(reverse("painting:round-file", args=[exploration.pk, round_.pk, "x.exe"])).status_code == 404
+    assert (
+        client.get(
+            reverse("painting:round-file", args=[exploration.pk, round_.pk, "x.exe"])
+        ).status_code
+        == 404
+    )
     original = exploration.rounds.get(index=0)
-    assert client.get(reverse("painting:round-file", args=[exploration.pk, original.pk, "mask.png"])).status_code == 404
+    assert (
+        client.get(
+            reverse("painting:round-file", args=[exploration.pk, original.pk, "mask.png"])
+        ).status_code
+        == 404
+    )

@@ -22,8 +22,8 @@ def upload(client, data: bytes, name="photo.jpg", capture=None):
         return client.post(reverse("painting:upload"), {"image": file})
 
 
-def test_it_uploads_a_photo_and_starts_exploring_it(client, db, django_capture_on_commit_callbacks):
-    response = upload(client, jpeg(), capture=django_capture_on_commit_callbacks)
+def test_it_uploads_a_photo_and_starts_exploring_it(client, db, on_commit):
+    response = upload(client, jpeg(), capture=on_commit)
     assert response.status_code == 302
     exploration = Exploration.objects.get()
     assert exploration.picture.title == "photo" and not exploration.picture.is_gallery
@@ -61,8 +61,8 @@ def test_it_refuses_a_missing_file(client, db):
     assert "Choose a JPEG" in response.content.decode()
 
 
-def test_an_upload_is_private_to_its_owner(client, db, django_capture_on_commit_callbacks):
-    upload(client, jpeg(), capture=django_capture_on_commit_callbacks)
+def test_an_upload_is_private_to_its_owner(client, db, on_commit):
+    upload(client, jpeg(), capture=on_commit)
     picture = Picture.objects.get()
     url = reverse("painting:picture-file", args=[picture.pk, "image.png"])
     assert client.get(url).status_code == 200

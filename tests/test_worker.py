@@ -50,4 +50,3 @@ def test_the_long_poll_answers_as_soon_as_the_worker_is_done(real_worker, galler
         reverse("painting:round", args=[exploration.pk, original.pk]) + "?wait=1", headers=HTMX
     )
     assert 'class="result done"' in response.content.decode()
-

@@ -7,8 +7,14 @@ import pytest
 
 CHROMIUM = os.environ.get("XAI_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = [
-    "--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync", "--disable-quic", "--no-first-run",
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+    "--no-first-run",
 ]
 
 # Playwright's sync API runs an event loop in this thread; the test's own ORM calls are
@@ -35,8 +41,14 @@ def page(browser):
     errors = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     # 4xx answers are part of some tests (a refused mask); anything else logged is a defect.
-    page.on("console", lambda m: m.type == "error"
-            and "responded with a status of 4" not in m.text and errors.append(m.text))
+    page.on(
+        "console",
+        lambda m: (
+            m.type == "error"
+            and "responded with a status of 4" not in m.text
+            and errors.append(m.text)
+        ),
+    )
     yield page
     context.close()
     assert not errors, errors

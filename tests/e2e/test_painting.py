@@ -51,7 +51,9 @@ def test_paint_classify_and_review(live_server, real_worker, gallery, page: Page
     exploration = Exploration.objects.get()
     round1 = exploration.rounds.get(index=1)
     assert round1.status == Round.Status.DONE
-    assert round1.masked_fraction * 100 == pytest.approx(first, abs=0.3)  # the mask that was painted
+    assert round1.masked_fraction * 100 == pytest.approx(
+        first, abs=0.3
+    )  # the mask that was painted
     assert [e["type"] for e in round1.strokes] == ["stroke", "undo", "redo", "classify"]
     assert round1.strokes[0]["pointer"] == "mouse" and len(round1.strokes[0]["points"]) > 5
 
@@ -83,7 +85,9 @@ def test_paint_classify_and_review(live_server, real_worker, gallery, page: Page
     expect(page.locator('#result.done[data-round-index="2"]')).to_be_visible()
 
 
-def test_another_browser_cannot_open_my_exploration(live_server, real_worker, gallery, page: Page, browser):
+def test_another_browser_cannot_open_my_exploration(
+    live_server, real_worker, gallery, page: Page, browser
+):
     page.goto(live_server.url)
     page.get_by_role("button", name=re.compile("Chelsea")).click()
     expect(page.locator("#result.done")).to_be_visible(timeout=30_000)
@@ -94,7 +98,9 @@ def test_another_browser_cannot_open_my_exploration(live_server, real_worker, ga
     stranger.close()
 
 
-def test_a_bad_mask_shows_a_message_and_keeps_the_rounds(live_server, real_worker, gallery, page: Page):
+def test_a_bad_mask_shows_a_message_and_keeps_the_rounds(
+    live_server, real_worker, gallery, page: Page
+):
     page.goto(live_server.url)
     page.get_by_role("button", name=re.compile("Coffee")).click()
     expect(page.locator("#result.done")).to_be_visible(timeout=30_000)

@@ -28,9 +28,11 @@ class Command(BaseCommand):
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, target)
         if release is None:
-            self.stdout.write(self.style.WARNING(
-                f"sha256 {sha} is not a torchvision release; installed anyway, with the "
-                "IMAGENET1K_V2 preprocessing."
-            ))
+            self.stdout.write(
+                self.style.WARNING(
+                    f"sha256 {sha} is not a torchvision release; installed anyway, with the "
+                    "IMAGENET1K_V2 preprocessing."
+                )
+            )
         else:
             self.stdout.write(self.style.SUCCESS(f"Installed torchvision {release} as {target}"))

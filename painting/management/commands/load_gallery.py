@@ -11,7 +11,10 @@ class Command(BaseCommand):
         for photo in PHOTOS:
             with photo.open() as image:
                 picture = services.add_gallery_picture(
-                    image, slug=photo.slug, title=photo.title, source=photo.source,
+                    image,
+                    slug=photo.slug,
+                    title=photo.title,
+                    source=photo.source,
                     licence=photo.licence,
                 )
             self.stdout.write(f"{picture.slug}: {picture.width}×{picture.height} {picture.licence}")
