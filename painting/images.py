@@ -70,9 +70,9 @@ def _to_rgb(image: Image.Image) -> Image.Image:
     return image.convert("RGB")
 
 
-def png_bytes(image: Image.Image) -> bytes:
+def png_bytes(image: Image.Image, *, fast: bool = False) -> bytes:
     buffer = io.BytesIO()
-    image.save(buffer, format="PNG", optimize=False, compress_level=3)
+    image.save(buffer, format="PNG", compress_level=1 if fast else 6)
     return buffer.getvalue()
 
 

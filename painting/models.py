@@ -83,7 +83,8 @@ class Round(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
-    inference_ms = models.FloatField(null=True, blank=True)
+    inference_ms = models.FloatField(null=True, blank=True)  # per image, in its batch
+    batch_size = models.PositiveSmallIntegerField(null=True, blank=True)
 
     class Meta:
         ordering = ["exploration", "index"]

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import time
 from dataclasses import dataclass
 
 from django.db.models import Count, QuerySet
 
-from . import services
+from . import notify, services
 from .models import Exploration, Picture, Round
 
 
@@ -26,13 +25,14 @@ def pictures_for(visitor: str) -> tuple[QuerySet[Picture], QuerySet[Picture]]:
     return gallery, uploads
 
 
-def wait_until_finished(round_: Round, timeout: float, interval: float = 0.02) -> Round:
-    """Re-read the round until it is done or failed, or the timeout passes (a long poll)."""
-    deadline = time.monotonic() + timeout
-    while not round_.is_finished and time.monotonic() < deadline:
-        time.sleep(interval)
+def wait_until_finished(round_: Round, timeout: float) -> Round:
+    """Hold the request until the round is done or failed, or the timeout passes."""
+
+    def finished() -> bool:
         round_.refresh_from_db(fields=["status"])
-    if not round_.is_finished:
+        return round_.is_finished
+
+    if not round_.is_finished and not notify.wait(round_.pk, finished, timeout):
         services.fail_stale_rounds()
     round_.refresh_from_db()
     return round_

@@ -5,6 +5,7 @@ Views, tasks, admin and management commands call these; none of them takes a req
 
 from __future__ import annotations
 
+import functools
 import logging
 import time
 from datetime import timedelta
@@ -19,7 +20,7 @@ from django.db.models import Max
 from django.utils import timezone
 from PIL import Image
 
-from . import classifier, images, masking
+from . import classifier, images, masking, notify
 from .models import Exploration, Picture, Round
 
 log = logging.getLogger(__name__)
@@ -76,10 +77,7 @@ def start_exploration(visitor: str, picture: Picture, model_name: str | None = N
         exploration = Exploration.objects.create(
             visitor=visitor, picture=picture, model_name=model_name or current_model_name()
         )
-        with picture.file.open("rb") as f:
-            original = Image.open(f)
-            original.load()
-        _create_round(exploration, original, mask=None, fill=masking.Fill.MEAN, strokes=[])
+        _create_round(exploration, mask=None, fill=masking.Fill.MEAN, strokes=[])
     return exploration
 
 
@@ -94,25 +92,16 @@ def resume_or_start(visitor: str, picture: Picture) -> Exploration:
 def submit_round(
     exploration: Exploration, mask: Image.Image, fill: masking.Fill, strokes: list
 ) -> Round:
-    """Compose the masked image from the stored original, save a pending round, dispatch it."""
-    with exploration.picture.file.open("rb") as f:
-        original = Image.open(f)
-        original.load()
+    """Save the mask as a pending round and dispatch it; the worker composes and classifies."""
     with transaction.atomic():
-        round_ = _create_round(exploration, original, mask=mask, fill=fill, strokes=strokes)
+        round_ = _create_round(exploration, mask=mask, fill=fill, strokes=strokes)
     round_.refresh_from_db()  # dispatch ran on commit and may have failed the round already
     return round_
 
 
 def _create_round(
-    exploration: Exploration,
-    original: Image.Image,
-    *,
-    mask: Image.Image | None,
-    fill: masking.Fill,
-    strokes: list,
+    exploration: Exploration, *, mask: Image.Image | None, fill: masking.Fill, strokes: list
 ) -> Round:
-    masked = original if mask is None else masking.compose(original, mask, fill)
     # Writing the exploration row first takes the write lock, so two concurrent Classify
     # clicks on one exploration get distinct indexes.
     Exploration.objects.filter(pk=exploration.pk).update(updated_at=timezone.now())
@@ -125,15 +114,15 @@ def _create_round(
         strokes=strokes,
         model_name=exploration.model_name,
     )
-    stem = f"{exploration.pk}/{round_.pk}"
-    if mask is not None:
-        round_.mask.save(f"{stem}-mask.png", ContentFile(images.png_bytes(mask)), save=False)
-    round_.masked_image.save(
-        f"{stem}-masked.png", ContentFile(images.png_bytes(masked)), save=False
-    )
-    round_.thumbnail.save(
-        f"{stem}-thumb.jpg", ContentFile(images.jpeg_bytes(images.thumbnail(masked))), save=False
-    )
+    if mask is None:  # the original: what the model sees is the picture itself
+        round_.masked_image.name = exploration.picture.file.name
+        round_.thumbnail.name = exploration.picture.thumbnail.name
+    else:
+        round_.mask.save(
+            f"{exploration.pk}/{round_.pk}-mask.png",
+            ContentFile(images.png_bytes(mask)),
+            save=False,
+        )
     round_.save()
     transaction.on_commit(partial(_enqueue, round_.pk))
     return round_
@@ -164,45 +153,134 @@ def _enqueue(round_id) -> None:
         fail_round(round_id, QUEUE_DOWN_MESSAGE)
 
 
-def run_round(round_id: str) -> None:
-    """Classify a pending round and record the answer. Runs in the worker."""
-    claimed = Round.objects.filter(
-        pk=round_id, status__in=[Round.Status.PENDING, Round.Status.RUNNING]
-    ).update(status=Round.Status.RUNNING, started_at=timezone.now())
-    if not claimed:
-        return  # already finished: a redelivered or duplicate message
-    round_ = Round.objects.select_related("exploration").get(pk=round_id)
-    try:
-        model = classifier.load_classifier(round_.exploration.model_name)
-        with round_.masked_image.open("rb") as f:
-            image = Image.open(f)
-            image.load()
-        started = time.perf_counter()
-        outcome = model.classify([image])[0]
-        elapsed_ms = (time.perf_counter() - started) * 1000
-    except SoftTimeLimitExceeded:
-        fail_round(
-            round_id,
-            f"The classifier took longer than {settings.CELERY_TASK_SOFT_TIME_LIMIT}"
-            " seconds on this round. Press Retry to try again.",
+def claim_rounds(round_id, limit: int) -> list[Round]:
+    """This round plus up to limit-1 other pending rounds of the same model, marked running.
+
+    Rounds queued while the worker was busy are classified together as one batch; their own
+    messages then find them finished and do nothing."""
+    with transaction.atomic():
+        own = (
+            Round.objects.filter(
+                pk=round_id, status__in=[Round.Status.PENDING, Round.Status.RUNNING]
+            )
+            .values_list("model_name", flat=True)
+            .first()
         )
+        if own is None:
+            return []  # already finished: a redelivered or batched-away message
+        others = list(
+            Round.objects.select_for_update(skip_locked=True)
+            .filter(status=Round.Status.PENDING, model_name=own)
+            .exclude(pk=round_id)
+            .order_by("created_at")
+            .values_list("pk", flat=True)[: max(0, limit - 1)]
+        )
+        ids = [round_id, *others]
+        Round.objects.filter(pk__in=ids).update(
+            status=Round.Status.RUNNING, started_at=timezone.now()
+        )
+    return list(
+        Round.objects.filter(pk__in=ids)
+        .select_related("exploration__picture")
+        .order_by("created_at")
+    )
+
+
+def run_rounds(round_id, batch_size: int = 1) -> None:
+    """Classify a round (and others waiting) and record the answers. Runs in the worker."""
+    rounds = claim_rounds(round_id, batch_size)
+    if not rounds:
         return
+    try:
+        model = classifier.load_classifier(rounds[0].model_name)
+        seen = [masked_image_of(r) for r in rounds]
+        started = time.perf_counter()
+        outcomes = model.classify(seen)
+        per_image_ms = (time.perf_counter() - started) * 1000 / len(rounds)
+    except SoftTimeLimitExceeded:
+        return _fail_all(
+            rounds,
+            f"The classifier took longer than {settings.CELERY_TASK_SOFT_TIME_LIMIT} seconds "
+            "on this round. Press Retry to try again.",
+        )
     except classifier.WeightsMissing as exc:
-        fail_round(round_id, str(exc))
-        return
+        return _fail_all(rounds, str(exc))
     except Exception as exc:
-        log.exception("round %s failed", round_id)
-        fail_round(
-            round_id,
+        log.exception("rounds %s failed", [r.pk for r in rounds])
+        return _fail_all(
+            rounds,
             f"The classifier failed on this round ({type(exc).__name__}). "
             "Press Retry to try again.",
         )
-        return
-    record_result(round_id, model, outcome, elapsed_ms)
+    for round_, image, outcome in zip(rounds, seen, outcomes, strict=True):
+        if round_.mask:
+            _store_thumbnail(round_, image)
+        record_result(round_.pk, model, outcome, per_image_ms, batch_size=len(rounds))
+    archive_masked_images()
+
+
+def archive_masked_images(limit: int = 16) -> int:
+    """Store the lossless copy of what the model saw for finished rounds that lack one.
+
+    A PNG of a photo takes longer to encode than some models take to answer, so this runs only
+    when no round is waiting; the image is a pure function of original, mask and fill, so
+    deferring it loses nothing."""
+    if Round.objects.filter(status__in=[Round.Status.PENDING]).exists():
+        return 0
+    waiting = (
+        Round.objects.filter(status=Round.Status.DONE, masked_image="")
+        .exclude(mask="")
+        .select_related("exploration__picture")[:limit]
+    )
+    for round_ in waiting:
+        _store_masked_image(round_, masked_image_of(round_))
+    return len(waiting)
+
+
+def masked_image_of(round_: Round) -> Image.Image:
+    """What the model sees for a round: the stored original with the mask's fill applied."""
+    picture = round_.exploration.picture
+    original = _original(picture.pk, picture.sha256)
+    if not round_.mask:
+        return original
+    with round_.mask.open("rb") as f:
+        mask = Image.open(f)
+        mask.load()
+    return masking.compose(original, mask, masking.Fill(round_.fill))
+
+
+@functools.lru_cache(maxsize=16)
+def _original(picture_id, sha256: str) -> Image.Image:
+    """Decoded originals, kept per worker process: every round of an exploration reuses one."""
+    with Picture.objects.get(pk=picture_id).file.open("rb") as f:
+        image = Image.open(f)
+        image.load()
+    return image.convert("RGB")
+
+
+def _store_thumbnail(round_: Round, image: Image.Image) -> None:
+    name = f"{round_.exploration_id}/{round_.pk}-thumb.jpg"
+    round_.thumbnail.save(name, ContentFile(images.jpeg_bytes(images.thumbnail(image))), save=False)
+    Round.objects.filter(pk=round_.pk).update(thumbnail=round_.thumbnail.name)
+
+
+def _store_masked_image(round_: Round, image: Image.Image) -> None:
+    name = f"{round_.exploration_id}/{round_.pk}-masked.png"
+    round_.masked_image.save(name, ContentFile(images.png_bytes(image, fast=True)), save=False)
+    Round.objects.filter(pk=round_.pk).update(masked_image=round_.masked_image.name)
+
+
+def _fail_all(rounds: list[Round], message: str) -> None:
+    for round_ in rounds:
+        fail_round(round_.pk, message)
 
 
 def record_result(
-    round_id, model: classifier.Classifier, outcome: classifier.Outcome, inference_ms: float
+    round_id,
+    model: classifier.Classifier,
+    outcome: classifier.Outcome,
+    inference_ms: float,
+    batch_size: int = 1,
 ) -> None:
     Round.objects.filter(pk=round_id).update(
         status=Round.Status.DONE,
@@ -216,13 +294,16 @@ def record_result(
         probabilities=outcome.probabilities.astype(np.float32).tobytes(),
         finished_at=timezone.now(),
         inference_ms=inference_ms,
+        batch_size=batch_size,
     )
+    notify.publish(round_id)
 
 
 def fail_round(round_id, message: str) -> None:
     Round.objects.filter(pk=round_id).exclude(status=Round.Status.DONE).update(
         status=Round.Status.FAILED, error=message, finished_at=timezone.now()
     )
+    notify.publish(round_id)
 
 
 def fail_stale_rounds() -> int:

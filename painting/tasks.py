@@ -20,4 +20,4 @@ def _load_model_once(**_kwargs) -> None:
 
 @shared_task(name="painting.tasks.classify_round")
 def classify_round(round_id: str) -> None:
-    services.run_round(round_id)
+    services.run_rounds(round_id, batch_size=settings.XAI_MAX_BATCH)

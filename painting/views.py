@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect, reswap, retarget
 from django_htmx.middleware import HtmxDetails
 
-from . import classifier, selectors, services
+from . import classifier, images, selectors, services
 from .forms import RoundForm, UploadForm, first_error
 from .masking import Fill
 from .models import Exploration, Picture, Round
@@ -162,6 +162,8 @@ def classify(request: HtmxHttpRequest, exploration_id):
     )
     if not request.htmx:
         return redirect(exploration_url(exploration))
+    # Answer with the result itself when it comes in time: no second request, no poll delay.
+    round_ = selectors.wait_until_finished(round_, settings.XAI_POLL_WAIT_SECONDS)
     return _round_fragments(request, round_)
 
 
@@ -215,4 +217,8 @@ def round_file(request: HttpRequest, exploration_id, round_id, name: str):
     if name not in ROUND_FILES:
         raise Http404
     field, content_type = ROUND_FILES[name]
+    if name == "masked.png" and round_.mask and not round_.masked_image:
+        # Not archived yet (the worker stores it when idle): compose the same pixels now.
+        png = images.png_bytes(services.masked_image_of(round_), fast=True)
+        return HttpResponse(png, content_type=content_type)
     return _file_response(getattr(round_, field), content_type)

@@ -28,7 +28,9 @@ def media_root(tmp_path_factory) -> Path:
 @pytest.fixture(autouse=True)
 def _isolated_media(settings, media_root):
     settings.MEDIA_ROOT = str(media_root)
-    settings.XAI_POLL_WAIT_SECONDS = 5
+    # In view tests the task runs when the captured commit callbacks do, after the response:
+    # nothing is worth waiting for inside the request.
+    settings.XAI_POLL_WAIT_SECONDS = 0.05
 
 
 @pytest.fixture(autouse=True)
@@ -184,8 +186,9 @@ def worker_process(redis_url, media_root, django_db_setup, django_db_blocker, tm
 
 
 @pytest.fixture
-def real_worker(worker_process, redis_url):
+def real_worker(worker_process, redis_url, settings):
     """Tasks go over the real Redis to the real worker process."""
+    settings.XAI_POLL_WAIT_SECONDS = 10
     celery_app.conf.task_always_eager = False
     use_broker(redis_url)
     yield worker_process

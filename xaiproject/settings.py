@@ -149,6 +149,8 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
 XAI_MODEL = env("XAI_MODEL", "")  # empty: the best model whose weights are present
 XAI_TORCH_THREADS = envint("XAI_TORCH_THREADS", 0)  # 0: one per core
+# Rounds waiting when the worker frees up are classified together, up to this many at once.
+XAI_MAX_BATCH = envint("XAI_MAX_BATCH", 8)
 
 REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")
 CELERY_BROKER_URL = REDIS_URL

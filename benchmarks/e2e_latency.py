@@ -1,0 +1,164 @@
+"""End to end: from the HTMX POST of a mask to the result partial, through the running app.
+
+Start the app first (`make run`), then:
+
+    .venv/bin/python benchmarks/e2e_latency.py [--url http://127.0.0.1:8000] [--sessions 1,4,16]
+
+Each simulated session is its own browser (cookies): it picks the gallery's Coffee photo,
+waits for the original's result, then classifies random rectangular masks one after another,
+as a person clicking Classify would. Reports p50/p95 latency and rounds/s per concurrency, and
+the ratio of the 1-session median to the model-only median measured in this same run.
+"""
+
+from __future__ import annotations
+
+import argparse
+import io
+import os
+import random
+import re
+import statistics
+import sys
+import threading
+import time
+from pathlib import Path
+
+import httpx
+from PIL import Image, ImageDraw
+
+HTMX = {"HX-Request": "true"}
+
+
+def random_masks(size: tuple[int, int], count: int, seed: int = 0) -> list[bytes]:
+    rng = random.Random(seed)
+    masks = []
+    for _ in range(count):
+        mask = Image.new("L", size, 0)
+        w, h = size
+        x0, y0 = rng.randrange(w // 2), rng.randrange(h // 2)
+        ImageDraw.Draw(mask).rectangle(
+            (x0, y0, x0 + rng.randrange(20, w // 2), y0 + rng.randrange(20, h // 2)), fill=255
+        )
+        buffer = io.BytesIO()
+        mask.save(buffer, format="PNG")
+        masks.append(buffer.getvalue())
+    return masks
+
+
+class Session:
+    """One browser: its own cookies, one exploration of the chosen gallery photo."""
+
+    def __init__(self, url: str, title: str):
+        self.client = httpx.Client(base_url=url, timeout=120)
+        home = self.client.get("/").text
+        form = next(f for f in home.split("<form")[1:] if f">{title}<" in f)
+        explore = re.search(r'action="([^"]+/explore/)"', form).group(1)
+        token = self.client.cookies["csrftoken"]
+        self.headers = {**HTMX, "X-CSRFToken": token}
+        page = self.client.post(explore, headers={"X-CSRFToken": token}, follow_redirects=True)
+        self.base = str(page.url.path)
+        match = re.search(r'<canvas data-mask width="(\d+)" height="(\d+)"', page.text)
+        self.size = (int(match.group(1)), int(match.group(2)))
+        self.finish(page.text)
+
+    def finish(self, html: str) -> str:
+        """Follow the result's long poll until the round is done or failed."""
+        while 'class="result pending"' in html:
+            poll = re.search(r'hx-get="([^"]+)"', html.split('class="result pending"')[1]).group(1)
+            html = self.client.get(poll.replace("&amp;", "&"), headers=self.headers).text
+        if 'class="result done"' not in html:
+            raise RuntimeError("round failed: " + html[:300])
+        return html
+
+    def classify(self, mask: bytes) -> float:
+        started = time.perf_counter()
+        response = self.client.post(
+            f"{self.base}rounds/",
+            headers=self.headers,
+            data={"fill": "mean", "strokes": "[]"},
+            files={"mask": ("mask.png", mask, "image/png")},
+        )
+        response.raise_for_status()
+        self.finish(response.text)
+        return time.perf_counter() - started
+
+
+def run_level(url: str, title: str, sessions: int, rounds: int) -> tuple[list[float], float]:
+    clients = [Session(url, title) for _ in range(sessions)]
+    masks = random_masks(clients[0].size, 16)
+    latencies: list[float] = []
+    lock = threading.Lock()
+    barrier = threading.Barrier(sessions)
+
+    def work(index: int) -> None:
+        session = clients[index]
+        session.classify(masks[index % len(masks)])  # warm this session's connection
+        barrier.wait()
+        for r in range(rounds):
+            took = session.classify(masks[(index + r) % len(masks)])
+            with lock:
+                latencies.append(took)
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(sessions)]
+    for t in threads:
+        t.start()
+    started = time.perf_counter()  # approximately: after the warm-up, the barrier releases
+    for t in threads:
+        t.join()
+    wall = time.perf_counter() - started
+    return latencies, len(latencies) / wall
+
+
+def model_only_ms(model_name: str, repeat: int = 30) -> float:
+    """The same model, batch 1, in this process, on the same kind of input."""
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+    from painting import classifier
+
+    classifier.configure_torch(int(os.environ.get("XAI_TORCH_THREADS", "0")))
+    model = classifier.load_classifier(model_name)
+    image = Image.new("RGB", (600, 400), (120, 90, 60))
+    model.warm_up()
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        model.classify([image])
+        times.append(time.perf_counter() - started)
+    return statistics.median(times) * 1000
+
+
+def percentile(values: list[float], q: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--url", default="http://127.0.0.1:8000")
+    parser.add_argument("--sessions", default="1,4,16")
+    parser.add_argument("--rounds", type=int, default=20, help="rounds per session")
+    parser.add_argument("--title", default="Coffee", help="gallery photo to explore")
+    parser.add_argument("--model", default="efficientnet-lite2", help="for the model-only row")
+    args = parser.parse_args()
+
+    model_ms = model_only_ms(args.model)
+    print(f"model only ({args.model}, batch 1, in-process): {model_ms:.1f} ms median\n")
+    print(
+        f"{'sessions':>8} {'rounds':>7} {'p50 ms':>8} {'p95 ms':>8} {'mean ms':>8} {'rounds/s':>9}"
+    )
+    one_session_p50 = None
+    for level in [int(s) for s in args.sessions.split(",")]:
+        rounds = max(5, args.rounds // max(1, level // 4)) if level > 1 else args.rounds
+        latencies, throughput = run_level(args.url, args.title, level, rounds)
+        p50 = percentile(latencies, 0.5) * 1000
+        if level == 1:
+            one_session_p50 = p50
+        print(
+            f"{level:>8} {len(latencies):>7} {p50:>8.1f} {percentile(latencies, 0.95) * 1000:>8.1f}"
+            f" {statistics.mean(latencies) * 1000:>8.1f} {throughput:>9.1f}"
+        )
+    if one_session_p50 is not None:
+        print(f"\nend to end at 1 session / model only: {one_session_p50 / model_ms:.2f}×")
+
+
+if __name__ == "__main__":
+    main()
