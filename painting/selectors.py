@@ -91,10 +91,10 @@ def history_of(exploration: Exploration) -> list[Round]:
 
 def result_in_context(round_: Round) -> RoundResult | None:
     """result_of() with the exploration's original and the previous finished round."""
-    earlier = list(
-        Round.objects.filter(exploration_id=round_.exploration_id, index__lt=round_.index)
-        .filter(status=Round.Status.DONE)
-        .order_by("index")
-    )
-    original = round_ if round_.index == 0 else next((r for r in earlier if r.index == 0), None)
-    return result_of(round_, original, earlier[-1] if earlier else None)
+    if round_.status != Round.Status.DONE:
+        return None
+    earlier = Round.objects.filter(
+        exploration_id=round_.exploration_id, index__lt=round_.index, status=Round.Status.DONE
+    ).only("index", "status", "top", "probabilities")
+    original = round_ if round_.index == 0 else earlier.filter(index=0).first()
+    return result_of(round_, original, earlier.order_by("-index").first())

@@ -62,19 +62,19 @@ def _error(request: HtmxHttpRequest, message: str, status: int = 400) -> HttpRes
     return response
 
 
-def _round_fragments(request: HttpRequest, round_: Round, *, status: int = 200) -> HttpResponse:
-    """The result panel for a round, plus its history entry swapped in out of band."""
+def _round_fragments(request: HttpRequest, round_: Round, *, new: bool = False) -> HttpResponse:
+    """The result panel for a round, plus its history entry, swapped in out of band: appended
+    when the round is new, replaced otherwise."""
     context = {
         "round": round_,
+        "item": round_,
         "exploration": round_.exploration,
         "result": selectors.result_in_context(round_),
-        "rounds": selectors.history_of(round_.exploration),
-        "oob": True,
+        "oob": "append" if new else "replace",
     }
-    html = render_to_string(EXPLORE + "#result", context, request) + render_to_string(
-        EXPLORE + "#history", context, request
-    )
-    return HttpResponse(html, status=status)
+    history = EXPLORE + ("#history-append" if new else "#history-item")
+    html = render_to_string(EXPLORE + "#result", context, request)
+    return HttpResponse(html + render_to_string(history, context, request))
 
 
 @require_GET
@@ -164,7 +164,7 @@ def classify(request: HtmxHttpRequest, exploration_id):
         return redirect(exploration_url(exploration))
     # Answer with the result itself when it comes in time: no second request, no poll delay.
     round_ = selectors.wait_until_finished(round_, settings.XAI_POLL_WAIT_SECONDS)
-    return _round_fragments(request, round_)
+    return _round_fragments(request, round_, new=True)
 
 
 @require_GET

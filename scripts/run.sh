@@ -28,5 +28,7 @@ else
   export XAI_EAGER=1
 fi
 
-echo "Open http://127.0.0.1:8000"
-"$PY/python" manage.py runserver 127.0.0.1:8000 --noreload
+echo "Open http://${XAI_BIND:-127.0.0.1:8000}"
+# Threads, not processes: a Classify request waits for its result without using the CPU.
+"$PY/gunicorn" xaiproject.wsgi --bind "${XAI_BIND:-127.0.0.1:8000}" --worker-class gthread \
+  --workers 1 --threads "${XAI_WEB_THREADS:-64}" --access-logfile - --log-level warning

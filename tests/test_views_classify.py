@@ -31,9 +31,12 @@ def test_it_classifies_the_masked_image_and_keeps_everything(client, gallery, on
     )
     assert response.status_code == 200
     body = response.content.decode()
-    assert 'id="result"' in body and 'id="history-list" class="history" hx-swap-oob="true"' in body
-
     round_ = exploration.rounds.get(index=1)
+    assert 'id="result"' in body
+    assert (
+        f'<ol hx-swap-oob="beforeend:#history-list">\n          <li id="round-{round_.pk}"' in body
+    )
+
     assert round_.status == Round.Status.DONE
     assert round_.fill == "mean" and round_.strokes == json.loads(STROKES)
     assert round_.masked_fraction == round(400 * 300 / (600 * 400), 6)

@@ -19,6 +19,7 @@ def test_a_finished_round_is_returned_at_once(client, gallery, on_commit):
     assert response.status_code == 200
     assert 'class="result done"' in body and "Original image" in body
     assert original.top[0]["label"] in body
+    assert f'<li id="round-{original.pk}" hx-swap-oob="true">' in body  # its history entry
 
 
 def test_without_htmx_it_redirects_to_the_exploration(client, gallery, on_commit):
