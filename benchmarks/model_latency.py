@@ -50,16 +50,6 @@ def load_model(name: str) -> tuple[torch.nn.Module, Callable, str]:
     return model.eval(), ResNet50_Weights.IMAGENET1K_V2.transforms(), "RANDOM weights (timing only)"
 
 
-def rss_mb() -> float:
-    try:
-        for line in Path("/proc/self/status").read_text().splitlines():
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return float("nan")
-
-
 def top5(logits: np.ndarray) -> list[tuple[int, ...]]:
     return [tuple(int(i) for i in np.argsort(-row, kind="stable")[:5]) for row in logits]
 
@@ -129,17 +119,13 @@ def main() -> None:
         expected = logits_in_batches(reference, images, 1)
         print(f"\n{name} ({size}px, {note}); {len(images)} gallery photos")
         for backend in backends:
-            before = rss_mb()
             started = time.perf_counter()
             run = runtimes.compile_model(model, size, backend, args.threads)
             ready = time.perf_counter() - started
             started = time.perf_counter()
             run(images[:1])
             first_ms = (time.perf_counter() - started) * 1000
-            print(
-                f"  {backend:<12} export+load {ready:5.1f} s, first call {first_ms:6.0f} ms, "
-                f"RSS +{rss_mb() - before:4.0f} MB"
-            )
+            print(f"  {backend:<12} export+load {ready:5.1f} s, first call {first_ms:6.0f} ms")
             for batch_size in batches:
                 # The timed batch holds the photos, cycled to fill it.
                 batch = images[np.arange(batch_size) % len(images)]

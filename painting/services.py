@@ -187,35 +187,39 @@ def claim_rounds(round_id, limit: int) -> list[Round]:
 
 
 def run_rounds(round_id, batch_size: int = 1) -> None:
-    """Classify a round (and others waiting) and record the answers. Runs in the worker."""
-    rounds = claim_rounds(round_id, batch_size)
-    if not rounds:
-        return
+    """Classify a round (and others waiting) and record the answers. Runs in the worker.
+
+    Whatever goes wrong, every claimed round ends done or failed with a message."""
+    claimed = [round_id]
     try:
+        rounds = claim_rounds(round_id, batch_size)
+        if not rounds:
+            return
+        claimed = [r.pk for r in rounds]
         model = classifier.load_classifier(rounds[0].model_name)
         seen = [masked_image_of(r) for r in rounds]
         started = time.perf_counter()
         outcomes = model.classify(seen)
         per_image_ms = (time.perf_counter() - started) * 1000 / len(rounds)
+        for round_, image, outcome in zip(rounds, seen, outcomes, strict=True):
+            if round_.mask:
+                _store_thumbnail(round_, image)
+            record_result(round_.pk, model, outcome, per_image_ms, batch_size=len(rounds))
     except SoftTimeLimitExceeded:
         return _fail_all(
-            rounds,
-            f"The classifier took longer than {settings.CELERY_TASK_SOFT_TIME_LIMIT} seconds "
+            claimed,
+            f"The classifier took longer than {settings.CELERY_TASK_SOFT_TIME_LIMIT:g} seconds "
             "on this round. Press Retry to try again.",
         )
     except classifier.WeightsMissing as exc:
-        return _fail_all(rounds, str(exc))
+        return _fail_all(claimed, str(exc))
     except Exception as exc:
-        log.exception("rounds %s failed", [r.pk for r in rounds])
+        log.exception("rounds %s failed", claimed)
         return _fail_all(
-            rounds,
+            claimed,
             f"The classifier failed on this round ({type(exc).__name__}). "
             "Press Retry to try again.",
         )
-    for round_, image, outcome in zip(rounds, seen, outcomes, strict=True):
-        if round_.mask:
-            _store_thumbnail(round_, image)
-        record_result(round_.pk, model, outcome, per_image_ms, batch_size=len(rounds))
     archive_masked_images()
 
 
@@ -270,9 +274,9 @@ def _store_masked_image(round_: Round, image: Image.Image) -> None:
     Round.objects.filter(pk=round_.pk).update(masked_image=round_.masked_image.name)
 
 
-def _fail_all(rounds: list[Round], message: str) -> None:
-    for round_ in rounds:
-        fail_round(round_.pk, message)
+def _fail_all(round_ids: list, message: str) -> None:
+    for round_id in round_ids:
+        fail_round(round_id, message)
 
 
 def record_result(

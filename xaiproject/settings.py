@@ -162,7 +162,7 @@ CELERY_TASK_ROUTES = {"painting.tasks.*": {"queue": "inference"}}
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
-CELERY_TASK_SOFT_TIME_LIMIT = envint("XAI_TASK_SOFT_TIME_LIMIT", 60)
+CELERY_TASK_SOFT_TIME_LIMIT = float(env("XAI_TASK_SOFT_TIME_LIMIT", "60"))
 CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 10
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A dead broker must fail a Classify within about a second, not hang the request.
@@ -182,7 +182,7 @@ CELERY_TASK_ALWAYS_EAGER = envbool("XAI_EAGER", False)
 # How long one poll for a round's result may wait for the worker before answering "pending".
 XAI_POLL_WAIT_SECONDS = float(env("XAI_POLL_WAIT_SECONDS", "10"))
 # A round still pending after this many seconds is failed by the sweeper.
-XAI_ROUND_STALE_SECONDS = envint("XAI_ROUND_STALE_SECONDS", CELERY_TASK_TIME_LIMIT + 30)
+XAI_ROUND_STALE_SECONDS = float(env("XAI_ROUND_STALE_SECONDS", str(CELERY_TASK_TIME_LIMIT + 30)))
 
 LOGGING = {
     "version": 1,

@@ -1,0 +1,48 @@
+import io
+
+import pytest
+import torch
+from django.core.management import CommandError, call_command
+
+from painting import classifier
+from painting.models import Picture
+
+
+def test_load_gallery_is_idempotent_and_records_licences(db):
+    call_command("load_gallery", stdout=io.StringIO())
+    call_command("load_gallery", stdout=io.StringIO())
+    assert Picture.objects.filter(is_gallery=True).count() == 6
+    coffee = Picture.objects.get(slug="coffee")
+    assert (coffee.width, coffee.height, coffee.licence) == (600, 400, "CC0")
+    assert "Rachel Michetti" in coffee.source and len(coffee.sha256) == 64
+
+
+def test_install_weights_checks_and_installs_a_resnet50_file(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
+    monkeypatch.delenv("XAI_WEIGHTS", raising=False)
+    from torchvision.models import resnet50
+
+    source = tmp_path / "weights.pth"
+    torch.save(resnet50(weights=None).state_dict(), source)  # stands in for a real download
+    out = io.StringIO()
+    call_command("install_weights", str(source), stdout=out)
+    installed = classifier.resnet50_weights_path()
+    assert installed is not None and installed.parent == tmp_path / "torch" / "hub" / "checkpoints"
+    assert installed.name == f"resnet50-{classifier.sha256_of(source)[:8]}.pth"
+    assert "not a torchvision release" in out.getvalue()
+    assert classifier.available_models()[0] == "resnet50"
+
+
+def test_install_weights_refuses_other_files(tmp_path):
+    wrong = tmp_path / "lite.pth"
+    torch.save({"conv.weight": torch.zeros(1)}, wrong)
+    with pytest.raises(CommandError, match="not a ResNet-50"):
+        call_command("install_weights", str(wrong))
+    with pytest.raises(CommandError, match="is not a file"):
+        call_command("install_weights", str(tmp_path / "missing.pth"))
+
+
+def test_sweep_rounds_reports_what_it_failed(db):
+    out = io.StringIO()
+    call_command("sweep_rounds", stdout=out)
+    assert "0 stale round(s) failed" in out.getvalue()
