@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect, reswap, retarget
 from django_htmx.middleware import HtmxDetails
 
-from . import classifier, images, selectors, services
+from . import classifier, images, ratelimit, selectors, services
 from .forms import RoundForm, UploadForm, first_error
 from .masking import Fill
 from .models import Exploration, Picture, Round
@@ -78,7 +78,12 @@ def _round_fragments(request: HttpRequest, round_: Round, *, new: bool = False) 
 
 
 @require_GET
-def home(request: HtmxHttpRequest, form: UploadForm | None = None, status: int = 200):
+def home(
+    request: HtmxHttpRequest,
+    form: UploadForm | None = None,
+    status: int = 200,
+    upload_error: str = "",
+):
     visitor = _visitor(request)
     gallery, uploads = selectors.pictures_for(visitor)
     try:
@@ -90,6 +95,7 @@ def home(request: HtmxHttpRequest, form: UploadForm | None = None, status: int =
         "uploads": uploads,
         "explorations": selectors.explorations_of(visitor)[:24] if visitor else [],
         "form": form or UploadForm(),
+        "upload_error": upload_error,
         "model_title": classifier.title_of(model_name) if model_name else "",
         "model_problem": model_problem,
     }
@@ -98,14 +104,21 @@ def home(request: HtmxHttpRequest, form: UploadForm | None = None, status: int =
 
 @require_POST
 def upload(request: HtmxHttpRequest):
+    if not ratelimit.allow(_visitor(request, create=True), "upload"):
+        return _home_again(request, upload_error=ratelimit.message("upload"), status=429)
     form = UploadForm(request.POST, request.FILES)
     if not form.is_valid():
-        request.method = "GET"  # home() renders the page again, with the form's errors
-        return home(request, form=form, status=400)
+        return _home_again(request, form=form, status=400)
     picture = services.add_picture(
         form.cleaned_data["image"], title=form.title(), owner=_visitor(request, create=True)
     )
     return explore_picture(request, picture.pk)
+
+
+def _home_again(request: HtmxHttpRequest, **context) -> HttpResponse:
+    """The home page again, after a refused upload, with what went wrong."""
+    request.method = "GET"
+    return home(request, **context)
 
 
 @require_POST
@@ -150,6 +163,8 @@ def explore(request: HtmxHttpRequest, exploration_id):
 @require_POST
 def classify(request: HtmxHttpRequest, exploration_id):
     exploration = _get_exploration_for(request, exploration_id)
+    if not ratelimit.allow(exploration.visitor, "classify"):
+        return _error(request, ratelimit.message("classify"), status=429)
     picture = exploration.picture
     form = RoundForm(request.POST, request.FILES, size=(picture.width, picture.height))
     if not form.is_valid():

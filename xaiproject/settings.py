@@ -124,6 +124,22 @@ CSRF_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
+# Production (XAI_DEBUG=0) is served over HTTPS: secure cookies and HSTS.
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = not DEBUG
+SECURE_SSL_REDIRECT = envbool("XAI_SSL_REDIRECT", not DEBUG)
+SECURE_HSTS_SECONDS = 0 if DEBUG else envint("XAI_HSTS_SECONDS", 60 * 60 * 24 * 365)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
+SECURE_HSTS_PRELOAD = not DEBUG
+# Behind a TLS-terminating proxy that sets X-Forwarded-Proto.
+if envbool("XAI_BEHIND_PROXY", False):
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+
+# Per-process cache: rate limits (one web process serves many threads; see README).
+CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+XAI_RATE_LIMITS = {  # action: (requests, per seconds), per browser session
+    "classify": (envint("XAI_CLASSIFY_PER_MINUTE", 60), 60),
+    "upload": (envint("XAI_UPLOADS_PER_MINUTE", 10), 60),
+}
 
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
