@@ -1,9 +1,12 @@
 """Latency and throughput of each classifier on each CPU inference backend.
 
 For every model x backend x batch size: median and p95 wall time per batch (after warm-up),
-images per second, and whether the backend's top-5 classes (in order) equal torch eager's at
-batch 1 on every gallery photo, the photos passed at that batch size. Ends with a summary per
-model.
+images per second, and the check against torch eager at batch 1 on every gallery photo (the
+photos passed at that batch size): the largest logit difference and whether the top-5
+classes, in order, are the same. Ends with a summary per model.
+
+Each model x backend runs in a fresh process, as it would in a worker: runtimes loaded side
+by side slow each other down (onnxruntime's threads spin after each call, stalling torch's).
 
     .venv/bin/python benchmarks/model_latency.py [--models efficientnet-lite2] [--batches 1,8]
 
@@ -14,10 +17,11 @@ top-5 check still compares the backends' arithmetic, but its classes mean nothin
 from __future__ import annotations
 
 import argparse
-import gc
+import json
 import os
 import platform
 import statistics
+import subprocess
 import sys
 import time
 from collections.abc import Callable
@@ -33,6 +37,7 @@ from painting.classifier import REGISTRY  # noqa: E402
 from painting.gallery import PHOTOS  # noqa: E402
 
 INPUT_SIZES = {"efficientnet-lite2": 260, "efficientnet-lite0": 224, "resnet50": 224}
+MIN_RUNS = 5
 
 
 def load_model(name: str) -> tuple[torch.nn.Module, Callable, str]:
@@ -54,19 +59,6 @@ def top5(logits: np.ndarray) -> list[tuple[int, ...]]:
     return [tuple(int(i) for i in np.argsort(-row, kind="stable")[:5]) for row in logits]
 
 
-def time_batches(run: Callable, batch: np.ndarray, warmup: int, repeat: int, budget: float):
-    for _ in range(warmup):
-        run(batch)
-    times: list[float] = []
-    started = time.perf_counter()
-    # At least 5 timings; then stop at `repeat` timings or when the budget is spent.
-    while len(times) < 5 or (len(times) < repeat and time.perf_counter() - started < budget):
-        t0 = time.perf_counter()
-        run(batch)
-        times.append(time.perf_counter() - t0)
-    return times
-
-
 def logits_in_batches(run: Callable, images: np.ndarray, batch_size: int) -> np.ndarray:
     """Every image's logits, computed batch_size at a time (the last batch filled up by
     cycling), so the check sees the same batch shapes as the timings."""
@@ -77,8 +69,56 @@ def logits_in_batches(run: Callable, images: np.ndarray, batch_size: int) -> np.
     return np.concatenate(chunks)
 
 
-def percentile(values: list[float], q: float) -> float:
-    return float(np.percentile(values, q))
+def time_calls(run: Callable, batch: np.ndarray, args: argparse.Namespace) -> list[float]:
+    """Seconds per call after warm-up: at least MIN_RUNS calls, then up to args.repeat while
+    args.budget seconds last."""
+    for _ in range(args.warmup):
+        run(batch)
+    times: list[float] = []
+    started = time.perf_counter()
+    while len(times) < MIN_RUNS or (
+        len(times) < args.repeat and time.perf_counter() - started < args.budget
+    ):
+        t0 = time.perf_counter()
+        run(batch)
+        times.append(time.perf_counter() - t0)
+    return times
+
+
+def measure(name: str, backend: str, batches: list[int], args: argparse.Namespace) -> dict:
+    """One model on one backend, in this process: setup costs and a row per batch size."""
+    torch.set_num_threads(args.threads)
+    torch.set_num_interop_threads(1)
+    model, preprocess, note = load_model(name)
+    size = INPUT_SIZES[name]
+    images = torch.stack([preprocess(photo.open().convert("RGB")) for photo in PHOTOS]).numpy()
+    reference = logits_in_batches(runtimes.compile_model(model, size, "torch"), images, 1)
+    started = time.perf_counter()
+    run = runtimes.compile_model(model, size, backend, args.threads)
+    ready = time.perf_counter() - started
+    started = time.perf_counter()
+    run(images[:1])
+    first = time.perf_counter() - started
+    rows = []
+    for batch_size in batches:
+        # The timed batch holds the photos, cycled to fill it.
+        times = time_calls(run, images[np.arange(batch_size) % len(images)], args)
+        outputs = logits_in_batches(run, images, batch_size)
+        median = statistics.median(times)
+        rows.append(
+            {
+                "model": name,
+                "backend": backend,
+                "batch": batch_size,
+                "median": median * 1000,
+                "p95": float(np.percentile(times, 95)) * 1000,
+                "ips": batch_size / median,
+                "runs": len(times),
+                "same": sum(a == b for a, b in zip(top5(outputs), top5(reference), strict=True)),
+                "diff": float(np.abs(outputs - reference).max()),
+            }
+        )
+    return {"note": note, "size": size, "ready": ready, "first": first, "rows": rows}
 
 
 def main() -> None:
@@ -87,9 +127,10 @@ def main() -> None:
     parser.add_argument("--backends", default=",".join(runtimes.available_backends()))
     parser.add_argument("--batches", default="1,2,4,8,16")
     parser.add_argument("--repeat", type=int, default=30, help="most timed runs per row")
-    parser.add_argument("--budget", type=float, default=2.0, help="seconds per row, >= 5 runs")
+    parser.add_argument("--budget", type=float, default=2.0, help="seconds per row (>= 5 runs)")
     parser.add_argument("--warmup", type=int, default=2)
     parser.add_argument("--threads", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--worker", default="", help=argparse.SUPPRESS)  # MODEL:BACKEND
     args = parser.parse_args()
     models = [m for m in args.models.split(",") if m]
     backends = [b for b in args.backends.split(",") if b]
@@ -98,8 +139,11 @@ def main() -> None:
         if backend not in runtimes.available_backends():
             raise SystemExit(f"Backend {backend!r} is not installed.")
 
-    torch.set_num_threads(args.threads)
-    torch.set_num_interop_threads(1)
+    if args.worker:
+        name, backend = args.worker.split(":")
+        print(json.dumps(measure(name, backend, batches, args)))
+        return
+
     versions = [f"torch {torch.__version__}"]
     for module in ("onnxruntime", "openvino"):
         if module in backends:
@@ -108,48 +152,23 @@ def main() -> None:
         f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, "
         f"{args.threads} threads; {', '.join(versions)}"
     )
-    photos = [photo.open().convert("RGB") for photo in PHOTOS]
-
     rows: list[dict] = []
     for name in models:
-        model, preprocess, note = load_model(name)
-        size = INPUT_SIZES[name]
-        images = torch.stack([preprocess(photo) for photo in photos]).numpy()
-        reference = runtimes.compile_model(model, size, "torch")
-        expected = logits_in_batches(reference, images, 1)
-        print(f"\n{name} ({size}px, {note}); {len(images)} gallery photos")
+        print(f"\n{name}", flush=True)
         for backend in backends:
-            started = time.perf_counter()
-            run = runtimes.compile_model(model, size, backend, args.threads)
-            ready = time.perf_counter() - started
-            started = time.perf_counter()
-            run(images[:1])
-            first_ms = (time.perf_counter() - started) * 1000
-            print(f"  {backend:<12} export+load {ready:5.1f} s, first call {first_ms:6.0f} ms")
-            for batch_size in batches:
-                # The timed batch holds the photos, cycled to fill it.
-                batch = images[np.arange(batch_size) % len(images)]
-                times = time_batches(run, batch, args.warmup, args.repeat, args.budget)
-                outputs = logits_in_batches(run, images, batch_size)
-                same = sum(a == b for a, b in zip(top5(outputs), top5(expected), strict=True))
-                median = statistics.median(times)
-                rows.append(
-                    {
-                        "model": name,
-                        "backend": backend,
-                        "batch": batch_size,
-                        "median": median * 1000,
-                        "p95": percentile(times, 95) * 1000,
-                        "per_image": median * 1000 / batch_size,
-                        "ips": batch_size / median,
-                        "runs": len(times),
-                        "same": same,
-                        "photos": len(images),
-                        "diff": float(np.abs(outputs - expected).max()),
-                    }
-                )
-            del run
-            gc.collect()
+            worker = subprocess.run(
+                [sys.executable, __file__, *sys.argv[1:], "--worker", f"{name}:{backend}"],
+                stdout=subprocess.PIPE,
+                text=True,
+                check=True,
+            )
+            result = json.loads(worker.stdout.splitlines()[-1])
+            rows += result["rows"]
+            print(
+                f"  {backend:<12} {result['size']}px, {result['note']}; export+load "
+                f"{result['ready']:4.1f} s, first call {result['first'] * 1000:5.0f} ms",
+                flush=True,
+            )
 
     print()
     header = (
@@ -158,13 +177,14 @@ def main() -> None:
     )
     print(header)
     print("-" * len(header))
+    rows.sort(key=lambda r: (models.index(r["model"]), backends.index(r["backend"]), r["batch"]))
     for r in rows:
-        same = "yes" if r["same"] == r["photos"] else "NO"
+        same = "yes" if r["same"] == len(PHOTOS) else "NO"
         print(
             f"{r['model']:<19}{r['backend']:<13}{r['batch']:>5}{r['median']:>11.1f}"
-            f"{r['p95']:>9.1f}{r['per_image']:>8.1f}{r['ips']:>8.1f}{r['runs']:>6}"
+            f"{r['p95']:>9.1f}{r['median'] / r['batch']:>8.1f}{r['ips']:>8.1f}{r['runs']:>6}"
             f"{r['diff']:>12.1e}  "
-            f"{same} ({r['same']}/{r['photos']})"
+            f"{same} ({r['same']}/{len(PHOTOS)})"
         )
 
     for name in models:

@@ -220,7 +220,6 @@ def run_rounds(round_id, batch_size: int = 1) -> None:
             f"The classifier failed on this round ({type(exc).__name__}). "
             "Press Retry to try again.",
         )
-    archive_masked_images()
 
 
 def archive_masked_images(limit: int = 16) -> int:

@@ -1,8 +1,12 @@
 """Celery tasks: thin wrappers that hand a round id to the services."""
 
 import contextlib
+import signal
+import threading
+from collections.abc import Iterator
 
 from celery import shared_task
+from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import worker_process_init
 from django.conf import settings
 
@@ -18,6 +22,30 @@ def _load_model_once(**_kwargs) -> None:
         classifier.load_classifier(services.current_model_name()).warm_up()
 
 
+@contextlib.contextmanager
+def _soft_time_limit(seconds: float) -> Iterator[None]:
+    """Raise SoftTimeLimitExceeded in this task after `seconds`.
+
+    Celery's own soft limit did not fire in our tests of the prefork pool (Celery 5.7), so the
+    task arms its own alarm. Signals need the main thread: in-process (eager) runs go without."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def expire(_signum, _frame):
+        raise SoftTimeLimitExceeded(seconds)
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
 @shared_task(name="painting.tasks.classify_round")
 def classify_round(round_id: str) -> None:
-    services.run_rounds(round_id, batch_size=settings.XAI_MAX_BATCH)
+    with _soft_time_limit(settings.CELERY_TASK_SOFT_TIME_LIMIT):
+        services.run_rounds(round_id, batch_size=settings.XAI_MAX_BATCH)
+    services.archive_masked_images()

@@ -72,45 +72,58 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+class RedisServer:
+    """A real redis-server on its own port, which tests may stop and start again."""
+
+    def __init__(self, workdir: Path):
+        self.executable = shutil.which("redis-server")
+        if self.executable is None:
+            pytest.fail("redis-server is missing: run `make system` (apt-get install redis-server)")
+        self.port = free_port()
+        self.workdir = workdir
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> RedisServer:
+        import redis
+
+        self.process = subprocess.Popen(
+            [
+                self.executable,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+        )
+        client = redis.Redis.from_url(self.url)
+        for _ in range(100):
+            try:
+                client.ping()
+                return self
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+
+
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory):
-    server = shutil.which("redis-server")
-    if server is None:
-        pytest.fail(
-            "redis-server is not installed: run `make system` (apt-get install redis-server)"
-        )
-    port = free_port()
-    workdir = tmp_path_factory.mktemp("redis")
-    process = subprocess.Popen(
-        [
-            server,
-            "--port",
-            str(port),
-            "--bind",
-            "127.0.0.1",
-            "--save",
-            "",
-            "--appendonly",
-            "no",
-            "--dir",
-            str(workdir),
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.STDOUT,
-    )
-    url = f"redis://127.0.0.1:{port}/0"
-    import redis
-
-    client = redis.Redis.from_url(url)
-    for _ in range(100):
-        try:
-            client.ping()
-            break
-        except redis.ConnectionError:
-            time.sleep(0.05)
-    yield url
-    process.terminate()
-    process.wait(10)
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    yield server.url
+    server.stop()
 
 
 class WorkerProcess:
@@ -162,6 +175,18 @@ class WorkerProcess:
             time.sleep(0.1)
         raise RuntimeError("the Celery worker did not start:\n" + self.log_path.read_text()[-3000:])
 
+    def pool_children(self) -> list[int]:
+        """The prefork pool's child processes, which run the tasks."""
+        children = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            if parent == self.process.pid:
+                children.append(int(stat.parent.name))
+        return children
+
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
             self.process.terminate()
@@ -173,16 +198,27 @@ class WorkerProcess:
 
 
 @pytest.fixture(scope="session")
-def worker_process(redis_url, media_root, django_db_setup, django_db_blocker, tmp_path_factory):
+def start_worker(media_root, django_db_setup, django_db_blocker, tmp_path_factory):
+    """Start real workers against the test database: start_worker(redis_url, **env)."""
     from django.db import connection
 
     with django_db_blocker.unblock():
-        db_path = connection.settings_dict["NAME"]
-    worker = WorkerProcess(
-        redis_url, str(db_path), str(media_root), tmp_path_factory.mktemp("worker") / "worker.log"
-    ).start()
-    yield worker
-    worker.stop()
+        db_path = str(connection.settings_dict["NAME"])
+    workers = []
+
+    def start(redis_url: str, **env) -> WorkerProcess:
+        log = tmp_path_factory.mktemp("worker") / "worker.log"
+        workers.append(WorkerProcess(redis_url, db_path, str(media_root), log, **env).start())
+        return workers[-1]
+
+    yield start
+    for worker in workers:
+        worker.stop()
+
+
+@pytest.fixture(scope="session")
+def worker_process(redis_url, start_worker):
+    return start_worker(redis_url)
 
 
 @pytest.fixture

@@ -13,8 +13,8 @@ HTMX = {"HX-Request": "true"}
 
 
 def start(client, picture, capture=None, **data) -> Exploration:
-    """Pick a picture in the gallery. With `capture` (django_capture_on_commit_callbacks) the
-    commit callbacks run eagerly; without, the commit is real (transactional tests)."""
+    """Pick a picture in the gallery. With `capture` (the on_commit fixture) the commit
+    callbacks run as the request ends; without, the commit is real (transactional tests)."""
     with capture(execute=True) if capture else nullcontext():
         response = client.post(reverse("painting:explore-picture", args=[picture.pk]), data)
     assert response.status_code == 302, response.content[:500]
@@ -26,7 +26,7 @@ def mask_upload(data: bytes, name: str = "mask.png") -> SimpleUploadedFile:
 
 
 def classify(client, exploration, capture, mask: bytes, *, fill="mean", strokes="[]", htmx=True):
-    with capture(execute=True):
+    with capture(execute=True) if capture else nullcontext():
         return client.post(
             reverse("painting:classify", args=[exploration.pk]),
             {"mask": mask_upload(mask), "fill": fill, "strokes": strokes},

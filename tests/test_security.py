@@ -18,7 +18,7 @@ ROOT = Path(__file__).resolve().parent.parent
 
 def test_check_deploy_passes_with_production_settings(tmp_path):
     env = {
-        **os.environ,
+        **{k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"},
         "XAI_DEBUG": "0",
         "XAI_SECRET_KEY": secrets.token_urlsafe(50),
         "XAI_ALLOWED_HOSTS": "xai.example.org",

@@ -88,6 +88,7 @@ def test_missing_weights_fail_the_round_with_how_to_fix_it(gallery, monkeypatch,
 def test_the_masked_image_is_archived_when_idle_and_matches_what_the_model_saw(gallery):
     [round_] = pending_rounds(new_exploration(gallery), 1)
     services.run_rounds(round_.pk)
+    assert services.archive_masked_images() == 1
     round_.refresh_from_db()
     assert round_.masked_image and round_.thumbnail
     with round_.masked_image.open("rb") as f:
@@ -98,8 +99,10 @@ def test_the_masked_image_is_archived_when_idle_and_matches_what_the_model_saw(g
 def test_archiving_waits_while_rounds_are_queued(gallery):
     first, second = pending_rounds(new_exploration(gallery), 2)
     services.run_rounds(first.pk, batch_size=1)
+    assert services.archive_masked_images() == 0  # the second round is still waiting
     first.refresh_from_db()
     assert first.status == Round.Status.DONE and not first.masked_image
     services.run_rounds(second.pk, batch_size=1)
+    assert services.archive_masked_images() == 2
     first.refresh_from_db()
     assert first.masked_image
