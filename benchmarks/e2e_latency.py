@@ -13,74 +13,18 @@ the ratio of the 1-session median to the model-only median measured in this same
 from __future__ import annotations
 
 import argparse
-import io
 import os
-import random
-import re
 import statistics
 import sys
 import threading
 import time
 from pathlib import Path
 
-import httpx
-from PIL import Image, ImageDraw
+from PIL import Image
 
-HTMX = {"HX-Request": "true"}
-
-
-def random_masks(size: tuple[int, int], count: int, seed: int = 0) -> list[bytes]:
-    rng = random.Random(seed)
-    masks = []
-    for _ in range(count):
-        mask = Image.new("L", size, 0)
-        w, h = size
-        x0, y0 = rng.randrange(w // 2), rng.randrange(h // 2)
-        ImageDraw.Draw(mask).rectangle(
-            (x0, y0, x0 + rng.randrange(20, w // 2), y0 + rng.randrange(20, h // 2)), fill=255
-        )
-        buffer = io.BytesIO()
-        mask.save(buffer, format="PNG")
-        masks.append(buffer.getvalue())
-    return masks
-
-
-class Session:
-    """One browser: its own cookies, one exploration of the chosen gallery photo."""
-
-    def __init__(self, url: str, title: str):
-        self.client = httpx.Client(base_url=url, timeout=120)
-        home = self.client.get("/").text
-        form = next(f for f in home.split("<form")[1:] if f">{title}<" in f)
-        explore = re.search(r'action="([^"]+/explore/)"', form).group(1)
-        token = self.client.cookies["csrftoken"]
-        self.headers = {**HTMX, "X-CSRFToken": token}
-        page = self.client.post(explore, headers={"X-CSRFToken": token}, follow_redirects=True)
-        self.base = str(page.url.path)
-        match = re.search(r'<canvas data-mask width="(\d+)" height="(\d+)"', page.text)
-        self.size = (int(match.group(1)), int(match.group(2)))
-        self.finish(page.text)
-
-    def finish(self, html: str) -> str:
-        """Follow the result's long poll until the round is done or failed."""
-        while 'class="result pending"' in html:
-            poll = re.search(r'hx-get="([^"]+)"', html.split('class="result pending"')[1]).group(1)
-            html = self.client.get(poll.replace("&amp;", "&"), headers=self.headers).text
-        if 'class="result done"' not in html:
-            raise RuntimeError("round failed: " + html[:300])
-        return html
-
-    def classify(self, mask: bytes) -> float:
-        started = time.perf_counter()
-        response = self.client.post(
-            f"{self.base}rounds/",
-            headers=self.headers,
-            data={"fill": "mean", "strokes": "[]"},
-            files={"mask": ("mask.png", mask, "image/png")},
-        )
-        response.raise_for_status()
-        self.finish(response.text)
-        return time.perf_counter() - started
+if __package__ in (None, ""):
+    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from benchmarks.session import Session, percentile, random_masks
 
 
 def run_level(url: str, title: str, sessions: int, rounds: int) -> tuple[list[float], float]:
@@ -111,7 +55,6 @@ def run_level(url: str, title: str, sessions: int, rounds: int) -> tuple[list[fl
 
 def model_only_ms(model_name: str, repeat: int = 30) -> float:
     """The same model, batch 1, in this process, on the same kind of input."""
-    sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
     from painting import classifier
 
     classifier.configure_torch(int(os.environ.get("XAI_TORCH_THREADS", "0")))
@@ -124,11 +67,6 @@ def model_only_ms(model_name: str, repeat: int = 30) -> float:
         model.classify([image])
         times.append(time.perf_counter() - started)
     return statistics.median(times) * 1000
-
-
-def percentile(values: list[float], q: float) -> float:
-    ordered = sorted(values)
-    return ordered[min(len(ordered) - 1, int(q * len(ordered)))]
 
 
 def main() -> None:
