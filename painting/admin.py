@@ -1,28 +1,226 @@
-from django.contrib import admin
+"""Staff review in Django admin: explorations with their rounds, studies and their export."""
 
-from .models import Exploration, Picture, Round
+from django.contrib import admin
+from django.db.models import Count, Max, Min
+from django.http import HttpResponse
+from django.urls import reverse
+from django.utils.html import format_html
+
+from . import exports
+from .models import Exploration, Participant, Picture, Round, Study, StudyImage
+from .templatetags.painting_format import percent
 
 
 @admin.register(Picture)
 class PictureAdmin(admin.ModelAdmin):
-    list_display = ["title", "is_gallery", "width", "height", "licence", "created_at"]
+    list_display = ["title", "is_gallery", "width", "height", "licence", "summary", "created_at"]
     list_filter = ["is_gallery"]
     search_fields = ["title", "slug", "sha256"]
     readonly_fields = ["sha256", "width", "height"]
+
+    @admin.display(description="review")
+    def summary(self, picture):
+        url = reverse("painting:image-summary", args=[picture.pk])
+        return format_html('<a href="{}">summary and importance map</a>', url)
+
+
+def _thumbnail(url: str, alt: str) -> str:
+    return format_html('<img src="{}" alt="{}" width="96" loading="lazy">', url, alt)
 
 
 class RoundInline(admin.TabularInline):
     model = Round
     extra = 0
     can_delete = False
-    fields = ["index", "status", "fill", "masked_fraction", "top", "inference_ms", "error"]
+    show_change_link = False
+    fields = [
+        "index",
+        "status",
+        "seen",
+        "mask_image",
+        "fill",
+        "masked",
+        "answer",
+        "top5",
+        "prediction",
+        "duration",
+        "error",
+    ]
     readonly_fields = fields
     ordering = ["index"]
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="model saw")
+    def seen(self, round_):
+        args = [round_.exploration_id, round_.pk, "masked.png"]
+        return _thumbnail(reverse("painting:round-file", args=args), f"round {round_.index}")
+
+    @admin.display(description="mask")
+    def mask_image(self, round_):
+        if not round_.mask:
+            return "–"
+        args = [round_.exploration_id, round_.pk, "mask.png"]
+        return _thumbnail(reverse("painting:round-file", args=args), "mask")
+
+    @admin.display(description="painted")
+    def masked(self, round_):
+        return percent(round_.masked_fraction)
+
+    @admin.display(description="top-1")
+    def answer(self, round_):
+        top = round_.top1
+        return f"{top['label']} {percent(top['probability'])}" if top else "–"
+
+    @admin.display(description="top-5")
+    def top5(self, round_):
+        return ", ".join(f"{p['label']} {percent(p['probability'])}" for p in round_.top)
+
+    @admin.display(description="server time")
+    def duration(self, round_):
+        if not round_.finished_at:
+            return "–"
+        return f"{(round_.finished_at - round_.created_at).total_seconds() * 1000:.0f} ms"
+
+
+class OutcomeFilter(admin.SimpleListFilter):
+    title = "outcome"
+    parameter_name = "outcome"
+
+    def lookups(self, request, model_admin):
+        return [("changed", "final class differs from the original"), ("same", "same class")]
+
+    def queryset(self, request, queryset):
+        if not self.value():
+            return queryset
+        wanted = self.value() == "changed"
+        ids = [e.pk for e in queryset if (_final_class(e) != _original_class(e)) == wanted]
+        return queryset.filter(pk__in=ids)
+
+
+def _done_rounds(exploration):
+    return exploration.rounds.filter(status=Round.Status.DONE).order_by("index")
+
+
+def _original_class(exploration) -> str:
+    first = _done_rounds(exploration).filter(index=0).first()
+    return first.top1["label"] if first and first.top1 else ""
+
+
+def _final_class(exploration) -> str:
+    last = _done_rounds(exploration).last()
+    return last.top1["label"] if last and last.top1 else ""
 
 
 @admin.register(Exploration)
 class ExplorationAdmin(admin.ModelAdmin):
-    list_display = ["picture", "model_name", "visitor", "created_at", "updated_at"]
-    list_filter = ["model_name", "picture"]
-    search_fields = ["visitor", "picture__title"]
+    list_display = [
+        "who",
+        "picture",
+        "model_name",
+        "round_count",
+        "first_activity",
+        "last_activity",
+        "original_class",
+        "final_class",
+        "replay",
+    ]
+    list_filter = ["picture", "participant__study", "model_name", "created_at", OutcomeFilter]
+    search_fields = ["participant__code", "participant__external_id", "visitor"]
+    date_hierarchy = "created_at"
+    readonly_fields = ["visitor", "participant", "picture", "model_name", "created_at", "replay"]
+    exclude = ["updated_at"]
     inlines = [RoundInline]
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .select_related("picture", "participant")
+            .annotate(
+                rounds_total=Count("rounds"),
+                first_at=Min("rounds__created_at"),
+                last_at=Max("rounds__created_at"),
+            )
+        )
+
+    @admin.display(description="who", ordering="participant__code")
+    def who(self, exploration):
+        if exploration.participant_id:
+            return exploration.participant.code
+        return f"visitor {exploration.visitor[:8]}"  # never the session key
+
+    @admin.display(description="rounds", ordering="rounds_total")
+    def round_count(self, exploration):
+        return exploration.rounds_total
+
+    @admin.display(description="first activity", ordering="first_at")
+    def first_activity(self, exploration):
+        return exploration.first_at
+
+    @admin.display(description="last activity", ordering="last_at")
+    def last_activity(self, exploration):
+        return exploration.last_at
+
+    @admin.display(description="original class")
+    def original_class(self, exploration):
+        return _original_class(exploration)
+
+    @admin.display(description="final class")
+    def final_class(self, exploration):
+        return _final_class(exploration)
+
+    @admin.display(description="replay")
+    def replay(self, exploration):
+        url = reverse("painting:replay", args=[exploration.pk])
+        return format_html('<a href="{}">replay ▶</a>', url)
+
+
+class StudyImageInline(admin.TabularInline):
+    model = StudyImage
+    extra = 1
+    ordering = ["position"]
+
+
+@admin.action(description="Export data (ZIP)")
+def export_studies(modeladmin, request, queryset):
+    study = queryset.first()
+    response = HttpResponse(exports.study_zip(study), content_type="application/zip")
+    response["Content-Disposition"] = f'attachment; filename="{study.slug}-export.zip"'
+    return response
+
+
+@admin.register(Study)
+class StudyAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "consent_version", "is_open", "participant_count", "link"]
+    prepopulated_fields = {"slug": ["name"]}
+    inlines = [StudyImageInline]
+    actions = [export_studies]
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).annotate(participants_total=Count("participants"))
+
+    @admin.display(description="participants", ordering="participants_total")
+    def participant_count(self, study):
+        return study.participants_total
+
+    @admin.display(description="participant link")
+    def link(self, study):
+        url = reverse("painting:study", args=[study.slug])
+        return format_html('<a href="{}">{}</a>', url, url)
+
+
+@admin.register(Participant)
+class ParticipantAdmin(admin.ModelAdmin):
+    list_display = [
+        "code",
+        "study",
+        "external_id",
+        "consent_version",
+        "consented_at",
+        "finished_at",
+    ]
+    list_filter = ["study", "consent_version"]
+    search_fields = ["code", "external_id"]
+    readonly_fields = [f.name for f in Participant._meta.fields]

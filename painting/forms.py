@@ -52,10 +52,17 @@ class RoundForm(forms.Form):
     )
     fill = forms.ChoiceField(choices=[(f.value, f.label) for f in Fill], initial=Fill.MEAN.value)
     strokes = forms.CharField(required=False)
+    prediction = forms.CharField(required=False, max_length=200, strip=True)
+    previous_latency_ms = forms.FloatField(required=False, min_value=0, max_value=3_600_000)
 
-    def __init__(self, *args, size: tuple[int, int], **kwargs):
+    def __init__(self, *args, size: tuple[int, int], prediction_required: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
         self.size = size
+        if prediction_required:
+            self.fields["prediction"].required = True
+            self.fields["prediction"].error_messages["required"] = (
+                "Write what you expect the model to say before you press Classify."
+            )
 
     def clean_mask(self) -> Image.Image:
         upload = self.cleaned_data["mask"]
@@ -98,3 +105,7 @@ def first_error(form: forms.Form) -> str:
     for errors in form.errors.values():
         return errors[0]
     return "The request was not valid."
+
+
+class ClosingForm(forms.Form):
+    answer = forms.CharField(required=False, max_length=5000, widget=forms.Textarea)

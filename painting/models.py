@@ -39,9 +39,65 @@ class Picture(models.Model):
         return self.is_gallery or (bool(visitor) and self.owner == visitor)
 
 
+class Study(models.Model):
+    """A user study: consent, instructions and an ordered list of gallery images."""
+
+    name = models.CharField(max_length=200)
+    slug = models.SlugField(max_length=100, unique=True)
+    consent_text = models.TextField()
+    consent_version = models.CharField(max_length=32, default="1")
+    instructions = models.TextField(blank=True)
+    ask_prediction = models.BooleanField(
+        default=False, help_text="Ask “what do you expect the model to say now?” each round."
+    )
+    closing_question = models.TextField(blank=True)
+    is_open = models.BooleanField(default=True)
+    created_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        verbose_name_plural = "studies"
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class StudyImage(models.Model):
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="images")
+    picture = models.ForeignKey(Picture, on_delete=models.PROTECT)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["study", "position"]
+
+    def __str__(self) -> str:
+        return f"{self.position}. {self.picture}"
+
+
+class Participant(models.Model):
+    """An anonymous participant of a study. Nothing exists before consent."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="participants")
+    code = models.CharField(max_length=16, unique=True)
+    external_id = models.CharField(max_length=200, blank=True, help_text="?pid= from a recruiter")
+    consent_version = models.CharField(max_length=32)
+    consented_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+    closing_answer = models.TextField(blank=True)
+
+    class Meta:
+        ordering = ["-consented_at"]
+
+    def __str__(self) -> str:
+        return self.code
+
+
 class Exploration(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     visitor = models.CharField(max_length=64, db_index=True)
+    participant = models.ForeignKey(
+        Participant, null=True, blank=True, on_delete=models.CASCADE, related_name="explorations"
+    )
     picture = models.ForeignKey(Picture, on_delete=models.CASCADE, related_name="explorations")
     model_name = models.CharField(max_length=64)
     created_at = models.DateTimeField(default=timezone.now)
@@ -73,7 +129,9 @@ class Round(models.Model):
     masked_image = models.FileField(upload_to="rounds/")
     thumbnail = models.FileField(upload_to="rounds/")
     masked_fraction = models.FloatField(default=0.0)
-    strokes = models.JSONField(default=list, blank=True)
+    strokes = models.JSONField(default=list, blank=True)  # the brush and event log
+    prediction = models.CharField(max_length=200, blank=True)  # participant's, before the result
+    client_latency_ms = models.FloatField(null=True, blank=True)  # Classify to result, as seen
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
     error = models.TextField(blank=True)
     model_name = models.CharField(max_length=64, blank=True)

@@ -71,11 +71,16 @@ def add_gallery_picture(
     )
 
 
-def start_exploration(visitor: str, picture: Picture, model_name: str | None = None) -> Exploration:
+def start_exploration(
+    visitor: str, picture: Picture, model_name: str | None = None, participant=None
+) -> Exploration:
     """A new exploration whose round 0 classifies the unmasked picture."""
     with transaction.atomic():
         exploration = Exploration.objects.create(
-            visitor=visitor, picture=picture, model_name=model_name or current_model_name()
+            visitor=visitor,
+            picture=picture,
+            model_name=model_name or current_model_name(),
+            participant=participant,
         )
         _create_round(exploration, mask=None, fill=masking.Fill.MEAN, strokes=[])
     return exploration
@@ -90,17 +95,36 @@ def resume_or_start(visitor: str, picture: Picture) -> Exploration:
 
 
 def submit_round(
-    exploration: Exploration, mask: Image.Image, fill: masking.Fill, strokes: list
+    exploration: Exploration,
+    mask: Image.Image,
+    fill: masking.Fill,
+    strokes: list,
+    *,
+    prediction: str = "",
+    previous_latency_ms: float | None = None,
 ) -> Round:
-    """Save the mask as a pending round and dispatch it; the worker composes and classifies."""
+    """Save the mask as a pending round and dispatch it; the worker composes and classifies.
+
+    The browser reports how long the previous round took to show with the next Classify."""
     with transaction.atomic():
-        round_ = _create_round(exploration, mask=mask, fill=fill, strokes=strokes)
+        if previous_latency_ms is not None:
+            latest = exploration.rounds.filter(status=Round.Status.DONE).order_by("-index").first()
+            if latest and latest.client_latency_ms is None:
+                Round.objects.filter(pk=latest.pk).update(client_latency_ms=previous_latency_ms)
+        round_ = _create_round(
+            exploration, mask=mask, fill=fill, strokes=strokes, prediction=prediction
+        )
     round_.refresh_from_db()  # dispatch ran on commit and may have failed the round already
     return round_
 
 
 def _create_round(
-    exploration: Exploration, *, mask: Image.Image | None, fill: masking.Fill, strokes: list
+    exploration: Exploration,
+    *,
+    mask: Image.Image | None,
+    fill: masking.Fill,
+    strokes: list,
+    prediction: str = "",
 ) -> Round:
     # Writing the exploration row first takes the write lock, so two concurrent Classify
     # clicks on one exploration get distinct indexes.
@@ -112,6 +136,7 @@ def _create_round(
         fill=fill.value,
         masked_fraction=0.0 if mask is None else masking.painted_fraction(mask),
         strokes=strokes,
+        prediction=prediction[:200],
         model_name=exploration.model_name,
     )
     if mask is None:  # the original: what the model sees is the picture itself

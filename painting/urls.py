@@ -1,9 +1,21 @@
 from django.urls import path
 
-from . import views
+from . import review_views, study_views, views
 
 app_name = "painting"
 urlpatterns = [
+    path("review/e/<uuid:exploration_id>/", review_views.replay, name="replay"),
+    path("review/images/<uuid:picture_id>/", review_views.image_summary, name="image-summary"),
+    path(
+        "review/images/<uuid:picture_id>/kept.png",
+        review_views.importance_map,
+        name="importance-map",
+    ),
+    path("study/<slug:slug>/", study_views.consent_page, name="study"),
+    path("study/<slug:slug>/consent/", study_views.consent, name="study-consent"),
+    path("study/<slug:slug>/step/<int:step>/", study_views.step, name="study-step"),
+    path("study/<slug:slug>/finish/", study_views.finish, name="study-finish"),
+    path("study/<slug:slug>/withdraw/", study_views.withdraw, name="study-withdraw"),
     path("", views.home, name="home"),
     path("upload/", views.upload, name="upload"),
     path("pictures/<uuid:picture_id>/explore/", views.explore_picture, name="explore-picture"),

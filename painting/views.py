@@ -13,7 +13,7 @@ from django.views.decorators.http import require_GET, require_POST
 from django_htmx.http import HttpResponseClientRedirect, reswap, retarget
 from django_htmx.middleware import HtmxDetails
 
-from . import classifier, images, ratelimit, selectors, services
+from . import classifier, images, ratelimit, selectors, services, studies
 from .forms import RoundForm, UploadForm, first_error
 from .masking import Fill
 from .models import Exploration, Picture, Round
@@ -25,7 +25,7 @@ class HtmxHttpRequest(HttpRequest):
     htmx: HtmxDetails
 
 
-def _visitor(request: HttpRequest, *, create: bool = False) -> str:
+def visitor_id(request: HttpRequest, *, create: bool = False) -> str:
     """This browser's anonymous id, kept in its session (never the session key itself)."""
     visitor = request.session.get("visitor", "")
     if not visitor and create:
@@ -34,12 +34,14 @@ def _visitor(request: HttpRequest, *, create: bool = False) -> str:
 
 
 def _get_exploration_for(request: HttpRequest, exploration_id) -> Exploration:
-    visitor = _visitor(request)
+    """The exploration, if this browser owns it (staff may look at any); 404 otherwise."""
+    explorations = Exploration.objects.select_related("picture", "participant__study")
+    if request.user.is_staff:
+        return get_object_or_404(explorations, pk=exploration_id)
+    visitor = visitor_id(request)
     if not visitor:
         raise Http404
-    return get_object_or_404(
-        Exploration.objects.select_related("picture"), pk=exploration_id, visitor=visitor
-    )
+    return get_object_or_404(explorations, pk=exploration_id, visitor=visitor)
 
 
 def _get_round_for(request: HttpRequest, exploration_id, round_id) -> Round:
@@ -84,7 +86,7 @@ def home(
     status: int = 200,
     upload_error: str = "",
 ):
-    visitor = _visitor(request)
+    visitor = visitor_id(request)
     gallery, uploads = selectors.pictures_for(visitor)
     try:
         model_name, model_problem = services.current_model_name(), ""
@@ -104,13 +106,13 @@ def home(
 
 @require_POST
 def upload(request: HtmxHttpRequest):
-    if not ratelimit.allow(_visitor(request, create=True), "upload"):
+    if not ratelimit.allow(visitor_id(request, create=True), "upload"):
         return _home_again(request, upload_error=ratelimit.message("upload"), status=429)
     form = UploadForm(request.POST, request.FILES)
     if not form.is_valid():
         return _home_again(request, form=form, status=400)
     picture = services.add_picture(
-        form.cleaned_data["image"], title=form.title(), owner=_visitor(request, create=True)
+        form.cleaned_data["image"], title=form.title(), owner=visitor_id(request, create=True)
     )
     return explore_picture(request, picture.pk)
 
@@ -124,7 +126,7 @@ def _home_again(request: HtmxHttpRequest, **context) -> HttpResponse:
 @require_POST
 def explore_picture(request: HtmxHttpRequest, picture_id):
     picture = get_object_or_404(Picture, pk=picture_id)
-    visitor = _visitor(request, create=True)
+    visitor = visitor_id(request, create=True)
     if not picture.visible_to(visitor):
         raise Http404
     try:
@@ -136,6 +138,20 @@ def explore_picture(request: HtmxHttpRequest, picture_id):
     except classifier.WeightsMissing as exc:
         return _error(request, str(exc), status=503)
     return _go_to(request, exploration_url(exploration))
+
+
+def study_context(exploration: Exploration) -> dict | None:
+    """Where a participant is in their study: step n of N, and where Next leads."""
+    if not exploration.participant_id:
+        return None
+    study = exploration.participant.study
+    step, count = studies.step_of(exploration), studies.image_count(study)
+    following = (
+        reverse("painting:study-step", args=[study.slug, step + 1])
+        if step < count
+        else reverse("painting:study-finish", args=[study.slug])
+    )
+    return {"study": study, "step": step, "count": count, "next_url": following}
 
 
 def exploration_url(exploration: Exploration) -> str:
@@ -156,6 +172,7 @@ def explore(request: HtmxHttpRequest, exploration_id):
         "round": latest,
         "result": selectors.result_in_context(latest) if latest else None,
         "fills": list(Fill),
+        "study": study_context(exploration),
     }
     return render(request, EXPLORE, context)
 
@@ -166,14 +183,23 @@ def classify(request: HtmxHttpRequest, exploration_id):
     if not ratelimit.allow(exploration.visitor, "classify"):
         return _error(request, ratelimit.message("classify"), status=429)
     picture = exploration.picture
-    form = RoundForm(request.POST, request.FILES, size=(picture.width, picture.height))
+    form = RoundForm(
+        request.POST,
+        request.FILES,
+        size=(picture.width, picture.height),
+        prediction_required=bool(exploration.participant_id)
+        and exploration.participant.study.ask_prediction,
+    )
     if not form.is_valid():
         return _error(request, first_error(form))
+    data = form.cleaned_data
     round_ = services.submit_round(
         exploration,
-        form.cleaned_data["mask"],
-        form.cleaned_data["fill"],
-        form.cleaned_data["strokes"],
+        data["mask"],
+        data["fill"],
+        data["strokes"],
+        prediction=data["prediction"],
+        previous_latency_ms=data["previous_latency_ms"],
     )
     if not request.htmx:
         return redirect(exploration_url(exploration))
@@ -220,7 +246,8 @@ ROUND_FILES = {
 @require_GET
 def picture_file(request: HttpRequest, picture_id, name: str):
     picture = get_object_or_404(Picture, pk=picture_id)
-    if name not in PICTURE_FILES or not picture.visible_to(_visitor(request)):
+    visible = request.user.is_staff or picture.visible_to(visitor_id(request))
+    if name not in PICTURE_FILES or not visible:
         raise Http404
     field, content_type = PICTURE_FILES[name]
     return _file_response(getattr(picture, field), content_type)

@@ -257,7 +257,19 @@
       form.querySelector("[data-strokes-input]").value = JSON.stringify(events);
       events = [];
       roundStart = performance.now();
+      classifiedAt = performance.now();
     }, true);
+
+    // How long the person waited, Classify to result on screen: sent with the next Classify.
+    let classifiedAt = null;
+    document.body.addEventListener("htmx:afterSettle", (event) => {
+      const result = document.getElementById("result");
+      if (classifiedAt === null || !result || !result.classList.contains("done")) return;
+      form.querySelector("[data-latency-input]").value = Math.round(performance.now() - classifiedAt);
+      classifiedAt = null;
+      const prediction = form.querySelector("[data-prediction-input]");
+      if (prediction) prediction.value = "";
+    });
 
     showCropGuide(stage, canvas);
     changed();

@@ -1,0 +1,21 @@
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from painting.exports import study_zip
+from painting.models import Study
+
+
+class Command(BaseCommand):
+    help = "Write a study's data (rounds, events, participants, masks, README) as a ZIP."
+
+    def add_arguments(self, parser):
+        parser.add_argument("slug")
+        parser.add_argument("output", type=Path)
+
+    def handle(self, *args, slug: str, output: Path, **options):
+        study = Study.objects.filter(slug=slug).first()
+        if study is None:
+            raise CommandError(f"No study {slug!r}.")
+        output.write_bytes(study_zip(study))
+        self.stdout.write(f"Wrote {output} ({output.stat().st_size} bytes)")

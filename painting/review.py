@@ -1,0 +1,78 @@
+"""What staff see when they review: confidence across rounds, and where people kept pixels."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+from PIL import Image
+
+from . import images, masking
+from .models import Exploration, Picture, Round
+
+CHART_WIDTH, CHART_HEIGHT, CHART_PAD = 600, 160, 24
+
+
+@dataclass(frozen=True)
+class Chart:
+    """A small line chart, drawn by the template as SVG polylines."""
+
+    width: int
+    height: int
+    original: str  # "x,y x,y …" of the original class's probability
+    top1: str  # of the top-1 probability
+    xs: list[tuple[int, int]]  # (x, round index) for the axis labels
+
+
+def confidence_chart(rounds: list[Round]) -> Chart | None:
+    done = [r for r in rounds if r.status == Round.Status.DONE and r.top]
+    if not done or done[0].index != 0:
+        return None
+    original_class = done[0].top[0]["index"]
+    span = max(1, len(done) - 1)
+
+    def x(i: int) -> int:
+        return round(CHART_PAD + i * (CHART_WIDTH - 2 * CHART_PAD) / span)
+
+    def y(p: float) -> int:
+        return round(CHART_HEIGHT - CHART_PAD - p * (CHART_HEIGHT - 2 * CHART_PAD))
+
+    return Chart(
+        width=CHART_WIDTH,
+        height=CHART_HEIGHT,
+        original=" ".join(
+            f"{x(i)},{y(r.probability_of(original_class))}" for i, r in enumerate(done)
+        ),
+        top1=" ".join(f"{x(i)},{y(r.top[0]['probability'])}" for i, r in enumerate(done)),
+        xs=[(x(i), r.index) for i, r in enumerate(done)],
+    )
+
+
+def kept_fraction_map(picture: Picture) -> tuple[np.ndarray, int]:
+    """Per pixel, how often people kept it unpainted: the mean over explorations of each
+    exploration's mean over its masked rounds. Returns the map and the explorations counted."""
+    maps = []
+    for exploration in Exploration.objects.filter(picture=picture):
+        rounds = exploration.rounds.filter(status=Round.Status.DONE).exclude(mask="")
+        kept = [1.0 - masking.painted(_open(r.mask)).astype(np.float32) for r in rounds]
+        if kept:
+            maps.append(np.mean(kept, axis=0))
+    if not maps:
+        return np.ones((picture.height, picture.width), np.float32), 0
+    return np.mean(maps, axis=0), len(maps)
+
+
+def _open(field) -> Image.Image:
+    with field.open("rb") as f:
+        image = Image.open(f)
+        image.load()
+    return image
+
+
+def heatmap_png(kept: np.ndarray) -> bytes:
+    """Warm and opaque where people kept the pixels, clear where everyone painted them."""
+    rgba = np.zeros((*kept.shape, 4), np.uint8)
+    rgba[..., 0] = 255
+    rgba[..., 1] = (200 * (1 - kept)).astype(np.uint8)
+    rgba[..., 3] = (200 * kept).astype(np.uint8)
+    return images.png_bytes(Image.fromarray(rgba, "RGBA"), fast=True)

@@ -1,0 +1,51 @@
+"""Staff-only review screens: replay an exploration, and a summary per image."""
+
+from __future__ import annotations
+
+from django.contrib.admin.views.decorators import staff_member_required
+from django.db.models import Count
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, render
+from django.views.decorators.http import require_GET
+
+from . import review, selectors
+from .models import Exploration, Picture
+
+
+@staff_member_required
+@require_GET
+def replay(request: HttpRequest, exploration_id):
+    exploration = get_object_or_404(
+        Exploration.objects.select_related("picture", "participant"), pk=exploration_id
+    )
+    rounds = selectors.history_of(exploration)
+    context = {
+        "exploration": exploration,
+        "steps": [(r, selectors.result_in_context(r)) for r in rounds],
+        "chart": review.confidence_chart(rounds),
+    }
+    return render(request, "painting/replay.html", context)
+
+
+@staff_member_required
+@require_GET
+def image_summary(request: HttpRequest, picture_id):
+    picture = get_object_or_404(Picture, pk=picture_id)
+    explorations = (
+        Exploration.objects.filter(picture=picture)
+        .select_related("participant")
+        .annotate(round_count=Count("rounds"))
+        .order_by("-updated_at")
+    )
+    context = {"picture": picture, "explorations": explorations}
+    return render(request, "painting/image_summary.html", context)
+
+
+@staff_member_required
+@require_GET
+def importance_map(request: HttpRequest, picture_id):
+    picture = get_object_or_404(Picture, pk=picture_id)
+    kept, _count = review.kept_fraction_map(picture)
+    response = HttpResponse(review.heatmap_png(kept), content_type="image/png")
+    response["Cache-Control"] = "private, no-cache"
+    return response

@@ -1,0 +1,72 @@
+"""The participant's path through a study: consent, the images in order, finish, withdraw."""
+
+from __future__ import annotations
+
+from django.http import Http404, HttpRequest
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from . import studies
+from .forms import ClosingForm
+from .models import Participant, Study
+from .views import exploration_url, visitor_id
+
+
+def _session_key(study: Study) -> str:
+    return f"participant:{study.slug}"
+
+
+def _get_participant_for(request: HttpRequest, study: Study) -> Participant:
+    participant_id = request.session.get(_session_key(study))
+    if not participant_id:
+        raise Http404
+    return get_object_or_404(Participant, pk=participant_id, study=study)
+
+
+@require_GET
+def consent_page(request: HttpRequest, slug: str):
+    study = get_object_or_404(Study, slug=slug, is_open=True)
+    if request.session.get(_session_key(study)):
+        return redirect("painting:study-step", slug=slug, step=1)
+    context = {"study": study, "pid": request.GET.get("pid", "")[:200]}
+    return render(request, "painting/study_consent.html", context)
+
+
+@require_POST
+def consent(request: HttpRequest, slug: str):
+    study = get_object_or_404(Study, slug=slug, is_open=True)
+    if not request.POST.get("agree"):
+        context = {"study": study, "pid": request.POST.get("pid", ""), "error": True}
+        return render(request, "painting/study_consent.html", context, status=400)
+    participant = studies.consent(study, external_id=request.POST.get("pid", ""))
+    request.session[_session_key(study)] = str(participant.pk)
+    return redirect("painting:study-step", slug=slug, step=1)
+
+
+@require_GET
+def step(request: HttpRequest, slug: str, step: int):
+    study = get_object_or_404(Study, slug=slug)
+    participant = _get_participant_for(request, study)
+    if not 1 <= step <= studies.image_count(study):
+        raise Http404
+    exploration = studies.exploration_for_step(participant, visitor_id(request, create=True), step)
+    return redirect(exploration_url(exploration))
+
+
+@require_http_methods(["GET", "POST"])
+def finish(request: HttpRequest, slug: str):
+    study = get_object_or_404(Study, slug=slug)
+    participant = _get_participant_for(request, study)
+    form = ClosingForm(request.POST or None)
+    if request.method == "POST" and form.is_valid():
+        studies.finish(participant, form.cleaned_data["answer"])
+    context = {"study": study, "participant": participant, "form": form}
+    return render(request, "painting/study_finish.html", context)
+
+
+@require_POST
+def withdraw(request: HttpRequest, slug: str):
+    study = get_object_or_404(Study, slug=slug)
+    studies.withdraw(_get_participant_for(request, study))
+    del request.session[_session_key(study)]
+    return render(request, "painting/study_withdrawn.html", {"study": study})
