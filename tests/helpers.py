@@ -32,3 +32,34 @@ def classify(client, exploration, capture, mask: bytes, *, fill="mean", strokes=
             {"mask": mask_upload(mask), "fill": fill, "strokes": strokes},
             headers=HTMX if htmx else {},
         )
+
+
+def make_study(gallery, *, slugs=("coffee", "chelsea"), ask_prediction=False, question=""):
+    from painting.models import Study, StudyImage
+
+    study = Study.objects.create(
+        name="Masks and mugs",
+        slug="masks",
+        consent_text="We record how you paint. Data is anonymous.",
+        consent_version="2026-11",
+        instructions="Paint what you think does not matter.",
+        ask_prediction=ask_prediction,
+        closing_question=question,
+    )
+    for position, slug in enumerate(slugs):
+        StudyImage.objects.create(study=study, picture=gallery[slug], position=position)
+    return study
+
+
+def join_study(client, study, capture, pid="") -> None:
+    """Consent, as a participant's browser does."""
+    with capture(execute=True) if capture else nullcontext():
+        response = client.post(f"/study/{study.slug}/consent/", {"agree": "1", "pid": pid})
+    assert response.status_code == 302, response.content[:300]
+
+
+def study_step(client, study, step: int, capture) -> Exploration:
+    with capture(execute=True) if capture else nullcontext():
+        response = client.get(f"/study/{study.slug}/step/{step}/")
+    assert response.status_code == 302
+    return Exploration.objects.get(pk=response.url.strip("/").split("/")[-1])
