@@ -1,0 +1,67 @@
+"""A participant completes a study in a real browser; staff replay it with the keyboard."""
+
+import re
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+from playwright.sync_api import Page, expect
+
+from painting.models import Participant
+from tests.e2e.test_painting import stroke
+from tests.helpers import make_study
+
+pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+
+
+def test_a_participant_completes_a_study(live_server, real_worker, gallery, page: Page):
+    study = make_study(gallery, ask_prediction=True, question="What did you learn?")
+    page.goto(f"{live_server.url}/study/{study.slug}/?pid=EXT-7")
+    expect(page.get_by_text("We record how you paint")).to_be_visible()
+    page.get_by_role("button", name="Start").click()
+    expect(page).to_have_url(re.compile(r"/study/masks/\?pid=EXT-7$"))  # tick the box first
+    page.get_by_label("I have read the above").check()
+    page.get_by_role("button", name="Start").click()
+
+    for step in (1, 2):
+        expect(page.get_by_text(f"image {step} of 2")).to_be_visible()
+        expect(page.locator("#result.done")).to_be_visible(timeout=30_000)
+        stroke(page, [(0.2, 0.2), (0.6, 0.6)])
+        page.get_by_label("What do you expect the model to say now?").fill(f"guess {step}")
+        page.get_by_role("button", name="Classify").click()
+        expect(page.locator('#result.done[data-round-index="1"]')).to_be_visible(timeout=30_000)
+        page.get_by_role("link", name="Next image" if step == 1 else "Finish").click()
+
+    page.get_by_label("What did you learn?").fill("The cup's rim matters.")
+    page.get_by_role("button", name="Finish").click()
+    expect(page.get_by_text("Thank you")).to_be_visible()
+    participant = Participant.objects.get()
+    expect(page.locator("[data-participant-code]")).to_have_text(participant.code)
+    assert participant.external_id == "EXT-7" and participant.finished_at
+    assert participant.closing_answer == "The cup's rim matters."
+    predictions = sorted(
+        r.prediction for e in participant.explorations.all() for r in e.rounds.filter(index=1)
+    )
+    assert predictions == ["guess 1", "guess 2"]
+
+
+def test_staff_replay_steps_with_the_arrow_keys(live_server, real_worker, gallery, page: Page):
+    from tests.conftest import mask_png
+    from tests.helpers import classify, start
+
+    visitor = Client()
+    exploration = start(visitor, gallery["coffee"])
+    classify(visitor, exploration, None, mask_png((600, 400), (0, 0, 300, 400)))
+    staff = Client()
+    staff.force_login(User.objects.create_user("r", password="pw-for-tests", is_staff=True))
+    page.context.add_cookies(
+        [{"name": "sessionid", "value": staff.cookies["sessionid"].value, "url": live_server.url}]
+    )
+    page.goto(f"{live_server.url}/review/e/{exploration.pk}/")
+    expect(page.locator("[data-position]")).to_have_text("1 / 2")
+    expect(page.locator("figure[data-step]").nth(0)).to_be_visible()
+    page.keyboard.press("ArrowRight")
+    expect(page.locator("[data-position]")).to_have_text("2 / 2")
+    expect(page.locator("figure[data-step]").nth(1)).to_contain_text("Round 1")
+    page.keyboard.press("ArrowLeft")
+    expect(page.locator("[data-position]")).to_have_text("1 / 2")
