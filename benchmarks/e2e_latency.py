@@ -53,6 +53,18 @@ def run_level(url: str, title: str, sessions: int, rounds: int) -> tuple[list[fl
     return latencies, len(latencies) / wall
 
 
+def page_timing(url: str, title: str, repeat: int = 30) -> tuple[float, str]:
+    """Median time to fetch the canvas page of an exploration, and the CSS's cache header."""
+    session = Session(url, title)
+    times = []
+    for _ in range(repeat):
+        started = time.perf_counter()
+        session.client.get(session.base).raise_for_status()
+        times.append((time.perf_counter() - started) * 1000)
+    css = session.client.get("/static/painting/app.css")
+    return statistics.median(times), css.headers.get("cache-control", "none")
+
+
 def model_only_ms(model_name: str, repeat: int = 30) -> float:
     """The same model, batch 1, in this process, on the same kind of input."""
     from painting import classifier
@@ -94,6 +106,8 @@ def main() -> None:
             f"{level:>8} {len(latencies):>7} {p50:>8.1f} {percentile(latencies, 0.95) * 1000:>8.1f}"
             f" {statistics.mean(latencies) * 1000:>8.1f} {throughput:>9.1f}"
         )
+    page_p50, cache = page_timing(args.url, args.title)
+    print(f"\ncanvas page (GET, loopback): {page_p50:.1f} ms median; static assets: {cache}")
     if one_session_p50 is not None:
         print(f"\nend to end at 1 session / model only: {one_session_p50 / model_ms:.2f}×")
 
