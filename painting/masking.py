@@ -45,8 +45,12 @@ def compose(image: Image.Image, mask: Image.Image, fill: Fill) -> Image.Image:
     """The image as the model will see it: painted pixels replaced by the fill."""
     if image.size != mask.size:
         raise ValueError(f"mask is {mask.size}, image is {image.size}")
+    return compose_where(image, painted(mask), fill)
+
+
+def compose_where(image: Image.Image, where: np.ndarray, fill: Fill) -> Image.Image:
+    """compose() with the painted pixels given as a boolean array."""
     rgb = image.convert("RGB")
-    where = painted(mask)
     if not where.any():
         return rgb.copy()
     pixels = np.asarray(rgb).copy()

@@ -100,6 +100,8 @@ class Exploration(models.Model):
     )
     picture = models.ForeignKey(Picture, on_delete=models.CASCADE, related_name="explorations")
     model_name = models.CharField(max_length=64)
+    # Grad-CAM of the original top-1 class, at the image's resolution (greyscale PNG).
+    saliency = models.FileField(upload_to="explorations/", blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 
@@ -141,6 +143,12 @@ class Round(models.Model):
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Of the model's important region (top 20% of its Grad-CAM): the share left unpainted,
+    # and the IoU of the unpainted region with it.
+    kept_important = models.FloatField(null=True, blank=True)
+    kept_iou = models.FloatField(null=True, blank=True)
+    # Other fills and deletion curves, computed on request.
+    analysis = models.JSONField(default=dict, blank=True)
     inference_ms = models.FloatField(null=True, blank=True)  # per image, in its batch
     batch_size = models.PositiveSmallIntegerField(null=True, blank=True)
 

@@ -69,10 +69,10 @@ def _open(field) -> Image.Image:
     return image
 
 
-def heatmap_png(kept: np.ndarray) -> bytes:
-    """Warm and opaque where people kept the pixels, clear where everyone painted them."""
-    rgba = np.zeros((*kept.shape, 4), np.uint8)
+def heatmap_png(values: np.ndarray) -> bytes:
+    """Warm and opaque where values are high (0–1), clear where they are low."""
+    rgba = np.zeros((*values.shape, 4), np.uint8)
     rgba[..., 0] = 255
-    rgba[..., 1] = (200 * (1 - kept)).astype(np.uint8)
-    rgba[..., 3] = (200 * kept).astype(np.uint8)
+    rgba[..., 1] = (200 * (1 - values)).astype(np.uint8)
+    rgba[..., 3] = (200 * values).astype(np.uint8)
     return images.png_bytes(Image.fromarray(rgba, "RGBA"), fast=True)

@@ -49,3 +49,9 @@ def classify_round(round_id: str) -> None:
     with _soft_time_limit(settings.CELERY_TASK_SOFT_TIME_LIMIT):
         services.run_rounds(round_id, batch_size=settings.XAI_MAX_BATCH)
     services.archive_masked_images()
+
+
+@shared_task(name="painting.tasks.analyse_round")
+def analyse_round(round_id: str) -> None:
+    with _soft_time_limit(settings.CELERY_TASK_SOFT_TIME_LIMIT):
+        services.analyse_round(round_id)

@@ -22,6 +22,12 @@ urlpatterns = [
     path("pictures/<uuid:picture_id>/<str:name>", views.picture_file, name="picture-file"),
     path("e/<uuid:exploration_id>/", views.explore, name="explore"),
     path("e/<uuid:exploration_id>/rounds/", views.classify, name="classify"),
+    path("e/<uuid:exploration_id>/saliency.png", views.saliency, name="saliency"),
+    path(
+        "e/<uuid:exploration_id>/rounds/<uuid:round_id>/analysis/",
+        views.analysis,
+        name="analysis",
+    ),
     path("e/<uuid:exploration_id>/rounds/<uuid:round_id>/", views.round_result, name="round"),
     path("e/<uuid:exploration_id>/rounds/<uuid:round_id>/retry/", views.retry, name="retry"),
     path(

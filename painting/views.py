@@ -9,11 +9,11 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_POST
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, reswap, retarget
 from django_htmx.middleware import HtmxDetails
 
-from . import classifier, images, ratelimit, selectors, services, studies
+from . import classifier, images, notify, ratelimit, review, selectors, services, studies
 from .forms import RoundForm, UploadForm, first_error
 from .masking import Fill
 from .models import Exploration, Picture, Round
@@ -264,3 +264,48 @@ def round_file(request: HttpRequest, exploration_id, round_id, name: str):
         png = images.png_bytes(services.masked_image_of(round_), fast=True)
         return HttpResponse(png, content_type=content_type)
     return _file_response(getattr(round_, field), content_type)
+
+
+@require_GET
+def saliency(request: HttpRequest, exploration_id):
+    """The model's view: its Grad-CAM of the original class, as a heat overlay."""
+    exploration = _get_exploration_for(request, exploration_id)
+    values = services.saliency_of(exploration)
+    if values is None:
+        raise Http404
+    response = HttpResponse(review.heatmap_png(values), content_type="image/png")
+    response["Cache-Control"] = "private, max-age=31536000, immutable"
+    return response
+
+
+def _analysis_fragment(request: HttpRequest, round_: Round) -> HttpResponse:
+    context = {
+        "round": round_,
+        "exploration": round_.exploration,
+        "chart": review.deletion_chart(round_.analysis),
+        "fills_disagree": round_.analysis.get("status") == "done"
+        and any(f["label"] != round_.top1["label"] for f in round_.analysis["fills"]),
+    }
+    return render(request, EXPLORE + "#analysis", context)
+
+
+def _wait_for_analysis(round_: Round) -> Round:
+    def finished() -> bool:
+        round_.refresh_from_db(fields=["analysis"])
+        return round_.analysis.get("status") != "pending"
+
+    notify.wait(f"analysis-{round_.pk}", finished, settings.XAI_POLL_WAIT_SECONDS)
+    return round_
+
+
+@require_http_methods(["GET", "POST"])
+def analysis(request: HtmxHttpRequest, exploration_id, round_id):
+    """Other fills and deletion curves for a finished round: POST asks, GET waits for them."""
+    round_ = _get_round_for(request, exploration_id, round_id)
+    if round_.index == 0 or round_.status != Round.Status.DONE:
+        raise Http404
+    if request.method == "POST":
+        round_ = services.request_analysis(round_)
+    if round_.analysis.get("status") == "pending":
+        round_ = _wait_for_analysis(round_)
+    return _analysis_fragment(request, round_)

@@ -2,6 +2,9 @@
 
 from django import template
 
+from painting import agreement
+from painting.masking import Fill
+
 register = template.Library()
 
 
@@ -26,6 +29,10 @@ def points(change: float | None) -> str:
 
 
 @register.filter
-def bar_width(probability: float) -> int:
-    """Whole-percent width for a bar (a class name, not a style: the CSP forbids inline styles)."""
-    return max(0, min(100, round(probability * 100)))
+def kept_reading(share: float) -> str:
+    return agreement.reading(share)
+
+
+@register.filter
+def fill_label(value: str) -> str:
+    return Fill(value).label

@@ -272,8 +272,32 @@
     });
 
     showCropGuide(stage, canvas);
+    setUpModelView(stage, root);
     changed();
     stage.dataset.ready = "true";
+  }
+
+  // "Show the model's view": its heatmap over the canvas, fetched on first use (the worker
+  // computes it after the original's answer, so it may not exist yet).
+  function setUpModelView(stage, root) {
+    const toggle = root.querySelector("[data-saliency-toggle]");
+    const opacity = root.querySelector("[data-saliency-opacity]");
+    const overlay = stage.querySelector("[data-saliency]");
+    if (!toggle || !overlay) return;
+    overlay.addEventListener("error", () => {
+      overlay.hidden = true;
+      toggle.checked = false;
+      showConnectionError("The model's view is not ready yet: try again in a moment.");
+    });
+    toggle.addEventListener("change", () => {
+      if (toggle.checked && !overlay.getAttribute("src")) overlay.src = overlay.dataset.src;
+      if (toggle.checked && overlay.complete && overlay.naturalWidth === 0) {
+        overlay.src = overlay.dataset.src + "?retry=" + Date.now();
+      }
+      overlay.hidden = !toggle.checked;
+    });
+    opacity.addEventListener("input", () => { overlay.style.opacity = opacity.value / 100; });
+    overlay.style.opacity = opacity.value / 100;
   }
 
   // Outline the centred square the model crops to (its short side × crop fraction).
