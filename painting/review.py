@@ -24,27 +24,45 @@ class Chart:
     xs: list[tuple[int, int]]  # (x, round index) for the axis labels
 
 
+def _x(i: int, count: int) -> int:
+    return round(CHART_PAD + i * (CHART_WIDTH - 2 * CHART_PAD) / max(1, count - 1))
+
+
+def polyline(values: list[float]) -> str:
+    """SVG points for probabilities (0–1) spread evenly across the chart."""
+    height = CHART_HEIGHT - 2 * CHART_PAD
+    return " ".join(
+        f"{_x(i, len(values))},{round(CHART_HEIGHT - CHART_PAD - v * height)}"
+        for i, v in enumerate(values)
+    )
+
+
 def confidence_chart(rounds: list[Round]) -> Chart | None:
     done = [r for r in rounds if r.status == Round.Status.DONE and r.top]
     if not done or done[0].index != 0:
         return None
     original_class = done[0].top[0]["index"]
-    span = max(1, len(done) - 1)
-
-    def x(i: int) -> int:
-        return round(CHART_PAD + i * (CHART_WIDTH - 2 * CHART_PAD) / span)
-
-    def y(p: float) -> int:
-        return round(CHART_HEIGHT - CHART_PAD - p * (CHART_HEIGHT - 2 * CHART_PAD))
-
     return Chart(
         width=CHART_WIDTH,
         height=CHART_HEIGHT,
-        original=" ".join(
-            f"{x(i)},{y(r.probability_of(original_class))}" for i, r in enumerate(done)
-        ),
-        top1=" ".join(f"{x(i)},{y(r.top[0]['probability'])}" for i, r in enumerate(done)),
-        xs=[(x(i), r.index) for i, r in enumerate(done)],
+        original=polyline([r.probability_of(original_class) for r in done]),
+        top1=polyline([r.top[0]["probability"] for r in done]),
+        xs=[(_x(i, len(done)), r.index) for i, r in enumerate(done)],
+    )
+
+
+def deletion_chart(analysis: dict) -> Chart | None:
+    """The two deletion curves of an analysed round: `original` is the user's, `top1` the
+    heatmap order's; the axis counts tenths of the painted area."""
+    if analysis.get("status") != "done":
+        return None
+    steps = len(analysis["user"])
+    return Chart(
+        width=CHART_WIDTH,
+        height=CHART_HEIGHT,
+        original=polyline(analysis["user"]),
+        top1=polyline(analysis["model"]),
+        xs=[(_x(i, steps), i * 10) for i in range(0, steps, 2)],
     )
 
 
