@@ -189,6 +189,74 @@ REGISTRY: dict[str, ModelSpec] = {
 }
 
 
+# Grad-CAM layer of each torchvision family: its last convolutional block.
+TORCHVISION_SALIENCY_LAYERS = {
+    "resnet": "layer4",
+    "resnext": "layer4",
+    "wide_resnet": "layer4",
+    "regnet": "trunk_output",
+    "efficientnet": "features",
+    "mobilenet": "features",
+    "convnext": "features",
+    "densenet": "features",
+    "vgg": "features",
+    "alexnet": "features",
+    "squeezenet": "features",
+    "mnasnet": "layers",
+    "shufflenet": "conv5",
+    "googlenet": "inception5b",
+    "inception": "Mixed_7c",
+}
+
+
+def _family(name: str) -> str | None:
+    return next((f for f in TORCHVISION_SALIENCY_LAYERS if name.startswith(f)), None)
+
+
+def _build_torchvision(name: str):
+    def build(weights_path: Path) -> tuple[torch.nn.Module, Callable]:
+        from torchvision import models
+
+        model = models.get_model(name, weights=None)  # architecture; real weights follow
+        model.load_state_dict(torch.load(weights_path, map_location="cpu", weights_only=True))
+        return model, models.get_model_weights(name).DEFAULT.transforms()
+
+    return build
+
+
+def _torchvision_spec(name: str) -> ModelSpec:
+    from torchvision import models
+
+    weights = models.get_model_weights(name).DEFAULT
+    file_name = Path(weights.url).name
+    transform = weights.transforms()
+    return ModelSpec(
+        name,
+        f"{name} (torchvision, ImageNet-1k)",
+        lambda: _existing(resnet50_checkpoint_dir() / file_name),
+        _build_torchvision(name),
+        f"Put torchvision's {file_name} in {resnet50_checkpoint_dir()}.",
+        transform.crop_size[0] / transform.resize_size[0],
+        TORCHVISION_SALIENCY_LAYERS[_family(name)],
+    )
+
+
+def _existing(path: Path) -> Path | None:
+    return path if path.is_file() else None
+
+
+def _register_torchvision_classifiers() -> None:
+    """Every other torchvision ImageNet CNN; each is listed once its weights file is present."""
+    from torchvision import models
+
+    for name in models.list_models(module=models):
+        if name not in REGISTRY and _family(name):
+            REGISTRY[name] = _torchvision_spec(name)
+
+
+_register_torchvision_classifiers()
+
+
 def available_models() -> list[str]:
     """Registered models whose weights are present, best first."""
     return [name for name, spec in REGISTRY.items() if spec.weights_path() is not None]

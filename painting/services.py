@@ -31,8 +31,11 @@ QUEUE_DOWN_MESSAGE = (
 )
 
 
-def current_model_name() -> str:
-    """The model new explorations use; raises WeightsMissing with a fix when there is none."""
+def current_model_name(chosen: str = "") -> str:
+    """The model new explorations use: the person's choice when its weights are here, else the
+    configured one; raises WeightsMissing with a fix when there is none."""
+    if chosen and chosen in classifier.available_models():
+        return chosen
     return classifier.default_model_name(settings.XAI_MODEL)
 
 
@@ -86,8 +89,8 @@ def start_exploration(
     return exploration
 
 
-def resume_or_start(visitor: str, picture: Picture) -> Exploration:
-    model_name = current_model_name()
+def resume_or_start(visitor: str, picture: Picture, chosen_model: str = "") -> Exploration:
+    model_name = current_model_name(chosen_model)
     latest = Exploration.objects.filter(
         visitor=visitor, picture=picture, model_name=model_name
     ).first()

@@ -18,6 +18,7 @@ urlpatterns = [
     path("study/<slug:slug>/withdraw/", study_views.withdraw, name="study-withdraw"),
     path("", views.home, name="home"),
     path("upload/", views.upload, name="upload"),
+    path("model/", views.choose_model, name="choose-model"),
     path("pictures/<uuid:picture_id>/explore/", views.explore_picture, name="explore-picture"),
     path("pictures/<uuid:picture_id>/<str:name>", views.picture_file, name="picture-file"),
     path("e/<uuid:exploration_id>/", views.explore, name="explore"),

@@ -89,7 +89,7 @@ def home(
     visitor = visitor_id(request)
     gallery, uploads = selectors.pictures_for(visitor)
     try:
-        model_name, model_problem = services.current_model_name(), ""
+        model_name, model_problem = services.current_model_name(_chosen_model(request)), ""
     except classifier.WeightsMissing as exc:
         model_name, model_problem = "", str(exc)
     context = {
@@ -99,6 +99,8 @@ def home(
         "form": form or UploadForm(),
         "upload_error": upload_error,
         "model_title": classifier.title_of(model_name) if model_name else "",
+        "model_name": model_name,
+        "models": [(name, classifier.title_of(name)) for name in classifier.available_models()],
         "model_problem": model_problem,
     }
     return render(request, "painting/home.html", context, status=status)
@@ -117,6 +119,22 @@ def upload(request: HtmxHttpRequest):
     return explore_picture(request, picture.pk)
 
 
+def _chosen_model(request: HttpRequest) -> str:
+    return request.session.get("model", "")
+
+
+@require_POST
+def choose_model(request: HtmxHttpRequest):
+    """Which classifier this browser's new explorations use (any whose weights are here)."""
+    name = request.POST.get("model", "")
+    if name not in classifier.available_models():
+        return _home_again(
+            request, upload_error=f"No model called {name!r} is installed.", status=400
+        )
+    request.session["model"] = name
+    return _go_to(request, reverse("painting:home"))
+
+
 def _home_again(request: HtmxHttpRequest, **context) -> HttpResponse:
     """The home page again, after a refused upload, with what went wrong."""
     request.method = "GET"
@@ -129,11 +147,12 @@ def explore_picture(request: HtmxHttpRequest, picture_id):
     visitor = visitor_id(request, create=True)
     if not picture.visible_to(visitor):
         raise Http404
+    chosen = _chosen_model(request)
     try:
         exploration = (
-            services.start_exploration(visitor, picture)
+            services.start_exploration(visitor, picture, services.current_model_name(chosen))
             if request.POST.get("fresh")
-            else services.resume_or_start(visitor, picture)
+            else services.resume_or_start(visitor, picture, chosen)
         )
     except classifier.WeightsMissing as exc:
         return _error(request, str(exc), status=503)

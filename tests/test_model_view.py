@@ -1,0 +1,144 @@
+"""The user's view against the model's: Grad-CAM, kept-importance, other fills, deletion
+curves, and the choice of classifier — on real model output."""
+
+import numpy as np
+import pytest
+import torch
+from django.test import Client
+
+from painting import agreement, classifier, services
+from painting.gallery import PHOTOS
+from tests.conftest import mask_png
+from tests.helpers import HTMX, classify, start
+
+
+def photo(slug):
+    return next(p for p in PHOTOS if p.slug == slug).open().convert("RGB")
+
+
+def test_the_important_region_is_the_top_fifth_of_the_heatmap():
+    saliency = np.linspace(0, 1, 100, dtype=np.float32).reshape(10, 10)
+    region = agreement.important_region(saliency)
+    assert region.sum() == 20 and region[9].all() and not region[:8].any()
+    assert not agreement.important_region(np.zeros((4, 4))).any()
+
+
+def test_kept_scores_and_their_reading():
+    saliency = np.zeros((10, 10), np.float32)
+    saliency[:2] = 1.0  # the top two rows are all that matters
+    painted = np.zeros((10, 10), bool)
+    painted[:1] = True  # half of it painted over
+    share, iou = agreement.kept_scores(painted, saliency)
+    assert share == 0.5 and iou == pytest.approx(10 / 100)  # kept ∪ important: all 100
+    assert agreement.reading(0.5) == "You kept 50% of what the model looks at."
+    assert "left its evidence alone" in agreement.reading(0.95)
+    assert "painted over its evidence" in agreement.reading(0.1)
+
+
+def test_deletion_masks_grow_to_the_painted_area_in_both_orders():
+    painted = np.zeros((20, 20), bool)
+    painted[5:15, 5:15] = True
+    saliency = np.random.default_rng(0).random((20, 20)).astype(np.float32)
+    user, model = agreement.deletion_masks(painted, saliency)
+    assert len(user) == len(model) == agreement.DELETION_STEPS
+    assert [m.sum() for m in user] == [m.sum() for m in model] == [10 * k for k in range(1, 11)]
+    assert (user[-1] == painted).all() and user[0][10, 10]  # grows from the centre
+    assert saliency[model[0]].min() >= saliency[~model[0]].max()  # most salient first
+
+
+@pytest.fixture(scope="module")
+def lite2():
+    return classifier.load_classifier("efficientnet-lite2")
+
+
+def test_grad_cam_of_espresso_looks_at_the_cup_inside_the_crop(lite2):
+    cam = lite2.saliency(photo("coffee"), class_index=967)
+    assert cam.shape == (400, 600) and cam.max() == pytest.approx(1.0, abs=0.01)
+    side = round(400 * lite2.spec.crop_fraction)
+    left = (600 - side) // 2
+    assert not cam[:, : left - 1].any() and not cam[:, left + side + 1 :].any()  # outside the crop
+    cup = cam[80:280, 200:420].mean()
+    corners = np.mean(
+        [
+            cam[y : y + 40, x : x + 40].mean()
+            for y in (10, 340)
+            for x in (left + 5, left + side - 45)
+        ]
+    )
+    assert cup > 2 * corners
+
+
+def test_the_worker_stores_the_model_view_and_scores_each_round(client, gallery, on_commit):
+    exploration = start(client, gallery["coffee"], on_commit)
+    exploration.refresh_from_db()
+    assert exploration.saliency  # computed right after the original's answer
+    overlay = client.get(f"/e/{exploration.pk}/saliency.png")
+    assert overlay.status_code == 200 and overlay["Content-Type"] == "image/png"
+    assert Client().get(f"/e/{exploration.pk}/saliency.png").status_code == 404
+
+    saliency = services.saliency_of(exploration)
+    ys, xs = np.unravel_index(np.argmax(saliency), saliency.shape)
+    over_evidence = (max(0, xs - 120), max(0, ys - 120), xs + 120, ys + 120)
+    classify(client, exploration, on_commit, mask_png((600, 400), over_evidence))
+    classify(client, exploration, on_commit, mask_png((600, 400), (0, 0, 40, 40)))  # a corner
+    evidence, corner = exploration.rounds.get(index=1), exploration.rounds.get(index=2)
+    assert evidence.kept_important < 0.5 < corner.kept_important == 1.0
+    page = client.get(f"/e/{exploration.pk}/rounds/{corner.pk}/", headers=HTMX).content.decode()
+    assert "You kept 100% of what the model looks at" in page and "IoU" in page
+
+
+def test_the_analysis_compares_fills_and_draws_both_deletion_curves(client, gallery, on_commit):
+    exploration = start(client, gallery["coffee"], on_commit)
+    classify(client, exploration, on_commit, mask_png((600, 400), (180, 60, 420, 300)))
+    round_ = exploration.rounds.get(index=1)
+    url = f"/e/{exploration.pk}/rounds/{round_.pk}/analysis/"
+    with on_commit(execute=True):
+        client.post(url, headers=HTMX)
+    round_.refresh_from_db()
+    analysis = round_.analysis
+    assert analysis["status"] == "done"
+    assert [f["fill"] for f in analysis["fills"]] == ["black", "blur", "inpaint"]
+    original = exploration.rounds.get(index=0).top[0]["probability"]
+    for curve in (analysis["user"], analysis["model"]):
+        assert len(curve) == 11 and curve[0] == pytest.approx(original)
+    # The last step of the user's curve is the round itself.
+    assert analysis["user"][-1] == pytest.approx(round_.probability_of(967), abs=1e-4)
+    # Deleting the same area in the heatmap's order hurts at least as much, at the end.
+    assert analysis["model"][-1] <= analysis["user"][-1] + 0.05
+    body = client.get(url, headers=HTMX).content.decode()
+    assert "Would another fill agree?" in body and "data-user-curve" in body
+    assert (
+        client.post(
+            f"/e/{exploration.pk}/rounds/{exploration.rounds.get(index=0).pk}/analysis/",
+            headers=HTMX,
+        ).status_code
+        == 404
+    )  # nothing to analyse in the original
+
+
+def test_any_torchvision_classifier_with_local_weights_is_offered(tmp_path, monkeypatch):
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    assert "resnet18" in classifier.REGISTRY and "resnet18" not in classifier.available_models()
+    from torchvision.models import resnet18
+
+    checkpoints = tmp_path / "hub" / "checkpoints"
+    checkpoints.mkdir(parents=True)
+    # Random weights under torchvision's file name, only to exercise the code path.
+    torch.save(resnet18(weights=None).state_dict(), checkpoints / "resnet18-f37072fd.pth")
+    assert "resnet18" in classifier.available_models()
+    model = classifier.Classifier(classifier.REGISTRY["resnet18"])
+    [outcome] = model.classify([photo("chelsea")])
+    assert len(outcome.top) == 5
+    assert model.saliency(photo("chelsea"), outcome.top[0].class_index).shape == (300, 451)
+
+
+def test_a_person_can_choose_the_model(client, gallery, on_commit):
+    home = client.get("/").content.decode()
+    assert 'value="efficientnet-lite0"' in home and 'value="resnet18"' not in home
+    assert client.post("/model/", {"model": "efficientnet-lite0"}).status_code == 302
+    exploration = start(client, gallery["chelsea"], on_commit)
+    assert exploration.model_name == "efficientnet-lite0"
+    assert exploration.rounds.get().model_name == "efficientnet-lite0"
+    assert "EfficientNet-Lite0" in client.get(f"/e/{exploration.pk}/").content.decode()
+    refused = client.post("/model/", {"model": "resnet18"})
+    assert refused.status_code == 400 and "No model called" in refused.content.decode()
