@@ -111,3 +111,34 @@ def test_a_bad_mask_shows_a_message_and_keeps_the_rounds(
     expect(page.locator("#messages")).to_contain_text("reload the page and paint again")
     expect(page.locator("#history-list li")).to_have_count(1)
     assert Round.objects.count() == 1
+
+
+def test_the_model_view_agreement_and_analysis(live_server, real_worker, gallery, page: Page):
+    import time
+
+    page.goto(live_server.url)
+    page.get_by_role("button", name=re.compile("Coffee")).click()
+    expect(page.locator("#result.done")).to_be_visible(timeout=30_000)
+    exploration = Exploration.objects.get()
+    deadline = time.monotonic() + 30
+    while not Exploration.objects.get().saliency:  # the worker computes it after round 0
+        assert time.monotonic() < deadline
+        time.sleep(0.05)
+
+    page.get_by_label("Show the model's view").check()
+    overlay = page.locator("[data-saliency]")
+    expect(overlay).to_be_visible()
+    page.wait_for_function("document.querySelector('[data-saliency]').naturalWidth === 600")
+    page.get_by_label("Opacity of the model's view").fill("30")
+    assert overlay.evaluate("img => img.style.opacity") == "0.3"
+    page.get_by_label("Show the model's view").uncheck()
+    expect(overlay).to_be_hidden()
+
+    stroke(page, [(0.02, 0.1), (0.05, 0.9)])  # the table's edge, outside what the model sees
+    page.get_by_role("button", name="Classify").click()
+    expect(page.locator("[data-agreement]")).to_contain_text("You kept 100%", timeout=30_000)
+    page.get_by_role("button", name="Compare fills and deletion curves").click()
+    expect(page.locator(".analysis svg.chart")).to_be_visible(timeout=30_000)
+    expect(page.locator("[data-user-curve]")).to_be_attached()
+    expect(page.locator(".fills tr")).to_have_count(4)
+    assert exploration.rounds.get(index=1).analysis["status"] == "done"
