@@ -19,6 +19,8 @@ import numpy as np
 import torch
 from PIL import Image
 
+from . import runtimes
+
 LABELS_FILE = Path(__file__).with_name("imagenet_classes.txt")
 RESNET50_FILES = {
     # sha256 prefix (as in torchvision's file names) -> torchvision weights enum member
@@ -295,9 +297,18 @@ def configure_torch(threads: int = 0) -> None:
 
 
 class Classifier:
-    """A loaded model: call classify() with PIL images, get top-k predictions per image."""
+    """A loaded model: call classify() with PIL images, get top-k predictions per image.
 
-    def __init__(self, spec: ModelSpec, device: str | None = None):
+    Classification runs on `backend` (torch, onnxruntime or openvino: see runtimes.py);
+    Grad-CAM always uses the torch model, which needs gradients."""
+
+    def __init__(
+        self,
+        spec: ModelSpec,
+        device: str | None = None,
+        backend: str = "torch",
+        cache_dir: Path | None = None,
+    ):
         path = spec.weights_path()
         if path is None:
             raise WeightsMissing(f"No weights for {spec.name}. {spec.missing_help}")
@@ -311,6 +322,18 @@ class Classifier:
         self.model = model.eval().to(self.device)
         # One forward at a time per process: torch's pool is already sized to the cores.
         self._lock = threading.Lock()
+        self.backend = backend if self.device.type == "cpu" else "torch"
+        self._run = None
+        if self.backend != "torch":
+            size = self.preprocess(Image.new("RGB", (64, 64))).shape[-1]
+            self._run = runtimes.compile_model(
+                self.model,
+                size,
+                self.backend,
+                torch.get_num_threads(),
+                cache_dir,
+                cache_key=f"{self.name}-{self.weights_sha256[:16]}",
+            )
 
     def warm_up(self) -> None:
         """The first forward pass is several times slower; pay for it before any user does."""
@@ -318,6 +341,9 @@ class Classifier:
 
     def probabilities(self, images: Sequence[Image.Image]) -> torch.Tensor:
         batch = torch.stack([self.preprocess(image.convert("RGB")) for image in images])
+        if self._run is not None:
+            with self._lock:
+                return torch.from_numpy(self._run(batch.numpy())).float().softmax(dim=-1)
         with self._lock, torch.inference_mode():
             logits = self.model(batch.to(self.device))
             return logits.float().softmax(dim=-1).cpu()
@@ -361,8 +387,8 @@ def _place_in_crop(cam: np.ndarray, size: tuple[int, int], crop_fraction: float)
 
 
 @functools.cache
-def load_classifier(name: str) -> Classifier:
-    """The named model, loaded once per process."""
+def load_classifier(name: str, backend: str = "torch", cache_dir: Path | None = None) -> Classifier:
+    """The named model on a backend, loaded once per process."""
     if name not in REGISTRY:
         raise WeightsMissing(f"Unknown model {name!r}; known: {', '.join(REGISTRY)}.")
-    return Classifier(REGISTRY[name])
+    return Classifier(REGISTRY[name], backend=backend, cache_dir=cache_dir)

@@ -224,7 +224,7 @@ def run_rounds(round_id, batch_size: int = 1) -> None:
         if not rounds:
             return
         claimed = [r.pk for r in rounds]
-        model = classifier.load_classifier(rounds[0].model_name)
+        model = inference_model(rounds[0].model_name)
         seen = [masked_image_of(r) for r in rounds]
         started = time.perf_counter()
         outcomes = model.classify(seen)
@@ -257,7 +257,37 @@ def run_rounds(round_id, batch_size: int = 1) -> None:
         )
     for round_ in rounds:
         if round_.index == 0:
-            _store_saliency(round_.exploration, model)
+            _enqueue_saliency(round_.exploration_id)
+
+
+def inference_model(name: str) -> classifier.Classifier:
+    """The model on the inference worker's fast backend."""
+    return classifier.load_classifier(name, settings.XAI_BACKEND, settings.XAI_COMPILED_DIR)
+
+
+def gradient_model(name: str) -> classifier.Classifier:
+    """The same model in torch, for Grad-CAM and the analyses (the analysis worker)."""
+    return classifier.load_classifier(name, "torch")
+
+
+def _enqueue_saliency(exploration_id) -> None:
+    from .tasks import compute_saliency
+
+    try:
+        compute_saliency.delay(str(exploration_id))
+    except Exception:  # the answer stands without the heatmap
+        log.exception("could not dispatch the saliency of exploration %s", exploration_id)
+
+
+def compute_saliency(exploration_id) -> None:
+    """The model's view of an exploration, then the scores of rounds that waited for it."""
+    exploration = Exploration.objects.select_related("picture").get(pk=exploration_id)
+    _store_saliency(exploration, gradient_model(exploration.model_name))
+    waiting = exploration.rounds.filter(
+        status=Round.Status.DONE, kept_important__isnull=True
+    ).exclude(mask="")
+    for round_ in waiting:
+        Round.objects.filter(pk=round_.pk).update(**_scores_against_model(round_))
 
 
 def saliency_of(exploration: Exploration) -> np.ndarray | None:
@@ -305,7 +335,7 @@ def analyse_round(round_id) -> None:
     round_ = Round.objects.select_related("exploration__picture").get(pk=round_id)
     exploration = round_.exploration
     try:
-        model = classifier.load_classifier(round_.model_name)
+        model = gradient_model(round_.model_name)
         _store_saliency(exploration, model)
         saliency = saliency_of(Exploration.objects.get(pk=exploration.pk))
         original_round = exploration.rounds.get(index=0)

@@ -19,7 +19,11 @@ def _load_model_once(**_kwargs) -> None:
     classifier.configure_torch(settings.XAI_TORCH_THREADS)
     # Without weights each round fails with the message that says how to install them.
     with contextlib.suppress(classifier.WeightsMissing):
-        classifier.load_classifier(services.current_model_name()).warm_up()
+        model_name = services.current_model_name()
+        if settings.XAI_BACKEND == "torch":
+            services.gradient_model(model_name).warm_up()
+        else:
+            services.inference_model(model_name).warm_up()
 
 
 @contextlib.contextmanager
@@ -55,3 +59,9 @@ def classify_round(round_id: str) -> None:
 def analyse_round(round_id: str) -> None:
     with _soft_time_limit(settings.CELERY_TASK_SOFT_TIME_LIMIT):
         services.analyse_round(round_id)
+
+
+@shared_task(name="painting.tasks.compute_saliency")
+def compute_saliency(exploration_id: str) -> None:
+    with _soft_time_limit(settings.CELERY_TASK_SOFT_TIME_LIMIT):
+        services.compute_saliency(exploration_id)

@@ -20,7 +20,12 @@ if ! redis_up && command -v redis-server >/dev/null; then
 fi
 
 if redis_up; then
-  "$PY/celery" -A xaiproject worker -Q inference --concurrency 1 --loglevel INFO &
+  # One runtime per worker process: classification on the fast backend (XAI_BACKEND), and
+  # Grad-CAM and analyses in torch, with one thread and passive waits so it yields the CPU.
+  "$PY/celery" -A xaiproject worker -Q inference --concurrency 1 --loglevel INFO -n inference@%h &
+  pids+=($!)
+  XAI_BACKEND=torch XAI_TORCH_THREADS=1 OMP_WAIT_POLICY=PASSIVE \
+    "$PY/celery" -A xaiproject worker -Q analysis --concurrency 1 --loglevel INFO -n analysis@%h &
   pids+=($!)
 else
   echo "WARNING: Redis is not running and could not be started (apt-get install redis-server)." >&2

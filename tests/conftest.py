@@ -153,7 +153,8 @@ class WorkerProcess:
                     "xaiproject",
                     "worker",
                     "-Q",
-                    "inference",
+                    # One process for both queues here: the tests need the answers, not speed.
+                    "inference,analysis",
                     "--concurrency",
                     "1",
                     "--loglevel",

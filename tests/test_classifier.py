@@ -1,5 +1,6 @@
 """The real default classifier on real photos, and the resnet50 code path."""
 
+import numpy as np
 import pytest
 import torch
 from PIL import Image
@@ -114,3 +115,14 @@ def test_every_gallery_photo_gets_a_plausible_top1(default_model):
     outcomes = default_model.classify(images)
     for slug, outcome in zip(GALLERY_EXPECTATIONS, outcomes, strict=True):
         assert outcome.top[0].label in GALLERY_EXPECTATIONS[slug], (slug, outcome.top)
+
+
+def test_the_onnxruntime_backend_answers_as_torch_does(default_model, tmp_path):
+    fast = classifier.Classifier(
+        classifier.REGISTRY["efficientnet-lite2"], backend="onnxruntime", cache_dir=tmp_path
+    )
+    images = [photo(slug) for slug in GALLERY_EXPECTATIONS]
+    for slow, quick in zip(default_model.classify(images), fast.classify(images), strict=True):
+        assert [p.class_index for p in quick.top] == [p.class_index for p in slow.top]
+        assert np.abs(quick.probabilities - slow.probabilities).max() < 1e-4
+    assert list(tmp_path.glob("*.onnx"))  # exported once, reused by the next worker

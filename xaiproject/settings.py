@@ -165,6 +165,11 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
 XAI_MODEL = env("XAI_MODEL", "")  # empty: the best model whose weights are present
 XAI_TORCH_THREADS = envint("XAI_TORCH_THREADS", 0)  # 0: one per core
+# Classification backend of the inference worker: onnxruntime measured fastest here (see
+# benchmarks/model_latency.py) with the same top-5 as torch. Grad-CAM always uses torch, in the
+# analysis worker, so each worker process runs one runtime.
+XAI_BACKEND = env("XAI_BACKEND", "onnxruntime")
+XAI_COMPILED_DIR = Path(env("XAI_COMPILED_DIR", str(VAR_DIR / "compiled")))
 # Rounds waiting when the worker frees up are classified together, up to this many at once.
 XAI_MAX_BATCH = envint("XAI_MAX_BATCH", 8)
 
@@ -174,7 +179,10 @@ CELERY_RESULT_BACKEND = None  # the Round row is the source of truth, not a resu
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SERIALIZER = "json"
-CELERY_TASK_ROUTES = {"painting.tasks.*": {"queue": "inference"}}
+CELERY_TASK_ROUTES = {
+    "painting.tasks.classify_round": {"queue": "inference"},
+    "painting.tasks.*": {"queue": "analysis"},  # Grad-CAM and analyses: torch, off the hot path
+}
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
