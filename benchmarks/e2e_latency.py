@@ -65,12 +65,13 @@ def page_timing(url: str, title: str, repeat: int = 30) -> tuple[float, str]:
     return statistics.median(times), css.headers.get("cache-control", "none")
 
 
-def model_only_ms(model_name: str, repeat: int = 30) -> float:
-    """The same model, batch 1, in this process, on the same kind of input."""
+def model_only_ms(model_name: str, backend: str, repeat: int = 30) -> float:
+    """The same model on the same backend as the worker, batch 1, in this process."""
     from painting import classifier
 
     classifier.configure_torch(int(os.environ.get("XAI_TORCH_THREADS", "0")))
-    model = classifier.load_classifier(model_name)
+    root = Path(__file__).resolve().parent.parent
+    model = classifier.load_classifier(model_name, backend, root / "var" / "compiled")
     image = Image.new("RGB", (600, 400), (120, 90, 60))
     model.warm_up()
     times = []
@@ -88,10 +89,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=20, help="rounds per session")
     parser.add_argument("--title", default="Coffee", help="gallery photo to explore")
     parser.add_argument("--model", default="efficientnet-lite2", help="for the model-only row")
+    parser.add_argument("--backend", default=os.environ.get("XAI_BACKEND", "onnxruntime"))
     args = parser.parse_args()
 
-    model_ms = model_only_ms(args.model)
-    print(f"model only ({args.model}, batch 1, in-process): {model_ms:.1f} ms median\n")
+    model_ms = model_only_ms(args.model, args.backend)
+    print(f"model only ({args.model} on {args.backend}, batch 1): {model_ms:.1f} ms median\n")
     print(
         f"{'sessions':>8} {'rounds':>7} {'p50 ms':>8} {'p95 ms':>8} {'mean ms':>8} {'rounds/s':>9}"
     )

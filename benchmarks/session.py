@@ -44,6 +44,16 @@ class Session:
         match = re.search(r'<canvas data-mask width="(\d+)" height="(\d+)"', page.text)
         self.size = (int(match.group(1)), int(match.group(2)))
         self.finish(page.text)
+        self.wait_for_model_view()
+
+    def wait_for_model_view(self, timeout: float = 30) -> None:
+        """A person looks at the picture before painting; meanwhile the analysis worker draws
+        the model's view. Waiting for it keeps that one-off work out of the timed rounds."""
+        deadline = time.monotonic() + timeout
+        while self.client.get(f"{self.base}saliency.png").status_code != 200:
+            if time.monotonic() > deadline:
+                raise RuntimeError("the model's view never appeared: is the analysis worker up?")
+            time.sleep(0.1)
 
     def finish(self, html: str) -> str:
         """Follow the result's long poll until the round is done or failed."""

@@ -109,14 +109,13 @@ def submit_round(
     """Save the mask as a pending round and dispatch it; the worker composes and classifies.
 
     The browser reports how long the previous round took to show with the next Classify."""
-    with transaction.atomic():
-        if previous_latency_ms is not None:
-            latest = exploration.rounds.filter(status=Round.Status.DONE).order_by("-index").first()
-            if latest and latest.client_latency_ms is None:
-                Round.objects.filter(pk=latest.pk).update(client_latency_ms=previous_latency_ms)
-        round_ = _create_round(
-            exploration, mask=mask, fill=fill, strokes=strokes, prediction=prediction
-        )
+    if previous_latency_ms is not None:
+        latest = exploration.rounds.filter(status=Round.Status.DONE).order_by("-index").first()
+        if latest and latest.client_latency_ms is None:
+            Round.objects.filter(pk=latest.pk).update(client_latency_ms=previous_latency_ms)
+    round_ = _create_round(
+        exploration, mask=mask, fill=fill, strokes=strokes, prediction=prediction
+    )
     round_.refresh_from_db()  # dispatch ran on commit and may have failed the round already
     return round_
 
@@ -129,13 +128,8 @@ def _create_round(
     strokes: list,
     prediction: str = "",
 ) -> Round:
-    # Writing the exploration row first takes the write lock, so two concurrent Classify
-    # clicks on one exploration get distinct indexes.
-    Exploration.objects.filter(pk=exploration.pk).update(updated_at=timezone.now())
-    last = exploration.rounds.aggregate(last=Max("index"))["last"]
     round_ = Round(
         exploration=exploration,
-        index=0 if last is None else last + 1,
         fill=fill.value,
         masked_fraction=0.0 if mask is None else masking.painted_fraction(mask),
         strokes=strokes,
@@ -145,14 +139,20 @@ def _create_round(
     if mask is None:  # the original: what the model sees is the picture itself
         round_.masked_image.name = exploration.picture.file.name
         round_.thumbnail.name = exploration.picture.thumbnail.name
-    else:
+    else:  # encoded and written before the transaction, which holds SQLite's write lock
         round_.mask.save(
             f"{exploration.pk}/{round_.pk}-mask.png",
-            ContentFile(images.png_bytes(mask)),
+            ContentFile(images.png_bytes(mask, fast=True)),
             save=False,
         )
-    round_.save()
-    transaction.on_commit(partial(_enqueue, round_.pk))
+    with transaction.atomic():
+        # Writing the exploration row first takes the write lock, so two concurrent Classify
+        # clicks on one exploration get distinct indexes.
+        Exploration.objects.filter(pk=exploration.pk).update(updated_at=timezone.now())
+        last = exploration.rounds.aggregate(last=Max("index"))["last"]
+        round_.index = 0 if last is None else last + 1
+        round_.save()
+        transaction.on_commit(partial(_enqueue, round_.pk))
     return round_
 
 
@@ -230,14 +230,13 @@ def run_rounds(round_id, batch_size: int = 1) -> None:
         outcomes = model.classify(seen)
         per_image_ms = (time.perf_counter() - started) * 1000 / len(rounds)
         for round_, image, outcome in zip(rounds, seen, outcomes, strict=True):
-            if round_.mask:
-                _store_thumbnail(round_, image)
             record_result(
                 round_.pk,
                 model,
                 outcome,
                 per_image_ms,
                 batch_size=len(rounds),
+                **_thumbnail_of(round_, image),
                 **_scores_against_model(round_),
             )
     except SoftTimeLimitExceeded:
@@ -317,11 +316,21 @@ def _store_saliency(exploration: Exploration, model: classifier.Classifier) -> N
 def _scores_against_model(round_: Round) -> dict:
     if not round_.mask:
         return {}
-    saliency = saliency_of(Exploration.objects.get(pk=round_.exploration_id))
-    if saliency is None:
+    saliency_name = Exploration.objects.filter(pk=round_.exploration_id).values_list(
+        "saliency", flat=True
+    )[0]
+    if not saliency_name:
         return {}
-    share, iou = agreement.kept_scores(_painted(round_), saliency)
+    important = _important_region(round_.exploration_id, saliency_name)
+    share, iou = agreement.kept_scores(_painted(round_), important)
     return {"kept_important": share, "kept_iou": iou}
+
+
+@functools.lru_cache(maxsize=64)
+def _important_region(exploration_id, saliency_name: str) -> np.ndarray:
+    """Per worker process: every round of an exploration is scored against the same region."""
+    saliency = saliency_of(Exploration.objects.get(pk=exploration_id))
+    return agreement.important_region(saliency)
 
 
 def _painted(round_: Round) -> np.ndarray:
@@ -397,19 +406,22 @@ def request_analysis(round_: Round) -> Round:
 def archive_masked_images(limit: int = 16) -> int:
     """Store the lossless copy of what the model saw for finished rounds that lack one.
 
-    A PNG of a photo takes longer to encode than some models take to answer, so this runs only
-    when no round is waiting; the image is a pure function of original, mask and fill, so
-    deferring it loses nothing."""
-    if Round.objects.filter(status__in=[Round.Status.PENDING]).exists():
-        return 0
-    waiting = (
-        Round.objects.filter(status=Round.Status.DONE, masked_image="")
-        .exclude(mask="")
-        .select_related("exploration__picture")[:limit]
-    )
-    for round_ in waiting:
+    A PNG of a photo takes longer to encode than some models take to answer, so this runs one
+    image at a time, and only while no round is waiting; the image is a pure function of
+    original, mask and fill, so deferring it loses nothing."""
+    stored = 0
+    while stored < limit and not Round.objects.filter(status=Round.Status.PENDING).exists():
+        round_ = (
+            Round.objects.filter(status=Round.Status.DONE, masked_image="")
+            .exclude(mask="")
+            .select_related("exploration__picture")
+            .first()
+        )
+        if round_ is None:
+            break
         _store_masked_image(round_, masked_image_of(round_))
-    return len(waiting)
+        stored += 1
+    return stored
 
 
 def masked_image_of(round_: Round) -> Image.Image:
@@ -433,10 +445,14 @@ def _original(picture_id, sha256: str) -> Image.Image:
     return image.convert("RGB")
 
 
-def _store_thumbnail(round_: Round, image: Image.Image) -> None:
+def _thumbnail_of(round_: Round, image: Image.Image) -> dict:
+    """Write the history strip's thumbnail of what the model saw; its name for the result."""
+    if not round_.mask:
+        return {}  # the original's is the picture's own
     name = f"{round_.exploration_id}/{round_.pk}-thumb.jpg"
-    round_.thumbnail.save(name, ContentFile(images.jpeg_bytes(images.thumbnail(image))), save=False)
-    Round.objects.filter(pk=round_.pk).update(thumbnail=round_.thumbnail.name)
+    data = ContentFile(images.jpeg_bytes(images.thumbnail(image)))
+    round_.thumbnail.save(name, data, save=False)
+    return {"thumbnail": round_.thumbnail.name}
 
 
 def _store_masked_image(round_: Round, image: Image.Image) -> None:

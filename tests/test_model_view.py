@@ -28,7 +28,7 @@ def test_kept_scores_and_their_reading():
     saliency[:2] = 1.0  # the top two rows are all that matters
     painted = np.zeros((10, 10), bool)
     painted[:1] = True  # half of it painted over
-    share, iou = agreement.kept_scores(painted, saliency)
+    share, iou = agreement.kept_scores(painted, agreement.important_region(saliency))
     assert share == 0.5 and iou == pytest.approx(10 / 100)  # kept ∪ important: all 100
     assert agreement.reading(0.5) == "You kept 50% of what the model looks at."
     assert "left its evidence alone" in agreement.reading(0.95)

@@ -91,6 +91,9 @@ DATABASES = {
             "timeout": 20,
         },
         "TEST": {"NAME": env("XAI_TEST_DB_PATH", str(VAR_DIR / "test-db.sqlite3"))},
+        # Keep each thread's connection: opening one (and its PRAGMAs) per request is slow.
+        "CONN_MAX_AGE": envint("XAI_DB_CONN_MAX_AGE", 300),
+        "CONN_HEALTH_CHECKS": True,
     }
 }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
