@@ -27,7 +27,7 @@ def images(draw, size=None):
     fmt = draw(st.sampled_from(["PNG", "JPEG", "WEBP", "GIF"]))
     if fmt == "JPEG" and mode not in ("L", "RGB", "CMYK"):
         mode = "RGB"
-    if fmt in ("WEBP", "GIF") and mode in ("CMYK", "I;16"):
+    if fmt in ("WEBP", "GIF") and mode in ("CMYK", "I;16") or fmt == "PNG" and mode == "CMYK":
         mode = "RGB"
     fill = draw(st.sampled_from([0, 255, 128]))
     image = Image.new("L", (width, height), fill).convert(mode)
