@@ -403,7 +403,13 @@ def request_analysis(round_: Round) -> Round:
     return round_
 
 
-def archive_masked_images(limit: int = 16) -> int:
+def busy_within(seconds: float) -> bool:
+    """Whether any round was submitted in the last `seconds`."""
+    since = timezone.now() - timedelta(seconds=seconds)
+    return Round.objects.filter(created_at__gte=since).exists()
+
+
+def archive_masked_images(limit: int = 64) -> int:
     """Store the lossless copy of what the model saw for finished rounds that lack one.
 
     A PNG of a photo takes longer to encode than some models take to answer, so this runs one

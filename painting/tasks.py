@@ -9,6 +9,7 @@ from celery import shared_task
 from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import worker_process_init
 from django.conf import settings
+from django.core.cache import cache
 
 from . import classifier, services
 
@@ -52,7 +53,27 @@ def _soft_time_limit(seconds: float) -> Iterator[None]:
 def classify_round(round_id: str) -> None:
     with _soft_time_limit(settings.CELERY_TASK_SOFT_TIME_LIMIT):
         services.run_rounds(round_id, batch_size=settings.XAI_MAX_BATCH)
-    services.archive_masked_images()
+    _archive_later()
+
+
+ARCHIVE_QUIET_SECONDS = 2.0
+
+
+def _archive_later() -> None:
+    """One archive task at a time, on the analysis worker, after the rounds stop coming."""
+    if cache.add("archive-scheduled", True, timeout=ARCHIVE_QUIET_SECONDS + 1):
+        with contextlib.suppress(Exception):  # archiving can always happen next time
+            archive_masked_images.apply_async(countdown=ARCHIVE_QUIET_SECONDS + 1)
+
+
+@shared_task(name="painting.tasks.archive_masked_images")
+def archive_masked_images() -> None:
+    """Store the PNGs of what the model saw once nobody has classified for a moment."""
+    if services.busy_within(ARCHIVE_QUIET_SECONDS):
+        _archive_later()
+        return
+    with _soft_time_limit(settings.CELERY_TASK_SOFT_TIME_LIMIT):
+        services.archive_masked_images()
 
 
 @shared_task(name="painting.tasks.analyse_round")

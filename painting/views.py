@@ -248,8 +248,11 @@ def retry(request: HtmxHttpRequest, exploration_id, round_id):
 def _file_response(field, content_type: str) -> FileResponse:
     if not field:
         raise Http404
-    response = FileResponse(field.open("rb"), content_type=content_type)
-    # Stored files never change under the same URL.
+    return _immutable(FileResponse(field.open("rb"), content_type=content_type))
+
+
+def _immutable(response: HttpResponse) -> HttpResponse:
+    """What is served under one URL never changes; only its owner (and staff) may keep it."""
     response["Cache-Control"] = "private, max-age=31536000, immutable"
     return response
 
@@ -281,7 +284,7 @@ def round_file(request: HttpRequest, exploration_id, round_id, name: str):
     if name == "masked.png" and round_.mask and not round_.masked_image:
         # Not archived yet (the worker stores it when idle): compose the same pixels now.
         png = images.png_bytes(services.masked_image_of(round_), fast=True)
-        return HttpResponse(png, content_type=content_type)
+        return _immutable(HttpResponse(png, content_type=content_type))
     return _file_response(getattr(round_, field), content_type)
 
 
@@ -292,9 +295,7 @@ def saliency(request: HttpRequest, exploration_id):
     values = services.saliency_of(exploration)
     if values is None:
         raise Http404
-    response = HttpResponse(review.heatmap_png(values), content_type="image/png")
-    response["Cache-Control"] = "private, max-age=31536000, immutable"
-    return response
+    return _immutable(HttpResponse(review.heatmap_png(values), content_type="image/png"))
 
 
 def _analysis_fragment(request: HttpRequest, round_: Round) -> HttpResponse:
