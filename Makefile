@@ -36,6 +36,5 @@ lint: venv
 	$(VENV)/bin/ruff check .
 
 bench: venv
-	$(PIP) install --quiet -e ".[test,bench]"
 	$(PY) benchmarks/model_latency.py
 	@echo "With the app running (make run): $(PY) benchmarks/e2e_latency.py and benchmarks/load_test.py"

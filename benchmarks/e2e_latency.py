@@ -89,7 +89,7 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=20, help="rounds per session")
     parser.add_argument("--title", default="Coffee", help="gallery photo to explore")
     parser.add_argument("--model", default="efficientnet-lite2", help="for the model-only row")
-    parser.add_argument("--backend", default=os.environ.get("XAI_BACKEND", "onnxruntime"))
+    parser.add_argument("--backend", default=os.environ.get("XAI_BACKEND", "openvino"))
     args = parser.parse_args()
 
     model_ms = model_only_ms(args.model, args.backend)

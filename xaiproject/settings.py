@@ -168,10 +168,10 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
 XAI_MODEL = env("XAI_MODEL", "")  # empty: the best model whose weights are present
 XAI_TORCH_THREADS = envint("XAI_TORCH_THREADS", 0)  # 0: one per core
-# Classification backend of the inference worker: onnxruntime measured fastest here (see
-# benchmarks/model_latency.py) with the same top-5 as torch. Grad-CAM always uses torch, in the
-# analysis worker, so each worker process runs one runtime.
-XAI_BACKEND = env("XAI_BACKEND", "onnxruntime")
+# Classification backend of the inference worker: OpenVINO fp32 measured fastest here at batch
+# 1 (benchmarks/model_latency.py; ONNX Runtime without busy-waiting was 1.18x, torch 3.3x), with
+# the same top-5 as torch. Grad-CAM uses torch in the analysis worker: one runtime per process.
+XAI_BACKEND = env("XAI_BACKEND", "openvino")
 XAI_COMPILED_DIR = Path(env("XAI_COMPILED_DIR", str(VAR_DIR / "compiled")))
 # Rounds waiting when the worker frees up are classified together, up to this many at once.
 XAI_MAX_BATCH = envint("XAI_MAX_BATCH", 8)
