@@ -34,9 +34,10 @@ def visitor_id(request: HttpRequest, *, create: bool = False) -> str:
 
 
 def _get_exploration_for(request: HttpRequest, exploration_id) -> Exploration:
-    """The exploration, if this browser owns it (staff may look at any); 404 otherwise."""
+    """The exploration, if this browser owns it (staff may look at any, not change it); 404
+    otherwise."""
     explorations = Exploration.objects.select_related("picture", "participant__study")
-    if request.user.is_staff:
+    if request.user.is_staff and request.method == "GET":
         return get_object_or_404(explorations, pk=exploration_id)
     visitor = visitor_id(request)
     if not visitor:

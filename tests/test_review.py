@@ -62,6 +62,10 @@ def test_staff_replay_shows_every_round_and_the_confidence_chart(staff, explored
     for round_ in explored.rounds.all():
         assert f"/rounds/{round_.pk}/masked.png" in body
         assert staff.get(f"/e/{explored.pk}/rounds/{round_.pk}/masked.png").status_code == 200
+    # Staff look; they do not paint in someone else's exploration.
+    assert (
+        staff.post(f"/e/{explored.pk}/rounds/", headers={"HX-Request": "true"}).status_code == 404
+    )
 
 
 def test_staff_admin_lists_explorations_with_classes_and_shows_rounds_inline(staff, explored):
