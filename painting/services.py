@@ -5,7 +5,6 @@ Views, tasks, admin and management commands call these; none of them takes a req
 
 from __future__ import annotations
 
-import functools
 import logging
 import time
 from datetime import timedelta
@@ -20,7 +19,7 @@ from django.db.models import Max
 from django.utils import timezone
 from PIL import Image
 
-from . import agreement, classifier, images, masking, notify
+from . import classifier, images, masking, model_view, notify, originals
 from .models import Exploration, Picture, Round
 
 log = logging.getLogger(__name__)
@@ -237,7 +236,7 @@ def run_rounds(round_id, batch_size: int = 1) -> None:
                 per_image_ms,
                 batch_size=len(rounds),
                 **_thumbnail_of(round_, image),
-                **_scores_against_model(round_),
+                **model_view.scores_against_model(round_),
             )
     except SoftTimeLimitExceeded:
         return _fail_all(
@@ -256,151 +255,12 @@ def run_rounds(round_id, batch_size: int = 1) -> None:
         )
     for round_ in rounds:
         if round_.index == 0:
-            _enqueue_saliency(round_.exploration_id)
+            model_view.enqueue_saliency(round_.exploration_id)
 
 
 def inference_model(name: str) -> classifier.Classifier:
     """The model on the inference worker's fast backend."""
     return classifier.load_classifier(name, settings.XAI_BACKEND, settings.XAI_COMPILED_DIR)
-
-
-def gradient_model(name: str) -> classifier.Classifier:
-    """The same model in torch, for Grad-CAM and the analyses (the analysis worker)."""
-    return classifier.load_classifier(name, "torch")
-
-
-def _enqueue_saliency(exploration_id) -> None:
-    from .tasks import compute_saliency
-
-    try:
-        compute_saliency.delay(str(exploration_id))
-    except Exception:  # the answer stands without the heatmap
-        log.exception("could not dispatch the saliency of exploration %s", exploration_id)
-
-
-def compute_saliency(exploration_id) -> None:
-    """The model's view of an exploration, then the scores of rounds that waited for it."""
-    exploration = Exploration.objects.select_related("picture").get(pk=exploration_id)
-    _store_saliency(exploration, gradient_model(exploration.model_name))
-    waiting = exploration.rounds.filter(
-        status=Round.Status.DONE, kept_important__isnull=True
-    ).exclude(mask="")
-    for round_ in waiting:
-        Round.objects.filter(pk=round_.pk).update(**_scores_against_model(round_))
-
-
-def saliency_of(exploration: Exploration) -> np.ndarray | None:
-    """The model's Grad-CAM for the original's top-1 class, 0–1 per pixel, once computed."""
-    if not exploration.saliency:
-        return None
-    with exploration.saliency.open("rb") as f:
-        return np.asarray(Image.open(f).convert("L"), np.float32) / 255
-
-
-def _store_saliency(exploration: Exploration, model: classifier.Classifier) -> None:
-    """Computed in the worker right after the original's answer, before the user has painted."""
-    original = exploration.rounds.filter(index=0, status=Round.Status.DONE).first()
-    if original is None or exploration.saliency:
-        return
-    try:
-        picture = exploration.picture
-        cam = model.saliency(_original(picture.pk, picture.sha256), original.top[0]["index"])
-    except Exception:  # the answer stands without the heatmap
-        log.exception("no saliency for exploration %s", exploration.pk)
-        return
-    png = images.png_bytes(Image.fromarray((cam * 255).astype(np.uint8), "L"), fast=True)
-    exploration.saliency.save(f"{exploration.pk}-saliency.png", ContentFile(png), save=False)
-    Exploration.objects.filter(pk=exploration.pk).update(saliency=exploration.saliency.name)
-
-
-def _scores_against_model(round_: Round) -> dict:
-    if not round_.mask:
-        return {}
-    saliency_name = Exploration.objects.filter(pk=round_.exploration_id).values_list(
-        "saliency", flat=True
-    )[0]
-    if not saliency_name:
-        return {}
-    important = _important_region(round_.exploration_id, saliency_name)
-    share, iou = agreement.kept_scores(_painted(round_), important)
-    return {"kept_important": share, "kept_iou": iou}
-
-
-@functools.lru_cache(maxsize=64)
-def _important_region(exploration_id, saliency_name: str) -> np.ndarray:
-    """Per worker process: every round of an exploration is scored against the same region."""
-    saliency = saliency_of(Exploration.objects.get(pk=exploration_id))
-    return agreement.important_region(saliency)
-
-
-def _painted(round_: Round) -> np.ndarray:
-    with round_.mask.open("rb") as f:
-        return masking.painted(Image.open(f))
-
-
-def analyse_round(round_id) -> None:
-    """Re-score the round's mask under the other fills, and its deletion curves against the
-    heatmap's, in one batch. Runs in the worker."""
-    round_ = Round.objects.select_related("exploration__picture").get(pk=round_id)
-    exploration = round_.exploration
-    try:
-        model = gradient_model(round_.model_name)
-        _store_saliency(exploration, model)
-        saliency = saliency_of(Exploration.objects.get(pk=exploration.pk))
-        original_round = exploration.rounds.get(index=0)
-        target = original_round.top[0]["index"]
-        picture = exploration.picture
-        original = _original(picture.pk, picture.sha256)
-        painted = _painted(round_)
-        fill = masking.Fill(round_.fill)
-        others = [f for f in masking.Fill if f is not fill]
-        user_masks, model_masks = agreement.deletion_masks(painted, saliency)
-        batch = [masking.compose_where(original, painted, f) for f in others] + [
-            masking.compose_where(original, m, fill) for m in user_masks + model_masks
-        ]
-        outcomes = model.classify(batch)
-    except Exception as exc:
-        log.exception("analysis of round %s failed", round_id)
-        result = {"status": "failed", "error": f"The analysis failed ({type(exc).__name__})."}
-    else:
-        fills, curves = outcomes[: len(others)], outcomes[len(others) :]
-        steps = agreement.DELETION_STEPS
-        start = original_round.top[0]["probability"]
-        result = {
-            "status": "done",
-            "fills": [
-                {
-                    "fill": f.value,
-                    "label": o.top[0].label,
-                    "probability": o.top[0].probability,
-                    "original_probability": o.probability_of(target),
-                }
-                for f, o in zip(others, fills, strict=True)
-            ],
-            "painted_fraction": round_.masked_fraction,
-            "user": [start] + [o.probability_of(target) for o in curves[:steps]],
-            "model": [start] + [o.probability_of(target) for o in curves[steps:]],
-        }
-    Round.objects.filter(pk=round_id).update(analysis=result)
-    notify.publish(f"analysis-{round_id}")
-
-
-def request_analysis(round_: Round) -> Round:
-    """Queue the analysis of a finished round (once); its result lands on the round."""
-    if round_.analysis.get("status") in ("pending", "done"):
-        return round_
-    Round.objects.filter(pk=round_.pk).update(analysis={"status": "pending"})
-    from .tasks import analyse_round as task
-
-    try:
-        task.delay(str(round_.pk))
-    except Exception:
-        log.exception("could not dispatch the analysis of round %s", round_.pk)
-        Round.objects.filter(pk=round_.pk).update(
-            analysis={"status": "failed", "error": "The classifier queue could not be reached."}
-        )
-    round_.refresh_from_db()
-    return round_
 
 
 def busy_within(seconds: float) -> bool:
@@ -433,22 +293,13 @@ def archive_masked_images(limit: int = 64) -> int:
 def masked_image_of(round_: Round) -> Image.Image:
     """What the model sees for a round: the stored original with the mask's fill applied."""
     picture = round_.exploration.picture
-    original = _original(picture.pk, picture.sha256)
+    original = originals.original_image(picture.pk, picture.sha256)
     if not round_.mask:
         return original
     with round_.mask.open("rb") as f:
         mask = Image.open(f)
         mask.load()
     return masking.compose(original, mask, masking.Fill(round_.fill))
-
-
-@functools.lru_cache(maxsize=16)
-def _original(picture_id, sha256: str) -> Image.Image:
-    """Decoded originals, kept per worker process: every round of an exploration reuses one."""
-    with Picture.objects.get(pk=picture_id).file.open("rb") as f:
-        image = Image.open(f)
-        image.load()
-    return image.convert("RGB")
 
 
 def _thumbnail_of(round_: Round, image: Image.Image) -> dict:

@@ -11,7 +11,7 @@ from celery.signals import worker_process_init
 from django.conf import settings
 from django.core.cache import cache
 
-from . import classifier, services
+from . import classifier, model_view, services
 
 
 @worker_process_init.connect
@@ -22,7 +22,7 @@ def _load_model_once(**_kwargs) -> None:
     with contextlib.suppress(classifier.WeightsMissing):
         model_name = services.current_model_name()
         if settings.XAI_BACKEND == "torch":
-            services.gradient_model(model_name).warm_up()
+            model_view.gradient_model(model_name).warm_up()
         else:
             services.inference_model(model_name).warm_up()
 
@@ -79,10 +79,10 @@ def archive_masked_images() -> None:
 @shared_task(name="painting.tasks.analyse_round")
 def analyse_round(round_id: str) -> None:
     with _soft_time_limit(settings.CELERY_TASK_SOFT_TIME_LIMIT):
-        services.analyse_round(round_id)
+        model_view.analyse_round(round_id)
 
 
 @shared_task(name="painting.tasks.compute_saliency")
 def compute_saliency(exploration_id: str) -> None:
     with _soft_time_limit(settings.CELERY_TASK_SOFT_TIME_LIMIT):
-        services.compute_saliency(exploration_id)
+        model_view.compute_saliency(exploration_id)

@@ -13,7 +13,17 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect, reswap, retarget
 from django_htmx.middleware import HtmxDetails
 
-from . import classifier, images, notify, ratelimit, review, selectors, services, studies
+from . import (
+    classifier,
+    images,
+    model_view,
+    notify,
+    ratelimit,
+    review,
+    selectors,
+    services,
+    studies,
+)
 from .forms import RoundForm, UploadForm, first_error
 from .masking import Fill
 from .models import Exploration, Picture, Round
@@ -293,7 +303,7 @@ def round_file(request: HttpRequest, exploration_id, round_id, name: str):
 def saliency(request: HttpRequest, exploration_id):
     """The model's view: its Grad-CAM of the original class, as a heat overlay."""
     exploration = _get_exploration_for(request, exploration_id)
-    values = services.saliency_of(exploration)
+    values = model_view.saliency_of(exploration)
     if values is None:
         raise Http404
     return _immutable(HttpResponse(review.heatmap_png(values), content_type="image/png"))
@@ -326,7 +336,7 @@ def analysis(request: HtmxHttpRequest, exploration_id, round_id):
     if round_.index == 0 or round_.status != Round.Status.DONE:
         raise Http404
     if request.method == "POST":
-        round_ = services.request_analysis(round_)
+        round_ = model_view.request_analysis(round_)
     if round_.analysis.get("status") == "pending":
         round_ = _wait_for_analysis(round_)
     return _analysis_fragment(request, round_)

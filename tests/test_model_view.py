@@ -6,7 +6,7 @@ import pytest
 import torch
 from django.test import Client
 
-from painting import agreement, classifier, services
+from painting import agreement, classifier, model_view
 from painting.gallery import PHOTOS
 from tests.conftest import mask_png
 from tests.helpers import HTMX, classify, start
@@ -76,7 +76,7 @@ def test_the_worker_stores_the_model_view_and_scores_each_round(client, gallery,
     assert overlay.status_code == 200 and overlay["Content-Type"] == "image/png"
     assert Client().get(f"/e/{exploration.pk}/saliency.png").status_code == 404
 
-    saliency = services.saliency_of(exploration)
+    saliency = model_view.saliency_of(exploration)
     ys, xs = np.unravel_index(np.argmax(saliency), saliency.shape)
     over_evidence = (max(0, xs - 120), max(0, ys - 120), xs + 120, ys + 120)
     classify(client, exploration, on_commit, mask_png((600, 400), over_evidence))
