@@ -25,7 +25,17 @@ class PictureAdmin(admin.ModelAdmin):
 
 
 def _thumbnail(url: str, alt: str) -> str:
-    return format_html('<img src="{}" alt="{}" width="96" loading="lazy">', url, alt)
+    return format_html('<img src="{}" alt="{}" width="96">', url, alt)
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Saved interactions are evidence: staff look, filter, export and may delete; never edit."""
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
 
 
 class RoundInline(admin.TabularInline):
@@ -54,7 +64,7 @@ class RoundInline(admin.TabularInline):
 
     @admin.display(description="model saw")
     def seen(self, round_):
-        args = [round_.exploration_id, round_.pk, "masked.png"]
+        args = [round_.exploration_id, round_.pk, "thumb.jpg"]
         return _thumbnail(reverse("painting:round-file", args=args), f"round {round_.index}")
 
     @admin.display(description="mask")
@@ -114,7 +124,7 @@ def _final_class(exploration) -> str:
 
 
 @admin.register(Exploration)
-class ExplorationAdmin(admin.ModelAdmin):
+class ExplorationAdmin(ReadOnlyAdmin):
     list_display = [
         "who",
         "picture",
@@ -129,8 +139,8 @@ class ExplorationAdmin(admin.ModelAdmin):
     list_filter = ["picture", "participant__study", "model_name", "created_at", OutcomeFilter]
     search_fields = ["participant__code", "participant__external_id", "visitor"]
     date_hierarchy = "created_at"
-    readonly_fields = ["visitor", "participant", "picture", "model_name", "created_at", "replay"]
-    exclude = ["updated_at"]
+    fields = ["who", "picture", "model_name", "created_at", "replay"]
+    readonly_fields = fields
     inlines = [RoundInline]
 
     def get_queryset(self, request):
@@ -212,7 +222,7 @@ class StudyAdmin(admin.ModelAdmin):
 
 
 @admin.register(Participant)
-class ParticipantAdmin(admin.ModelAdmin):
+class ParticipantAdmin(ReadOnlyAdmin):
     list_display = [
         "code",
         "study",
@@ -223,4 +233,3 @@ class ParticipantAdmin(admin.ModelAdmin):
     ]
     list_filter = ["study", "consent_version"]
     search_fields = ["code", "external_id"]
-    readonly_fields = [f.name for f in Participant._meta.fields]

@@ -62,6 +62,9 @@ def test_staff_replay_shows_every_round_and_the_confidence_chart(staff, explored
     for round_ in explored.rounds.all():
         assert f"/rounds/{round_.pk}/masked.png" in body
         assert staff.get(f"/e/{explored.pk}/rounds/{round_.pk}/masked.png").status_code == 200
+        if round_.mask:
+            mask = staff.get(f"/e/{explored.pk}/rounds/{round_.pk}/mask.png")
+            assert mask.status_code == 200 and mask["Content-Type"] == "image/png"
     # Staff look; they do not paint in someone else's exploration.
     assert (
         staff.post(f"/e/{explored.pk}/rounds/", headers={"HX-Request": "true"}).status_code == 404
@@ -73,7 +76,8 @@ def test_staff_admin_lists_explorations_with_classes_and_shows_rounds_inline(sta
     assert "espresso" in listing and "visitor " in listing and "replay" in listing
     assert explored.visitor not in listing  # never the full id, let alone the session key
     change = staff.get(f"/admin/painting/exploration/{explored.pk}/change/").content.decode()
-    assert change.count("/masked.png") == 3 and change.count("/mask.png") == 2
+    assert change.count("/thumb.jpg") == 3 and change.count("/mask.png") == 2
+    assert 'type="file"' not in change and "Save" not in change  # a record, not a form
     changed = staff.get("/admin/painting/exploration/?outcome=changed").content.decode()
     same = staff.get("/admin/painting/exploration/?outcome=same").content.decode()
     assert (f"/{explored.pk}/change/" in changed) != (f"/{explored.pk}/change/" in same)
