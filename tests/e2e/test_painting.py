@@ -145,3 +145,14 @@ def test_the_model_view_agreement_and_analysis(live_server, real_worker, gallery
     expect(page.locator("[data-user-curve]")).to_be_attached()
     expect(page.locator(".fills tr")).to_have_count(4)
     assert exploration.rounds.get(index=1).analysis["status"] == "done"
+
+
+def test_choosing_another_classifier(live_server, real_worker, gallery, page: Page):
+    page.goto(live_server.url)
+    page.get_by_label("Answers come from").select_option("efficientnet-lite0")
+    page.get_by_role("button", name="Use this model").click()
+    expect(page.get_by_label("Answers come from")).to_have_value("efficientnet-lite0")
+    page.get_by_role("button", name=re.compile("Chelsea")).click()
+    expect(page.locator("#result.done")).to_contain_text("efficientnet-lite0", timeout=30_000)
+    expect(page.get_by_text("EfficientNet-Lite0 (ImageNet-1k)")).to_be_visible()
+    assert Exploration.objects.get().model_name == "efficientnet-lite0"
