@@ -14,7 +14,8 @@ redis_up() { "$PY/python" -c "import redis,sys; redis.Redis.from_url('$REDIS_URL
 
 if ! redis_up && command -v redis-server >/dev/null; then
   mkdir -p var
-  redis-server --port 6379 --bind 127.0.0.1 --save "" --appendonly no --dir var >var/redis.log 2>&1 &
+  port=$("$PY/python" -c "from urllib.parse import urlparse; print(urlparse('$REDIS_URL').port or 6379)")
+  redis-server --port "$port" --bind 127.0.0.1 --save "" --appendonly no --dir var >var/redis.log 2>&1 &
   pids+=($!)
   for _ in $(seq 50); do redis_up && break; sleep 0.1; done
 fi
