@@ -18,6 +18,9 @@ class PictureAdmin(admin.ModelAdmin):
     search_fields = ["title", "slug", "sha256"]
     readonly_fields = ["sha256", "width", "height"]
 
+    def has_add_permission(self, request):
+        return False  # `manage.py load_gallery` and uploads make pictures, with their checks
+
     @admin.display(description="review")
     def summary(self, picture):
         url = reverse("painting:image-summary", args=[picture.pk])
@@ -195,6 +198,9 @@ class StudyImageInline(admin.TabularInline):
 
 @admin.action(description="Export data (ZIP)")
 def export_studies(modeladmin, request, queryset):
+    if queryset.count() != 1:
+        modeladmin.message_user(request, "Select one study to export.", level="error")
+        return None
     study = queryset.first()
     response = HttpResponse(exports.study_zip(study), content_type="application/zip")
     response["Content-Disposition"] = f'attachment; filename="{study.slug}-export.zip"'

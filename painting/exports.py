@@ -63,8 +63,15 @@ def _csv(rows: list[dict], columns: dict) -> str:
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=list(columns))
     writer.writeheader()
-    writer.writerows(rows)
+    writer.writerows({key: _inert(value) for key, value in row.items()} for row in rows)
     return buffer.getvalue()
+
+
+def _inert(value):
+    """Participants' text must not run as a formula when a spreadsheet opens the CSV."""
+    if isinstance(value, str) and value[:1] in ("=", "+", "-", "@", "\t", "\r"):
+        return "'" + value
+    return value
 
 
 def _round_row(study: Study, round_: Round, original: Round | None) -> dict:

@@ -93,12 +93,16 @@ class RoundForm(forms.Form):
         if len(text) > MAX_STROKES_BYTES:
             raise forms.ValidationError("The brush log is too large.")
         try:
-            strokes = json.loads(text)
-        except json.JSONDecodeError as exc:
+            strokes = json.loads(text, parse_constant=_reject_constant)
+        except ValueError as exc:  # JSONDecodeError, and NaN or Infinity, which JSON lacks
             raise forms.ValidationError("The brush log is not valid JSON.") from exc
         if not isinstance(strokes, list):
             raise forms.ValidationError("The brush log must be a list of strokes.")
         return strokes
+
+
+def _reject_constant(name: str):
+    raise ValueError(f"{name} is not JSON")
 
 
 def first_error(form: forms.Form) -> str:

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import functools
 import logging
+from datetime import datetime, timedelta
 
 import numpy as np
+from django.conf import settings
 from django.core.files.base import ContentFile
+from django.utils import timezone
 from PIL import Image
 
 from . import agreement, classifier, images, masking, notify, originals
@@ -70,9 +73,11 @@ def _store_saliency(exploration: Exploration, model: classifier.Classifier) -> N
 def scores_against_model(round_: Round) -> dict:
     if not round_.mask:
         return {}
-    saliency_name = Exploration.objects.filter(pk=round_.exploration_id).values_list(
-        "saliency", flat=True
-    )[0]
+    saliency_name = (
+        Exploration.objects.filter(pk=round_.exploration_id)
+        .values_list("saliency", flat=True)
+        .first()
+    )
     if not saliency_name:
         return {}
     important = _important_region(round_.exploration_id, saliency_name)
@@ -141,9 +146,10 @@ def analyse_round(round_id) -> None:
 
 def request_analysis(round_: Round) -> Round:
     """Queue the analysis of a finished round (once); its result lands on the round."""
-    if round_.analysis.get("status") in ("pending", "done"):
+    if round_.analysis.get("status") == "done" or _waiting_for_analysis(round_):
         return round_
-    Round.objects.filter(pk=round_.pk).update(analysis={"status": "pending"})
+    requested = {"status": "pending", "requested_at": timezone.now().isoformat()}
+    Round.objects.filter(pk=round_.pk).update(analysis=requested)
     from .tasks import analyse_round as task
 
     try:
@@ -154,4 +160,23 @@ def request_analysis(round_: Round) -> Round:
             analysis={"status": "failed", "error": "The classifier queue could not be reached."}
         )
     round_.refresh_from_db()
+    return round_
+
+
+def _waiting_for_analysis(round_: Round) -> bool:
+    """Pending, and not for longer than any worker could take (a lost task ends here)."""
+    if round_.analysis.get("status") != "pending":
+        return False
+    requested = datetime.fromisoformat(
+        round_.analysis.get("requested_at", "1970-01-01T00:00:00+00:00")
+    )
+    return timezone.now() - requested < timedelta(seconds=settings.XAI_ROUND_STALE_SECONDS)
+
+
+def fail_lost_analysis(round_: Round) -> Round:
+    """An analysis still pending past every time limit is failed, so the page offers it again."""
+    if round_.analysis.get("status") == "pending" and not _waiting_for_analysis(round_):
+        lost = {"status": "failed", "error": "The analysis did not come back. Try again."}
+        Round.objects.filter(pk=round_.pk).update(analysis=lost)
+        round_.refresh_from_db()
     return round_

@@ -63,7 +63,10 @@ class Study(models.Model):
 
 class StudyImage(models.Model):
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="images")
-    picture = models.ForeignKey(Picture, on_delete=models.PROTECT)
+    # Only gallery photos: an upload is private to the visitor who sent it.
+    picture = models.ForeignKey(
+        Picture, on_delete=models.PROTECT, limit_choices_to={"is_gallery": True}
+    )
     position = models.PositiveSmallIntegerField(default=0)
 
     class Meta:

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from django.db.models import Count, QuerySet
 
-from . import notify, services
+from . import notify, review, services
 from .models import Exploration, Picture, Round
 
 
@@ -83,6 +83,18 @@ def result_of(round_: Round, original: Round | None, previous: Round | None) -> 
         change_from_previous=None if before is None else now - before,
         top1_changed=round_.top[0]["index"] != original_top["index"],
     )
+
+
+def analysis_of(round_: Round) -> dict:
+    """What the analysis panel of a round shows: its deletion chart, and whether the other
+    fills disagree with the round's answer."""
+    analysis = round_.analysis
+    done = analysis.get("status") == "done" and round_.top1 is not None
+    return {
+        "chart": review.deletion_chart(analysis),
+        "fills_disagree": done
+        and any(f["label"] != round_.top1["label"] for f in analysis["fills"]),
+    }
 
 
 def history_of(exploration: Exploration) -> list[Round]:

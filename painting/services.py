@@ -91,7 +91,7 @@ def start_exploration(
 def resume_or_start(visitor: str, picture: Picture, chosen_model: str = "") -> Exploration:
     model_name = current_model_name(chosen_model)
     latest = Exploration.objects.filter(
-        visitor=visitor, picture=picture, model_name=model_name
+        visitor=visitor, picture=picture, model_name=model_name, participant__isnull=True
     ).first()
     return latest or start_exploration(visitor, picture, model_name)
 
@@ -224,7 +224,9 @@ def run_rounds(round_id, batch_size: int = 1) -> None:
             return
         claimed = [r.pk for r in rounds]
         model = inference_model(rounds[0].model_name)
-        seen = [masked_image_of(r) for r in rounds]
+        rounds, seen = _compose_each(rounds)
+        if not rounds:
+            return
         started = time.perf_counter()
         outcomes = model.classify(seen)
         per_image_ms = (time.perf_counter() - started) * 1000 / len(rounds)
@@ -248,14 +250,29 @@ def run_rounds(round_id, batch_size: int = 1) -> None:
         return _fail_all(claimed, str(exc))
     except Exception as exc:
         log.exception("rounds %s failed", claimed)
-        return _fail_all(
-            claimed,
-            f"The classifier failed on this round ({type(exc).__name__}). "
-            "Press Retry to try again.",
-        )
+        return _fail_all(claimed, _crash_message(exc))
     for round_ in rounds:
         if round_.index == 0:
             model_view.enqueue_saliency(round_.exploration_id)
+
+
+def _compose_each(rounds: list[Round]) -> tuple[list[Round], list[Image.Image]]:
+    """What the model sees for each round; a round whose mask is damaged or gone (a
+    participant withdrew meanwhile) fails alone, not with the batch it came in."""
+    kept, seen = [], []
+    for round_ in rounds:
+        try:
+            seen.append(masked_image_of(round_))
+        except (OSError, ValueError) as exc:
+            log.exception("round %s cannot be composed", round_.pk)
+            fail_round(round_.pk, _crash_message(exc))
+            continue
+        kept.append(round_)
+    return kept, seen
+
+
+def _crash_message(exc: Exception) -> str:
+    return f"The classifier failed on this round ({type(exc).__name__}). Press Retry to try again."
 
 
 def inference_model(name: str) -> classifier.Classifier:

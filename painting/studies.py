@@ -30,22 +30,31 @@ def consent(study: Study, external_id: str = "") -> Participant:
     )
 
 
+def steps_of(study: Study):
+    """The study's images in order; only gallery photos (an upload is private to its owner)."""
+    return study.images.filter(picture__is_gallery=True).select_related("picture")
+
+
 def image_count(study: Study) -> int:
-    return study.images.count()
+    return steps_of(study).count()
 
 
 def exploration_for_step(participant: Participant, visitor: str, step: int) -> Exploration:
     """The participant's exploration of the study's step-th image (1-based), made on first visit."""
-    entry = participant.study.images.select_related("picture")[step - 1]
-    existing = participant.explorations.filter(picture=entry.picture).first()
-    if existing:
-        return existing
-    return services.start_exploration(visitor, entry.picture, participant=participant)
+    entry = steps_of(participant.study)[step - 1]
+    # Serialised per participant (SQLite's IMMEDIATE transactions lock at the start, elsewhere
+    # the row lock does): a double click on Next cannot make two explorations of one step.
+    with transaction.atomic():
+        Participant.objects.select_for_update().get(pk=participant.pk)
+        existing = participant.explorations.filter(picture=entry.picture).first()
+        if existing:
+            return existing
+        return services.start_exploration(visitor, entry.picture, participant=participant)
 
 
 def step_of(exploration: Exploration) -> int:
     """1-based position of the exploration's image in its study."""
-    pictures = list(exploration.participant.study.images.values_list("picture_id", flat=True))
+    pictures = list(steps_of(exploration.participant.study).values_list("picture_id", flat=True))
     return pictures.index(exploration.picture_id) + 1
 
 

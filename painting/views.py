@@ -83,6 +83,7 @@ def _round_fragments(request: HttpRequest, round_: Round, *, new: bool = False) 
         "item": round_,
         "exploration": round_.exploration,
         "result": selectors.result_in_context(round_),
+        "analysis": selectors.analysis_of(round_),
         "oob": "append" if new else "replace",
     }
     history = EXPLORE + ("#history-append" if new else "#history-item")
@@ -201,6 +202,7 @@ def explore(request: HtmxHttpRequest, exploration_id):
         "rounds": rounds,
         "round": latest,
         "result": selectors.result_in_context(latest) if latest else None,
+        "analysis": selectors.analysis_of(latest) if latest else None,
         "fills": list(Fill),
         "study": study_context(exploration),
     }
@@ -313,9 +315,7 @@ def _analysis_fragment(request: HttpRequest, round_: Round) -> HttpResponse:
     context = {
         "round": round_,
         "exploration": round_.exploration,
-        "chart": review.deletion_chart(round_.analysis),
-        "fills_disagree": round_.analysis.get("status") == "done"
-        and any(f["label"] != round_.top1["label"] for f in round_.analysis["fills"]),
+        "analysis": selectors.analysis_of(round_),
     }
     return render(request, EXPLORE + "#analysis", context)
 
@@ -326,7 +326,7 @@ def _wait_for_analysis(round_: Round) -> Round:
         return round_.analysis.get("status") != "pending"
 
     notify.wait(f"analysis-{round_.pk}", finished, settings.XAI_POLL_WAIT_SECONDS)
-    return round_
+    return model_view.fail_lost_analysis(round_)
 
 
 @require_http_methods(["GET", "POST"])

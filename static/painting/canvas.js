@@ -119,7 +119,14 @@
       ];
     }
 
+    // One stroke at a time, from the primary pointer: a resting palm or a second finger
+    // neither starts another stroke nor joins this one.
+    function ours(event) {
+      return stroke !== null && event.pointerId === stroke.pointerId;
+    }
+
     canvas.addEventListener("pointerdown", (event) => {
+      if (stroke || !event.isPrimary) return;
       if (event.button !== 0 && event.pointerType === "mouse") return;
       event.preventDefault();
       try { canvas.setPointerCapture(event.pointerId); } catch (e) { /* synthetic pointers */ }
@@ -129,6 +136,7 @@
         tool: tool(),
         size: Math.max(1, Math.round(Number(brush.value) * scale())),
         pointer: event.pointerType,
+        pointerId: event.pointerId,
         points: [point(event)],
         times: [Math.round(performance.now() - roundStart)],
       };
@@ -136,7 +144,7 @@
     });
 
     canvas.addEventListener("pointermove", (event) => {
-      if (!stroke) return;
+      if (!ours(event)) return;
       const moves = event.getCoalescedEvents ? event.getCoalescedEvents() : [event];
       for (const move of moves.length ? moves : [event]) {
         const p = point(move);
@@ -146,8 +154,8 @@
       }
     });
 
-    function endStroke() {
-      if (!stroke) return;
+    function endStroke(event) {
+      if (!ours(event)) return;
       const finished = stroke;
       stroke = null;
       commit(finished);
@@ -254,10 +262,24 @@
       form.querySelector("[data-mask-input]").files = files.files;
       log({ type: "classify" });
       form.querySelector("[data-strokes-input]").value = JSON.stringify(events);
+      sent = { events: events, roundStart: roundStart };
       events = [];
       roundStart = performance.now();
       classifiedAt = performance.now();
     }, true);
+
+    // A Classify the server refused (a bad mask, a rate limit, no network) did not start a
+    // new round: its log goes back, to be sent with the next one.
+    let sent = null;
+    form.addEventListener("htmx:afterRequest", (event) => {
+      if (!sent) return;
+      if (!event.detail.successful) {
+        events = sent.events.concat(events);
+        roundStart = sent.roundStart;
+        classifiedAt = null;
+      }
+      sent = null;
+    });
 
     // How long the person waited, Classify to result on screen: sent with the next Classify.
     let classifiedAt = null;
