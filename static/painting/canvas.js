@@ -273,7 +273,9 @@
     let sent = null;
     form.addEventListener("htmx:afterRequest", (event) => {
       if (!sent) return;
-      if (!event.detail.successful) {
+      // Our 4xx answers are swapped in as messages, so htmx counts them as successful.
+      const status = event.detail.xhr ? event.detail.xhr.status : 0;
+      if (status < 200 || status >= 300) {
         events = sent.events.concat(events);
         roundStart = sent.roundStart;
         classifiedAt = null;

@@ -156,3 +156,24 @@ def test_choosing_another_classifier(live_server, real_worker, gallery, page: Pa
     expect(page.locator("#result.done")).to_contain_text("efficientnet-lite0", timeout=30_000)
     expect(page.get_by_text("EfficientNet-Lite0 (ImageNet-1k)")).to_be_visible()
     assert Exploration.objects.get().model_name == "efficientnet-lite0"
+
+
+def test_a_refused_classify_keeps_its_brush_log(
+    live_server, real_worker, gallery, page: Page, settings
+):
+    settings.XAI_RATE_LIMITS = {**settings.XAI_RATE_LIMITS, "classify": (1, 60)}
+    page.goto(live_server.url)
+    page.get_by_role("button", name=re.compile("Coffee")).click()
+    expect(page.locator("#result.done")).to_be_visible(timeout=30_000)
+    stroke(page, [(0.1, 0.1), (0.2, 0.2)])
+    page.get_by_role("button", name="Classify").click()
+    expect(page.locator('#result.done[data-round-index="1"]')).to_be_visible(timeout=30_000)
+
+    stroke(page, [(0.7, 0.7), (0.8, 0.8)])
+    page.get_by_role("button", name="Classify").click()
+    expect(page.locator("#messages")).to_contain_text("more than 1 rounds in 60 seconds")
+    settings.XAI_RATE_LIMITS = {**settings.XAI_RATE_LIMITS, "classify": (100, 60)}
+    page.get_by_role("button", name="Classify").click()
+    expect(page.locator('#result.done[data-round-index="2"]')).to_be_visible(timeout=30_000)
+    second = Exploration.objects.get().rounds.get(index=2)
+    assert [e["type"] for e in second.strokes] == ["stroke", "classify", "classify"]
