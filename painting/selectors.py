@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from django.db.models import Count, QuerySet
 
-from . import notify, review, services
+from . import model_view, notify, review, services
 from .models import Exploration, Picture, Round
 
 
@@ -36,6 +36,17 @@ def wait_until_finished(round_: Round, timeout: float) -> Round:
         services.fail_stale_rounds()
     round_.refresh_from_db()
     return round_
+
+
+def wait_for_analysis(round_: Round, timeout: float) -> Round:
+    """wait_until_finished() for a round's analysis; a lost one is failed."""
+
+    def finished() -> bool:
+        round_.refresh_from_db(fields=["analysis"])
+        return round_.analysis.get("status") != "pending"
+
+    notify.wait(f"analysis-{round_.pk}", finished, timeout)
+    return model_view.fail_lost_analysis(round_)
 
 
 @dataclass(frozen=True)

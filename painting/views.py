@@ -17,7 +17,6 @@ from . import (
     classifier,
     images,
     model_view,
-    notify,
     ratelimit,
     review,
     selectors,
@@ -320,15 +319,6 @@ def _analysis_fragment(request: HttpRequest, round_: Round) -> HttpResponse:
     return render(request, EXPLORE + "#analysis", context)
 
 
-def _wait_for_analysis(round_: Round) -> Round:
-    def finished() -> bool:
-        round_.refresh_from_db(fields=["analysis"])
-        return round_.analysis.get("status") != "pending"
-
-    notify.wait(f"analysis-{round_.pk}", finished, settings.XAI_POLL_WAIT_SECONDS)
-    return model_view.fail_lost_analysis(round_)
-
-
 @require_http_methods(["GET", "POST"])
 def analysis(request: HtmxHttpRequest, exploration_id, round_id):
     """Other fills and deletion curves for a finished round: POST asks, GET waits for them."""
@@ -338,5 +328,5 @@ def analysis(request: HtmxHttpRequest, exploration_id, round_id):
     if request.method == "POST":
         round_ = model_view.request_analysis(round_)
     if round_.analysis.get("status") == "pending":
-        round_ = _wait_for_analysis(round_)
+        round_ = selectors.wait_for_analysis(round_, settings.XAI_POLL_WAIT_SECONDS)
     return _analysis_fragment(request, round_)
