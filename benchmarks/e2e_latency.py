@@ -67,7 +67,7 @@ def page_timing(url: str, title: str, repeat: int = 30) -> tuple[float, str]:
 
 def model_only_ms(model_name: str, backend: str, repeat: int = 30) -> float:
     """The same model on the same backend as the worker, batch 1, in this process."""
-    from painting import classifier
+    from painting.inference import classifier
 
     classifier.configure_torch(int(os.environ.get("XAI_TORCH_THREADS", "0")))
     root = Path(__file__).resolve().parent.parent

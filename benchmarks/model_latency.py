@@ -32,9 +32,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from painting import runtimes  # noqa: E402
-from painting.classifier import REGISTRY  # noqa: E402
 from painting.gallery import PHOTOS  # noqa: E402
+from painting.inference import runtimes  # noqa: E402
+from painting.inference.registry import REGISTRY  # noqa: E402
 
 INPUT_SIZES = {"efficientnet-lite2": 260, "efficientnet-lite0": 224, "resnet50": 224}
 MIN_RUNS = 5

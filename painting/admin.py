@@ -1,7 +1,7 @@
 """Staff review in Django admin: explorations with their rounds, studies and their export."""
 
 from django.contrib import admin
-from django.db.models import Count, Max, Min
+from django.db.models import Count, F, Max, Min, OuterRef, Subquery
 from django.http import HttpResponse
 from django.urls import reverse
 from django.utils.html import format_html
@@ -92,9 +92,7 @@ class RoundInline(admin.TabularInline):
 
     @admin.display(description="server time")
     def duration(self, round_):
-        if not round_.finished_at:
-            return "–"
-        return f"{(round_.finished_at - round_.created_at).total_seconds() * 1000:.0f} ms"
+        return "–" if round_.server_ms is None else f"{round_.server_ms:.0f} ms"
 
 
 class OutcomeFilter(admin.SimpleListFilter):
@@ -105,25 +103,17 @@ class OutcomeFilter(admin.SimpleListFilter):
         return [("changed", "final class differs from the original"), ("same", "same class")]
 
     def queryset(self, request, queryset):
-        if not self.value():
-            return queryset
-        wanted = self.value() == "changed"
-        ids = [e.pk for e in queryset if (_final_class(e) != _original_class(e)) == wanted]
-        return queryset.filter(pk__in=ids)
+        if self.value() == "changed":
+            return queryset.exclude(original_label=F("final_label"))
+        if self.value() == "same":
+            return queryset.filter(original_label=F("final_label"))
+        return queryset
 
 
-def _done_rounds(exploration):
-    return exploration.rounds.filter(status=Round.Status.DONE).order_by("index")
-
-
-def _original_class(exploration) -> str:
-    first = _done_rounds(exploration).filter(index=0).first()
-    return first.top1["label"] if first and first.top1 else ""
-
-
-def _final_class(exploration) -> str:
-    last = _done_rounds(exploration).last()
-    return last.top1["label"] if last and last.top1 else ""
+def _top1_label_of(rounds) -> Subquery:
+    """The top-1 label of the first of these done rounds, as a column of each exploration."""
+    done = Round.objects.filter(exploration=OuterRef("pk"), status=Round.Status.DONE)
+    return Subquery(rounds(done).values("top__0__label")[:1])
 
 
 @admin.register(Exploration)
@@ -155,14 +145,14 @@ class ExplorationAdmin(ReadOnlyAdmin):
                 rounds_total=Count("rounds"),
                 first_at=Min("rounds__created_at"),
                 last_at=Max("rounds__created_at"),
+                original_label=_top1_label_of(lambda done: done.filter(index=0)),
+                final_label=_top1_label_of(lambda done: done.order_by("-index")),
             )
         )
 
     @admin.display(description="who", ordering="participant__code")
     def who(self, exploration):
-        if exploration.participant_id:
-            return exploration.participant.code
-        return f"visitor {exploration.visitor[:8]}"  # never the session key
+        return exploration.who
 
     @admin.display(description="rounds", ordering="rounds_total")
     def round_count(self, exploration):
@@ -176,13 +166,13 @@ class ExplorationAdmin(ReadOnlyAdmin):
     def last_activity(self, exploration):
         return exploration.last_at
 
-    @admin.display(description="original class")
+    @admin.display(description="original class", ordering="original_label")
     def original_class(self, exploration):
-        return _original_class(exploration)
+        return exploration.original_label or ""
 
-    @admin.display(description="final class")
+    @admin.display(description="final class", ordering="final_label")
     def final_class(self, exploration):
-        return _final_class(exploration)
+        return exploration.final_label or ""
 
     @admin.display(description="replay")
     def replay(self, exploration):

@@ -7,7 +7,7 @@ import io
 import json
 import zipfile
 
-from . import classifier
+from .inference import registry
 from .models import Participant, Round, Study
 
 ROUND_COLUMNS = {
@@ -47,14 +47,6 @@ PARTICIPANT_COLUMNS = {
     "closing_answer": "answer to the closing question",
     "rounds": "number of rounds, originals included",
 }
-PREPROCESSING = {
-    "resnet50": "torchvision ResNet50_Weights transforms: resize 232 (V2) or 256 (V1) bilinear, "
-    "center crop 224, ImageNet mean/std",
-    "efficientnet-lite2": "bicubic resize of the short side to 297, center crop 260, x/127.5-1",
-    "efficientnet-lite0": "bicubic resize of the short side to 256, center crop 224, x/127.5-1",
-}
-
-
 def _iso(value) -> str:
     return value.isoformat() if value else ""
 
@@ -77,11 +69,6 @@ def _inert(value):
 def _round_row(study: Study, round_: Round, original: Round | None) -> dict:
     exploration = round_.exploration
     original_top = original.top[0] if original and original.top else None
-    latency = (
-        (round_.finished_at - round_.created_at).total_seconds() * 1000
-        if round_.finished_at
-        else None
-    )
     return {
         "study": study.slug,
         "participant": exploration.participant.code,
@@ -90,7 +77,7 @@ def _round_row(study: Study, round_: Round, original: Round | None) -> dict:
         "image_sha256": exploration.picture.sha256,
         "model": round_.model_name,
         "weights_sha256": round_.weights_sha256,
-        "preprocessing": PREPROCESSING.get(round_.model_name, ""),
+        "preprocessing": registry.preprocessing_of(round_.model_name),
         "fill": round_.fill,
         "round_index": round_.index,
         "masked_percent": round(round_.masked_fraction * 100, 3),
@@ -103,7 +90,7 @@ def _round_row(study: Study, round_: Round, original: Round | None) -> dict:
         else "",
         "prediction": round_.prediction,
         "client_latency_ms": round_.client_latency_ms or "",
-        "server_latency_ms": round(latency, 1) if latency is not None else "",
+        "server_latency_ms": round(round_.server_ms, 1) if round_.finished_at else "",
         "inference_ms": round_.inference_ms or "",
         "batch_size": round_.batch_size or "",
         "status": round_.status,
@@ -138,9 +125,14 @@ def _readme(study: Study) -> str:
         "",
         "masks/: each round's mask as a PNG at the image's resolution, white = painted.",
         "",
-        "Models: " + ", ".join(f"{n} = {classifier.title_of(n)}" for n in PREPROCESSING),
+        "Models: " + ", ".join(f"{n} = {registry.title_of(n)}" for n in _models_of(study)),
     ]
     return "\n".join(lines) + "\n"
+
+
+def _models_of(study: Study) -> list[str]:
+    rounds = Round.objects.filter(exploration__participant__study=study)
+    return sorted(set(rounds.values_list("model_name", flat=True)))
 
 
 def study_zip(study: Study) -> bytes:

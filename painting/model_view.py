@@ -1,36 +1,27 @@
-"""The model's own view against the user's: Grad-CAM per exploration (in torch, on the analysis
-worker), kept-importance scores per round, other fills and deletion curves on request."""
+"""The model's own view against the user's, computed on the analysis worker: Grad-CAM per
+exploration (in torch), kept-importance scores per round, other fills and deletion curves.
+Tasks call these; asking for them is services' job."""
 
 from __future__ import annotations
 
 import functools
 import logging
-from datetime import datetime, timedelta
 
 import numpy as np
-from django.conf import settings
 from django.core.files.base import ContentFile
-from django.utils import timezone
 from PIL import Image
 
-from . import agreement, classifier, images, masking, notify, originals
+from . import agreement, images, masking, notify, originals
+from .inference.classifier import Classifier, load_classifier
+from .inference.gradcam import grad_cam
 from .models import Exploration, Round
 
 log = logging.getLogger(__name__)
 
 
-def gradient_model(name: str) -> classifier.Classifier:
-    """The same model in torch, for Grad-CAM and the analyses (the analysis worker)."""
-    return classifier.load_classifier(name, "torch")
-
-
-def enqueue_saliency(exploration_id) -> None:
-    from .tasks import compute_saliency
-
-    try:
-        compute_saliency.delay(str(exploration_id))
-    except Exception:  # the answer stands without the heatmap
-        log.exception("could not dispatch the saliency of exploration %s", exploration_id)
+def gradient_model(name: str) -> Classifier:
+    """The model in torch, for Grad-CAM and the analyses (the analysis worker)."""
+    return load_classifier(name, "torch")
 
 
 def compute_saliency(exploration_id) -> None:
@@ -52,15 +43,15 @@ def saliency_of(exploration: Exploration) -> np.ndarray | None:
         return np.asarray(Image.open(f).convert("L"), np.float32) / 255
 
 
-def _store_saliency(exploration: Exploration, model: classifier.Classifier) -> None:
+def _store_saliency(exploration: Exploration, model: Classifier) -> None:
     """Computed in the worker right after the original's answer, before the user has painted."""
-    original = exploration.rounds.filter(index=0, status=Round.Status.DONE).first()
+    original = exploration.original_round
     if original is None or exploration.saliency:
         return
     try:
         picture = exploration.picture
-        cam = model.saliency(
-            originals.original_image(picture.pk, picture.sha256), original.top[0]["index"]
+        cam = grad_cam(
+            model, originals.original_image(picture.pk, picture.sha256), original.top[0]["index"]
         )
     except Exception:  # the answer stands without the heatmap
         log.exception("no saliency for exploration %s", exploration.pk)
@@ -106,7 +97,7 @@ def analyse_round(round_id) -> None:
         model = gradient_model(round_.model_name)
         _store_saliency(exploration, model)
         saliency = saliency_of(Exploration.objects.get(pk=exploration.pk))
-        original_round = exploration.rounds.get(index=0)
+        original_round = exploration.original_round
         target = original_round.top[0]["index"]
         picture = exploration.picture
         original = originals.original_image(picture.pk, picture.sha256)
@@ -120,13 +111,14 @@ def analyse_round(round_id) -> None:
         outcomes = model.classify(batch)
     except Exception as exc:
         log.exception("analysis of round %s failed", round_id)
-        result = {"status": "failed", "error": f"The analysis failed ({type(exc).__name__})."}
+        status = Round.AnalysisStatus.FAILED
+        result = {"error": f"The analysis failed ({type(exc).__name__})."}
     else:
         fills, curves = outcomes[: len(others)], outcomes[len(others) :]
         steps = agreement.DELETION_STEPS
         start = original_round.top[0]["probability"]
+        status = Round.AnalysisStatus.DONE
         result = {
-            "status": "done",
             "fills": [
                 {
                     "fill": f.value,
@@ -140,43 +132,5 @@ def analyse_round(round_id) -> None:
             "user": [start] + [o.probability_of(target) for o in curves[:steps]],
             "model": [start] + [o.probability_of(target) for o in curves[steps:]],
         }
-    Round.objects.filter(pk=round_id).update(analysis=result)
+    Round.objects.filter(pk=round_id).update(analysis_status=status, analysis=result)
     notify.publish(f"analysis-{round_id}")
-
-
-def request_analysis(round_: Round) -> Round:
-    """Queue the analysis of a finished round (once); its result lands on the round."""
-    if round_.analysis.get("status") == "done" or _waiting_for_analysis(round_):
-        return round_
-    requested = {"status": "pending", "requested_at": timezone.now().isoformat()}
-    Round.objects.filter(pk=round_.pk).update(analysis=requested)
-    from .tasks import analyse_round as task
-
-    try:
-        task.delay(str(round_.pk))
-    except Exception:
-        log.exception("could not dispatch the analysis of round %s", round_.pk)
-        Round.objects.filter(pk=round_.pk).update(
-            analysis={"status": "failed", "error": "The classifier queue could not be reached."}
-        )
-    round_.refresh_from_db()
-    return round_
-
-
-def _waiting_for_analysis(round_: Round) -> bool:
-    """Pending, and not for longer than any worker could take (a lost task ends here)."""
-    if round_.analysis.get("status") != "pending":
-        return False
-    requested = datetime.fromisoformat(
-        round_.analysis.get("requested_at", "1970-01-01T00:00:00+00:00")
-    )
-    return timezone.now() - requested < timedelta(seconds=settings.XAI_ROUND_STALE_SECONDS)
-
-
-def fail_lost_analysis(round_: Round) -> Round:
-    """An analysis still pending past every time limit is failed, so the page offers it again."""
-    if round_.analysis.get("status") == "pending" and not _waiting_for_analysis(round_):
-        lost = {"status": "failed", "error": "The analysis did not come back. Try again."}
-        Round.objects.filter(pk=round_.pk).update(analysis=lost)
-        round_.refresh_from_db()
-    return round_

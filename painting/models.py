@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import functools
 import uuid
+from datetime import timedelta
 
 import numpy as np
+from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
@@ -114,6 +117,18 @@ class Exploration(models.Model):
     def __str__(self) -> str:
         return f"{self.picture} with {self.model_name}"
 
+    @property
+    def who(self) -> str:
+        """Whom staff see: the participant's code, or a visitor's prefix (never a session key)."""
+        if self.participant_id:
+            return self.participant.code
+        return f"visitor {self.visitor[:8]}"
+
+    @functools.cached_property
+    def original_round(self) -> Round | None:
+        """Round 0, the unmasked original, once it has an answer."""
+        return self.rounds.filter(index=0, status=Round.Status.DONE).first()
+
 
 class Round(models.Model):
     """One Classify: the mask, the image the model saw, and what it answered.
@@ -123,6 +138,12 @@ class Round(models.Model):
     class Status(models.TextChoices):
         PENDING = "pending"
         RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    class AnalysisStatus(models.TextChoices):
+        NONE = "none", "not requested"
+        PENDING = "pending"
         DONE = "done"
         FAILED = "failed"
 
@@ -150,7 +171,12 @@ class Round(models.Model):
     # and the IoU of the unpainted region with it.
     kept_important = models.FloatField(null=True, blank=True)
     kept_iou = models.FloatField(null=True, blank=True)
-    # Other fills and deletion curves, computed on request.
+    # Other fills and deletion curves, computed on request: the state, when it was asked for,
+    # and the result (fills, curves) or the error.
+    analysis_status = models.CharField(
+        max_length=8, choices=AnalysisStatus.choices, default=AnalysisStatus.NONE
+    )
+    analysis_requested_at = models.DateTimeField(null=True, blank=True)
     analysis = models.JSONField(default=dict, blank=True)
     inference_ms = models.FloatField(null=True, blank=True)  # per image, in its batch
     batch_size = models.PositiveSmallIntegerField(null=True, blank=True)
@@ -163,6 +189,25 @@ class Round(models.Model):
 
     def __str__(self) -> str:
         return f"round {self.index} of {self.exploration_id}"
+
+    @property
+    def label(self) -> str:
+        return "Original image" if self.index == 0 else f"Round {self.index}"
+
+    @property
+    def server_ms(self) -> float | None:
+        """Saved to answered, on the server."""
+        if not self.finished_at:
+            return None
+        return (self.finished_at - self.created_at).total_seconds() * 1000
+
+    @property
+    def analysis_in_flight(self) -> bool:
+        """Asked for, and not longer ago than any worker could take (a lost task ends here)."""
+        if self.analysis_status != self.AnalysisStatus.PENDING or not self.analysis_requested_at:
+            return False
+        age = timezone.now() - self.analysis_requested_at
+        return age < timedelta(seconds=settings.XAI_ROUND_STALE_SECONDS)
 
     @property
     def is_finished(self) -> bool:

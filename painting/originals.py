@@ -1,4 +1,5 @@
-"""Decoded originals, kept per process: every round of an exploration reuses one."""
+"""What the model sees: the decoded original (kept per process: every round of an exploration
+reuses one) with a round's mask and fill applied."""
 
 from __future__ import annotations
 
@@ -6,13 +7,25 @@ import functools
 
 from PIL import Image
 
-from .models import Picture
+from . import masking
+from .models import Picture, Round
 
 
 @functools.lru_cache(maxsize=16)
 def original_image(picture_id, sha256: str) -> Image.Image:
-    """Decoded originals, kept per worker process: every round of an exploration reuses one."""
     with Picture.objects.get(pk=picture_id).file.open("rb") as f:
         image = Image.open(f)
         image.load()
     return image.convert("RGB")
+
+
+def masked_image_of(round_: Round) -> Image.Image:
+    """The stored original with the round's mask filled: exactly what the model was shown."""
+    picture = round_.exploration.picture
+    original = original_image(picture.pk, picture.sha256)
+    if not round_.mask:
+        return original
+    with round_.mask.open("rb") as f:
+        mask = Image.open(f)
+        mask.load()
+    return masking.compose(original, mask, masking.Fill(round_.fill))

@@ -15,13 +15,18 @@ CHART_WIDTH, CHART_HEIGHT, CHART_PAD = 600, 160, 24
 
 @dataclass(frozen=True)
 class Chart:
-    """A small line chart, drawn by the template as SVG polylines."""
+    """A small line chart of two probability series, drawn by painting/chart.html as SVG."""
 
-    width: int
-    height: int
-    original: str  # "x,y x,y …" of the original class's probability
-    top1: str  # of the top-1 probability
-    xs: list[tuple[int, int]]  # (x, round index) for the axis labels
+    original: str  # "x,y x,y …" of the original class's probability (or the user's curve)
+    top1: str  # of the top-1 probability (or the heatmap order's curve)
+    xs: list[tuple[int, str]]  # (x, label) for the axis ticks
+    label: str  # what the chart shows, for screen readers
+    width: int = CHART_WIDTH
+    height: int = CHART_HEIGHT
+    left: int = CHART_PAD
+    right: int = CHART_WIDTH - CHART_PAD
+    top: int = CHART_PAD
+    bottom: int = CHART_HEIGHT - CHART_PAD
 
 
 def _x(i: int, count: int) -> int:
@@ -43,26 +48,22 @@ def confidence_chart(rounds: list[Round]) -> Chart | None:
         return None
     original_class = done[0].top[0]["index"]
     return Chart(
-        width=CHART_WIDTH,
-        height=CHART_HEIGHT,
         original=polyline([r.probability_of(original_class) for r in done]),
         top1=polyline([r.top[0]["probability"] for r in done]),
-        xs=[(_x(i, len(done)), r.index) for i, r in enumerate(done)],
+        xs=[(_x(i, len(done)), str(r.index)) for i, r in enumerate(done)],
+        label="Confidence across rounds",
     )
 
 
-def deletion_chart(analysis: dict) -> Chart | None:
+def deletion_chart(analysis: dict) -> Chart:
     """The two deletion curves of an analysed round: `original` is the user's, `top1` the
     heatmap order's; the axis counts tenths of the painted area."""
-    if analysis.get("status") != "done":
-        return None
     steps = len(analysis["user"])
     return Chart(
-        width=CHART_WIDTH,
-        height=CHART_HEIGHT,
         original=polyline(analysis["user"]),
         top1=polyline(analysis["model"]),
-        xs=[(_x(i, steps), i * 10) for i in range(0, steps, 2)],
+        xs=[(_x(i, steps), f"{i * 10}%") for i in range(0, steps, 2)],
+        label="Probability of the original class as the painted area is removed",
     )
 
 

@@ -21,7 +21,7 @@ def replay(request: HttpRequest, exploration_id):
     rounds = selectors.history_of(exploration)
     context = {
         "exploration": exploration,
-        "steps": [(r, selectors.result_in_context(r)) for r in rounds],
+        "steps": list(zip(rounds, selectors.results_of(rounds), strict=True)),
         "chart": review.confidence_chart(rounds),
     }
     return render(request, "painting/replay.html", context)

@@ -1,4 +1,4 @@
-"""Reads: whose explorations are whose, waiting for a round, and what a round's result says."""
+"""Reads only: whose explorations are whose, and what a round's result says."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from dataclasses import dataclass
 
 from django.db.models import Count, QuerySet
 
-from . import model_view, notify, review, services
+from . import review
 from .models import Exploration, Picture, Round
 
 
@@ -23,30 +23,6 @@ def pictures_for(visitor: str) -> tuple[QuerySet[Picture], QuerySet[Picture]]:
     gallery = Picture.objects.filter(is_gallery=True).order_by("title")
     uploads = Picture.objects.filter(is_gallery=False, owner=visitor).order_by("-created_at")
     return gallery, uploads
-
-
-def wait_until_finished(round_: Round, timeout: float) -> Round:
-    """Hold the request until the round is done or failed, or the timeout passes."""
-
-    def finished() -> bool:
-        round_.refresh_from_db(fields=["status"])
-        return round_.is_finished
-
-    if not round_.is_finished and not notify.wait(round_.pk, finished, timeout):
-        services.fail_stale_rounds()
-    round_.refresh_from_db()
-    return round_
-
-
-def wait_for_analysis(round_: Round, timeout: float) -> Round:
-    """wait_until_finished() for a round's analysis; a lost one is failed."""
-
-    def finished() -> bool:
-        round_.refresh_from_db(fields=["analysis"])
-        return round_.analysis.get("status") != "pending"
-
-    notify.wait(f"analysis-{round_.pk}", finished, timeout)
-    return model_view.fail_lost_analysis(round_)
 
 
 @dataclass(frozen=True)
@@ -99,12 +75,11 @@ def result_of(round_: Round, original: Round | None, previous: Round | None) -> 
 def analysis_of(round_: Round) -> dict:
     """What the analysis panel of a round shows: its deletion chart, and whether the other
     fills disagree with the round's answer."""
-    analysis = round_.analysis
-    done = analysis.get("status") == "done" and round_.top1 is not None
+    done = round_.analysis_status == Round.AnalysisStatus.DONE and round_.top1 is not None
     return {
-        "chart": review.deletion_chart(analysis),
+        "chart": review.deletion_chart(round_.analysis) if done else None,
         "fills_disagree": done
-        and any(f["label"] != round_.top1["label"] for f in analysis["fills"]),
+        and any(f["label"] != round_.top1["label"] for f in round_.analysis["fills"]),
     }
 
 
@@ -112,12 +87,29 @@ def history_of(exploration: Exploration) -> list[Round]:
     return list(exploration.rounds.order_by("index"))
 
 
+def results_of(rounds: list[Round]) -> list[RoundResult | None]:
+    """result_of() for every round of one exploration, in index order, from the list itself."""
+    original = next((r for r in rounds if r.index == 0), None)
+    results, previous = [], None
+    for round_ in rounds:
+        results.append(result_of(round_, original, previous))
+        if round_.status == Round.Status.DONE:
+            previous = round_
+    return results
+
+
 def result_in_context(round_: Round) -> RoundResult | None:
     """result_of() with the exploration's original and the previous finished round."""
     if round_.status != Round.Status.DONE:
         return None
-    earlier = Round.objects.filter(
-        exploration_id=round_.exploration_id, index__lt=round_.index, status=Round.Status.DONE
-    ).only("index", "status", "top", "probabilities")
-    original = round_ if round_.index == 0 else earlier.filter(index=0).first()
-    return result_of(round_, original, earlier.order_by("-index").first())
+    if round_.index == 0:
+        return result_of(round_, round_, None)
+    previous = (
+        Round.objects.filter(
+            exploration_id=round_.exploration_id, index__lt=round_.index, status=Round.Status.DONE
+        )
+        .only("index", "status", "top", "probabilities")
+        .order_by("-index")
+        .first()
+    )
+    return result_of(round_, round_.exploration.original_round, previous)

@@ -1,17 +1,11 @@
-"""The rules of the app: adding images, starting explorations, submitting and finishing rounds.
+"""The web side's rules: adding images, starting explorations, submitting and retrying rounds,
+asking for analyses, and waiting for answers.
 
-Views, tasks, admin and management commands call these; none of them takes a request.
-"""
+Views, admin and management commands call these; none of them takes a request. Work for the
+workers goes out through dispatch; the worker side lives in pipeline."""
 
 from __future__ import annotations
 
-import logging
-import time
-from datetime import timedelta
-from functools import partial
-
-import numpy as np
-from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
@@ -19,23 +13,17 @@ from django.db.models import Max
 from django.utils import timezone
 from PIL import Image
 
-from . import classifier, images, masking, model_view, notify, originals
+from . import dispatch, images, masking, notify, pipeline
+from .inference import registry
 from .models import Exploration, Picture, Round
-
-log = logging.getLogger(__name__)
-
-QUEUE_DOWN_MESSAGE = (
-    "The classifier queue could not be reached, so this round was not classified. "
-    "Your mask is saved: press Retry in a moment."
-)
 
 
 def current_model_name(chosen: str = "") -> str:
     """The model new explorations use: the person's choice when its weights are here, else the
     configured one; raises WeightsMissing with a fix when there is none."""
-    if chosen and chosen in classifier.available_models():
+    if chosen and chosen in registry.available_models():
         return chosen
-    return classifier.default_model_name(settings.XAI_MODEL)
+    return registry.default_model_name(settings.XAI_MODEL)
 
 
 def add_picture(image: Image.Image, *, title: str, owner: str = "", **gallery) -> Picture:
@@ -151,7 +139,7 @@ def _create_round(
         last = exploration.rounds.aggregate(last=Max("index"))["last"]
         round_.index = 0 if last is None else last + 1
         round_.save()
-        transaction.on_commit(partial(_enqueue, round_.pk))
+        dispatch.enqueue_round(round_.pk)
     return round_
 
 
@@ -165,221 +153,54 @@ def retry_round(round_: Round) -> Round:
             started_at=None,
             finished_at=None,
         )
-        transaction.on_commit(partial(_enqueue, round_.pk))
+        dispatch.enqueue_round(round_.pk)
     round_.refresh_from_db()
     return round_
 
 
-def _enqueue(round_id) -> None:
-    from .tasks import classify_round
+def wait_for_round(round_: Round, timeout: float) -> Round:
+    """Hold the request until the round is done or failed, or the timeout passes. A round left
+    unanswered past every time limit is failed here, so nobody waits on it forever."""
 
-    try:
-        classify_round.delay(str(round_id))
-    except Exception:  # any failure to publish (broker down, DNS, auth) fails the round
-        log.exception("could not dispatch round %s", round_id)
-        fail_round(round_id, QUEUE_DOWN_MESSAGE)
+    def finished() -> bool:
+        round_.refresh_from_db(fields=["status"])
+        return round_.is_finished
+
+    if not round_.is_finished and not notify.wait(round_.pk, finished, timeout):
+        pipeline.fail_stale_rounds(Round.objects.filter(pk=round_.pk))
+    round_.refresh_from_db()
+    return round_
 
 
-def claim_rounds(round_id, limit: int) -> list[Round]:
-    """This round plus up to limit-1 other pending rounds of the same model, marked running.
-
-    Rounds queued while the worker was busy are classified together as one batch; their own
-    messages then find them finished and do nothing."""
+def request_analysis(round_: Round) -> Round:
+    """Queue the analysis of a finished round (once); its result lands on the round."""
+    if round_.analysis_status == Round.AnalysisStatus.DONE or round_.analysis_in_flight:
+        return round_
     with transaction.atomic():
-        own = (
-            Round.objects.filter(
-                pk=round_id, status__in=[Round.Status.PENDING, Round.Status.RUNNING]
-            )
-            .values_list("model_name", flat=True)
-            .first()
+        Round.objects.filter(pk=round_.pk).update(
+            analysis_status=Round.AnalysisStatus.PENDING,
+            analysis_requested_at=timezone.now(),
+            analysis={},
         )
-        if own is None:
-            return []  # already finished: a redelivered or batched-away message
-        others = list(
-            Round.objects.select_for_update(skip_locked=True)
-            .filter(status=Round.Status.PENDING, model_name=own)
-            .exclude(pk=round_id)
-            .order_by("created_at")
-            .values_list("pk", flat=True)[: max(0, limit - 1)]
+        dispatch.enqueue_analysis(round_.pk)
+    round_.refresh_from_db()
+    return round_
+
+
+def wait_for_analysis(round_: Round, timeout: float) -> Round:
+    """wait_for_round() for a round's analysis; one still pending past every time limit is
+    failed, so the page offers it again."""
+
+    def finished() -> bool:
+        round_.refresh_from_db(fields=["analysis_status"])
+        return round_.analysis_status != Round.AnalysisStatus.PENDING
+
+    notify.wait(f"analysis-{round_.pk}", finished, timeout)
+    round_.refresh_from_db()
+    if round_.analysis_status == Round.AnalysisStatus.PENDING and not round_.analysis_in_flight:
+        Round.objects.filter(pk=round_.pk, analysis_status=Round.AnalysisStatus.PENDING).update(
+            analysis_status=Round.AnalysisStatus.FAILED,
+            analysis={"error": "The analysis did not come back. Try again."},
         )
-        ids = [round_id, *others]
-        Round.objects.filter(pk__in=ids).update(
-            status=Round.Status.RUNNING, started_at=timezone.now()
-        )
-    return list(
-        Round.objects.filter(pk__in=ids)
-        .select_related("exploration__picture")
-        .order_by("created_at")
-    )
-
-
-def run_rounds(round_id, batch_size: int = 1) -> None:
-    """Classify a round (and others waiting) and record the answers. Runs in the worker.
-
-    Whatever goes wrong, every claimed round ends done or failed with a message."""
-    claimed = [round_id]
-    try:
-        rounds = claim_rounds(round_id, batch_size)
-        if not rounds:
-            return
-        claimed = [r.pk for r in rounds]
-        model = inference_model(rounds[0].model_name)
-        rounds, seen = _compose_each(rounds)
-        if not rounds:
-            return
-        started = time.perf_counter()
-        outcomes = model.classify(seen)
-        per_image_ms = (time.perf_counter() - started) * 1000 / len(rounds)
-        for round_, image, outcome in zip(rounds, seen, outcomes, strict=True):
-            record_result(
-                round_.pk,
-                model,
-                outcome,
-                per_image_ms,
-                batch_size=len(rounds),
-                **_thumbnail_of(round_, image),
-                **model_view.scores_against_model(round_),
-            )
-    except SoftTimeLimitExceeded:
-        return _fail_all(
-            claimed,
-            f"The classifier took longer than {settings.CELERY_TASK_SOFT_TIME_LIMIT:g} seconds "
-            "on this round. Press Retry to try again.",
-        )
-    except classifier.WeightsMissing as exc:
-        return _fail_all(claimed, str(exc))
-    except Exception as exc:
-        log.exception("rounds %s failed", claimed)
-        return _fail_all(claimed, _crash_message(exc))
-    for round_ in rounds:
-        if round_.index == 0:
-            model_view.enqueue_saliency(round_.exploration_id)
-
-
-def _compose_each(rounds: list[Round]) -> tuple[list[Round], list[Image.Image]]:
-    """What the model sees for each round; a round whose mask is damaged or gone (a
-    participant withdrew meanwhile) fails alone, not with the batch it came in."""
-    kept, seen = [], []
-    for round_ in rounds:
-        try:
-            seen.append(masked_image_of(round_))
-        except (OSError, ValueError) as exc:
-            log.exception("round %s cannot be composed", round_.pk)
-            fail_round(round_.pk, _crash_message(exc))
-            continue
-        kept.append(round_)
-    return kept, seen
-
-
-def _crash_message(exc: Exception) -> str:
-    return f"The classifier failed on this round ({type(exc).__name__}). Press Retry to try again."
-
-
-def inference_model(name: str) -> classifier.Classifier:
-    """The model on the inference worker's fast backend."""
-    return classifier.load_classifier(name, settings.XAI_BACKEND, settings.XAI_COMPILED_DIR)
-
-
-def busy_within(seconds: float) -> bool:
-    """Whether any round was submitted in the last `seconds`."""
-    since = timezone.now() - timedelta(seconds=seconds)
-    return Round.objects.filter(created_at__gte=since).exists()
-
-
-def archive_masked_images(limit: int = 64) -> int:
-    """Store the lossless copy of what the model saw for finished rounds that lack one.
-
-    A PNG of a photo takes longer to encode than some models take to answer, so this runs one
-    image at a time, and only while no round is waiting; the image is a pure function of
-    original, mask and fill, so deferring it loses nothing."""
-    stored = 0
-    while stored < limit and not Round.objects.filter(status=Round.Status.PENDING).exists():
-        round_ = (
-            Round.objects.filter(status=Round.Status.DONE, masked_image="")
-            .exclude(mask="")
-            .select_related("exploration__picture")
-            .first()
-        )
-        if round_ is None:
-            break
-        _store_masked_image(round_, masked_image_of(round_))
-        stored += 1
-    return stored
-
-
-def masked_image_of(round_: Round) -> Image.Image:
-    """What the model sees for a round: the stored original with the mask's fill applied."""
-    picture = round_.exploration.picture
-    original = originals.original_image(picture.pk, picture.sha256)
-    if not round_.mask:
-        return original
-    with round_.mask.open("rb") as f:
-        mask = Image.open(f)
-        mask.load()
-    return masking.compose(original, mask, masking.Fill(round_.fill))
-
-
-def _thumbnail_of(round_: Round, image: Image.Image) -> dict:
-    """Write the history strip's thumbnail of what the model saw; its name for the result."""
-    if not round_.mask:
-        return {}  # the original's is the picture's own
-    name = f"{round_.exploration_id}/{round_.pk}-thumb.jpg"
-    data = ContentFile(images.jpeg_bytes(images.thumbnail(image)))
-    round_.thumbnail.save(name, data, save=False)
-    return {"thumbnail": round_.thumbnail.name}
-
-
-def _store_masked_image(round_: Round, image: Image.Image) -> None:
-    name = f"{round_.exploration_id}/{round_.pk}-masked.png"
-    round_.masked_image.save(name, ContentFile(images.png_bytes(image, fast=True)), save=False)
-    Round.objects.filter(pk=round_.pk).update(masked_image=round_.masked_image.name)
-
-
-def _fail_all(round_ids: list, message: str) -> None:
-    for round_id in round_ids:
-        fail_round(round_id, message)
-
-
-def record_result(
-    round_id,
-    model: classifier.Classifier,
-    outcome: classifier.Outcome,
-    inference_ms: float,
-    batch_size: int = 1,
-    **scores,
-) -> None:
-    Round.objects.filter(pk=round_id).update(
-        **scores,
-        status=Round.Status.DONE,
-        error="",
-        model_name=model.name,
-        weights_sha256=model.weights_sha256,
-        top=[
-            {"index": p.class_index, "label": p.label, "probability": p.probability}
-            for p in outcome.top
-        ],
-        probabilities=outcome.probabilities.astype(np.float32).tobytes(),
-        finished_at=timezone.now(),
-        inference_ms=inference_ms,
-        batch_size=batch_size,
-    )
-    notify.publish(round_id)
-
-
-def fail_round(round_id, message: str) -> None:
-    Round.objects.filter(pk=round_id).exclude(status=Round.Status.DONE).update(
-        status=Round.Status.FAILED, error=message, finished_at=timezone.now()
-    )
-    notify.publish(round_id)
-
-
-def fail_stale_rounds() -> int:
-    """Fail rounds left pending past every time limit (a lost message, a dead worker)."""
-    cutoff = timezone.now() - timedelta(seconds=settings.XAI_ROUND_STALE_SECONDS)
-    return Round.objects.filter(
-        status__in=[Round.Status.PENDING, Round.Status.RUNNING], created_at__lt=cutoff
-    ).update(
-        status=Round.Status.FAILED,
-        error="No classifier answered this round in time. Press Retry to try again.",
-        finished_at=timezone.now(),
-    )
+        round_.refresh_from_db()
+    return round_

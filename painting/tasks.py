@@ -1,6 +1,9 @@
-"""Celery tasks: thin wrappers that hand a round id to the services."""
+"""Celery tasks: thin wrappers that hand an id to the pipeline or the model's view.
+
+Only dispatch imports this module; a task that leads to another sends it from here."""
 
 import contextlib
+import logging
 import signal
 import threading
 from collections.abc import Iterator
@@ -11,20 +14,24 @@ from celery.signals import worker_process_init
 from django.conf import settings
 from django.core.cache import cache
 
-from . import classifier, model_view, services
+from . import model_view, pipeline
+from .inference.classifier import configure_torch
+from .inference.registry import WeightsMissing, default_model_name
+
+log = logging.getLogger(__name__)
 
 
 @worker_process_init.connect
 def _load_model_once(**_kwargs) -> None:
     """Each worker process sizes its thread pool and loads the model before the first round."""
-    classifier.configure_torch(settings.XAI_TORCH_THREADS)
+    configure_torch(settings.XAI_TORCH_THREADS)
     # Without weights each round fails with the message that says how to install them.
-    with contextlib.suppress(classifier.WeightsMissing):
-        model_name = services.current_model_name()
+    with contextlib.suppress(WeightsMissing):
+        model_name = default_model_name(settings.XAI_MODEL)
         if settings.XAI_BACKEND == "torch":
             model_view.gradient_model(model_name).warm_up()
         else:
-            services.inference_model(model_name).warm_up()
+            pipeline.inference_model(model_name).warm_up()
 
 
 @contextlib.contextmanager
@@ -52,8 +59,18 @@ def _soft_time_limit(seconds: float) -> Iterator[None]:
 @shared_task(name="painting.tasks.classify_round")
 def classify_round(round_id: str) -> None:
     with _soft_time_limit(settings.CELERY_TASK_SOFT_TIME_LIMIT):
-        services.run_rounds(round_id, batch_size=settings.XAI_MAX_BATCH)
+        answered = pipeline.run_rounds(round_id, batch_size=settings.XAI_MAX_BATCH)
+    for exploration_id in answered:
+        _send_quietly(compute_saliency, str(exploration_id))
     _archive_later()
+
+
+def _send_quietly(task, *args, **options) -> None:
+    """Follow-up work that the answer does not need: a broker failure only loses the extra."""
+    try:
+        task.apply_async(args, **options)
+    except Exception:
+        log.exception("could not send %s%s", task.name, args)
 
 
 ARCHIVE_QUIET_SECONDS = 2.0
@@ -62,18 +79,17 @@ ARCHIVE_QUIET_SECONDS = 2.0
 def _archive_later() -> None:
     """One archive task at a time, on the analysis worker, after the rounds stop coming."""
     if cache.add("archive-scheduled", True, timeout=ARCHIVE_QUIET_SECONDS + 1):
-        with contextlib.suppress(Exception):  # archiving can always happen next time
-            archive_masked_images.apply_async(countdown=ARCHIVE_QUIET_SECONDS + 1)
+        _send_quietly(archive_masked_images, countdown=ARCHIVE_QUIET_SECONDS + 1)
 
 
 @shared_task(name="painting.tasks.archive_masked_images")
 def archive_masked_images() -> None:
     """Store the PNGs of what the model saw once nobody has classified for a moment."""
-    if services.busy_within(ARCHIVE_QUIET_SECONDS):
+    if pipeline.busy_within(ARCHIVE_QUIET_SECONDS):
         _archive_later()
         return
     with _soft_time_limit(settings.CELERY_TASK_SOFT_TIME_LIMIT):
-        services.archive_masked_images()
+        pipeline.archive_masked_images()
 
 
 @shared_task(name="painting.tasks.analyse_round")

@@ -13,17 +13,9 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect, reswap, retarget
 from django_htmx.middleware import HtmxDetails
 
-from . import (
-    classifier,
-    images,
-    model_view,
-    ratelimit,
-    review,
-    selectors,
-    services,
-    studies,
-)
+from . import images, model_view, originals, ratelimit, review, selectors, services, studies
 from .forms import RoundForm, UploadForm, first_error
+from .inference import registry
 from .masking import Fill
 from .models import Exploration, Picture, Round
 
@@ -101,7 +93,7 @@ def home(
     gallery, uploads = selectors.pictures_for(visitor)
     try:
         model_name, model_problem = services.current_model_name(_chosen_model(request)), ""
-    except classifier.WeightsMissing as exc:
+    except registry.WeightsMissing as exc:
         model_name, model_problem = "", str(exc)
     context = {
         "gallery": gallery,
@@ -109,9 +101,9 @@ def home(
         "explorations": selectors.explorations_of(visitor)[:24] if visitor else [],
         "form": form or UploadForm(),
         "upload_error": upload_error,
-        "model_title": classifier.title_of(model_name) if model_name else "",
+        "model_title": registry.title_of(model_name) if model_name else "",
         "model_name": model_name,
-        "models": [(name, classifier.title_of(name)) for name in classifier.available_models()],
+        "models": [(name, registry.title_of(name)) for name in registry.available_models()],
         "model_problem": model_problem,
     }
     return render(request, "painting/home.html", context, status=status)
@@ -138,7 +130,7 @@ def _chosen_model(request: HttpRequest) -> str:
 def choose_model(request: HtmxHttpRequest):
     """Which classifier this browser's new explorations use (any whose weights are here)."""
     name = request.POST.get("model", "")
-    if name not in classifier.available_models():
+    if name not in registry.available_models():
         return _home_again(
             request, upload_error=f"No model called {name!r} is installed.", status=400
         )
@@ -165,7 +157,7 @@ def explore_picture(request: HtmxHttpRequest, picture_id):
             if request.POST.get("fresh")
             else services.resume_or_start(visitor, picture, chosen)
         )
-    except classifier.WeightsMissing as exc:
+    except registry.WeightsMissing as exc:
         return _error(request, str(exc), status=503)
     return _go_to(request, exploration_url(exploration))
 
@@ -196,8 +188,8 @@ def explore(request: HtmxHttpRequest, exploration_id):
     context = {
         "exploration": exploration,
         "picture": exploration.picture,
-        "model_title": classifier.title_of(exploration.model_name),
-        "crop_fraction": classifier.crop_fraction_of(exploration.model_name),
+        "model_title": registry.title_of(exploration.model_name),
+        "crop_fraction": registry.crop_fraction_of(exploration.model_name),
         "rounds": rounds,
         "round": latest,
         "result": selectors.result_in_context(latest) if latest else None,
@@ -235,7 +227,7 @@ def classify(request: HtmxHttpRequest, exploration_id):
     if not request.htmx:
         return redirect(exploration_url(exploration))
     # Answer with the result itself when it comes in time: no second request, no poll delay.
-    round_ = selectors.wait_until_finished(round_, settings.XAI_POLL_WAIT_SECONDS)
+    round_ = services.wait_for_round(round_, settings.XAI_POLL_WAIT_SECONDS)
     return _round_fragments(request, round_, new=True)
 
 
@@ -245,7 +237,7 @@ def round_result(request: HtmxHttpRequest, exploration_id, round_id):
     if not request.htmx:
         return redirect(exploration_url(round_.exploration))
     if request.GET.get("wait"):
-        round_ = selectors.wait_until_finished(round_, settings.XAI_POLL_WAIT_SECONDS)
+        round_ = services.wait_for_round(round_, settings.XAI_POLL_WAIT_SECONDS)
     return _round_fragments(request, round_)
 
 
@@ -295,7 +287,7 @@ def round_file(request: HttpRequest, exploration_id, round_id, name: str):
     field, content_type = ROUND_FILES[name]
     if name == "masked.png" and round_.mask and not round_.masked_image:
         # Not archived yet (the worker stores it when idle): compose the same pixels now.
-        png = images.png_bytes(services.masked_image_of(round_), fast=True)
+        png = images.png_bytes(originals.masked_image_of(round_), fast=True)
         return _immutable(HttpResponse(png, content_type=content_type))
     return _file_response(getattr(round_, field), content_type)
 
@@ -326,7 +318,7 @@ def analysis(request: HtmxHttpRequest, exploration_id, round_id):
     if round_.index == 0 or round_.status != Round.Status.DONE:
         raise Http404
     if request.method == "POST":
-        round_ = model_view.request_analysis(round_)
-    if round_.analysis.get("status") == "pending":
-        round_ = selectors.wait_for_analysis(round_, settings.XAI_POLL_WAIT_SECONDS)
+        round_ = services.request_analysis(round_)
+    if round_.analysis_status == Round.AnalysisStatus.PENDING:
+        round_ = services.wait_for_analysis(round_, settings.XAI_POLL_WAIT_SECONDS)
     return _analysis_fragment(request, round_)

@@ -1,20 +1,17 @@
-"""Shared fixtures: isolated media, gallery, masks, and a real Redis + Celery worker."""
+"""Fixtures only (helpers are in helpers.py): isolated media, eager or real Celery, the gallery, a
+staff client, real Redis servers and Celery workers."""
 
 from __future__ import annotations
 
 import io
-import os
-import shutil
-import socket
-import subprocess
-import sys
-import time
 from pathlib import Path
 
 import pytest
+from django.contrib.auth.models import User
 from django.core.management import call_command
-from PIL import Image, ImageDraw
+from django.test import Client
 
+from tests.helpers import RedisServer, WorkerProcess, use_broker
 from xaiproject.celery import app as celery_app
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -41,82 +38,12 @@ def _eager_celery():
     celery_app.conf.task_always_eager = True
 
 
-def use_broker(url: str) -> None:
-    """Point this process's Celery app at another broker, dropping pooled connections."""
-    celery_app.conf.broker_url = url
-    celery_app._pool = None
-    celery_app.amqp._producer_pool = None
-
-
 @pytest.fixture
 def gallery(db):
     call_command("load_gallery", stdout=io.StringIO())
     from painting.models import Picture
 
     return {p.slug: p for p in Picture.objects.filter(is_gallery=True)}
-
-
-def mask_png(size: tuple[int, int], box: tuple[int, int, int, int] | None = None) -> bytes:
-    """A white-on-black mask PNG, painted inside box (x0, y0, x1, y1)."""
-    mask = Image.new("L", size, 0)
-    if box:
-        ImageDraw.Draw(mask).rectangle(box, fill=255)
-    buffer = io.BytesIO()
-    mask.save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-class RedisServer:
-    """A real redis-server on its own port, which tests may stop and start again."""
-
-    def __init__(self, workdir: Path):
-        self.executable = shutil.which("redis-server")
-        if self.executable is None:
-            pytest.fail("redis-server is missing: run `make system` (apt-get install redis-server)")
-        self.port = free_port()
-        self.workdir = workdir
-        self.url = f"redis://127.0.0.1:{self.port}/0"
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> RedisServer:
-        import redis
-
-        self.process = subprocess.Popen(
-            [
-                self.executable,
-                "--port",
-                str(self.port),
-                "--bind",
-                "127.0.0.1",
-                "--save",
-                "",
-                "--appendonly",
-                "no",
-                "--dir",
-                str(self.workdir),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.STDOUT,
-        )
-        client = redis.Redis.from_url(self.url)
-        for _ in range(100):
-            try:
-                client.ping()
-                return self
-            except redis.ConnectionError:
-                time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            self.process.wait(10)
 
 
 @pytest.fixture(scope="session")
@@ -126,76 +53,14 @@ def redis_url(tmp_path_factory):
     server.stop()
 
 
-class WorkerProcess:
-    """A real `celery worker` process on the inference queue, against the test database."""
-
-    def __init__(self, redis_url: str, db_path: str, media_root: str, log_path: Path, **env):
-        self.log_path = log_path
-        self.env = {
-            **os.environ,
-            "REDIS_URL": redis_url,
-            "XAI_DB_PATH": db_path,
-            "XAI_MEDIA_ROOT": media_root,
-            "XAI_EAGER": "0",
-            "PYTHONUNBUFFERED": "1",
-            **env,
-        }
-        self.process: subprocess.Popen | None = None
-
-    def start(self) -> WorkerProcess:
-        with open(self.log_path, "ab") as log:  # the child keeps its own copy of the handle
-            self.process = subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "xaiproject",
-                    "worker",
-                    "-Q",
-                    # One process for both queues here: the tests need the answers, not speed.
-                    "inference,analysis",
-                    "--concurrency",
-                    "1",
-                    "--loglevel",
-                    "INFO",
-                    "--without-mingle",
-                    "--without-gossip",
-                ],
-                cwd=ROOT,
-                env=self.env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            if b"ready." in self.log_path.read_bytes():
-                return self
-            if self.process.poll() is not None:
-                break
-            time.sleep(0.1)
-        raise RuntimeError("the Celery worker did not start:\n" + self.log_path.read_text()[-3000:])
-
-    def pool_children(self) -> list[int]:
-        """The prefork pool's child processes, which run the tasks."""
-        children = []
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            if parent == self.process.pid:
-                children.append(int(stat.parent.name))
-        return children
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+@pytest.fixture
+def staff(db):
+    user = User.objects.create_user(
+        "reviewer", password="pw-for-tests", is_staff=True, is_superuser=True
+    )
+    client = Client()
+    client.force_login(user)
+    return client
 
 
 @pytest.fixture(scope="session")

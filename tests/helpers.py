@@ -1,14 +1,33 @@
-"""Small helpers for view tests: start an exploration the way a browser does."""
+"""Helpers for tests: masks and photos, starting an exploration the way a browser does, real
+Redis servers and Celery workers. Fixtures live in conftest.py; no test module imports another."""
 
 from __future__ import annotations
 
+import io
+import os
+import shutil
+import socket
+import struct
+import subprocess
+import sys
+import time
+import zlib
 from contextlib import nullcontext
+from pathlib import Path
 
+import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.db import transaction
 from django.urls import reverse
+from PIL import Image, ImageDraw
 
-from painting.models import Exploration
+from painting import services
+from painting.gallery import PHOTOS
+from painting.masking import Fill
+from painting.models import Exploration, Round
+from xaiproject.celery import app as celery_app
 
+ROOT = Path(__file__).resolve().parent.parent
 HTMX = {"HX-Request": "true"}
 
 
@@ -63,3 +82,199 @@ def study_step(client, study, step: int, capture) -> Exploration:
         response = client.get(f"/study/{study.slug}/step/{step}/")
     assert response.status_code == 302
     return Exploration.objects.get(pk=response.url.strip("/").split("/")[-1])
+
+def mask_png(size: tuple[int, int], box: tuple[int, int, int, int] | None = None) -> bytes:
+    """A white-on-black mask PNG, painted inside box (x0, y0, x1, y1)."""
+    mask = Image.new("L", size, 0)
+    if box:
+        ImageDraw.Draw(mask).rectangle(box, fill=255)
+    buffer = io.BytesIO()
+    mask.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+def photo(slug):
+    return next(p for p in PHOTOS if p.slug == slug).open().convert("RGB")
+
+def jpeg(size=(320, 240)) -> bytes:
+    buffer = io.BytesIO()
+    Image.effect_noise(size, 40).convert("RGB").save(buffer, format="JPEG")
+    return buffer.getvalue()
+
+
+def upload(client, data: bytes, name="photo.jpg", capture=None):
+    file = SimpleUploadedFile(name, data, content_type="image/jpeg")
+    if capture is None:
+        return client.post(reverse("painting:upload"), {"image": file})
+    with capture(execute=True):
+        return client.post(reverse("painting:upload"), {"image": file})
+
+def pending_rounds(exploration: Exploration, count: int) -> list[Round]:
+    """Rounds saved as pending whose dispatch never runs (the test transaction never commits)."""
+    masks = [
+        Image.open(io.BytesIO(mask_png((600, 400), (0, 0, 60 * i, 40 * i))))
+        for i in range(1, count + 1)
+    ]
+    with transaction.atomic():
+        return [
+            services._create_round(exploration, mask=m, fill=Fill.MEAN, strokes=[]) for m in masks
+        ]
+
+
+def new_exploration(gallery, model_name="efficientnet-lite2") -> Exploration:
+    return Exploration.objects.create(
+        visitor="v1", picture=gallery["coffee"], model_name=model_name
+    )
+
+def wait_finished(round_id, timeout=60) -> Round:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        round_ = Round.objects.get(pk=round_id)
+        if round_.is_finished:
+            return round_
+        time.sleep(0.05)
+    raise AssertionError(f"round {round_id} still {round_.status} after {timeout}s")
+
+def use_broker(url: str) -> None:
+    """Point this process's Celery app at another broker, dropping pooled connections."""
+    celery_app.conf.broker_url = url
+    celery_app._pool = None
+    celery_app.amqp._producer_pool = None
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+class RedisServer:
+    """A real redis-server on its own port, which tests may stop and start again."""
+
+    def __init__(self, workdir: Path):
+        self.executable = shutil.which("redis-server")
+        if self.executable is None:
+            pytest.fail("redis-server is missing: run `make system` (apt-get install redis-server)")
+        self.port = free_port()
+        self.workdir = workdir
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> RedisServer:
+        import redis
+
+        self.process = subprocess.Popen(
+            [
+                self.executable,
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.workdir),
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.STDOUT,
+        )
+        client = redis.Redis.from_url(self.url)
+        for _ in range(100):
+            try:
+                client.ping()
+                return self
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(10)
+
+class WorkerProcess:
+    """A real `celery worker` process on the inference queue, against the test database."""
+
+    def __init__(self, redis_url: str, db_path: str, media_root: str, log_path: Path, **env):
+        self.log_path = log_path
+        self.env = {
+            **os.environ,
+            "REDIS_URL": redis_url,
+            "XAI_DB_PATH": db_path,
+            "XAI_MEDIA_ROOT": media_root,
+            "XAI_EAGER": "0",
+            "PYTHONUNBUFFERED": "1",
+            **env,
+        }
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> WorkerProcess:
+        with open(self.log_path, "ab") as log:  # the child keeps its own copy of the handle
+            self.process = subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "xaiproject",
+                    "worker",
+                    "-Q",
+                    # One process for both queues here: the tests need the answers, not speed.
+                    "inference,analysis",
+                    "--concurrency",
+                    "1",
+                    "--loglevel",
+                    "INFO",
+                    "--without-mingle",
+                    "--without-gossip",
+                ],
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            if b"ready." in self.log_path.read_bytes():
+                return self
+            if self.process.poll() is not None:
+                break
+            time.sleep(0.1)
+        raise RuntimeError("the Celery worker did not start:\n" + self.log_path.read_text()[-3000:])
+
+    def pool_children(self) -> list[int]:
+        """The prefork pool's child processes, which run the tasks."""
+        children = []
+        for stat in Path("/proc").glob("[0-9]*/stat"):
+            try:
+                parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+            except (OSError, IndexError, ValueError):
+                continue
+            if parent == self.process.pid:
+                children.append(int(stat.parent.name))
+        return children
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+
+
+def png_header_only(width: int, height: int) -> bytes:
+    """A PNG that claims huge dimensions (a decompression bomb's header)."""
+
+    def chunk(kind, data):
+        return (
+            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+        )
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", ihdr)
+        + chunk(b"IDAT", zlib.compress(b""))
+        + chunk(b"IEND", b"")
+    )

@@ -5,15 +5,15 @@ import pytest
 import torch
 from PIL import Image
 
-from painting import classifier
 from painting.gallery import PHOTOS
+from painting.inference import classifier, registry
 
 CAT_CLASSES = {"tabby", "tiger cat", "Egyptian cat", "Persian cat", "Siamese cat"}
 
 
 @pytest.fixture(scope="module")
 def default_model() -> classifier.Classifier:
-    return classifier.load_classifier(classifier.default_model_name())
+    return classifier.load_classifier(registry.default_model_name())
 
 
 def photo(slug: str) -> Image.Image:
@@ -58,7 +58,7 @@ def test_probabilities_are_a_softmax_and_follow_any_class(default_model):
 
 
 def test_efficientnet_preprocessing_is_a_center_crop_scaled_to_plus_minus_one():
-    transform = classifier._efficientnet_lite_transform(260)
+    transform = registry._efficientnet_lite_transform(260)
     tensor = transform(Image.new("RGB", (600, 400), (255, 0, 128)))
     assert tensor.shape == (3, 260, 260)
     assert tensor[0].max().item() == pytest.approx(1.0)
@@ -73,9 +73,9 @@ def test_labels_are_the_1000_imagenet_classes_in_order():
 
 def test_resnet50_is_listed_and_loaded_only_from_a_weights_file(tmp_path, monkeypatch):
     monkeypatch.setenv("XAI_WEIGHTS", str(tmp_path / "missing.pth"))
-    assert "resnet50" not in classifier.available_models()
-    with pytest.raises(classifier.WeightsMissing, match="install_weights"):
-        classifier.default_model_name("resnet50")
+    assert "resnet50" not in registry.available_models()
+    with pytest.raises(registry.WeightsMissing, match="install_weights"):
+        registry.default_model_name("resnet50")
 
     # Random weights only to exercise the resnet50 code path; the app never builds them.
     from torchvision.models import resnet50
@@ -84,19 +84,19 @@ def test_resnet50_is_listed_and_loaded_only_from_a_weights_file(tmp_path, monkey
     path = tmp_path / "resnet50-test.pth"
     torch.save(resnet50(weights=None).state_dict(), path)
     monkeypatch.setenv("XAI_WEIGHTS", str(path))
-    assert classifier.available_models()[0] == "resnet50"
-    assert classifier.default_model_name() == "resnet50"
+    assert registry.available_models()[0] == "resnet50"
+    assert registry.default_model_name() == "resnet50"
 
-    model = classifier.Classifier(classifier.REGISTRY["resnet50"])
+    model = classifier.Classifier(registry.REGISTRY["resnet50"])
     [outcome] = model.classify([photo("coffee")])
     assert len(outcome.top) == 5
-    assert model.weights_sha256 == classifier.sha256_of(path)
+    assert model.weights_sha256 == registry.sha256_of(path)
     assert model.preprocess(photo("coffee")).shape == (3, 224, 224)
 
 
 def test_unknown_models_are_refused():
-    with pytest.raises(classifier.WeightsMissing, match="Unknown model"):
-        classifier.default_model_name("alexnet-9000")
+    with pytest.raises(registry.WeightsMissing, match="Unknown model"):
+        registry.default_model_name("alexnet-9000")
 
 
 # Plausible classes for each gallery photo; the first of each is what the model said (2026-11).
@@ -120,7 +120,7 @@ def test_every_gallery_photo_gets_a_plausible_top1(default_model):
 @pytest.mark.parametrize("backend", ["openvino", "onnxruntime"])
 def test_the_fast_backends_answer_as_torch_does(default_model, tmp_path, backend):
     fast = classifier.Classifier(
-        classifier.REGISTRY["efficientnet-lite2"], backend=backend, cache_dir=tmp_path
+        registry.REGISTRY["efficientnet-lite2"], backend=backend, cache_dir=tmp_path
     )
     images = [photo(slug) for slug in GALLERY_EXPECTATIONS]
     for slow, quick in zip(default_model.classify(images), fast.classify(images), strict=True):

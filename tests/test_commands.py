@@ -4,7 +4,7 @@ import pytest
 import torch
 from django.core.management import CommandError, call_command
 
-from painting import classifier
+from painting.inference import registry
 from painting.models import Picture
 
 
@@ -26,11 +26,11 @@ def test_install_weights_checks_and_installs_a_resnet50_file(tmp_path, monkeypat
     torch.save(resnet50(weights=None).state_dict(), source)  # stands in for a real download
     out = io.StringIO()
     call_command("install_weights", str(source), stdout=out)
-    installed = classifier.resnet50_weights_path()
+    installed = registry.resnet50_weights_path()
     assert installed is not None and installed.parent == tmp_path / "torch" / "hub" / "checkpoints"
-    assert installed.name == f"resnet50-{classifier.sha256_of(source)[:8]}.pth"
+    assert installed.name == f"resnet50-{registry.sha256_of(source)[:8]}.pth"
     assert "not a torchvision release" in out.getvalue()
-    assert classifier.available_models()[0] == "resnet50"
+    assert registry.available_models()[0] == "resnet50"
 
 
 def test_install_weights_refuses_other_files(tmp_path):

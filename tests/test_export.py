@@ -11,10 +11,9 @@ from django.core.management import call_command
 from django.test import Client
 from PIL import Image
 
-from painting.exports import PARTICIPANT_COLUMNS, ROUND_COLUMNS
+from painting.exports import PARTICIPANT_COLUMNS, ROUND_COLUMNS, study_zip
 from painting.models import Round
-from tests.conftest import mask_png
-from tests.helpers import HTMX, join_study, make_study, mask_upload, study_step
+from tests.helpers import HTMX, join_study, make_study, mask_png, mask_upload, study_step
 
 STROKE = {
     "type": "stroke",
@@ -106,3 +105,11 @@ def test_staff_export_from_the_admin_and_nobody_else(gallery, on_commit):
     assert response.status_code == 200 and response["Content-Type"] == "application/zip"
     assert "rounds.csv" in read(response.content).namelist()
     assert Client().post("/admin/painting/study/", data).status_code == 302  # to the login
+
+
+def test_participant_text_cannot_become_a_spreadsheet_formula(gallery, on_commit):
+    study = make_study(gallery)
+    join_study(Client(), study, on_commit, pid='=HYPERLINK("http://evil/","x")')
+    archive = zipfile.ZipFile(io.BytesIO(study_zip(study)))
+    [row] = csv.DictReader(io.StringIO(archive.read("participants.csv").decode()))
+    assert row["external_id"] == '\'=HYPERLINK("http://evil/","x")'

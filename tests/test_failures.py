@@ -12,12 +12,10 @@ from django.urls import reverse
 from PIL import Image
 
 from painting import services
+from painting.dispatch import QUEUE_DOWN_MESSAGE
 from painting.masking import Fill
 from painting.models import Round
-from painting.services import QUEUE_DOWN_MESSAGE
-from tests.conftest import RedisServer, mask_png, use_broker
-from tests.helpers import HTMX, classify, start
-from tests.test_worker import wait_finished
+from tests.helpers import HTMX, RedisServer, classify, mask_png, start, use_broker, wait_finished
 from xaiproject.celery import app as celery_app
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]

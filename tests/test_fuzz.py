@@ -9,9 +9,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 from painting.models import Picture, Round
-from tests.helpers import HTMX, classify, start
-from tests.test_images import png_header_only
-from tests.test_views_upload import upload
+from tests.helpers import HTMX, classify, mask_png, png_header_only, start, upload
 
 FUZZ = settings(
     max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
@@ -98,8 +96,6 @@ def test_any_mask_ends_in_a_finished_round_or_a_clear_4xx(
 
 
 def test_all_painted_and_none_painted_masks_are_valid_rounds(client, gallery, on_commit):
-    from tests.conftest import mask_png
-
     exploration = start(client, gallery["coffee"], on_commit)
     for box, fraction in (((0, 0, 599, 399), 1.0), (None, 0.0)):
         assert (

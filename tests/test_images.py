@@ -1,12 +1,11 @@
 import io
-import struct
-import zlib
 
 import numpy as np
 import pytest
 from PIL import Image
 
 from painting.images import UPLOAD_FORMATS, ImageRejected, open_untrusted, working_copy
+from tests.helpers import png_header_only
 
 
 def encode(image: Image.Image, fmt: str, **kw) -> bytes:
@@ -15,21 +14,7 @@ def encode(image: Image.Image, fmt: str, **kw) -> bytes:
     return buffer.getvalue()
 
 
-def png_header_only(width: int, height: int) -> bytes:
-    """A PNG that claims huge dimensions (a decompression bomb's header)."""
 
-    def chunk(kind, data):
-        return (
-            struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
-        )
-
-    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (
-        b"\x89PNG\r\n\x1a\n"
-        + chunk(b"IHDR", ihdr)
-        + chunk(b"IDAT", zlib.compress(b""))
-        + chunk(b"IEND", b"")
-    )
 
 
 def open_upload(data: bytes, max_pixels: int = 40_000_000) -> Image.Image:

@@ -1,19 +1,19 @@
 """The user's view against the model's: Grad-CAM, kept-importance, other fills, deletion
 curves, and the choice of classifier — on real model output."""
 
+from datetime import timedelta
+
 import numpy as np
 import pytest
 import torch
 from django.test import Client
+from django.utils import timezone
 
-from painting import agreement, classifier, model_view
-from painting.gallery import PHOTOS
-from tests.conftest import mask_png
-from tests.helpers import HTMX, classify, start
-
-
-def photo(slug):
-    return next(p for p in PHOTOS if p.slug == slug).open().convert("RGB")
+from painting import agreement, model_view
+from painting.inference import classifier, registry
+from painting.inference.gradcam import grad_cam
+from painting.models import Round
+from tests.helpers import HTMX, classify, mask_png, photo, start
 
 
 def test_the_important_region_is_the_top_fifth_of_the_heatmap():
@@ -52,7 +52,7 @@ def lite2():
 
 
 def test_grad_cam_of_espresso_looks_at_the_cup_inside_the_crop(lite2):
-    cam = lite2.saliency(photo("coffee"), class_index=967)
+    cam = grad_cam(lite2, photo("coffee"), class_index=967)
     assert cam.shape == (400, 600) and cam.max() == pytest.approx(1.0, abs=0.01)
     side = round(400 * lite2.spec.crop_fraction)
     left = (600 - side) // 2
@@ -96,7 +96,7 @@ def test_the_analysis_compares_fills_and_draws_both_deletion_curves(client, gall
         client.post(url, headers=HTMX)
     round_.refresh_from_db()
     analysis = round_.analysis
-    assert analysis["status"] == "done"
+    assert round_.analysis_status == Round.AnalysisStatus.DONE
     assert [f["fill"] for f in analysis["fills"]] == ["black", "blur", "inpaint"]
     original = exploration.rounds.get(index=0).top[0]["probability"]
     for curve in (analysis["user"], analysis["model"]):
@@ -118,18 +118,18 @@ def test_the_analysis_compares_fills_and_draws_both_deletion_curves(client, gall
 
 def test_any_torchvision_classifier_with_local_weights_is_offered(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
-    assert "resnet18" in classifier.REGISTRY and "resnet18" not in classifier.available_models()
+    assert "resnet18" in registry.REGISTRY and "resnet18" not in registry.available_models()
     from torchvision.models import resnet18
 
     checkpoints = tmp_path / "hub" / "checkpoints"
     checkpoints.mkdir(parents=True)
     # Random weights under torchvision's file name, only to exercise the code path.
     torch.save(resnet18(weights=None).state_dict(), checkpoints / "resnet18-f37072fd.pth")
-    assert "resnet18" in classifier.available_models()
-    model = classifier.Classifier(classifier.REGISTRY["resnet18"])
+    assert "resnet18" in registry.available_models()
+    model = classifier.Classifier(registry.REGISTRY["resnet18"])
     [outcome] = model.classify([photo("chelsea")])
     assert len(outcome.top) == 5
-    assert model.saliency(photo("chelsea"), outcome.top[0].class_index).shape == (300, 451)
+    assert grad_cam(model, photo("chelsea"), outcome.top[0].class_index).shape == (300, 451)
 
 
 def test_a_person_can_choose_the_model(client, gallery, on_commit):
@@ -142,3 +142,39 @@ def test_a_person_can_choose_the_model(client, gallery, on_commit):
     assert "EfficientNet-Lite0" in client.get(f"/e/{exploration.pk}/").content.decode()
     refused = client.post("/model/", {"model": "resnet18"})
     assert refused.status_code == 400 and "No model called" in refused.content.decode()
+
+
+def test_a_reloaded_page_shows_the_analysis_as_it_was(client, gallery, on_commit):
+    exploration = start(client, gallery["coffee"], on_commit)
+    classify(client, exploration, on_commit, mask_png((600, 400), (170, 40, 440, 290)))
+    round_ = exploration.rounds.get(index=1)
+    with on_commit(execute=True):
+        client.post(f"/e/{exploration.pk}/rounds/{round_.pk}/analysis/", headers=HTMX)
+    round_.refresh_from_db()
+    fresh = client.get(f"/e/{exploration.pk}/rounds/{round_.pk}/analysis/", headers=HTMX)
+    for page in (
+        client.get(f"/e/{exploration.pk}/").content.decode(),
+        client.get(f"/e/{exploration.pk}/rounds/{round_.pk}/", headers=HTMX).content.decode(),
+    ):
+        assert 'viewBox="0 0 600 160"' in page and 'points=""' not in page
+        assert ("data-fills-disagree" in page) == ("data-fills-disagree" in fresh.content.decode())
+
+
+def test_a_lost_analysis_is_offered_again(client, gallery, on_commit, settings):
+    exploration = start(client, gallery["coffee"], on_commit)
+    classify(client, exploration, on_commit, mask_png((600, 400), (0, 0, 100, 100)))
+    round_ = exploration.rounds.get(index=1)
+    Round.objects.filter(pk=round_.pk).update(
+        analysis_status=Round.AnalysisStatus.PENDING,
+        analysis_requested_at=timezone.now() - timedelta(hours=1),
+    )
+    settings.XAI_POLL_WAIT_SECONDS = 0.05
+    page = client.get(f"/e/{exploration.pk}/rounds/{round_.pk}/analysis/", headers=HTMX)
+    assert "did not come back" in page.content.decode()
+    assert "Compare fills and deletion curves" in page.content.decode()
+    round_.refresh_from_db()
+    assert round_.analysis_status == Round.AnalysisStatus.FAILED
+    with on_commit(execute=True):
+        client.post(f"/e/{exploration.pk}/rounds/{round_.pk}/analysis/", headers=HTMX)
+    round_.refresh_from_db()
+    assert round_.analysis_status == Round.AnalysisStatus.DONE

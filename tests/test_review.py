@@ -9,18 +9,7 @@ from django.test import Client
 from PIL import Image
 
 from painting import review
-from tests.conftest import mask_png
-from tests.helpers import classify, join_study, make_study, start, study_step
-
-
-@pytest.fixture
-def staff(db):
-    user = User.objects.create_user(
-        "reviewer", password="pw-for-tests", is_staff=True, is_superuser=True
-    )
-    client = Client()
-    client.force_login(user)
-    return client
+from tests.helpers import classify, join_study, make_study, mask_png, start, study_step
 
 
 @pytest.fixture

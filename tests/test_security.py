@@ -10,8 +10,7 @@ from django.test import Client
 from django.urls import reverse
 
 from painting.models import Round
-from tests.conftest import mask_png
-from tests.helpers import HTMX, classify, start
+from tests.helpers import HTMX, classify, jpeg, mask_png, start, upload
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -79,8 +78,6 @@ def test_classify_is_rate_limited_per_session(client, gallery, on_commit, settin
 
 
 def test_uploads_are_rate_limited_per_session(client, db, settings):
-    from tests.test_views_upload import jpeg, upload
-
     settings.XAI_RATE_LIMITS = {**settings.XAI_RATE_LIMITS, "upload": (1, 60)}
     assert upload(client, b"not an image").status_code == 400  # counts, as any attempt does
     refused = upload(client, jpeg())

@@ -3,9 +3,20 @@ import os
 
 from django.test import Client
 
-from painting.models import Exploration, Participant, Round
-from tests.conftest import mask_png
-from tests.helpers import HTMX, classify, join_study, make_study, mask_upload, study_step
+from painting import studies
+from painting.models import Exploration, Participant, Picture, Round
+from tests.helpers import (
+    HTMX,
+    classify,
+    join_study,
+    jpeg,
+    make_study,
+    mask_png,
+    mask_upload,
+    start,
+    study_step,
+    upload,
+)
 
 
 def test_nothing_is_stored_before_consent(client, gallery):
@@ -103,3 +114,22 @@ def test_withdrawing_deletes_the_participants_data_and_files(client, gallery, on
     assert gallery["coffee"].file.storage.exists(gallery["coffee"].file.name)  # shared image stays
     assert Exploration.objects.filter(pk=other_exploration.pk).exists()
     assert client.get(f"/study/{study.slug}/finish/").status_code == 404
+
+
+def test_free_play_never_reopens_a_study_exploration(client, gallery, on_commit):
+    study = make_study(gallery)
+    join_study(client, study, on_commit)
+    in_study = study_step(client, study, 1, on_commit)  # coffee
+    free = start(client, gallery["coffee"], on_commit)
+    assert free != in_study and free.participant is None
+
+
+def test_studies_only_use_gallery_photos(client, staff, db, on_commit):
+    upload(client, jpeg(), capture=on_commit)
+    private = Picture.objects.get()
+    form = staff.get("/admin/painting/study/add/").content.decode()
+    assert str(private.pk) not in form  # admin does not offer a visitor's upload
+    study = make_study({"coffee": private}, slugs=("coffee",))  # as if forced in anyway
+    join_study(client, study, on_commit)
+    assert studies.image_count(study) == 0
+    assert client.get(f"/study/{study.slug}/step/1/").status_code == 404

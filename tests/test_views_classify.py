@@ -5,11 +5,11 @@ import numpy as np
 from django.urls import reverse
 from PIL import Image
 
+from painting.dispatch import QUEUE_DOWN_MESSAGE
 from painting.masking import IMAGENET_MEAN_RGB
 from painting.models import Round
-from painting.services import QUEUE_DOWN_MESSAGE
-from tests.conftest import free_port, mask_png, use_broker
-from tests.helpers import HTMX, classify, start
+from painting.templatetags.painting_format import percent, points
+from tests.helpers import HTMX, classify, free_port, mask_png, start, use_broker
 
 STROKES = json.dumps(
     [
@@ -62,7 +62,12 @@ def test_the_result_compares_with_the_original_and_the_previous_round(client, ga
     body = page.content.decode()
     assert "Round 2" in body and "Black" in body
     assert "“espresso” now" in body and "vs. original" in body and "vs. previous round" in body
-    assert " pts" in body
+    original, previous = exploration.rounds.get(index=0), exploration.rounds.get(index=1)
+    espresso = original.top[0]["index"]
+    now = round_.probability_of(espresso)
+    assert f"<dd>{percent(now)}</dd>" in body
+    assert points(now - original.top[0]["probability"]) in body
+    assert points(now - previous.probability_of(espresso)) in body
     assert response.status_code == 200
 
 
@@ -125,3 +130,10 @@ def test_a_dead_broker_fails_the_round_with_a_message_and_retry_works(
     assert retried.status_code == 200
     round_.refresh_from_db()
     assert round_.status == Round.Status.DONE and round_.error == ""
+
+
+def test_nan_in_the_brush_log_is_a_clear_400_not_a_500(client, gallery, on_commit):
+    exploration = start(client, gallery["coffee"], on_commit)
+    response = classify(client, exploration, on_commit, mask_png((600, 400)), strokes="[NaN]")
+    assert response.status_code == 400 and "not valid JSON" in response.content.decode()
+    assert exploration.rounds.count() == 1

@@ -2,8 +2,7 @@ from django.test import Client
 from django.urls import reverse
 
 from painting.models import Exploration, Round
-from tests.conftest import mask_png
-from tests.helpers import HTMX, classify, start
+from tests.helpers import HTMX, classify, mask_png, start
 
 
 def test_picking_an_image_classifies_the_unmasked_original(client, gallery, on_commit):

@@ -5,8 +5,7 @@ from django.urls import reverse
 from django.utils import timezone
 
 from painting.models import Round
-from tests.conftest import mask_png
-from tests.helpers import HTMX, classify, start
+from tests.helpers import HTMX, classify, mask_png, start
 
 
 def test_a_finished_round_is_returned_at_once(client, gallery, on_commit):

@@ -1,25 +1,9 @@
-import io
 
-from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from django.urls import reverse
-from PIL import Image
 
 from painting.models import Exploration, Picture, Round
-
-
-def jpeg(size=(320, 240)) -> bytes:
-    buffer = io.BytesIO()
-    Image.effect_noise(size, 40).convert("RGB").save(buffer, format="JPEG")
-    return buffer.getvalue()
-
-
-def upload(client, data: bytes, name="photo.jpg", capture=None):
-    file = SimpleUploadedFile(name, data, content_type="image/jpeg")
-    if capture is None:
-        return client.post(reverse("painting:upload"), {"image": file})
-    with capture(execute=True):
-        return client.post(reverse("painting:upload"), {"image": file})
+from tests.helpers import jpeg, upload
 
 
 def test_it_uploads_a_photo_and_starts_exploring_it(client, db, on_commit):

@@ -1,7 +1,6 @@
 """A real Celery worker process over a real Redis classifies rounds saved by the web side."""
 
 import io
-import time
 
 import pytest
 from django.test import Client
@@ -11,20 +10,9 @@ from PIL import Image
 from painting import services
 from painting.masking import Fill
 from painting.models import Round
-from tests.conftest import mask_png
-from tests.helpers import HTMX, start
+from tests.helpers import HTMX, mask_png, start, wait_finished
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
-
-
-def wait_finished(round_id, timeout=60) -> Round:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        round_ = Round.objects.get(pk=round_id)
-        if round_.is_finished:
-            return round_
-        time.sleep(0.05)
-    raise AssertionError(f"round {round_id} still {round_.status} after {timeout}s")
 
 
 def test_the_worker_classifies_the_original_and_a_masked_round(real_worker, gallery):

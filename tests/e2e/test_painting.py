@@ -6,18 +6,9 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from painting.models import Exploration, Round
+from tests.e2e.browser import stroke
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
-
-
-def stroke(page: Page, points, *, steps=12):
-    box = page.locator("canvas[data-mask]").bounding_box()
-    at = [(box["x"] + box["width"] * x, box["y"] + box["height"] * y) for x, y in points]
-    page.mouse.move(*at[0])
-    page.mouse.down()
-    for x, y in at[1:]:
-        page.mouse.move(x, y, steps=steps)
-    page.mouse.up()
 
 
 def painted(page: Page) -> float:
@@ -144,7 +135,7 @@ def test_the_model_view_agreement_and_analysis(live_server, real_worker, gallery
     expect(page.locator(".analysis svg.chart")).to_be_visible(timeout=30_000)
     expect(page.locator("[data-user-curve]")).to_be_attached()
     expect(page.locator(".fills tr")).to_have_count(4)
-    assert exploration.rounds.get(index=1).analysis["status"] == "done"
+    assert exploration.rounds.get(index=1).analysis_status == "done"
 
 
 def test_choosing_another_classifier(live_server, real_worker, gallery, page: Page):

@@ -8,8 +8,8 @@ from django.test import Client
 from playwright.sync_api import Page, expect
 
 from painting.models import Participant
-from tests.e2e.test_painting import stroke
-from tests.helpers import make_study
+from tests.e2e.browser import stroke
+from tests.helpers import make_study, mask_png
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -46,7 +46,6 @@ def test_a_participant_completes_a_study(live_server, real_worker, gallery, page
 
 
 def test_staff_replay_steps_with_the_arrow_keys(live_server, real_worker, gallery, page: Page):
-    from tests.conftest import mask_png
     from tests.helpers import classify, start
 
     visitor = Client()

@@ -3,7 +3,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from painting import classifier
+from painting.inference import registry
 
 
 class Command(BaseCommand):
@@ -16,15 +16,15 @@ class Command(BaseCommand):
         if not path.is_file():
             raise CommandError(f"{path} is not a file.")
         try:
-            model, _ = classifier.build_resnet50(path)
+            model, _ = registry.build_resnet50(path)
         except Exception as exc:
             raise CommandError(f"{path} is not a ResNet-50 ImageNet-1k state dict: {exc}") from exc
         if model.fc.out_features != 1000:
             raise CommandError("The weights do not have the 1000 ImageNet-1k classes.")
-        sha = classifier.sha256_of(path)
-        release = classifier.RESNET50_FILES.get(sha[:8])
+        sha = registry.sha256_of(path)
+        release = registry.RESNET50_FILES.get(sha[:8])
         name = f"resnet50-{sha[:8]}.pth"
-        target = classifier.resnet50_checkpoint_dir() / name
+        target = registry.resnet50_checkpoint_dir() / name
         target.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(path, target)
         if release is None:

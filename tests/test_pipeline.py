@@ -1,53 +1,32 @@
-"""The round lifecycle in the worker: batching, failures, archiving."""
+"""The worker side of a round: batching, failures, archiving."""
 
-import io
 
 import numpy as np
 from django.core.files.base import ContentFile
-from django.db import transaction
 from PIL import Image
 
-from painting import services
-from painting.masking import Fill
-from painting.models import Exploration, Round
-from tests.conftest import mask_png
-
-
-def pending_rounds(exploration: Exploration, count: int) -> list[Round]:
-    """Rounds saved as pending whose dispatch never runs (the test transaction never commits)."""
-    masks = [
-        Image.open(io.BytesIO(mask_png((600, 400), (0, 0, 60 * i, 40 * i))))
-        for i in range(1, count + 1)
-    ]
-    with transaction.atomic():
-        return [
-            services._create_round(exploration, mask=m, fill=Fill.MEAN, strokes=[]) for m in masks
-        ]
-
-
-def new_exploration(gallery, model_name="efficientnet-lite2") -> Exploration:
-    return Exploration.objects.create(
-        visitor="v1", picture=gallery["coffee"], model_name=model_name
-    )
+from painting import originals, pipeline
+from painting.models import Round
+from tests.helpers import new_exploration, pending_rounds
 
 
 def test_waiting_rounds_are_classified_together_in_one_batch(gallery):
     rounds = pending_rounds(new_exploration(gallery), 3)
-    services.run_rounds(rounds[0].pk, batch_size=8)
+    pipeline.run_rounds(rounds[0].pk, batch_size=8)
     finished = list(Round.objects.filter(pk__in=[r.pk for r in rounds]))
     assert {r.status for r in finished} == {Round.Status.DONE}
     assert {r.batch_size for r in finished} == {3}
     # Their own messages arrive later and find nothing left to do.
-    services.run_rounds(rounds[2].pk, batch_size=8)
+    pipeline.run_rounds(rounds[2].pk, batch_size=8)
     assert Round.objects.get(pk=rounds[2].pk).batch_size == 3
 
 
 def test_a_batch_answers_exactly_as_rounds_one_by_one(gallery):
     batched = pending_rounds(new_exploration(gallery), 3)
-    services.run_rounds(batched[0].pk, batch_size=8)
+    pipeline.run_rounds(batched[0].pk, batch_size=8)
     single = pending_rounds(new_exploration(gallery), 3)
     for round_ in single:
-        services.run_rounds(round_.pk, batch_size=1)
+        pipeline.run_rounds(round_.pk, batch_size=1)
     for a, b in zip(batched, single, strict=True):
         a.refresh_from_db()
         b.refresh_from_db()
@@ -57,7 +36,7 @@ def test_a_batch_answers_exactly_as_rounds_one_by_one(gallery):
 
 def test_the_batch_size_is_respected(gallery):
     rounds = pending_rounds(new_exploration(gallery), 4)
-    services.run_rounds(rounds[0].pk, batch_size=2)
+    pipeline.run_rounds(rounds[0].pk, batch_size=2)
     statuses = [Round.objects.get(pk=r.pk).status for r in rounds]
     assert statuses == [
         Round.Status.DONE,
@@ -70,7 +49,7 @@ def test_the_batch_size_is_respected(gallery):
 def test_a_damaged_mask_fails_its_round_with_a_message(gallery):
     [round_] = pending_rounds(new_exploration(gallery), 1)
     round_.mask.save(round_.mask.name.rsplit("/", 1)[-1], ContentFile(b"not a png"), save=True)
-    services.run_rounds(round_.pk)
+    pipeline.run_rounds(round_.pk)
     round_.refresh_from_db()
     assert round_.status == Round.Status.FAILED
     assert "The classifier failed on this round (UnidentifiedImageError)" in round_.error
@@ -80,29 +59,37 @@ def test_a_damaged_mask_fails_its_round_with_a_message(gallery):
 def test_missing_weights_fail_the_round_with_how_to_fix_it(gallery, monkeypatch, tmp_path):
     monkeypatch.setenv("XAI_WEIGHTS", str(tmp_path / "none.pth"))
     [round_] = pending_rounds(new_exploration(gallery, model_name="resnet50"), 1)
-    services.run_rounds(round_.pk)
+    pipeline.run_rounds(round_.pk)
     round_.refresh_from_db()
     assert round_.status == Round.Status.FAILED and "install_weights" in round_.error
 
 
 def test_the_masked_image_is_archived_when_idle_and_matches_what_the_model_saw(gallery):
     [round_] = pending_rounds(new_exploration(gallery), 1)
-    services.run_rounds(round_.pk)
-    assert services.archive_masked_images() == 1
+    pipeline.run_rounds(round_.pk)
+    assert pipeline.archive_masked_images() == 1
     round_.refresh_from_db()
     assert round_.masked_image and round_.thumbnail
     with round_.masked_image.open("rb") as f:
         stored = np.asarray(Image.open(f).convert("RGB"))
-    assert (stored == np.asarray(services.masked_image_of(round_))).all()
+    assert (stored == np.asarray(originals.masked_image_of(round_))).all()
 
 
 def test_archiving_waits_while_rounds_are_queued(gallery):
     first, second = pending_rounds(new_exploration(gallery), 2)
-    services.run_rounds(first.pk, batch_size=1)
-    assert services.archive_masked_images() == 0  # the second round is still waiting
+    pipeline.run_rounds(first.pk, batch_size=1)
+    assert pipeline.archive_masked_images() == 0  # the second round is still waiting
     first.refresh_from_db()
     assert first.status == Round.Status.DONE and not first.masked_image
-    services.run_rounds(second.pk, batch_size=1)
-    assert services.archive_masked_images() == 2
+    pipeline.run_rounds(second.pk, batch_size=1)
+    assert pipeline.archive_masked_images() == 2
     first.refresh_from_db()
     assert first.masked_image
+
+
+def test_a_round_whose_mask_is_gone_fails_alone_not_its_batch(gallery):
+    rounds = pending_rounds(new_exploration(gallery), 3)
+    rounds[1].mask.storage.delete(rounds[1].mask.name)  # withdrawn while queued
+    pipeline.run_rounds(rounds[0].pk, batch_size=8)
+    statuses = [Round.objects.get(pk=r.pk).status for r in rounds]
+    assert statuses == [Round.Status.DONE, Round.Status.FAILED, Round.Status.DONE]

@@ -1,0 +1,58 @@
+"""Sending work to the Celery workers: the only module that imports the tasks.
+
+Each job goes out when the transaction that created it commits, so a worker never looks for a
+row that is not there yet. A broker that cannot be reached fails the work with a message the
+person can act on; the saved rows stay."""
+
+from __future__ import annotations
+
+import logging
+from functools import partial
+
+from django.db import transaction
+
+from . import pipeline, tasks
+from .models import Round
+
+log = logging.getLogger(__name__)
+
+QUEUE_DOWN_MESSAGE = (
+    "The classifier queue could not be reached, so this round was not classified. "
+    "Your mask is saved: press Retry in a moment."
+)
+ANALYSIS_QUEUE_DOWN_MESSAGE = "The classifier queue could not be reached. Try again in a moment."
+
+
+def enqueue_round(round_id) -> None:
+    """Classify the round once the current transaction commits."""
+    transaction.on_commit(partial(_send, tasks.classify_round, round_id, _fail_round))
+
+
+def enqueue_saliency(exploration_id) -> None:
+    """Compute the model's view of an exploration; the answer stands without it."""
+    transaction.on_commit(partial(_send, tasks.compute_saliency, exploration_id, None))
+
+
+def enqueue_analysis(round_id) -> None:
+    """Analyse a finished round (other fills, deletion curves)."""
+    transaction.on_commit(partial(_send, tasks.analyse_round, round_id, _fail_analysis))
+
+
+def _send(task, object_id, on_failure) -> None:
+    try:
+        task.delay(str(object_id))
+    except Exception:  # any failure to publish (broker down, DNS, auth)
+        log.exception("could not dispatch %s for %s", task.name, object_id)
+        if on_failure is not None:
+            on_failure(object_id)
+
+
+def _fail_round(round_id) -> None:
+    pipeline.fail_round(round_id, QUEUE_DOWN_MESSAGE)
+
+
+def _fail_analysis(round_id) -> None:
+    Round.objects.filter(pk=round_id).update(
+        analysis_status=Round.AnalysisStatus.FAILED,
+        analysis={"error": ANALYSIS_QUEUE_DOWN_MESSAGE},
+    )

@@ -1,0 +1,223 @@
+"""The worker side of a round: claim it, compose what the model sees, classify, record the
+answer or the failure, archive the lossless copy later, sweep what nobody answered.
+
+Tasks call these; the web side (services) never does, except to fail a round it gave up on."""
+
+from __future__ import annotations
+
+import logging
+import time
+from datetime import timedelta
+
+import numpy as np
+from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
+from django.core.files.base import ContentFile
+from django.db import transaction
+from django.db.models import QuerySet
+from django.utils import timezone
+from PIL import Image
+
+from . import images, model_view, notify, originals
+from .inference.classifier import Classifier, Outcome, load_classifier
+from .inference.registry import WeightsMissing
+from .models import Round
+
+log = logging.getLogger(__name__)
+
+
+def claim_rounds(round_id, limit: int) -> list[Round]:
+    """This round plus up to limit-1 other pending rounds of the same model, marked running.
+
+    Rounds queued while the worker was busy are classified together as one batch; their own
+    messages then find them finished and do nothing."""
+    with transaction.atomic():
+        own = (
+            Round.objects.filter(
+                pk=round_id, status__in=[Round.Status.PENDING, Round.Status.RUNNING]
+            )
+            .values_list("model_name", flat=True)
+            .first()
+        )
+        if own is None:
+            return []  # already finished: a redelivered or batched-away message
+        others = list(
+            Round.objects.select_for_update(skip_locked=True)
+            .filter(status=Round.Status.PENDING, model_name=own)
+            .exclude(pk=round_id)
+            .order_by("created_at")
+            .values_list("pk", flat=True)[: max(0, limit - 1)]
+        )
+        ids = [round_id, *others]
+        Round.objects.filter(pk__in=ids).update(
+            status=Round.Status.RUNNING, started_at=timezone.now()
+        )
+    return list(
+        Round.objects.filter(pk__in=ids)
+        .select_related("exploration__picture")
+        .order_by("created_at")
+    )
+
+
+def run_rounds(round_id, batch_size: int = 1) -> list:
+    """Classify a round (and others waiting) and record the answers. Returns the explorations
+    whose original was answered, for the model's view to follow.
+
+    Whatever goes wrong, every claimed round ends done or failed with a message."""
+    claimed = [round_id]
+    try:
+        rounds = claim_rounds(round_id, batch_size)
+        if not rounds:
+            return []
+        claimed = [r.pk for r in rounds]
+        model = inference_model(rounds[0].model_name)
+        rounds, seen = _compose_each(rounds)
+        if not rounds:
+            return []
+        started = time.perf_counter()
+        outcomes = model.classify(seen)
+        per_image_ms = (time.perf_counter() - started) * 1000 / len(rounds)
+        for round_, image, outcome in zip(rounds, seen, outcomes, strict=True):
+            record_result(
+                round_.pk,
+                model,
+                outcome,
+                per_image_ms,
+                batch_size=len(rounds),
+                **_thumbnail_of(round_, image),
+                **model_view.scores_against_model(round_),
+            )
+    except SoftTimeLimitExceeded:
+        _fail_all(
+            claimed,
+            f"The classifier took longer than {settings.CELERY_TASK_SOFT_TIME_LIMIT:g} seconds "
+            "on this round. Press Retry to try again.",
+        )
+        return []
+    except WeightsMissing as exc:
+        _fail_all(claimed, str(exc))
+        return []
+    except Exception as exc:
+        log.exception("rounds %s failed", claimed)
+        _fail_all(claimed, _crash_message(exc))
+        return []
+    return [round_.exploration_id for round_ in rounds if round_.index == 0]
+
+
+def _compose_each(rounds: list[Round]) -> tuple[list[Round], list[Image.Image]]:
+    """What the model sees for each round; a round whose mask is damaged or gone (a
+    participant withdrew meanwhile) fails alone, not with the batch it came in."""
+    kept, seen = [], []
+    for round_ in rounds:
+        try:
+            seen.append(originals.masked_image_of(round_))
+        except (OSError, ValueError) as exc:
+            log.exception("round %s cannot be composed", round_.pk)
+            fail_round(round_.pk, _crash_message(exc))
+            continue
+        kept.append(round_)
+    return kept, seen
+
+
+def _crash_message(exc: Exception) -> str:
+    return f"The classifier failed on this round ({type(exc).__name__}). Press Retry to try again."
+
+
+def inference_model(name: str) -> Classifier:
+    """The model on the inference worker's fast backend."""
+    return load_classifier(name, settings.XAI_BACKEND, settings.XAI_COMPILED_DIR)
+
+
+def busy_within(seconds: float) -> bool:
+    """Whether any round was submitted in the last `seconds`."""
+    since = timezone.now() - timedelta(seconds=seconds)
+    return Round.objects.filter(created_at__gte=since).exists()
+
+
+def archive_masked_images(limit: int = 64) -> int:
+    """Store the lossless copy of what the model saw for finished rounds that lack one.
+
+    A PNG of a photo takes longer to encode than some models take to answer, so this runs one
+    image at a time, and only while no round is waiting; the image is a pure function of
+    original, mask and fill, so deferring it loses nothing."""
+    stored = 0
+    while stored < limit and not Round.objects.filter(status=Round.Status.PENDING).exists():
+        round_ = (
+            Round.objects.filter(status=Round.Status.DONE, masked_image="")
+            .exclude(mask="")
+            .select_related("exploration__picture")
+            .first()
+        )
+        if round_ is None:
+            break
+        _store_masked_image(round_, originals.masked_image_of(round_))
+        stored += 1
+    return stored
+
+
+def _thumbnail_of(round_: Round, image: Image.Image) -> dict:
+    """Write the history strip's thumbnail of what the model saw; its name for the result."""
+    if not round_.mask:
+        return {}  # the original's is the picture's own
+    name = f"{round_.exploration_id}/{round_.pk}-thumb.jpg"
+    data = ContentFile(images.jpeg_bytes(images.thumbnail(image)))
+    round_.thumbnail.save(name, data, save=False)
+    return {"thumbnail": round_.thumbnail.name}
+
+
+def _store_masked_image(round_: Round, image: Image.Image) -> None:
+    name = f"{round_.exploration_id}/{round_.pk}-masked.png"
+    round_.masked_image.save(name, ContentFile(images.png_bytes(image, fast=True)), save=False)
+    Round.objects.filter(pk=round_.pk).update(masked_image=round_.masked_image.name)
+
+
+def _fail_all(round_ids: list, message: str) -> None:
+    for round_id in round_ids:
+        fail_round(round_id, message)
+
+
+def record_result(
+    round_id,
+    model: Classifier,
+    outcome: Outcome,
+    inference_ms: float,
+    batch_size: int = 1,
+    **scores,
+) -> None:
+    Round.objects.filter(pk=round_id).update(
+        **scores,
+        status=Round.Status.DONE,
+        error="",
+        model_name=model.name,
+        weights_sha256=model.weights_sha256,
+        top=[
+            {"index": p.class_index, "label": p.label, "probability": p.probability}
+            for p in outcome.top
+        ],
+        probabilities=outcome.probabilities.astype(np.float32).tobytes(),
+        finished_at=timezone.now(),
+        inference_ms=inference_ms,
+        batch_size=batch_size,
+    )
+    notify.publish(round_id)
+
+
+def fail_round(round_id, message: str) -> None:
+    Round.objects.filter(pk=round_id).exclude(status=Round.Status.DONE).update(
+        status=Round.Status.FAILED, error=message, finished_at=timezone.now()
+    )
+    notify.publish(round_id)
+
+
+def fail_stale_rounds(rounds: QuerySet[Round] | None = None) -> int:
+    """Fail rounds (all, or these) left unanswered past every time limit: a lost message, a
+    dead worker. The sweeper runs it over the table; a waiting request over its own round."""
+    cutoff = timezone.now() - timedelta(seconds=settings.XAI_ROUND_STALE_SECONDS)
+    rounds = Round.objects.all() if rounds is None else rounds
+    return rounds.filter(
+        status__in=[Round.Status.PENDING, Round.Status.RUNNING], created_at__lt=cutoff
+    ).update(
+        status=Round.Status.FAILED,
+        error="No classifier answered this round in time. Press Retry to try again.",
+        finished_at=timezone.now(),
+    )

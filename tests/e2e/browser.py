@@ -1,0 +1,13 @@
+"""Helpers for browser tests: what a hand does on the canvas."""
+
+from playwright.sync_api import Page
+
+
+def stroke(page: Page, points, *, steps=12):
+    box = page.locator("canvas[data-mask]").bounding_box()
+    at = [(box["x"] + box["width"] * x, box["y"] + box["height"] * y) for x, y in points]
+    page.mouse.move(*at[0])
+    page.mouse.down()
+    for x, y in at[1:]:
+        page.mouse.move(x, y, steps=steps)
+    page.mouse.up()
