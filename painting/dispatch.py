@@ -40,7 +40,7 @@ def enqueue_analysis(round_id) -> None:
 
 def _send(task, object_id, on_failure) -> None:
     try:
-        task.delay(str(object_id))
+        task.apply_async((str(object_id),), **tasks.NO_SENDER_LIMITS)
     except Exception:  # any failure to publish (broker down, DNS, auth)
         log.exception("could not dispatch %s for %s", task.name, object_id)
         if on_failure is not None:

@@ -8,6 +8,7 @@ import functools
 import logging
 
 import numpy as np
+from celery.exceptions import SoftTimeLimitExceeded
 from django.core.files.base import ContentFile
 from PIL import Image
 
@@ -109,6 +110,9 @@ def analyse_round(round_id) -> None:
             masking.compose_where(original, m, fill) for m in user_masks + model_masks
         ]
         outcomes = model.classify(batch)
+    except SoftTimeLimitExceeded:
+        status = Round.AnalysisStatus.FAILED
+        result = {"error": "The analysis took too long. Try again when fewer people are busy."}
     except Exception as exc:
         log.exception("analysis of round %s failed", round_id)
         status = Round.AnalysisStatus.FAILED

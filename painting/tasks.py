@@ -4,12 +4,8 @@ Only dispatch imports this module; a task that leads to another sends it from he
 
 import contextlib
 import logging
-import signal
-import threading
-from collections.abc import Iterator
 
 from celery import shared_task
-from celery.exceptions import SoftTimeLimitExceeded
 from celery.signals import worker_process_init
 from django.conf import settings
 from django.core.cache import cache
@@ -19,6 +15,11 @@ from .inference.classifier import configure_torch
 from .inference.registry import WeightsMissing, default_model_name
 
 log = logging.getLogger(__name__)
+
+# Celery copies the sender's time limits into each message, and the worker obeys the message's
+# before its own settings; sent without, every task runs under the limits of the worker that
+# runs it (CELERY_TASK_SOFT_TIME_LIMIT / CELERY_TASK_TIME_LIMIT, from its environment).
+NO_SENDER_LIMITS = {"time_limit": None, "soft_time_limit": None}
 
 
 @worker_process_init.connect
@@ -34,32 +35,9 @@ def _load_model_once(**_kwargs) -> None:
             pipeline.inference_model(model_name).warm_up()
 
 
-@contextlib.contextmanager
-def _soft_time_limit(seconds: float) -> Iterator[None]:
-    """Raise SoftTimeLimitExceeded in this task after `seconds`.
-
-    Celery's own soft limit did not fire in our tests of the prefork pool (Celery 5.7), so the
-    task arms its own alarm. Signals need the main thread: in-process (eager) runs go without."""
-    if threading.current_thread() is not threading.main_thread():
-        yield
-        return
-
-    def expire(_signum, _frame):
-        raise SoftTimeLimitExceeded(seconds)
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
 @shared_task(name="painting.tasks.classify_round")
 def classify_round(round_id: str) -> None:
-    with _soft_time_limit(settings.CELERY_TASK_SOFT_TIME_LIMIT):
-        answered = pipeline.run_rounds(round_id, batch_size=settings.XAI_MAX_BATCH)
+    answered = pipeline.run_rounds(round_id, batch_size=settings.XAI_MAX_BATCH)
     for exploration_id in answered:
         _send_quietly(compute_saliency, str(exploration_id))
     _archive_later()
@@ -68,7 +46,7 @@ def classify_round(round_id: str) -> None:
 def _send_quietly(task, *args, **options) -> None:
     """Follow-up work that the answer does not need: a broker failure only loses the extra."""
     try:
-        task.apply_async(args, **options)
+        task.apply_async(args, **NO_SENDER_LIMITS, **options)
     except Exception:
         log.exception("could not send %s%s", task.name, args)
 
@@ -88,17 +66,14 @@ def archive_masked_images() -> None:
     if pipeline.busy_within(ARCHIVE_QUIET_SECONDS):
         _archive_later()
         return
-    with _soft_time_limit(settings.CELERY_TASK_SOFT_TIME_LIMIT):
-        pipeline.archive_masked_images()
+    pipeline.archive_masked_images()
 
 
 @shared_task(name="painting.tasks.analyse_round")
 def analyse_round(round_id: str) -> None:
-    with _soft_time_limit(settings.CELERY_TASK_SOFT_TIME_LIMIT):
-        model_view.analyse_round(round_id)
+    model_view.analyse_round(round_id)
 
 
 @shared_task(name="painting.tasks.compute_saliency")
 def compute_saliency(exploration_id: str) -> None:
-    with _soft_time_limit(settings.CELERY_TASK_SOFT_TIME_LIMIT):
-        model_view.compute_saliency(exploration_id)
+    model_view.compute_saliency(exploration_id)
