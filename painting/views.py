@@ -111,15 +111,15 @@ def home(
 
 @require_POST
 def upload(request: HtmxHttpRequest):
-    if not ratelimit.allow(visitor_id(request, create=True), "upload"):
-        return _home_again(request, upload_error=ratelimit.message("upload"), status=429)
+    if refused := ratelimit.refusal(request, "upload", visitor_id(request, create=True)):
+        return _home_again(request, upload_error=refused, status=429)
     form = UploadForm(request.POST, request.FILES)
     if not form.is_valid():
         return _home_again(request, form=form, status=400)
     picture = services.add_picture(
         form.cleaned_data["image"], title=form.title(), owner=visitor_id(request, create=True)
     )
-    return explore_picture(request, picture.pk)
+    return _explore(request, picture)
 
 
 def _chosen_model(request: HttpRequest) -> str:
@@ -150,6 +150,14 @@ def explore_picture(request: HtmxHttpRequest, picture_id):
     visitor = visitor_id(request, create=True)
     if not picture.visible_to(visitor):
         raise Http404
+    if refused := ratelimit.refusal(request, "explore", visitor):
+        return _error(request, refused, status=429)
+    return _explore(request, picture)
+
+
+def _explore(request: HtmxHttpRequest, picture: Picture) -> HttpResponse:
+    """Resume this browser's exploration of the picture, or start one (`fresh` or none yet)."""
+    visitor = visitor_id(request, create=True)
     chosen = _chosen_model(request)
     try:
         exploration = (
@@ -203,8 +211,8 @@ def explore(request: HtmxHttpRequest, exploration_id):
 @require_POST
 def classify(request: HtmxHttpRequest, exploration_id):
     exploration = _get_exploration_for(request, exploration_id)
-    if not ratelimit.allow(exploration.visitor, "classify"):
-        return _error(request, ratelimit.message("classify"), status=429)
+    if refused := ratelimit.refusal(request, "classify", exploration.visitor):
+        return _error(request, refused, status=429)
     picture = exploration.picture
     form = RoundForm(
         request.POST,
@@ -243,7 +251,10 @@ def round_result(request: HtmxHttpRequest, exploration_id, round_id):
 
 @require_POST
 def retry(request: HtmxHttpRequest, exploration_id, round_id):
-    round_ = services.retry_round(_get_round_for(request, exploration_id, round_id))
+    round_ = _get_round_for(request, exploration_id, round_id)
+    if refused := ratelimit.refusal(request, "classify", round_.exploration.visitor):
+        return _error(request, refused, status=429)
+    round_ = services.retry_round(round_)
     if not request.htmx:
         return redirect(exploration_url(round_.exploration))
     return _round_fragments(request, round_)
@@ -318,6 +329,8 @@ def analysis(request: HtmxHttpRequest, exploration_id, round_id):
     if round_.index == 0 or round_.status != Round.Status.DONE:
         raise Http404
     if request.method == "POST":
+        if refused := ratelimit.refusal(request, "analysis", round_.exploration.visitor):
+            return _error(request, refused, status=429)
         round_ = services.request_analysis(round_)
     if round_.analysis_status == Round.AnalysisStatus.PENDING:
         round_ = services.wait_for_analysis(round_, settings.XAI_POLL_WAIT_SECONDS)

@@ -31,6 +31,21 @@ def _isolated_media(settings, media_root):
 
 
 @pytest.fixture(autouse=True)
+def _local_cache(settings):
+    """Rate limits count in a cache of this process, empty for each test: the app's Redis
+    cache (settings.CACHES) is tested by test_ratelimit, and fast tests need no Redis."""
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "LOCATION": "tests",
+        }
+    }
+    from django.core.cache import cache
+
+    cache.clear()
+
+
+@pytest.fixture(autouse=True)
 def _eager_celery():
     """Unit and view tests run tasks in-process; `real_worker` switches to the real thing."""
     celery_app.conf.task_always_eager = True

@@ -54,6 +54,7 @@ uploads = st.one_of(
 @pytest.fixture
 def generous_limits(settings):
     settings.XAI_RATE_LIMITS = {"classify": (10**6, 60), "upload": (10**6, 60)}
+    settings.XAI_ADDRESS_RATE_LIMITS = settings.XAI_RATE_LIMITS  # every example from one address
 
 
 @FUZZ

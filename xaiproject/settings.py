@@ -2,6 +2,7 @@
 
 import os
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -133,16 +134,11 @@ SECURE_SSL_REDIRECT = envbool("XAI_SSL_REDIRECT", not DEBUG)
 SECURE_HSTS_SECONDS = 0 if DEBUG else envint("XAI_HSTS_SECONDS", 60 * 60 * 24 * 365)
 SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = not DEBUG
-# Behind a TLS-terminating proxy that sets X-Forwarded-Proto.
-if envbool("XAI_BEHIND_PROXY", False):
+# Behind a TLS-terminating proxy that sets X-Forwarded-Proto and X-Forwarded-For (nginx in
+# front of gunicorn): only then are those headers trusted (painting.ratelimit.client_address).
+XAI_BEHIND_PROXY = envbool("XAI_BEHIND_PROXY", False)
+if XAI_BEHIND_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
-
-# Per-process cache: rate limits (one web process serves many threads; see README).
-CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
-XAI_RATE_LIMITS = {  # action: (requests, per seconds), per browser session
-    "classify": (envint("XAI_CLASSIFY_PER_MINUTE", 60), 60),
-    "upload": (envint("XAI_UPLOADS_PER_MINUTE", 10), 60),
-}
 
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
@@ -205,11 +201,61 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
     "interval_max": 0.2,
 }
 # Embedded fallback when no Redis can be run: tasks execute in the web process.
-CELERY_TASK_ALWAYS_EAGER = envbool("XAI_EAGER", False)
+XAI_EAGER = envbool("XAI_EAGER", False)
+CELERY_TASK_ALWAYS_EAGER = XAI_EAGER
 # How long one poll for a round's result may wait for the worker before answering "pending".
 XAI_POLL_WAIT_SECONDS = float(env("XAI_POLL_WAIT_SECONDS", "10"))
 # A round still pending after this many seconds is failed by the sweeper.
 XAI_ROUND_STALE_SECONDS = float(env("XAI_ROUND_STALE_SECONDS", str(CELERY_TASK_TIME_LIMIT + 30)))
+
+
+def _next_db(url: str) -> str:
+    """The Redis URL of the database after the URL's own (0 → 1), for the cache: a flush of the
+    cache then never empties the broker's queues."""
+    parts = urlsplit(url)
+    db = parts.path.strip("/")
+    if parts.scheme not in ("redis", "rediss") or not (db or "0").isdigit():
+        return url  # a socket or an odd URL: the same database, the key prefix keeps apart
+    return urlunsplit(parts._replace(path=f"/{(int(db or 0) + 1) % 16}"))
+
+
+# Rate limits are counted in this cache, so it must be one that every web process shares: the
+# broker's Redis. Only the embedded fallback without Redis (XAI_EAGER) counts in the process,
+# with room for many clients, so that a flood of new ones does not push older counters out.
+if XAI_EAGER:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+            "OPTIONS": {"MAX_ENTRIES": 100_000},
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": env("XAI_CACHE_URL", _next_db(REDIS_URL)),
+            "KEY_PREFIX": "xai",
+            # A dead Redis must not hang a request: ratelimit lets it through and logs.
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
+
+# Requests that cost worker time, counted in fixed windows per browser session (visitor) and per
+# client address; a request is refused when either is over. action: (requests, per seconds).
+XAI_RATE_LIMITS = {
+    "classify": (envint("XAI_CLASSIFY_PER_MINUTE", 60), 60),  # Classify and Retry
+    "upload": (envint("XAI_UPLOADS_PER_MINUTE", 10), 60),
+    "explore": (envint("XAI_EXPLORES_PER_MINUTE", 20), 60),  # round 0 and the model's view
+    "analysis": (envint("XAI_ANALYSES_PER_MINUTE", 6), 60),  # about 3 s of the analysis worker
+}
+# An address may be a classroom or an office behind one router: higher than a session's, yet a
+# client that drops its cookie (a new session per request) is held here.
+XAI_ADDRESS_RATE_LIMITS = {
+    "classify": (envint("XAI_CLASSIFY_PER_MINUTE_PER_ADDRESS", 300), 60),
+    "upload": (envint("XAI_UPLOADS_PER_MINUTE_PER_ADDRESS", 30), 60),
+    "explore": (envint("XAI_EXPLORES_PER_MINUTE_PER_ADDRESS", 60), 60),
+    "analysis": (envint("XAI_ANALYSES_PER_MINUTE_PER_ADDRESS", 20), 60),
+}
 
 LOGGING = {
     "version": 1,
