@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import timedelta
 
+from django.conf import settings
 from django.db.models import Count, QuerySet
+from django.utils import timezone
 
 from . import review
 from .models import Exploration, Picture, Round
@@ -16,6 +19,27 @@ def explorations_of(visitor: str) -> QuerySet[Exploration]:
         .select_related("picture")
         .annotate(round_count=Count("rounds"))
     )
+
+
+def queued_rounds_of(visitor: str) -> int:
+    """How many of this visitor's rounds wait for the classifier or are being classified; one
+    stuck past every time limit (a lost message) no longer counts."""
+    since = timezone.now() - timedelta(seconds=settings.XAI_ROUND_STALE_SECONDS)
+    return Round.objects.filter(
+        exploration__visitor=visitor,
+        status__in=[Round.Status.PENDING, Round.Status.RUNNING],
+        created_at__gte=since,
+    ).count()
+
+
+def queued_analyses_of(visitor: str) -> int:
+    """queued_rounds_of() for analyses (Round.analysis_in_flight, counted in the database)."""
+    since = timezone.now() - timedelta(seconds=settings.XAI_ROUND_STALE_SECONDS)
+    return Round.objects.filter(
+        exploration__visitor=visitor,
+        analysis_status=Round.AnalysisStatus.PENDING,
+        analysis_requested_at__gte=since,
+    ).count()
 
 
 def pictures_for(visitor: str) -> tuple[QuerySet[Picture], QuerySet[Picture]]:

@@ -13,9 +13,25 @@ from django.db.models import Max
 from django.utils import timezone
 from PIL import Image
 
-from . import dispatch, images, masking, notify, pipeline
+from . import dispatch, images, masking, notify, pipeline, selectors
 from .inference import registry
 from .models import Exploration, Picture, Round
+
+
+class Busy(Exception):
+    """This visitor already has as much work queued as one person may; the message says so."""
+
+
+def _refuse_if_busy(visitor: str, max_pending: int | None) -> None:
+    """Callers on the web pass the cap; staff tools, commands and tests pass None (no cap)."""
+    if max_pending is None:
+        return
+    queued = selectors.queued_rounds_of(visitor)
+    if queued >= max_pending:
+        raise Busy(
+            f"You have {queued} rounds waiting for the classifier. "
+            "Wait for your previous rounds, then try again."
+        )
 
 
 def current_model_name(chosen: str = "") -> str:
@@ -62,10 +78,17 @@ def add_gallery_picture(
 
 
 def start_exploration(
-    visitor: str, picture: Picture, model_name: str | None = None, participant=None
+    visitor: str,
+    picture: Picture,
+    model_name: str | None = None,
+    participant=None,
+    *,
+    max_pending: int | None = None,
 ) -> Exploration:
-    """A new exploration whose round 0 classifies the unmasked picture."""
+    """A new exploration whose round 0 classifies the unmasked picture; raises Busy when the
+    visitor has max_pending rounds queued already."""
     with transaction.atomic():
+        _refuse_if_busy(visitor, max_pending)
         exploration = Exploration.objects.create(
             visitor=visitor,
             picture=picture,
@@ -76,12 +99,14 @@ def start_exploration(
     return exploration
 
 
-def resume_or_start(visitor: str, picture: Picture, chosen_model: str = "") -> Exploration:
+def resume_or_start(
+    visitor: str, picture: Picture, chosen_model: str = "", *, max_pending: int | None = None
+) -> Exploration:
     model_name = current_model_name(chosen_model)
     latest = Exploration.objects.filter(
         visitor=visitor, picture=picture, model_name=model_name, participant__isnull=True
     ).first()
-    return latest or start_exploration(visitor, picture, model_name)
+    return latest or start_exploration(visitor, picture, model_name, max_pending=max_pending)
 
 
 def submit_round(
@@ -92,16 +117,24 @@ def submit_round(
     *,
     prediction: str = "",
     previous_latency_ms: float | None = None,
+    max_pending: int | None = None,
 ) -> Round:
     """Save the mask as a pending round and dispatch it; the worker composes and classifies.
+    Raises Busy, having saved nothing, when the visitor has max_pending rounds queued already.
 
     The browser reports how long the previous round took to show with the next Classify."""
+    _refuse_if_busy(exploration.visitor, max_pending)  # before any file is written
     if previous_latency_ms is not None:
         latest = exploration.rounds.filter(status=Round.Status.DONE).order_by("-index").first()
         if latest and latest.client_latency_ms is None:
             Round.objects.filter(pk=latest.pk).update(client_latency_ms=previous_latency_ms)
     round_ = _create_round(
-        exploration, mask=mask, fill=fill, strokes=strokes, prediction=prediction
+        exploration,
+        mask=mask,
+        fill=fill,
+        strokes=strokes,
+        prediction=prediction,
+        max_pending=max_pending,
     )
     round_.refresh_from_db()  # dispatch ran on commit and may have failed the round already
     return round_
@@ -114,6 +147,7 @@ def _create_round(
     fill: masking.Fill,
     strokes: list,
     prediction: str = "",
+    max_pending: int | None = None,
 ) -> Round:
     round_ = Round(
         exploration=exploration,
@@ -132,20 +166,27 @@ def _create_round(
             ContentFile(images.png_bytes(mask, fast=True)),
             save=False,
         )
-    with transaction.atomic():
-        # Writing the exploration row first takes the write lock, so two concurrent Classify
-        # clicks on one exploration get distinct indexes.
-        Exploration.objects.filter(pk=exploration.pk).update(updated_at=timezone.now())
-        last = exploration.rounds.aggregate(last=Max("index"))["last"]
-        round_.index = 0 if last is None else last + 1
-        round_.save()
-        dispatch.enqueue_round(round_.pk)
+    try:
+        with transaction.atomic():
+            # Writing the exploration row first takes the write lock, so two concurrent Classify
+            # clicks on one exploration get distinct indexes, and the visitor's queue is counted
+            # once at a time (SQLite's lock is the database's).
+            Exploration.objects.filter(pk=exploration.pk).update(updated_at=timezone.now())
+            _refuse_if_busy(exploration.visitor, max_pending)
+            last = exploration.rounds.aggregate(last=Max("index"))["last"]
+            round_.index = 0 if last is None else last + 1
+            round_.save()
+            dispatch.enqueue_round(round_.pk)
+    except Busy:
+        round_.mask.delete(save=False)
+        raise
     return round_
 
 
-def retry_round(round_: Round) -> Round:
-    """Send a failed round to the classifier again."""
+def retry_round(round_: Round, *, max_pending: int | None = None) -> Round:
+    """Send a failed round to the classifier again (Busy when the visitor's queue is full)."""
     with transaction.atomic():
+        _refuse_if_busy(round_.exploration.visitor, max_pending)
         Round.objects.filter(pk=round_.pk, status=Round.Status.FAILED).update(
             status=Round.Status.PENDING,
             error="",
@@ -172,11 +213,15 @@ def wait_for_round(round_: Round, timeout: float) -> Round:
     return round_
 
 
-def request_analysis(round_: Round) -> Round:
-    """Queue the analysis of a finished round (once); its result lands on the round."""
+def request_analysis(round_: Round, *, max_pending: int | None = None) -> Round:
+    """Queue the analysis of a finished round (once); its result lands on the round. Raises
+    Busy when the visitor has max_pending analyses queued already."""
     if round_.analysis_status == Round.AnalysisStatus.DONE or round_.analysis_in_flight:
         return round_
     with transaction.atomic():
+        visitor = round_.exploration.visitor
+        if max_pending is not None and selectors.queued_analyses_of(visitor) >= max_pending:
+            raise Busy("Your previous analysis is still running. Wait for it, then try again.")
         Round.objects.filter(pk=round_.pk).update(
             analysis_status=Round.AnalysisStatus.PENDING,
             analysis_requested_at=timezone.now(),

@@ -158,15 +158,19 @@ def explore_picture(request: HtmxHttpRequest, picture_id):
 def _explore(request: HtmxHttpRequest, picture: Picture) -> HttpResponse:
     """Resume this browser's exploration of the picture, or start one (`fresh` or none yet)."""
     visitor = visitor_id(request, create=True)
-    chosen = _chosen_model(request)
+    chosen, cap = _chosen_model(request), settings.XAI_MAX_PENDING_ROUNDS
     try:
         exploration = (
-            services.start_exploration(visitor, picture, services.current_model_name(chosen))
+            services.start_exploration(
+                visitor, picture, services.current_model_name(chosen), max_pending=cap
+            )
             if request.POST.get("fresh")
-            else services.resume_or_start(visitor, picture, chosen)
+            else services.resume_or_start(visitor, picture, chosen, max_pending=cap)
         )
     except registry.WeightsMissing as exc:
         return _error(request, str(exc), status=503)
+    except services.Busy as exc:
+        return _error(request, str(exc), status=429)
     return _go_to(request, exploration_url(exploration))
 
 
@@ -224,14 +228,18 @@ def classify(request: HtmxHttpRequest, exploration_id):
     if not form.is_valid():
         return _error(request, first_error(form))
     data = form.cleaned_data
-    round_ = services.submit_round(
-        exploration,
-        data["mask"],
-        data["fill"],
-        data["strokes"],
-        prediction=data["prediction"],
-        previous_latency_ms=data["previous_latency_ms"],
-    )
+    try:
+        round_ = services.submit_round(
+            exploration,
+            data["mask"],
+            data["fill"],
+            data["strokes"],
+            prediction=data["prediction"],
+            previous_latency_ms=data["previous_latency_ms"],
+            max_pending=settings.XAI_MAX_PENDING_ROUNDS,
+        )
+    except services.Busy as exc:
+        return _error(request, str(exc), status=429)
     if not request.htmx:
         return redirect(exploration_url(exploration))
     # Answer with the result itself when it comes in time: no second request, no poll delay.
@@ -254,7 +262,10 @@ def retry(request: HtmxHttpRequest, exploration_id, round_id):
     round_ = _get_round_for(request, exploration_id, round_id)
     if refused := ratelimit.refusal(request, "classify", round_.exploration.visitor):
         return _error(request, refused, status=429)
-    round_ = services.retry_round(round_)
+    try:
+        round_ = services.retry_round(round_, max_pending=settings.XAI_MAX_PENDING_ROUNDS)
+    except services.Busy as exc:
+        return _error(request, str(exc), status=429)
     if not request.htmx:
         return redirect(exploration_url(round_.exploration))
     return _round_fragments(request, round_)
@@ -331,7 +342,12 @@ def analysis(request: HtmxHttpRequest, exploration_id, round_id):
     if request.method == "POST":
         if refused := ratelimit.refusal(request, "analysis", round_.exploration.visitor):
             return _error(request, refused, status=429)
-        round_ = services.request_analysis(round_)
+        try:
+            round_ = services.request_analysis(
+                round_, max_pending=settings.XAI_MAX_PENDING_ANALYSES
+            )
+        except services.Busy as exc:
+            return _error(request, str(exc), status=429)
     if round_.analysis_status == Round.AnalysisStatus.PENDING:
         round_ = services.wait_for_analysis(round_, settings.XAI_POLL_WAIT_SECONDS)
     return _analysis_fragment(request, round_)

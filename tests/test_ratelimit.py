@@ -1,5 +1,5 @@
 """Limits on what costs worker time: per visitor and per client address, counted in a cache that
-all processes share. Every refusal is a 429 with a message, and
+all processes share; a visitor's queue is capped. Every refusal is a 429 with a message, and
 writes nothing."""
 
 import os
@@ -172,6 +172,39 @@ def test_retry_counts_as_a_classify(client, gallery, on_commit, settings):
     url = reverse("painting:retry", args=[round_.exploration_id, round_.pk])
     assert_refused(client.post(url, headers=HTMX), "That is more than 1 rounds in 60 seconds")
     assert Round.objects.get(pk=round_.pk).status == Round.Status.FAILED
+
+
+# --- one visitor's queue ----------------------------------------------------------------------
+
+
+def test_a_classify_past_the_visitors_queue_is_refused_and_saves_nothing(
+    client, gallery, settings, media_root
+):
+    settings.XAI_MAX_PENDING_ROUNDS = 2
+    exploration = start(client, gallery["coffee"])  # round 0 waits: this test never commits
+    assert classify(client, exploration, None, MASK).status_code == 200
+    refused = classify(client, exploration, None, MASK)
+    assert_refused(
+        refused,
+        "You have 2 rounds waiting for the classifier. Wait for your previous rounds, then try",
+    )
+    assert exploration.rounds.count() == 2
+    assert len(list((Path(media_root) / "rounds" / str(exploration.pk)).iterdir())) == 1
+    assert_refused(explore(client, gallery["chelsea"]), "Wait for your previous rounds")
+    assert Exploration.objects.count() == 1
+
+    Round.objects.filter(exploration=exploration).update(status=Round.Status.DONE)
+    assert classify(client, exploration, None, MASK).status_code == 200  # room again
+
+
+def test_a_second_analysis_waits_for_the_first(client, gallery, on_commit):
+    first = finished_round(client, gallery, on_commit)
+    classify(client, first.exploration, on_commit, MASK)
+    second = first.exploration.rounds.get(index=2)
+    assert ask_analysis(client, first).status_code == 200  # queued (this test never commits)
+    assert_refused(ask_analysis(client, second), "Your previous analysis is still running")
+    second.refresh_from_db()
+    assert second.analysis_status == Round.AnalysisStatus.NONE
 
 
 # --- where the counters live --------------------------------------------------------------------

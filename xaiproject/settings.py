@@ -256,6 +256,10 @@ XAI_ADDRESS_RATE_LIMITS = {
     "explore": (envint("XAI_EXPLORES_PER_MINUTE_PER_ADDRESS", 60), 60),
     "analysis": (envint("XAI_ANALYSES_PER_MINUTE_PER_ADDRESS", 20), 60),
 }
+# Work a visitor may have queued at once (pending or running): one person's backlog must not
+# starve everyone else's. A Classify, Retry or new exploration past it is answered 429.
+XAI_MAX_PENDING_ROUNDS = envint("XAI_MAX_PENDING_ROUNDS", 4)
+XAI_MAX_PENDING_ANALYSES = envint("XAI_MAX_PENDING_ANALYSES", 1)
 
 LOGGING = {
     "version": 1,
