@@ -26,28 +26,36 @@ from .models import Round
 log = logging.getLogger(__name__)
 
 
+# How many of the oldest pending rounds a batch is chosen from: visitors' queues are capped
+# (XAI_MAX_PENDING_ROUNDS), so this covers dozens of visitors at once.
+CANDIDATES = 256
+
+
 def claim_rounds(round_id, limit: int) -> list[Round]:
     """This round plus up to limit-1 other pending rounds of the same model, marked running.
 
     Rounds queued while the worker was busy are classified together as one batch; their own
-    messages then find them finished and do nothing."""
+    messages then find them finished and do nothing. The batch is shared fairly: see
+    _fair_batch."""
     with transaction.atomic():
         own = (
             Round.objects.filter(
                 pk=round_id, status__in=[Round.Status.PENDING, Round.Status.RUNNING]
             )
-            .values_list("model_name", flat=True)
+            .values_list("model_name", "exploration__visitor")
             .first()
         )
         if own is None:
             return []  # already finished: a redelivered or batched-away message
-        others = list(
-            Round.objects.select_for_update(skip_locked=True)
-            .filter(status=Round.Status.PENDING, model_name=own)
+        model_name, visitor = own
+        waiting = list(
+            Round.objects.select_for_update(skip_locked=True, of=("self",))
+            .filter(status=Round.Status.PENDING, model_name=model_name)
             .exclude(pk=round_id)
             .order_by("created_at")
-            .values_list("pk", flat=True)[: max(0, limit - 1)]
+            .values_list("pk", "exploration__visitor")[:CANDIDATES]
         )
+        others = _fair_batch(waiting, visitor, limit - 1, settings.XAI_BATCH_PER_VISITOR)
         ids = [round_id, *others]
         Round.objects.filter(pk__in=ids).update(
             status=Round.Status.RUNNING, started_at=timezone.now()
@@ -57,6 +65,22 @@ def claim_rounds(round_id, limit: int) -> list[Round]:
         .select_related("exploration__picture")
         .order_by("created_at")
     )
+
+
+def _fair_batch(waiting: list[tuple], visitor: str, room: int, per_visitor: int) -> list:
+    """Which waiting rounds (pk, visitor; oldest first) join a batch that already holds one of
+    `visitor`'s: first at most per_visitor of each visitor's, oldest first, so one visitor's
+    queue cannot fill every batch ahead of others; then, while room is left, anyone's, so a
+    lone visitor still gets full batches."""
+    taken = {visitor: 1}
+    fair = []
+    for pk, whose in waiting:
+        if len(fair) < room and taken.get(whose, 0) < per_visitor:
+            fair.append(pk)
+            taken[whose] = taken.get(whose, 0) + 1
+    chosen = set(fair)
+    rest = [pk for pk, _ in waiting if pk not in chosen]
+    return fair + rest[: max(0, room - len(fair))]
 
 
 def run_rounds(round_id, batch_size: int = 1) -> list:

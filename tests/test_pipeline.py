@@ -6,7 +6,7 @@ from django.core.files.base import ContentFile
 from PIL import Image
 
 from painting import originals, pipeline
-from painting.models import Round
+from painting.models import Exploration, Round
 from tests.helpers import new_exploration, pending_rounds
 
 
@@ -93,3 +93,21 @@ def test_a_round_whose_mask_is_gone_fails_alone_not_its_batch(gallery):
     pipeline.run_rounds(rounds[0].pk, batch_size=8)
     statuses = [Round.objects.get(pk=r.pk).status for r in rounds]
     assert statuses == [Round.Status.DONE, Round.Status.FAILED, Round.Status.DONE]
+
+
+def test_one_visitors_queue_does_not_fill_the_batch_ahead_of_others(gallery, settings):
+    settings.XAI_BATCH_PER_VISITOR = 2
+    flood = pending_rounds(new_exploration(gallery), 6)
+    other = Exploration.objects.create(
+        visitor="v2", picture=gallery["chelsea"], model_name="efficientnet-lite2"
+    )
+    [theirs] = pending_rounds(other, 1)  # queued last
+    claimed = pipeline.claim_rounds(flood[0].pk, limit=4)
+    assert theirs in claimed
+    assert claimed == [flood[0], flood[1], flood[2], theirs]  # two each first, then the oldest
+
+
+def test_a_lone_visitor_still_gets_full_batches(gallery, settings):
+    settings.XAI_BATCH_PER_VISITOR = 1
+    rounds = pending_rounds(new_exploration(gallery), 5)
+    assert pipeline.claim_rounds(rounds[0].pk, limit=4) == rounds[:4]

@@ -171,6 +171,9 @@ XAI_BACKEND = env("XAI_BACKEND", "openvino")
 XAI_COMPILED_DIR = Path(env("XAI_COMPILED_DIR", str(VAR_DIR / "compiled")))
 # Rounds waiting when the worker frees up are classified together, up to this many at once.
 XAI_MAX_BATCH = envint("XAI_MAX_BATCH", 8)
+# A batch first takes at most this many rounds of each visitor, oldest first, so one visitor's
+# queue cannot fill every batch ahead of others; room left over goes to whoever waits longest.
+XAI_BATCH_PER_VISITOR = envint("XAI_BATCH_PER_VISITOR", 2)
 
 REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")
 CELERY_BROKER_URL = REDIS_URL
