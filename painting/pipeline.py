@@ -69,18 +69,19 @@ def claim_rounds(round_id, limit: int) -> list[Round]:
 
 def _fair_batch(waiting: list[tuple], visitor: str, room: int, per_visitor: int) -> list:
     """Which waiting rounds (pk, visitor; oldest first) join a batch that already holds one of
-    `visitor`'s: first at most per_visitor of each visitor's, oldest first, so one visitor's
-    queue cannot fill every batch ahead of others; then, while room is left, anyone's, so a
-    lone visitor still gets full batches."""
+    `visitor`'s: at most per_visitor of each visitor's, oldest first, so one visitor's queue
+    cannot fill every batch ahead of others. A visitor alone in the queue gets a full batch;
+    others waiting, nobody's batch is filled up with one visitor's extra rounds, since on a CPU
+    each image adds its own time to everyone's answer in the batch."""
     taken = {visitor: 1}
     fair = []
     for pk, whose in waiting:
         if len(fair) < room and taken.get(whose, 0) < per_visitor:
             fair.append(pk)
             taken[whose] = taken.get(whose, 0) + 1
-    chosen = set(fair)
-    rest = [pk for pk, _ in waiting if pk not in chosen]
-    return fair + rest[: max(0, room - len(fair))]
+    if len(taken) > 1:
+        return fair
+    return [pk for pk, _ in waiting][:room]
 
 
 def run_rounds(round_id, batch_size: int = 1) -> list:

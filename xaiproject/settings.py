@@ -171,9 +171,9 @@ XAI_BACKEND = env("XAI_BACKEND", "openvino")
 XAI_COMPILED_DIR = Path(env("XAI_COMPILED_DIR", str(VAR_DIR / "compiled")))
 # Rounds waiting when the worker frees up are classified together, up to this many at once.
 XAI_MAX_BATCH = envint("XAI_MAX_BATCH", 8)
-# A batch first takes at most this many rounds of each visitor, oldest first, so one visitor's
-# queue cannot fill every batch ahead of others; room left over goes to whoever waits longest.
-XAI_BATCH_PER_VISITOR = envint("XAI_BATCH_PER_VISITOR", 2)
+# A batch takes at most this many rounds of each visitor, oldest first, so one visitor's queue
+# cannot fill every batch ahead of others (a visitor alone in the queue gets a full batch).
+XAI_BATCH_PER_VISITOR = envint("XAI_BATCH_PER_VISITOR", 1)
 
 REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")
 CELERY_BROKER_URL = REDIS_URL
@@ -257,11 +257,11 @@ XAI_ADDRESS_RATE_LIMITS = {
     "classify": (envint("XAI_CLASSIFY_PER_MINUTE_PER_ADDRESS", 300), 60),
     "upload": (envint("XAI_UPLOADS_PER_MINUTE_PER_ADDRESS", 30), 60),
     "explore": (envint("XAI_EXPLORES_PER_MINUTE_PER_ADDRESS", 60), 60),
-    "analysis": (envint("XAI_ANALYSES_PER_MINUTE_PER_ADDRESS", 20), 60),
+    "analysis": (envint("XAI_ANALYSES_PER_MINUTE_PER_ADDRESS", 12), 60),
 }
 # Work a visitor may have queued at once (pending or running): one person's backlog must not
 # starve everyone else's. A Classify, Retry or new exploration past it is answered 429.
-XAI_MAX_PENDING_ROUNDS = envint("XAI_MAX_PENDING_ROUNDS", 4)
+XAI_MAX_PENDING_ROUNDS = envint("XAI_MAX_PENDING_ROUNDS", 2)
 XAI_MAX_PENDING_ANALYSES = envint("XAI_MAX_PENDING_ANALYSES", 1)
 
 LOGGING = {
