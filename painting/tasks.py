@@ -4,6 +4,7 @@ Only dispatch imports this module; a task that leads to another sends it from he
 
 import contextlib
 import logging
+import os
 
 from celery import shared_task
 from celery.signals import worker_process_init
@@ -25,6 +26,8 @@ NO_SENDER_LIMITS = {"time_limit": None, "soft_time_limit": None}
 @worker_process_init.connect
 def _load_model_once(**_kwargs) -> None:
     """Each worker process sizes its thread pool and loads the model before the first round."""
+    # run.sh starts the analysis worker lower, so that it yields the CPU to classification.
+    os.nice(settings.XAI_WORKER_NICE)
     configure_torch(settings.XAI_TORCH_THREADS)
     # Without weights each round fails with the message that says how to install them.
     with contextlib.suppress(WeightsMissing):

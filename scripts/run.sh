@@ -22,10 +22,11 @@ fi
 
 if redis_up; then
   # One runtime per worker process: classification on the fast backend (XAI_BACKEND), and
-  # Grad-CAM and analyses in torch, with one thread and passive waits so it yields the CPU.
+  # Grad-CAM and analyses in torch, with one thread, passive waits and a lower priority
+  # (XAI_WORKER_NICE) so that it yields the CPU: a flood of analyses must not slow Classify.
   "$PY/celery" -A xaiproject worker -Q inference --concurrency 1 --loglevel INFO -n inference@%h &
   pids+=($!)
-  XAI_BACKEND=torch XAI_TORCH_THREADS=1 OMP_WAIT_POLICY=PASSIVE \
+  XAI_BACKEND=torch XAI_TORCH_THREADS=1 OMP_WAIT_POLICY=PASSIVE XAI_WORKER_NICE=${XAI_WORKER_NICE:-10} \
     "$PY/celery" -A xaiproject worker -Q analysis --concurrency 1 --loglevel INFO -n analysis@%h &
   pids+=($!)
 else

@@ -164,6 +164,9 @@ FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
 XAI_MODEL = env("XAI_MODEL", "")  # empty: the best model whose weights are present
 XAI_TORCH_THREADS = envint("XAI_TORCH_THREADS", 0)  # 0: one per core
+# How much lower a worker's processes run than normal (os.nice): the analysis worker's, so that
+# Grad-CAM and analyses never slow classification down on a machine they share.
+XAI_WORKER_NICE = envint("XAI_WORKER_NICE", 0)
 # Classification backend of the inference worker: OpenVINO fp32 measured fastest here at batch
 # 1 (benchmarks/model_latency.py; ONNX Runtime without busy-waiting was 1.18x, torch 3.3x), with
 # the same top-5 as torch. Grad-CAM uses torch in the analysis worker: one runtime per process.
