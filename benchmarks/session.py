@@ -32,8 +32,8 @@ def random_masks(size: tuple[int, int], count: int, seed: int = 0) -> list[bytes
 class Session:
     """One browser: its own cookies, one exploration of the chosen gallery photo."""
 
-    def __init__(self, url: str, title: str):
-        self.client = httpx.Client(base_url=url, timeout=120)
+    def __init__(self, url: str, title: str, headers: dict | None = None):
+        self.client = httpx.Client(base_url=url, timeout=120, headers=headers)
         home = self.client.get("/").text
         form = next(f for f in home.split("<form")[1:] if f">{title}<" in f)
         explore = re.search(r'action="([^"]+/explore/)"', form).group(1)

@@ -80,16 +80,17 @@ def staff(db):
 
 @pytest.fixture(scope="session")
 def start_worker(media_root, django_db_setup, django_db_blocker, tmp_path_factory):
-    """Start real workers against the test database: start_worker(redis_url, **env)."""
+    """Start real workers against the test database: start_worker(redis_url, [queues], **env)."""
     from django.db import connection
 
     with django_db_blocker.unblock():
         db_path = str(connection.settings_dict["NAME"])
     workers = []
 
-    def start(redis_url: str, **env) -> WorkerProcess:
+    def start(redis_url: str, queues: str = "inference,analysis", **env) -> WorkerProcess:
         log = tmp_path_factory.mktemp("worker") / "worker.log"
-        workers.append(WorkerProcess(redis_url, db_path, str(media_root), log, **env).start())
+        worker = WorkerProcess(redis_url, db_path, str(media_root), log, queues, **env)
+        workers.append(worker.start())
         return workers[-1]
 
     yield start

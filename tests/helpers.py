@@ -192,10 +192,20 @@ class RedisServer:
             self.process.wait(10)
 
 class WorkerProcess:
-    """A real `celery worker` process on the inference queue, against the test database."""
+    """A real `celery worker` process, against the test database. One process serves both
+    queues unless `queues` says otherwise: the tests need the answers, not speed."""
 
-    def __init__(self, redis_url: str, db_path: str, media_root: str, log_path: Path, **env):
+    def __init__(
+        self,
+        redis_url: str,
+        db_path: str,
+        media_root: str,
+        log_path: Path,
+        queues: str = "inference,analysis",
+        **env,
+    ):
         self.log_path = log_path
+        self.queues = queues
         self.env = {
             **os.environ,
             "REDIS_URL": redis_url,
@@ -218,8 +228,7 @@ class WorkerProcess:
                     "xaiproject",
                     "worker",
                     "-Q",
-                    # One process for both queues here: the tests need the answers, not speed.
-                    "inference,analysis",
+                    self.queues,
                     "--concurrency",
                     "1",
                     "--loglevel",
