@@ -35,7 +35,6 @@ class Flood:
         self.connections = (classify, analyse)
         self.stop = threading.Event()
         self.statuses: Counter = Counter()
-        self.analyses: list[str] = []
         self.lock = threading.Lock()
 
     def session(self) -> None:
@@ -48,16 +47,18 @@ class Flood:
         base = client.post(explore, headers=headers).headers["HX-Redirect"]
         masks = random_masks((600, 400), 8)  # Coffee's size
         classify, analyse = self.connections
+        answered: list[str] = []  # this session's rounds, to ask analyses of
+        session = (client, headers, answered)
         threads = [
-            threading.Thread(target=self.classify, args=(client, base, headers, masks[n % 8]))
+            threading.Thread(target=self.classify, args=(*session, base, masks[n % 8]))
             for n in range(classify)
-        ] + [threading.Thread(target=self.analyse, args=(client, headers)) for _ in range(analyse)]
+        ] + [threading.Thread(target=self.analyse, args=session) for _ in range(analyse)]
         for thread in threads:
             thread.start()
         for thread in threads:
             thread.join()
 
-    def classify(self, client: httpx.Client, base: str, headers: dict, mask: bytes) -> None:
+    def classify(self, client, headers: dict, answered: list, base: str, mask: bytes) -> None:
         while not self.stop.is_set():
             response = client.post(
                 f"{base}rounds/",
@@ -67,14 +68,14 @@ class Flood:
             )
             with self.lock:
                 self.statuses[response.status_code] += 1
-                self.analyses += re.findall(r'hx-post="([^"]+/analysis/)"', response.text)
+                answered.extend(re.findall(r'hx-post="([^"]+/analysis/)"', response.text))
             if response.status_code == 429:
                 time.sleep(BACK_OFF)
 
-    def analyse(self, client: httpx.Client, headers: dict) -> None:
+    def analyse(self, client: httpx.Client, headers: dict, answered: list) -> None:
         while not self.stop.is_set():
             with self.lock:
-                url = self.analyses.pop() if self.analyses else None
+                url = answered.pop() if answered else None
             if url is None:
                 time.sleep(0.1)
                 continue
