@@ -28,12 +28,13 @@ WHAT = {
 def client_address(request: HttpRequest) -> str:
     """Who sent the request, as far as this server can trust it.
 
-    Behind our proxy (XAI_BEHIND_PROXY) it is the right-most X-Forwarded-For entry: the one the
-    proxy added ($remote_addr); entries left of it are whatever the client wrote. Otherwise the
-    header is the client's own and only REMOTE_ADDR counts. An IPv6 client is counted by its
-    /64, which one subscriber holds whole."""
+    Behind our proxy (BEHIND_PROXY), or over a unix socket (no REMOTE_ADDR), which only a local
+    proxy can reach, it is the right-most X-Forwarded-For entry: the one the proxy added
+    ($remote_addr). Entries left of it are whatever the client wrote. Otherwise the header is
+    the client's own and only REMOTE_ADDR counts. An IPv6 client is counted by its /64, which
+    one subscriber holds whole."""
     ip = _ip(request.META.get("REMOTE_ADDR", ""))
-    if settings.XAI_BEHIND_PROXY:
+    if settings.BEHIND_PROXY or ip is None:
         forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "").rsplit(",", 1)[-1]
         ip = _ip(forwarded.strip()) or ip
     if ip is None:

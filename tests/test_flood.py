@@ -30,7 +30,7 @@ def production_shape(tmp_path, start_worker, settings):
     side behind a proxy that sets X-Forwarded-For."""
     server = RedisServer(tmp_path).start()
     settings.XAI_POLL_WAIT_SECONDS = 10
-    settings.XAI_BEHIND_PROXY = True
+    settings.BEHIND_PROXY = True
     celery_app.conf.task_always_eager = False
     use_broker(server.url)
     # One thread each: this machine's cores also run the web side and the flooding client.

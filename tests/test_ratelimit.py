@@ -51,21 +51,28 @@ def test_the_client_address_is_remote_addr_unless_behind_our_proxy(settings):
     request = RequestFactory().get(
         "/", REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="1.2.3.4, 198.51.100.7"
     )
-    settings.XAI_BEHIND_PROXY = False
+    settings.BEHIND_PROXY = False
     assert client_address(request) == "10.0.0.2"  # the header is the client's own words
-    settings.XAI_BEHIND_PROXY = True
+    settings.BEHIND_PROXY = True
     assert client_address(request) == "198.51.100.7"  # what the proxy appended, not 1.2.3.4
 
 
 def test_an_unusable_forwarded_header_falls_back_to_remote_addr(settings):
-    settings.XAI_BEHIND_PROXY = True
+    settings.BEHIND_PROXY = True
     for header in ["", "not-an-address", "1.2.3.4, "]:
         request = RequestFactory().get("/", REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR=header)
         assert client_address(request) == "10.0.0.2", header
 
 
+def test_over_a_unix_socket_the_local_proxys_forwarded_for_names_the_client(settings):
+    settings.BEHIND_PROXY = False  # make run: only its own nginx reaches gunicorn's socket
+    request = RequestFactory().get("/", REMOTE_ADDR="", HTTP_X_FORWARDED_FOR="198.51.100.7")
+    assert client_address(request) == "198.51.100.7"
+    assert client_address(RequestFactory().get("/", REMOTE_ADDR="")) == "unknown"
+
+
 def test_an_ipv6_client_is_counted_by_its_64_block(settings):
-    settings.XAI_BEHIND_PROXY = False
+    settings.BEHIND_PROXY = False
     one, other = (
         client_address(RequestFactory().get("/", REMOTE_ADDR=address))
         for address in ("2001:db8:1:2::1", "2001:db8:1:2:ffff::9")
@@ -114,7 +121,7 @@ def test_sessions_sharing_an_address_share_its_classify_budget(gallery, settings
 
 def test_x_forwarded_for_is_ignored_unless_behind_our_proxy(gallery, settings):
     settings.XAI_ADDRESS_RATE_LIMITS = {**settings.XAI_ADDRESS_RATE_LIMITS, "explore": (2, 60)}
-    settings.XAI_BEHIND_PROXY = False
+    settings.BEHIND_PROXY = False
     statuses = [
         explore(Client(), gallery["coffee"], **{"X-Forwarded-For": f"203.0.113.{i}"}).status_code
         for i in range(3)
@@ -124,7 +131,7 @@ def test_x_forwarded_for_is_ignored_unless_behind_our_proxy(gallery, settings):
 
 def test_behind_our_proxy_each_forwarded_client_has_its_own_budget(gallery, settings):
     settings.XAI_ADDRESS_RATE_LIMITS = {**settings.XAI_ADDRESS_RATE_LIMITS, "explore": (2, 60)}
-    settings.XAI_BEHIND_PROXY = True
+    settings.BEHIND_PROXY = True
     others = [
         explore(Client(), gallery["coffee"], **{"X-Forwarded-For": f"203.0.113.{i}"}).status_code
         for i in range(3)

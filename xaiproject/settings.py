@@ -136,8 +136,8 @@ SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
 SECURE_HSTS_PRELOAD = not DEBUG
 # Behind a TLS-terminating proxy that sets X-Forwarded-Proto and X-Forwarded-For (nginx in
 # front of gunicorn): only then are those headers trusted (painting.ratelimit.client_address).
-XAI_BEHIND_PROXY = envbool("XAI_BEHIND_PROXY", False)
-if XAI_BEHIND_PROXY:
+BEHIND_PROXY = envbool("XAI_BEHIND_PROXY", False)
+if BEHIND_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
 
 CONTENT_SECURITY_POLICY = {
