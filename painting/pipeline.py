@@ -1,5 +1,8 @@
 """The worker side of a round: claim it, compose what the model sees, classify, record the
-answer or the failure, archive the lossless copy later, sweep what nobody answered.
+answer or the failure, sweep what nobody answered.
+
+What the model saw is not stored: it is a pure function of the stored original, the mask and
+the fill (originals.masked_image_of), rebuilt when someone looks at it.
 
 Tasks call these; the web side (services) never does, except to fail a round it gave up on."""
 
@@ -128,33 +131,6 @@ def inference_model(name: str) -> Classifier:
     return load_classifier(name, settings.XAI_BACKEND, settings.XAI_COMPILED_DIR)
 
 
-def busy_within(seconds: float) -> bool:
-    """Whether any round was submitted in the last `seconds`."""
-    since = timezone.now() - timedelta(seconds=seconds)
-    return Round.objects.filter(created_at__gte=since).exists()
-
-
-def archive_masked_images(limit: int = 64) -> int:
-    """Store the lossless copy of what the model saw for finished rounds that lack one.
-
-    A PNG of a photo takes longer to encode than some models take to answer, so this runs one
-    image at a time, and only while no round is waiting; the image is a pure function of
-    original, mask and fill, so deferring it loses nothing."""
-    stored = 0
-    while stored < limit and not Round.objects.filter(status=Round.Status.PENDING).exists():
-        round_ = (
-            Round.objects.filter(status=Round.Status.DONE, masked_image="")
-            .exclude(mask="")
-            .select_related("exploration__picture")
-            .first()
-        )
-        if round_ is None:
-            break
-        _store_masked_image(round_, originals.masked_image_of(round_))
-        stored += 1
-    return stored
-
-
 def _thumbnail_of(round_: Round, image: Image.Image) -> dict:
     """Write the history strip's thumbnail of what the model saw; its name for the result."""
     if not round_.mask:
@@ -163,12 +139,6 @@ def _thumbnail_of(round_: Round, image: Image.Image) -> dict:
     data = ContentFile(images.jpeg_bytes(images.thumbnail(image)))
     round_.thumbnail.save(name, data, save=False)
     return {"thumbnail": round_.thumbnail.name}
-
-
-def _store_masked_image(round_: Round, image: Image.Image) -> None:
-    name = f"{round_.exploration_id}/{round_.pk}-masked.png"
-    round_.masked_image.save(name, ContentFile(images.png_bytes(image, fast=True)), save=False)
-    Round.objects.filter(pk=round_.pk).update(masked_image=round_.masked_image.name)
 
 
 def _fail_all(round_ids: list, message: str) -> None:

@@ -285,8 +285,8 @@ def round_file(request: HttpRequest, exploration_id, round_id, name: str):
     if name not in ROUND_FILES:
         raise Http404
     field, content_type = ROUND_FILES[name]
-    if name == "masked.png" and round_.mask and not round_.masked_image:
-        # Not archived yet (the worker stores it when idle): compose the same pixels now.
+    if name == "masked.png" and round_.mask:
+        # Not stored: the same pixels the model saw, composed from original, mask and fill.
         png = images.png_bytes(originals.masked_image_of(round_), fast=True)
         return _immutable(HttpResponse(png, content_type=content_type))
     return _file_response(getattr(round_, field), content_type)
