@@ -29,6 +29,7 @@ class Picture(models.Model):
     sha256 = models.CharField(max_length=64)
     source = models.CharField(max_length=300, blank=True)
     licence = models.CharField(max_length=200, blank=True)
+    stored_bytes = models.PositiveBigIntegerField(default=0)  # its files, for the quota
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -156,6 +157,7 @@ class Round(models.Model):
     thumbnail = models.FileField(upload_to="rounds/")
     masked_fraction = models.FloatField(default=0.0)
     strokes = models.JSONField(default=list, blank=True)  # the brush and event log
+    stored_bytes = models.PositiveBigIntegerField(default=0)  # mask and log, for the quota
     prediction = models.CharField(max_length=200, blank=True)  # participant's, before the result
     client_latency_ms = models.FloatField(null=True, blank=True)  # Classify to result, as seen
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)

@@ -6,6 +6,8 @@ workers goes out through dispatch; the worker side lives in pipeline."""
 
 from __future__ import annotations
 
+import json
+
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
@@ -27,24 +29,28 @@ def current_model_name(chosen: str = "") -> str:
 
 
 def add_picture(image: Image.Image, *, title: str, owner: str = "", **gallery) -> Picture:
-    """Store a working copy of the image (and a thumbnail) as a new Picture."""
+    """Store a working copy of the image (and a thumbnail) as a new Picture.
+
+    An upload is kept as a high-quality JPEG (a tenth of a PNG's size); the model always reads
+    this stored copy, so what it sees never depends on how the photo was first sent."""
     working = images.working_copy(image, settings.XAI_WORKING_MAX_SIDE)
-    data = images.png_bytes(working)
+    if gallery.get("is_gallery"):
+        data, extension = images.png_bytes(working), "png"
+    else:
+        data, extension = images.jpeg_bytes(working, quality=95), "jpg"
     sha = images.sha256_hex(data)
+    thumbnail = images.jpeg_bytes(images.thumbnail(working))
     picture = Picture(
         title=title[:200],
         owner=owner,
         width=working.width,
         height=working.height,
         sha256=sha,
+        stored_bytes=len(data) + len(thumbnail),
         **gallery,
     )
-    picture.file.save(f"{sha[:16]}.png", ContentFile(data), save=False)
-    picture.thumbnail.save(
-        f"{sha[:16]}-thumb.jpg",
-        ContentFile(images.jpeg_bytes(images.thumbnail(working))),
-        save=False,
-    )
+    picture.file.save(f"{sha[:16]}.{extension}", ContentFile(data), save=False)
+    picture.thumbnail.save(f"{sha[:16]}-thumb.jpg", ContentFile(thumbnail), save=False)
     picture.save()
     return picture
 
@@ -127,12 +133,10 @@ def _create_round(
         round_.masked_image.name = exploration.picture.file.name
         round_.thumbnail.name = exploration.picture.thumbnail.name
     else:  # encoded and written before the transaction, which holds SQLite's write lock
-        round_.mask.save(
-            f"{exploration.pk}/{round_.pk}-mask.png",
-            # One bit a pixel: a few kilobytes, and exactly the area that was painted.
-            ContentFile(images.png_bytes(mask.convert("1", dither=Image.Dither.NONE))),
-            save=False,
-        )
+        # One bit a pixel: a few kilobytes, and exactly the area that was painted.
+        png = images.png_bytes(mask.convert("1", dither=Image.Dither.NONE))
+        round_.mask.save(f"{exploration.pk}/{round_.pk}-mask.png", ContentFile(png), save=False)
+        round_.stored_bytes = len(png) + len(json.dumps(strokes))
     with transaction.atomic():
         # Writing the exploration row first takes the write lock, so two concurrent Classify
         # clicks on one exploration get distinct indexes.

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mimetypes
 import uuid
 
 from django.conf import settings
@@ -13,7 +14,17 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect, reswap, retarget
 from django_htmx.middleware import HtmxDetails
 
-from . import images, model_view, originals, ratelimit, review, selectors, services, studies
+from . import (
+    images,
+    model_view,
+    originals,
+    quotas,
+    ratelimit,
+    review,
+    selectors,
+    services,
+    studies,
+)
 from .forms import RoundForm, UploadForm, first_error
 from .inference import registry
 from .masking import Fill
@@ -113,6 +124,12 @@ def home(
 def upload(request: HtmxHttpRequest):
     if not ratelimit.allow(visitor_id(request, create=True), "upload"):
         return _home_again(request, upload_error=ratelimit.message("upload"), status=429)
+    visitor = visitor_id(request, create=True)
+    sent = sum(f.size for f in request.FILES.values())
+    try:
+        quotas.check(visitor, adding_bytes=sent, upload=True)
+    except quotas.QuotaExceeded as exc:
+        return _home_again(request, upload_error=str(exc), status=403)
     form = UploadForm(request.POST, request.FILES)
     if not form.is_valid():
         return _home_again(request, form=form, status=400)
@@ -216,6 +233,10 @@ def classify(request: HtmxHttpRequest, exploration_id):
     if not form.is_valid():
         return _error(request, first_error(form))
     data = form.cleaned_data
+    try:
+        quotas.check(exploration.visitor, adding_bytes=len(request.POST.get("strokes", "")))
+    except quotas.QuotaExceeded as exc:
+        return _error(request, str(exc), status=403)
     round_ = services.submit_round(
         exploration,
         data["mask"],
@@ -249,9 +270,10 @@ def retry(request: HtmxHttpRequest, exploration_id, round_id):
     return _round_fragments(request, round_)
 
 
-def _file_response(field, content_type: str) -> FileResponse:
+def _file_response(field, content_type: str | None) -> FileResponse:
     if not field:
         raise Http404
+    content_type = content_type or mimetypes.guess_type(field.name)[0]
     return _immutable(FileResponse(field.open("rb"), content_type=content_type))
 
 
@@ -261,7 +283,8 @@ def _immutable(response: HttpResponse) -> HttpResponse:
     return response
 
 
-PICTURE_FILES = {"image.png": ("file", "image/png"), "thumb.jpg": ("thumbnail", "image/jpeg")}
+# The photo's own file is a PNG (gallery) or a JPEG (uploads): its type follows its name.
+PICTURE_FILES = {"image.png": ("file", None), "thumb.jpg": ("thumbnail", "image/jpeg")}
 ROUND_FILES = {
     "mask.png": ("mask", "image/png"),
     "masked.png": ("masked_image", "image/png"),
