@@ -1,6 +1,8 @@
 """Settings for Interaction as Explanation. Every value can be overridden by environment."""
 
 import os
+import secrets
+import tempfile
 from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -25,10 +27,27 @@ def envint(name: str, default: int) -> int:
     return int(os.environ.get(name, default))
 
 
-DEBUG = envbool("XAI_DEBUG", True)
-SECRET_KEY = env("XAI_SECRET_KEY", "dev-only-insecure-key-change-me" if DEBUG else "")
-if not SECRET_KEY:
-    raise RuntimeError("Set XAI_SECRET_KEY when XAI_DEBUG is off.")
+def kept_secret_key(path: Path) -> str:
+    """A random key made on first start and kept (mode 0600), so sessions survive restarts."""
+    if not path.exists():
+        fd, draft = tempfile.mkstemp(dir=path.parent)  # mkstemp makes it 0600
+        with os.fdopen(fd, "w") as file:
+            file.write(secrets.token_urlsafe(50))
+        try:
+            os.link(draft, path)  # atomic: processes starting together all keep the first key
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(draft)
+    return path.read_text().strip()
+
+
+VAR_DIR = Path(env("XAI_VAR_DIR", str(BASE_DIR / "var")))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+# Debug pages list every URL and setting: only when asked for.
+DEBUG = envbool("XAI_DEBUG", False)
+SECRET_KEY = env("XAI_SECRET_KEY", "") or kept_secret_key(VAR_DIR / "secret_key")
 ALLOWED_HOSTS = env("XAI_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",")
 CSRF_TRUSTED_ORIGINS = [o for o in env("XAI_CSRF_TRUSTED_ORIGINS", "").split(",") if o]
 
@@ -77,8 +96,6 @@ TEMPLATES = [
     },
 ]
 
-VAR_DIR = Path(env("XAI_VAR_DIR", str(BASE_DIR / "var")))
-VAR_DIR.mkdir(parents=True, exist_ok=True)
 DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
@@ -127,12 +144,13 @@ CSRF_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
-# Production (XAI_DEBUG=0) is served over HTTPS: secure cookies and HSTS.
-SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = not DEBUG
-SECURE_SSL_REDIRECT = envbool("XAI_SSL_REDIRECT", not DEBUG)
-SECURE_HSTS_SECONDS = 0 if DEBUG else envint("XAI_HSTS_SECONDS", 60 * 60 * 24 * 365)
-SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
-SECURE_HSTS_PRELOAD = not DEBUG
+# Served over HTTPS (XAI_HTTPS=1): secure cookies, redirect to https, HSTS. Its own switch, so
+# that `make run` on a fresh machine works over plain http://127.0.0.1:8000 with debug off.
+HTTPS = envbool("XAI_HTTPS", False)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = HTTPS
+SECURE_SSL_REDIRECT = envbool("XAI_SSL_REDIRECT", HTTPS)
+SECURE_HSTS_SECONDS = envint("XAI_HSTS_SECONDS", 60 * 60 * 24 * 365) if HTTPS else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_PRELOAD = HTTPS
 # Behind a TLS-terminating proxy that sets X-Forwarded-Proto.
 if envbool("XAI_BEHIND_PROXY", False):
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
