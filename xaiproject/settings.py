@@ -76,6 +76,9 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "csp.middleware.CSPMiddleware",
+    # Last, so its 413 gets every header above. Nothing reads the body before the view does
+    # (CSRF reads it in process_view, which runs only after every middleware here).
+    "painting.body_limit.BodyLimitMiddleware",
 ]
 
 ROOT_URLCONF = "xaiproject.urls"
@@ -181,7 +184,10 @@ XAI_MAX_UPLOAD_PIXELS = envint("XAI_MAX_UPLOAD_PIXELS", 40_000_000)
 # Uploads are stored as a working copy no longer than this on its long side: the models see
 # 224–260 px, and a canvas of a 40-megapixel photo would be slow to paint in any browser.
 XAI_WORKING_MAX_SIDE = envint("XAI_WORKING_MAX_SIDE", 1024)
-DATA_UPLOAD_MAX_MEMORY_SIZE = XAI_MAX_UPLOAD_BYTES + 1024 * 1024
+# The largest request body: an upload plus the rest of its form. Larger ones are refused
+# before they are read, by nginx in front and by painting.body_limit in Django.
+XAI_MAX_REQUEST_BYTES = XAI_MAX_UPLOAD_BYTES + 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = XAI_MAX_REQUEST_BYTES
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
 XAI_MODEL = env("XAI_MODEL", "")  # empty: the best model whose weights are present
