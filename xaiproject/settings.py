@@ -154,9 +154,15 @@ SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = HTTPS
 SECURE_SSL_REDIRECT = envbool("XAI_SSL_REDIRECT", HTTPS)
 SECURE_HSTS_SECONDS = envint("XAI_HSTS_SECONDS", 60 * 60 * 24 * 365) if HTTPS else 0
 SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_PRELOAD = HTTPS
-# Behind a TLS-terminating proxy that sets X-Forwarded-Proto.
-if envbool("XAI_BEHIND_PROXY", False):
+# Behind a TLS-terminating proxy (at one of XAI_TRUSTED_PROXIES) that sets X-Forwarded-Proto
+# and X-Forwarded-For. Only then does the nginx of scripts/serve.sh take the client address
+# from that proxy's X-Forwarded-For and pass its X-Forwarded-Proto on.
+BEHIND_PROXY = envbool("XAI_BEHIND_PROXY", False)
+TRUSTED_PROXIES = env("XAI_TRUSTED_PROXIES", "127.0.0.1,::1").split(",")
+if BEHIND_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# What nginx in front of gunicorn allows one client address: requests in progress at once.
+XAI_CONNECTIONS_PER_ADDRESS = envint("XAI_CONNECTIONS_PER_ADDRESS", 32)
 
 # Per-process cache: rate limits (one web process serves many threads; see README).
 CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
