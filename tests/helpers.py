@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import os
 import shutil
-import socket
 import struct
 import subprocess
 import sys
@@ -25,6 +24,7 @@ from painting import services
 from painting.gallery import PHOTOS
 from painting.masking import Fill
 from painting.models import Exploration, Round
+from tests.servers import free_port
 from xaiproject.celery import app as celery_app
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -139,11 +139,6 @@ def use_broker(url: str) -> None:
     celery_app.conf.broker_url = url
     celery_app._pool = None
     celery_app.amqp._producer_pool = None
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 class RedisServer:
     """A real redis-server on its own port, which tests may stop and start again."""
