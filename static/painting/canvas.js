@@ -188,8 +188,9 @@
     }
 
     function clear() {
-      commit({ type: "clear" });
-      apply({ type: "clear" });
+      const op = { type: "clear" };
+      apply(op); // before commit(), which measures the painted share
+      commit(op);
       log({ type: "clear" });
     }
 

@@ -168,3 +168,16 @@ def test_a_refused_classify_keeps_its_brush_log(
     expect(page.locator('#result.done[data-round-index="2"]')).to_be_visible(timeout=30_000)
     second = Exploration.objects.get().rounds.get(index=2)
     assert [e["type"] for e in second.strokes] == ["stroke", "classify", "classify"]
+
+
+def test_clear_resets_the_painted_share(live_server, real_worker, gallery, page: Page):
+    page.goto(live_server.url)
+    page.get_by_role("button", name=re.compile("Coffee")).click()
+    expect(page.locator("#result.done")).to_be_visible(timeout=30_000)
+    stroke(page, [(0.2, 0.2), (0.8, 0.8)])
+    before = painted(page)
+    assert before > 1
+    page.get_by_role("button", name="Clear").click()
+    expect(page.locator("[data-painted-output]")).to_have_text("0.0%")
+    page.get_by_role("button", name="Undo").click()
+    assert painted(page) == before
