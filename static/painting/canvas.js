@@ -1,5 +1,6 @@
 // The painting canvas: pointer events (mouse, pen, touch), paint/erase, brush size,
 // undo/redo/clear, restoring a past round's mask, and handing the mask to the Classify form.
+// On load the canvas holds the mask of the round on screen, so a reload changes nothing.
 // The canvas has the picture's own resolution; CSS scales it to the screen.
 (function () {
   "use strict";
@@ -16,8 +17,11 @@
     const paintedOutput = root.querySelector("[data-painted-output]");
     const undoButton = root.querySelector("[data-undo]");
     const redoButton = root.querySelector("[data-redo]");
+    const submitButton = form.querySelector("button[type=submit]"); // absent once a study is over
 
-    // Everything drawn is a list of operations, so undo/redo replay them from blank.
+    // Everything drawn is a list of operations, so undo/redo replay them from the base: blank,
+    // or the mask the page was loaded with (undo never goes below it).
+    let base = null;
     const done = [];
     const undone = [];
     let events = []; // the brush log sent with the next Classify
@@ -87,6 +91,7 @@
 
     function redraw() {
       ctx.clearRect(0, 0, canvas.width, canvas.height);
+      if (base) apply(base);
       done.forEach(apply);
     }
 
@@ -212,6 +217,35 @@
       image.src = url;
     }
 
+    // The mask of the round on screen (the latest) is the starting state, as if restored from
+    // the history: the same painted %, nothing to undo, and a restore event in the brush log.
+    // Classify waits for it, so a reload never sends an empty canvas by mistake.
+    function start(url) {
+      if (!url) {
+        ready();
+        return;
+      }
+      if (submitButton) submitButton.disabled = true;
+      const image = new Image();
+      image.onload = () => {
+        base = { type: "restore", image: image };
+        redraw();
+        changed();
+        log({ type: "restore", mask: url, source: "load" });
+        ready();
+      };
+      image.onerror = () => {
+        showConnectionError("The last round's mask could not be loaded; the canvas starts empty.");
+        ready();
+      };
+      image.src = url;
+    }
+
+    function ready() {
+      if (submitButton) submitButton.disabled = false;
+      stage.dataset.ready = "true";
+    }
+
     undoButton.addEventListener("click", undo);
     redoButton.addEventListener("click", redo);
     root.querySelector("[data-clear]").addEventListener("click", clear);
@@ -298,7 +332,7 @@
     showCropGuide(stage, canvas);
     setUpModelView(stage, root);
     changed();
-    stage.dataset.ready = "true";
+    start(stage.dataset.initialMask);
   }
 
   // "Show the model's view": its heatmap over the canvas, fetched on first use (the worker

@@ -181,3 +181,44 @@ def test_clear_resets_the_painted_share(live_server, real_worker, gallery, page:
     expect(page.locator("[data-painted-output]")).to_have_text("0.0%")
     page.get_by_role("button", name="Undo").click()
     assert painted(page) == before
+
+
+CANVAS_SHARE = """() => {
+  const c = document.querySelector("canvas[data-mask]");
+  const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+  let on = 0;
+  for (let i = 3; i < d.length; i += 4) if (d[i] >= 128) on++;
+  return on / (c.width * c.height);
+}"""
+
+
+def test_a_reload_keeps_the_mask_and_the_fill_of_the_round_on_screen(
+    live_server, real_worker, gallery, page: Page
+):
+    page.goto(live_server.url)
+    page.get_by_role("button", name=re.compile("Coffee")).click()
+    expect(page.locator("#result.done")).to_be_visible(timeout=30_000)
+    stroke(page, [(0.3, 0.3), (0.6, 0.7)])
+    page.get_by_label("Masked area becomes").select_option("blur")
+    page.get_by_role("button", name="Classify").click()
+    expect(page.locator('#result.done[data-round-index="1"]')).to_be_visible(timeout=30_000)
+    exploration = Exploration.objects.get()
+    round1 = exploration.rounds.get(index=1)
+    shown = f"{round1.masked_fraction * 100:.1f}%"
+    expect(page.locator("#result")).to_contain_text(f"{shown} painted")
+
+    page.reload()
+    expect(page.locator("[data-stage][data-ready=true]")).to_be_attached()
+    expect(page.locator("[data-painted-output]")).to_have_text(shown)
+    assert page.evaluate(CANVAS_SHARE) == pytest.approx(round1.masked_fraction, abs=1e-6)
+    expect(page.get_by_label("Masked area becomes")).to_have_value("blur")
+    expect(page.get_by_role("button", name="Undo")).to_be_disabled()  # the start, not a step
+
+    page.get_by_role("button", name="Classify").click()
+    expect(page.locator('#result.done[data-round-index="2"]')).to_be_visible(timeout=30_000)
+    round2 = exploration.rounds.get(index=2)
+    assert round2.masked_fraction == round1.masked_fraction and round2.fill == "blur"
+    mask_url = f"/e/{exploration.pk}/rounds/{round1.pk}/mask.png"
+    assert [e["type"] for e in round2.strokes] == ["restore", "classify"]
+    assert round2.strokes[0]["mask"] == mask_url and round2.strokes[0]["source"] == "load"
+
