@@ -14,7 +14,7 @@ from django_htmx.http import HttpResponseClientRedirect, reswap, retarget
 from django_htmx.middleware import HtmxDetails
 
 from . import images, model_view, originals, ratelimit, review, selectors, services, studies
-from .forms import RoundForm, UploadForm, first_error
+from .forms import LatencyForm, RoundForm, UploadForm, first_error
 from .inference import registry
 from .masking import Fill
 from .models import Exploration, Picture, Round
@@ -222,7 +222,6 @@ def classify(request: HtmxHttpRequest, exploration_id):
         data["fill"],
         data["strokes"],
         prediction=data["prediction"],
-        previous_latency_ms=data["previous_latency_ms"],
     )
     if not request.htmx:
         return redirect(exploration_url(exploration))
@@ -247,6 +246,18 @@ def retry(request: HtmxHttpRequest, exploration_id, round_id):
     if not request.htmx:
         return redirect(exploration_url(round_.exploration))
     return _round_fragments(request, round_)
+
+
+@require_POST
+def latency(request: HtmxHttpRequest, exploration_id, round_id):
+    """Classify to result on screen, as the browser measured it, sent once the result shows:
+    the owner's own round only, and only the first report counts."""
+    round_ = _get_round_for(request, exploration_id, round_id)
+    form = LatencyForm(request.POST)
+    if not form.is_valid():
+        return _error(request, first_error(form))
+    services.record_latency(round_, form.cleaned_data["ms"])
+    return HttpResponse(status=204)
 
 
 def _file_response(field, content_type: str) -> FileResponse:

@@ -301,6 +301,7 @@
       events = [];
       roundStart = performance.now();
       classifiedAt = performance.now();
+      awaited = null;
     }, true);
 
     // A Classify the server refused (a bad mask, a rate limit, no network) did not start a
@@ -314,25 +315,46 @@
         events = sent.events.concat(events);
         roundStart = sent.roundStart;
         classifiedAt = null;
+      } else {
+        // Swapped in already: the new round, whose result may come now or by a poll.
+        const result = document.getElementById("result");
+        awaited = result ? result.dataset.roundId : null;
       }
       sent = null;
     });
 
-    // How long the person waited, Classify to result on screen: sent with the next Classify.
+    // How long the person waited, Classify to result on screen, sent as soon as the result of
+    // that round shows (in the Classify answer itself, or after a poll).
     let classifiedAt = null;
-    document.body.addEventListener("htmx:afterSettle", (event) => {
+    let awaited = null; // the id of the round that Classify started
+    document.body.addEventListener("htmx:afterSettle", () => {
       const result = document.getElementById("result");
-      if (classifiedAt === null || !result || !result.classList.contains("done")) return;
-      form.querySelector("[data-latency-input]").value = Math.round(performance.now() - classifiedAt);
+      if (classifiedAt === null || awaited === null || !result) return;
+      if (result.dataset.roundId !== awaited || result.classList.contains("pending")) return;
+      if (result.classList.contains("done") && result.dataset.latencyUrl) {
+        sendLatency(result.dataset.latencyUrl, Math.round(performance.now() - classifiedAt));
+      }
       classifiedAt = null;
       const prediction = form.querySelector("[data-prediction-input]");
-      if (prediction) prediction.value = "";
+      if (prediction && result.classList.contains("done")) prediction.value = "";
     });
 
     showCropGuide(stage, canvas);
     setUpModelView(stage, root);
     changed();
     start(stage.dataset.initialMask);
+  }
+
+  // keepalive: the report still goes if the person clicks Next at once.
+  function sendLatency(url, ms) {
+    const headers = JSON.parse(document.body.getAttribute("hx-headers") || "{}");
+    fetch(url, {
+      method: "POST",
+      headers: headers,
+      body: new URLSearchParams({ ms: String(ms) }),
+      credentials: "same-origin",
+      keepalive: true,
+    }).catch(() => { /* a lost report leaves the column empty; nothing to tell the person */ });
   }
 
   // "Show the model's view": its heatmap over the canvas, fetched on first use (the worker

@@ -222,3 +222,22 @@ def test_a_reload_keeps_the_mask_and_the_fill_of_the_round_on_screen(
     assert [e["type"] for e in round2.strokes] == ["restore", "classify"]
     assert round2.strokes[0]["mask"] == mask_url and round2.strokes[0]["source"] == "load"
 
+
+def test_the_latency_of_each_round_is_stored_once_its_result_shows(
+    live_server, real_worker, gallery, page: Page
+):
+    import time
+
+    page.goto(live_server.url)
+    page.get_by_role("button", name=re.compile("Chelsea")).click()
+    expect(page.locator("#result.done")).to_be_visible(timeout=30_000)
+    stroke(page, [(0.1, 0.1), (0.4, 0.4)])
+    page.get_by_role("button", name="Classify").click()
+    expect(page.locator('#result.done[data-round-index="1"]')).to_be_visible(timeout=30_000)
+    # The last round of the image: no Classify follows it, and its latency is stored anyway.
+    deadline = time.monotonic() + 10
+    while Round.objects.get(index=1).client_latency_ms is None:
+        assert time.monotonic() < deadline, "no latency was reported"
+        time.sleep(0.05)
+    latency = Round.objects.get(index=1).client_latency_ms
+    assert 0 < latency < 30_000 and Round.objects.get(index=0).client_latency_ms is None
