@@ -68,7 +68,8 @@ def _error(request: HtmxHttpRequest, message: str, status: int = 400) -> HttpRes
 
 def _round_fragments(request: HttpRequest, round_: Round, *, new: bool = False) -> HttpResponse:
     """The result panel for a round, plus its history entry, swapped in out of band: appended
-    when the round is new, replaced otherwise."""
+    when the round is new, replaced otherwise. In a study, the study bar comes along out of
+    band too: a round that finishes may open Next."""
     context = {
         "round": round_,
         "item": round_,
@@ -79,7 +80,13 @@ def _round_fragments(request: HttpRequest, round_: Round, *, new: bool = False) 
     }
     history = EXPLORE + ("#history-append" if new else "#history-item")
     html = render_to_string(EXPLORE + "#result", context, request)
-    return HttpResponse(html + render_to_string(history, context, request))
+    html += render_to_string(history, context, request)
+    study = study_context(round_.exploration)
+    if study:
+        html += render_to_string(
+            EXPLORE + "#study-bar", {"study": study, "study_oob": True}, request
+        )
+    return HttpResponse(html)
 
 
 @require_GET
@@ -163,17 +170,27 @@ def explore_picture(request: HtmxHttpRequest, picture_id):
 
 
 def study_context(exploration: Exploration) -> dict | None:
-    """Where a participant is in their study: step n of N, and where Next leads."""
+    """Where a participant is in their study: step n of N, where Next leads and whether it is
+    open yet (and why not)."""
     if not exploration.participant_id:
         return None
-    study = exploration.participant.study
+    participant = exploration.participant
+    study = participant.study
     step, count = studies.step_of(exploration), studies.image_count(study)
     following = (
         reverse("painting:study-step", args=[study.slug, step + 1])
         if step < count
         else reverse("painting:study-finish", args=[study.slug])
     )
-    return {"study": study, "step": step, "count": count, "next_url": following}
+    reachable = studies.reachable_step(participant)
+    return {
+        "study": study,
+        "step": step,
+        "count": count,
+        "next_url": following,
+        "next_ready": reachable > step,
+        "next_hint": studies.rounds_needed_message(study, reachable) if reachable <= step else "",
+    }
 
 
 def exploration_url(exploration: Exploration) -> str:
