@@ -40,6 +40,16 @@ def image_count(study: Study) -> int:
     return steps_of(study).count()
 
 
+def refusal(participant: Participant | None) -> str:
+    """Why nothing more may be recorded for this participant, or "" while they take part.
+
+    Every view that writes for an exploration asks this, so the rule lives here once.
+    (Withdrawing deletes the participant's rows, so those requests find nothing: 404.)"""
+    if participant is not None and participant.finished_at:
+        return "You have finished this study: nothing more is recorded. Thank you!"
+    return ""
+
+
 def reachable_step(participant: Participant) -> int:
     """The furthest step the participant may open: each image needs the study's minimum of
     finished masked rounds before the next one opens. image_count + 1 means Finish is open."""

@@ -65,6 +65,8 @@ def step(request: HttpRequest, slug: str, step: int):
     participant = _get_participant_for(request, study)
     if not 1 <= step <= studies.image_count(study):
         raise Http404
+    if over := studies.refusal(participant):
+        return _refused(request, study, over, 403)
     if refused := _not_yet(request, participant, step):
         return refused
     exploration = studies.exploration_for_step(participant, visitor_id(request, create=True), step)

@@ -66,6 +66,13 @@ def _error(request: HtmxHttpRequest, message: str, status: int = 400) -> HttpRes
     return response
 
 
+def _refused(request: HtmxHttpRequest, exploration: Exploration) -> HttpResponse | None:
+    """The refusal of a write to an exploration that takes no more (its participant finished
+    the study), or None: every writing view asks this first."""
+    reason = studies.refusal(exploration.participant)
+    return _error(request, reason, status=403) if reason else None
+
+
 def _round_fragments(request: HttpRequest, round_: Round, *, new: bool = False) -> HttpResponse:
     """The result panel for a round, plus its history entry, swapped in out of band: appended
     when the round is new, replaced otherwise. In a study, the study bar comes along out of
@@ -171,7 +178,7 @@ def explore_picture(request: HtmxHttpRequest, picture_id):
 
 def study_context(exploration: Exploration) -> dict | None:
     """Where a participant is in their study: step n of N, where Next leads and whether it is
-    open yet (and why not)."""
+    open yet (and why not), or that the study is over for them."""
     if not exploration.participant_id:
         return None
     participant = exploration.participant
@@ -190,6 +197,7 @@ def study_context(exploration: Exploration) -> dict | None:
         "next_url": following,
         "next_ready": reachable > step,
         "next_hint": studies.rounds_needed_message(study, reachable) if reachable <= step else "",
+        "over": studies.refusal(participant),
     }
 
 
@@ -220,6 +228,8 @@ def explore(request: HtmxHttpRequest, exploration_id):
 @require_POST
 def classify(request: HtmxHttpRequest, exploration_id):
     exploration = _get_exploration_for(request, exploration_id)
+    if refused := _refused(request, exploration):
+        return refused
     if not ratelimit.allow(exploration.visitor, "classify"):
         return _error(request, ratelimit.message("classify"), status=429)
     picture = exploration.picture
@@ -259,7 +269,10 @@ def round_result(request: HtmxHttpRequest, exploration_id, round_id):
 
 @require_POST
 def retry(request: HtmxHttpRequest, exploration_id, round_id):
-    round_ = services.retry_round(_get_round_for(request, exploration_id, round_id))
+    round_ = _get_round_for(request, exploration_id, round_id)
+    if refused := _refused(request, round_.exploration):
+        return refused
+    round_ = services.retry_round(round_)
     if not request.htmx:
         return redirect(exploration_url(round_.exploration))
     return _round_fragments(request, round_)
@@ -270,6 +283,8 @@ def latency(request: HtmxHttpRequest, exploration_id, round_id):
     """Classify to result on screen, as the browser measured it, sent once the result shows:
     the owner's own round only, and only the first report counts."""
     round_ = _get_round_for(request, exploration_id, round_id)
+    if refused := _refused(request, round_.exploration):
+        return refused
     form = LatencyForm(request.POST)
     if not form.is_valid():
         return _error(request, first_error(form))
@@ -346,6 +361,8 @@ def analysis(request: HtmxHttpRequest, exploration_id, round_id):
     if round_.index == 0 or round_.status != Round.Status.DONE:
         raise Http404
     if request.method == "POST":
+        if refused := _refused(request, round_.exploration):
+            return refused
         round_ = services.request_analysis(round_)
     if round_.analysis_status == Round.AnalysisStatus.PENDING:
         round_ = services.wait_for_analysis(round_, settings.XAI_POLL_WAIT_SECONDS)

@@ -194,3 +194,49 @@ def test_the_study_bar_comes_with_each_result_and_opens_next(client, gallery, on
     assert 'class="result done"' in body and '<nav id="study-bar"' in body
     assert f'<a class="button primary" href="/study/{study.slug}/step/2/">Next image</a>' in body
 
+
+def test_after_finishing_every_write_is_refused(client, gallery, on_commit):
+    study = make_study(gallery, slugs=("coffee",))
+    join_study(client, study, on_commit)
+    exploration = study_step(client, study, 1, on_commit)
+    classify(client, exploration, on_commit, mask_png((600, 400), (0, 0, 100, 100)))
+    round_ = exploration.rounds.get(index=1)
+    assert client.post(f"/study/{study.slug}/finish/", {"answer": ""}).status_code == 200
+
+    response = classify(client, exploration, on_commit, mask_png((600, 400), (0, 0, 50, 50)))
+    assert response.status_code == 403 and "You have finished this study" in response.text
+    assert response["HX-Retarget"] == "#messages"
+    base = f"/e/{exploration.pk}/rounds/{round_.pk}"
+
+    def refused(url: str, data: dict) -> None:
+        response = client.post(url, data, headers=HTMX)
+        assert response.status_code == 403 and "You have finished" in response.text, url
+
+    refused(f"{base}/analysis/", {})
+    refused(f"{base}/latency/", {"ms": "300"})
+    Round.objects.filter(pk=round_.pk).update(status=Round.Status.FAILED)
+    refused(f"{base}/retry/", {})
+    round_.refresh_from_db()
+    assert round_.status == Round.Status.FAILED and round_.analysis_status == "none"
+    assert round_.client_latency_ms is None and exploration.rounds.count() == 2
+    step = client.get(f"/study/{study.slug}/step/1/")
+    assert step.status_code == 403 and "You have finished" in step.text
+
+    page = client.get(f"/e/{exploration.pk}/").content.decode()
+    assert "The study is over for you" in page and ">Classify</button>" not in page
+    assert "Next image" not in page and f"/study/{study.slug}/finish/" in page
+    assert "Thank you" in client.get(f"/study/{study.slug}/finish/").text  # the code stays
+
+
+def test_after_withdrawing_every_write_finds_nothing(client, gallery, on_commit):
+    study = make_study(gallery)
+    join_study(client, study, on_commit)
+    exploration = study_step(client, study, 1, on_commit)
+    classify(client, exploration, on_commit, mask_png((600, 400), (0, 0, 100, 100)))
+    round_ = exploration.rounds.get(index=1)
+    client.post(f"/study/{study.slug}/withdraw/")
+    response = classify(client, exploration, on_commit, mask_png((600, 400), (0, 0, 50, 50)))
+    assert response.status_code == 404
+    assert client.post(f"/e/{exploration.pk}/rounds/{round_.pk}/retry/").status_code == 404
+    assert client.get(f"/study/{study.slug}/step/2/").status_code == 404
+    assert not Round.objects.exists()

@@ -46,6 +46,13 @@ def test_a_participant_completes_a_study(live_server, real_worker, gallery, page
     )
     assert predictions == ["guess 1", "guess 2"]
 
+    # Finished: an earlier image's page says so, and offers no Classify.
+    first = participant.explorations.get(picture=gallery["coffee"])
+    page.goto(f"{live_server.url}/e/{first.pk}/")
+    expect(page.get_by_text("The study is over for you")).to_be_visible()
+    expect(page.get_by_role("button", name="Classify")).to_have_count(0)
+    assert Round.objects.filter(exploration__participant=participant).count() == 4
+
 
 def test_next_waits_for_the_studys_minimum_of_rounds(live_server, real_worker, gallery, page: Page):
     import time
