@@ -53,7 +53,6 @@ class RoundForm(forms.Form):
     fill = forms.ChoiceField(choices=[(f.value, f.label) for f in Fill], initial=Fill.MEAN.value)
     strokes = forms.CharField(required=False)
     prediction = forms.CharField(required=False, max_length=200, strip=True)
-    previous_latency_ms = forms.FloatField(required=False, min_value=0, max_value=3_600_000)
 
     def __init__(self, *args, size: tuple[int, int], prediction_required: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
@@ -99,6 +98,20 @@ class RoundForm(forms.Form):
         if not isinstance(strokes, list):
             raise forms.ValidationError("The brush log must be a list of strokes.")
         return strokes
+
+
+class LatencyForm(forms.Form):
+    """How long a round's result took to show, in ms, as the browser measured it (≤ an hour;
+    Django's FloatField already refuses NaN and infinities)."""
+
+    ms = forms.FloatField(
+        min_value=0,
+        max_value=3_600_000,
+        error_messages={
+            "required": "No latency was sent.",
+            "invalid": "The latency must be a number of milliseconds.",
+        },
+    )
 
 
 def _reject_constant(name: str):

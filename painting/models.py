@@ -55,6 +55,10 @@ class Study(models.Model):
         default=False, help_text="Ask “what do you expect the model to say now?” each round."
     )
     closing_question = models.TextField(blank=True)
+    min_rounds_per_image = models.PositiveSmallIntegerField(
+        default=1,
+        help_text="Rounds of their own (paint, Classify) each image needs before Next; 0: none.",
+    )
     is_open = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
 

@@ -97,15 +97,8 @@ def submit_round(
     strokes: list,
     *,
     prediction: str = "",
-    previous_latency_ms: float | None = None,
 ) -> Round:
-    """Save the mask as a pending round and dispatch it; the worker composes and classifies.
-
-    The browser reports how long the previous round took to show with the next Classify."""
-    if previous_latency_ms is not None:
-        latest = exploration.rounds.filter(status=Round.Status.DONE).order_by("-index").first()
-        if latest and latest.client_latency_ms is None:
-            Round.objects.filter(pk=latest.pk).update(client_latency_ms=previous_latency_ms)
+    """Save the mask as a pending round and dispatch it; the worker composes and classifies."""
     round_ = _create_round(
         exploration, mask=mask, fill=fill, strokes=strokes, prediction=prediction
     )
@@ -146,6 +139,14 @@ def _create_round(
         round_.save()
         dispatch.enqueue_round(round_.pk)
     return round_
+
+
+def record_latency(round_: Round, ms: float) -> None:
+    """The browser's Classify-to-result time of a finished masked round; the first report
+    stands (a replayed or doubled request changes nothing)."""
+    Round.objects.filter(
+        pk=round_.pk, index__gte=1, status=Round.Status.DONE, client_latency_ms__isnull=True
+    ).update(client_latency_ms=ms)
 
 
 def retry_round(round_: Round) -> Round:

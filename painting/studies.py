@@ -5,6 +5,7 @@ from __future__ import annotations
 import secrets
 
 from django.db import transaction
+from django.db.models import Count, Q
 from django.utils import timezone
 
 from . import services
@@ -37,6 +38,42 @@ def steps_of(study: Study):
 
 def image_count(study: Study) -> int:
     return steps_of(study).count()
+
+
+def refusal(participant: Participant | None) -> str:
+    """Why nothing more may be recorded for this participant, or "" while they take part.
+
+    Every view that writes for an exploration asks this, so the rule lives here once.
+    (Withdrawing deletes the participant's rows, so those requests find nothing: 404.)"""
+    if participant is not None and participant.finished_at:
+        return "You have finished this study: nothing more is recorded. Thank you!"
+    return ""
+
+
+def reachable_step(participant: Participant) -> int:
+    """The furthest step the participant may open: each image needs the study's minimum of
+    finished masked rounds before the next one opens. image_count + 1 means Finish is open."""
+    study = participant.study
+    done = dict(
+        participant.explorations.values("picture_id")
+        .annotate(
+            n=Count("rounds", filter=Q(rounds__index__gte=1, rounds__status=Round.Status.DONE))
+        )
+        .values_list("picture_id", "n")
+    )
+    pictures = list(steps_of(study).values_list("picture_id", flat=True))
+    for step, picture_id in enumerate(pictures, 1):
+        if done.get(picture_id, 0) < study.min_rounds_per_image:
+            return step
+    return len(pictures) + 1
+
+
+def rounds_needed_message(study: Study, step: int) -> str:
+    need = study.min_rounds_per_image
+    rounds = "round" if need == 1 else "rounds"
+    return (
+        f"Image {step} needs {need} {rounds} of your own (paint, then Classify) before you go on."
+    )
 
 
 def exploration_for_step(participant: Participant, visitor: str, step: int) -> Exploration:

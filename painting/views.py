@@ -25,7 +25,7 @@ from . import (
     services,
     studies,
 )
-from .forms import RoundForm, UploadForm, first_error
+from .forms import LatencyForm, RoundForm, UploadForm, first_error
 from .inference import registry
 from .masking import Fill
 from .models import Exploration, Picture, Round
@@ -77,9 +77,17 @@ def _error(request: HtmxHttpRequest, message: str, status: int = 400) -> HttpRes
     return response
 
 
+def _refused(request: HtmxHttpRequest, exploration: Exploration) -> HttpResponse | None:
+    """The refusal of a write to an exploration that takes no more (its participant finished
+    the study), or None: every writing view asks this first."""
+    reason = studies.refusal(exploration.participant)
+    return _error(request, reason, status=403) if reason else None
+
+
 def _round_fragments(request: HttpRequest, round_: Round, *, new: bool = False) -> HttpResponse:
     """The result panel for a round, plus its history entry, swapped in out of band: appended
-    when the round is new, replaced otherwise."""
+    when the round is new, replaced otherwise. In a study, the study bar comes along out of
+    band too: a round that finishes may open Next."""
     context = {
         "round": round_,
         "item": round_,
@@ -90,7 +98,13 @@ def _round_fragments(request: HttpRequest, round_: Round, *, new: bool = False) 
     }
     history = EXPLORE + ("#history-append" if new else "#history-item")
     html = render_to_string(EXPLORE + "#result", context, request)
-    return HttpResponse(html + render_to_string(history, context, request))
+    html += render_to_string(history, context, request)
+    study = study_context(round_.exploration)
+    if study:
+        html += render_to_string(
+            EXPLORE + "#study-bar", {"study": study, "study_oob": True}, request
+        )
+    return HttpResponse(html)
 
 
 @require_GET
@@ -180,17 +194,28 @@ def explore_picture(request: HtmxHttpRequest, picture_id):
 
 
 def study_context(exploration: Exploration) -> dict | None:
-    """Where a participant is in their study: step n of N, and where Next leads."""
+    """Where a participant is in their study: step n of N, where Next leads and whether it is
+    open yet (and why not), or that the study is over for them."""
     if not exploration.participant_id:
         return None
-    study = exploration.participant.study
+    participant = exploration.participant
+    study = participant.study
     step, count = studies.step_of(exploration), studies.image_count(study)
     following = (
         reverse("painting:study-step", args=[study.slug, step + 1])
         if step < count
         else reverse("painting:study-finish", args=[study.slug])
     )
-    return {"study": study, "step": step, "count": count, "next_url": following}
+    reachable = studies.reachable_step(participant)
+    return {
+        "study": study,
+        "step": step,
+        "count": count,
+        "next_url": following,
+        "next_ready": reachable > step,
+        "next_hint": studies.rounds_needed_message(study, reachable) if reachable <= step else "",
+        "over": studies.refusal(participant),
+    }
 
 
 def exploration_url(exploration: Exploration) -> str:
@@ -220,6 +245,8 @@ def explore(request: HtmxHttpRequest, exploration_id):
 @require_POST
 def classify(request: HtmxHttpRequest, exploration_id):
     exploration = _get_exploration_for(request, exploration_id)
+    if refused := _refused(request, exploration):
+        return refused
     if not ratelimit.allow(exploration.visitor, "classify"):
         return _error(request, ratelimit.message("classify"), status=429)
     picture = exploration.picture
@@ -243,7 +270,6 @@ def classify(request: HtmxHttpRequest, exploration_id):
         data["fill"],
         data["strokes"],
         prediction=data["prediction"],
-        previous_latency_ms=data["previous_latency_ms"],
     )
     if not request.htmx:
         return redirect(exploration_url(exploration))
@@ -264,10 +290,27 @@ def round_result(request: HtmxHttpRequest, exploration_id, round_id):
 
 @require_POST
 def retry(request: HtmxHttpRequest, exploration_id, round_id):
-    round_ = services.retry_round(_get_round_for(request, exploration_id, round_id))
+    round_ = _get_round_for(request, exploration_id, round_id)
+    if refused := _refused(request, round_.exploration):
+        return refused
+    round_ = services.retry_round(round_)
     if not request.htmx:
         return redirect(exploration_url(round_.exploration))
     return _round_fragments(request, round_)
+
+
+@require_POST
+def latency(request: HtmxHttpRequest, exploration_id, round_id):
+    """Classify to result on screen, as the browser measured it, sent once the result shows:
+    the owner's own round only, and only the first report counts."""
+    round_ = _get_round_for(request, exploration_id, round_id)
+    if refused := _refused(request, round_.exploration):
+        return refused
+    form = LatencyForm(request.POST)
+    if not form.is_valid():
+        return _error(request, first_error(form))
+    services.record_latency(round_, form.cleaned_data["ms"])
+    return HttpResponse(status=204)
 
 
 def _file_response(field, content_type: str | None) -> FileResponse:
@@ -341,6 +384,8 @@ def analysis(request: HtmxHttpRequest, exploration_id, round_id):
     if round_.index == 0 or round_.status != Round.Status.DONE:
         raise Http404
     if request.method == "POST":
+        if refused := _refused(request, round_.exploration):
+            return refused
         round_ = services.request_analysis(round_)
     if round_.analysis_status == Round.AnalysisStatus.PENDING:
         round_ = services.wait_for_analysis(round_, settings.XAI_POLL_WAIT_SECONDS)

@@ -53,10 +53,13 @@ def classify(client, exploration, capture, mask: bytes, *, fill="mean", strokes=
         )
 
 
-def make_study(gallery, *, slugs=("coffee", "chelsea"), ask_prediction=False, question=""):
+def make_study(
+    gallery, *, slugs=("coffee", "chelsea"), ask_prediction=False, question="", min_rounds=1
+):
     from painting.models import Study, StudyImage
 
     study = Study.objects.create(
+        min_rounds_per_image=min_rounds,
         name="Masks and mugs",
         slug="masks",
         consent_text="We record how you paint. Data is anonymous.",

@@ -26,7 +26,8 @@ STROKE = {
 
 
 def run_study(gallery, on_commit):
-    study = make_study(gallery, ask_prediction=True, question="Anything else?")
+    # One image, so that its two rounds complete the study and Finish is open.
+    study = make_study(gallery, slugs=("coffee",), ask_prediction=True, question="Anything else?")
     browser = Client()
     join_study(browser, study, on_commit, pid="EXT-1")
     exploration = study_step(browser, study, 1, on_commit)
