@@ -52,16 +52,34 @@ def exploration_for_step(participant: Participant, visitor: str, step: int) -> E
         return services.start_exploration(visitor, entry.picture, participant=participant)
 
 
-def step_of(exploration: Exploration) -> int:
-    """1-based position of the exploration's image in its study."""
+def step_of(exploration: Exploration) -> int | None:
+    """1-based position of the exploration's image in its study; None once staff have taken
+    the image out of the study (the participant's exploration of it stays)."""
     pictures = list(steps_of(exploration.participant.study).values_list("picture_id", flat=True))
+    if exploration.picture_id not in pictures:
+        return None
     return pictures.index(exploration.picture_id) + 1
 
 
-def finish(participant: Participant, closing_answer: str = "") -> None:
-    participant.closing_answer = closing_answer[:5000]
-    participant.finished_at = timezone.now()
-    participant.save(update_fields=["closing_answer", "finished_at"])
+def next_unexplored_step(participant: Participant) -> int | None:
+    """The first step whose image the participant has not explored yet; None when none is left."""
+    explored = set(participant.explorations.values_list("picture_id", flat=True))
+    for number, entry in enumerate(steps_of(participant.study), start=1):
+        if entry.picture_id not in explored:
+            return number
+    return None
+
+
+def finish(participant: Participant, closing_answer: str = "") -> bool:
+    """Record the end and the closing answer, once: False (and nothing changed) when the
+    participant had already finished. The condition is in the UPDATE, so two submits racing
+    each other cannot both write."""
+    now = timezone.now()
+    finished = Participant.objects.filter(pk=participant.pk, finished_at__isnull=True).update(
+        closing_answer=closing_answer[:5000], finished_at=now
+    )
+    participant.refresh_from_db(fields=["closing_answer", "finished_at"])
+    return bool(finished)
 
 
 def withdraw(participant: Participant) -> None:

@@ -58,10 +58,19 @@ def finish(request: HttpRequest, slug: str):
     study = get_object_or_404(Study, slug=slug)
     participant = _get_participant_for(request, study)
     form = ClosingForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        studies.finish(participant, form.cleaned_data["answer"])
     context = {"study": study, "participant": participant, "form": form}
+    if request.method == "POST":
+        if participant.finished_at:
+            return _already_finished(request, context)
+        if form.is_valid() and not studies.finish(participant, form.cleaned_data["answer"]):
+            return _already_finished(request, context)  # a second submit raced the first
     return render(request, "painting/study_finish.html", context)
+
+
+def _already_finished(request: HttpRequest, context: dict):
+    """A finished participant's answers are final: a second Finish changes nothing."""
+    context["error"] = "You have already finished this study; your first answers are kept."
+    return render(request, "painting/study_finish.html", context, status=409)
 
 
 @require_POST

@@ -168,9 +168,12 @@ def study_context(exploration: Exploration) -> dict | None:
         return None
     study = exploration.participant.study
     step, count = studies.step_of(exploration), studies.image_count(study)
+    # An image taken out of the study after the participant explored it has no step: they go
+    # on with the first image they have not explored.
+    onward = step + 1 if step else studies.next_unexplored_step(exploration.participant)
     following = (
-        reverse("painting:study-step", args=[study.slug, step + 1])
-        if step < count
+        reverse("painting:study-step", args=[study.slug, onward])
+        if onward and onward <= count
         else reverse("painting:study-finish", args=[study.slug])
     )
     return {"study": study, "step": step, "count": count, "next_url": following}

@@ -4,7 +4,7 @@ import os
 from django.test import Client
 
 from painting import studies
-from painting.models import Exploration, Participant, Picture, Round
+from painting.models import Exploration, Participant, Picture, Round, StudyImage
 from tests.helpers import (
     HTMX,
     classify,
@@ -93,6 +93,37 @@ def test_finishing_records_the_closing_answer(client, gallery, on_commit):
     participant = Participant.objects.get()
     assert participant.finished_at and participant.closing_answer == "It looks at the crema."
     assert participant.code in done.content.decode()
+
+
+def test_a_second_finish_is_refused_and_changes_nothing(client, gallery, on_commit):
+    study = make_study(gallery, question="What did you learn?")
+    join_study(client, study, on_commit)
+    client.post(f"/study/{study.slug}/finish/", {"answer": "It looks at the crema."})
+    first = Participant.objects.get()
+    again = client.post(f"/study/{study.slug}/finish/", {"answer": "Something else."})
+    assert again.status_code == 409 and "already finished" in again.content.decode()
+    participant = Participant.objects.get()
+    assert participant.closing_answer == "It looks at the crema."
+    assert participant.finished_at == first.finished_at
+    assert client.get(f"/study/{study.slug}/finish/").status_code == 200  # the code stays shown
+
+
+def test_an_image_taken_out_of_the_study_still_opens_and_leads_on(client, gallery, on_commit):
+    study = make_study(gallery, slugs=("coffee", "chelsea", "rocket"))
+    join_study(client, study, on_commit)
+    coffee = study_step(client, study, 1, on_commit)
+    chelsea = study_step(client, study, 2, on_commit)
+    StudyImage.objects.filter(study=study, picture=gallery["coffee"]).delete()
+
+    page = client.get(f"/e/{coffee.pk}/")
+    body = page.content.decode()
+    assert page.status_code == 200 and "no longer part of the study" in body
+    assert f'href="/study/{study.slug}/step/2/"' in body  # rocket, the first not yet explored
+    assert "image 1 of 2" in client.get(f"/e/{chelsea.pk}/").content.decode()
+
+    StudyImage.objects.filter(study=study, picture=gallery["rocket"]).delete()
+    body = client.get(f"/e/{coffee.pk}/").content.decode()
+    assert f'href="/study/{study.slug}/finish/"' in body  # nothing left to explore
 
 
 def test_withdrawing_deletes_the_participants_data_and_files(client, gallery, on_commit):
