@@ -85,6 +85,9 @@ class Participant(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="participants")
     code = models.CharField(max_length=16, unique=True)
+    # The browser's anonymous visitor id: one participant per browser per study, and a
+    # withdrawal deletes everything that browser gave. Staff never see it.
+    visitor = models.CharField(max_length=64, blank=True, editable=False)
     external_id = models.CharField(max_length=200, blank=True, help_text="?pid= from a recruiter")
     consent_version = models.CharField(max_length=32)
     consented_at = models.DateTimeField(default=timezone.now)
@@ -93,6 +96,13 @@ class Participant(models.Model):
 
     class Meta:
         ordering = ["-consented_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["study", "visitor"],
+                condition=~models.Q(visitor=""),
+                name="one_participant_per_browser",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.code

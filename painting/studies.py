@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import secrets
 
-from django.db import transaction
+from django.db import IntegrityError, transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from . import services
@@ -20,14 +21,28 @@ def new_code() -> str:
             return code
 
 
-def consent(study: Study, external_id: str = "") -> Participant:
-    """The participant's record starts here, with the consent version they agreed to."""
-    return Participant.objects.create(
-        study=study,
-        code=new_code(),
-        external_id=external_id[:200],
-        consent_version=study.consent_version,
-    )
+def consent(study: Study, external_id: str = "", visitor: str = "") -> Participant:
+    """The participant's record starts here, with the consent version they agreed to.
+
+    One participant per browser per study: the browser's second consent returns the first."""
+    existing = Participant.objects.filter(study=study, visitor=visitor).first()
+    if visitor and existing:
+        return existing
+    try:
+        with transaction.atomic():
+            return Participant.objects.create(
+                study=study,
+                code=new_code(),
+                visitor=visitor,
+                external_id=external_id[:200],
+                consent_version=study.consent_version,
+            )
+    except IntegrityError:
+        if not visitor:
+            raise
+        # Two consents from one browser at once (a double click): the unique constraint let
+        # one in, and both get it.
+        return Participant.objects.get(study=study, visitor=visitor)
 
 
 def steps_of(study: Study):
@@ -83,11 +98,20 @@ def finish(participant: Participant, closing_answer: str = "") -> bool:
 
 
 def withdraw(participant: Participant) -> None:
-    """Delete everything the participant left: rows and the files of their rounds."""
-    rounds = Round.objects.filter(exploration__participant=participant)
+    """Delete everything this browser gave in the study: its participant (and any other one of
+    its visitor id, or whose explorations it made) with their explorations, rounds and files."""
+    visitors = {participant.visitor, *participant.explorations.values_list("visitor", flat=True)}
+    visitors.discard("")
+    same_browser = (
+        Q(pk=participant.pk) | Q(visitor__in=visitors) | Q(explorations__visitor__in=visitors)
+    )
+    participants = Participant.objects.filter(
+        pk__in=Participant.objects.filter(same_browser, study=participant.study_id).values("pk")
+    )
+    rounds = Round.objects.filter(exploration__participant__in=participants)
     files = [f for r in rounds for f in (r.mask, r.masked_image, r.thumbnail) if f]
     own_files = [f for f in files if not f.name.startswith("pictures/")]
     with transaction.atomic():
-        participant.delete()
+        participants.delete()
     for field in own_files:
         field.storage.delete(field.name)

@@ -38,7 +38,9 @@ def consent(request: HttpRequest, slug: str):
     if not request.POST.get("agree"):
         context = {"study": study, "pid": request.POST.get("pid", ""), "error": True}
         return render(request, "painting/study_consent.html", context, status=400)
-    participant = studies.consent(study, external_id=request.POST.get("pid", ""))
+    participant = studies.consent(
+        study, external_id=request.POST.get("pid", ""), visitor=visitor_id(request, create=True)
+    )
     request.session[_session_key(study)] = str(participant.pk)
     return redirect("painting:study-step", slug=slug, step=1)
 

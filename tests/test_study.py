@@ -40,6 +40,39 @@ def test_consent_records_version_time_and_recruiter_id(client, gallery, on_commi
     assert client.get(f"/study/{study.slug}/").status_code == 302  # already in
 
 
+def test_a_browser_is_one_participant_and_withdrawing_takes_all_it_gave(client, gallery, on_commit):
+    study = make_study(gallery)
+    join_study(client, study, on_commit, pid="P-1")
+    exploration = study_step(client, study, 1, on_commit)
+    classify(client, exploration, on_commit, mask_png((600, 400), (0, 0, 100, 100)))
+    join_study(client, study, on_commit, pid="P-2")  # again: the back button, a second tab
+    participant = Participant.objects.get()
+    assert participant.external_id == "P-1" and participant.visitor
+    assert study_step(client, study, 1, on_commit) == exploration  # the same rounds
+    other = Client()
+    join_study(other, study, on_commit)
+
+    client.post(f"/study/{study.slug}/withdraw/")
+    assert Participant.objects.count() == 1  # the other browser's
+    assert not Exploration.objects.filter(visitor=exploration.visitor).exists()
+    assert not Round.objects.filter(exploration__visitor=exploration.visitor).exists()
+
+
+def test_withdrawing_also_takes_an_older_second_participant_of_the_browser(
+    client, gallery, on_commit
+):
+    study = make_study(gallery)
+    join_study(client, study, on_commit)
+    exploration = study_step(client, study, 1, on_commit)
+    # Made before participants knew their browser: no visitor id, only its explorations tell.
+    older = studies.consent(study)
+    with on_commit(execute=True):
+        studies.exploration_for_step(older, exploration.visitor, 2)
+
+    client.post(f"/study/{study.slug}/withdraw/")
+    assert not Participant.objects.exists() and not Exploration.objects.exists()
+
+
 def test_the_images_come_in_order_and_the_page_shows_the_step(client, gallery, on_commit):
     study = make_study(gallery)
     join_study(client, study, on_commit)
