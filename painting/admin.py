@@ -6,7 +6,7 @@ from django.http import HttpResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
-from . import exports
+from . import exports, studies
 from .models import Exploration, Participant, Picture, Round, Study, StudyImage
 from .templatetags.painting_format import percent
 
@@ -229,3 +229,9 @@ class ParticipantAdmin(ReadOnlyAdmin):
     ]
     list_filter = ["study", "consent_version"]
     search_fields = ["code", "external_id"]
+
+    def delete_model(self, request, obj):
+        studies.delete_participants(Participant.objects.filter(pk=obj.pk))
+
+    def delete_queryset(self, request, queryset):
+        studies.delete_participants(queryset)

@@ -12,6 +12,7 @@ from datetime import timedelta
 import numpy as np
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
+from django.core.exceptions import ObjectDoesNotExist
 from django.core.files.base import ContentFile
 from django.db import transaction
 from django.db.models import QuerySet
@@ -78,15 +79,7 @@ def run_rounds(round_id, batch_size: int = 1) -> list:
         outcomes = model.classify(seen)
         per_image_ms = (time.perf_counter() - started) * 1000 / len(rounds)
         for round_, image, outcome in zip(rounds, seen, outcomes, strict=True):
-            record_result(
-                round_.pk,
-                model,
-                outcome,
-                per_image_ms,
-                batch_size=len(rounds),
-                **_thumbnail_of(round_, image),
-                **model_view.scores_against_model(round_),
-            )
+            _record(round_, image, model, outcome, per_image_ms, batch_size=len(rounds))
     except SoftTimeLimitExceeded:
         _fail_all(
             claimed,
@@ -102,6 +95,38 @@ def run_rounds(round_id, batch_size: int = 1) -> list:
         _fail_all(claimed, _crash_message(exc))
         return []
     return [round_.exploration_id for round_ in rounds if round_.index == 0]
+
+
+def _record(
+    round_: Round,
+    image: Image.Image,
+    model: Classifier,
+    outcome: Outcome,
+    per_image_ms: float,
+    batch_size: int,
+) -> None:
+    """Record one answer with its thumbnail. A round deleted meanwhile (its participant
+    withdrew) keeps nothing: the thumbnail written for it is deleted again."""
+    scores = _scores_of(round_)
+    thumbnail = _thumbnail_of(round_, image)
+    recorded = False
+    try:
+        recorded = record_result(
+            round_.pk, model, outcome, per_image_ms, batch_size=batch_size, **thumbnail, **scores
+        )
+    finally:
+        if thumbnail and not recorded:
+            round_.thumbnail.storage.delete(thumbnail["thumbnail"])
+
+
+def _scores_of(round_: Round) -> dict:
+    """The round against the model's view; without it when the mask or the heatmap went while
+    the round ran (a withdrawal): the answer stands alone, as it does before the heatmap."""
+    try:
+        return model_view.scores_against_model(round_)
+    except (OSError, ValueError, ObjectDoesNotExist):
+        log.warning("round %s: no scores against the model's view", round_.pk, exc_info=True)
+        return {}
 
 
 def _compose_each(rounds: list[Round]) -> tuple[list[Round], list[Image.Image]]:
@@ -150,7 +175,13 @@ def archive_masked_images(limit: int = 64) -> int:
         )
         if round_ is None:
             break
-        _store_masked_image(round_, originals.masked_image_of(round_))
+        try:
+            image = originals.masked_image_of(round_)
+        except OSError:
+            if Round.objects.filter(pk=round_.pk).exists():
+                raise
+            continue  # deleted while it was read (a withdrawal)
+        _store_masked_image(round_, image)
         stored += 1
     return stored
 
@@ -168,7 +199,8 @@ def _thumbnail_of(round_: Round, image: Image.Image) -> dict:
 def _store_masked_image(round_: Round, image: Image.Image) -> None:
     name = f"{round_.exploration_id}/{round_.pk}-masked.png"
     round_.masked_image.save(name, ContentFile(images.png_bytes(image, fast=True)), save=False)
-    Round.objects.filter(pk=round_.pk).update(masked_image=round_.masked_image.name)
+    if not Round.objects.filter(pk=round_.pk).update(masked_image=round_.masked_image.name):
+        round_.masked_image.storage.delete(round_.masked_image.name)  # the round went meanwhile
 
 
 def _fail_all(round_ids: list, message: str) -> None:
@@ -183,8 +215,9 @@ def record_result(
     inference_ms: float,
     batch_size: int = 1,
     **scores,
-) -> None:
-    Round.objects.filter(pk=round_id).update(
+) -> bool:
+    """Store the answer; False when the round is gone (deleted while it ran)."""
+    recorded = Round.objects.filter(pk=round_id).update(
         **scores,
         status=Round.Status.DONE,
         error="",
@@ -200,6 +233,7 @@ def record_result(
         batch_size=batch_size,
     )
     notify.publish(round_id)
+    return bool(recorded)
 
 
 def fail_round(round_id, message: str) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import secrets
 
 from django.db import IntegrityError, transaction
-from django.db.models import Q
+from django.db.models import Q, QuerySet
 from django.utils import timezone
 
 from . import services
@@ -108,10 +108,14 @@ def withdraw(participant: Participant) -> None:
     participants = Participant.objects.filter(
         pk__in=Participant.objects.filter(same_browser, study=participant.study_id).values("pk")
     )
-    rounds = Round.objects.filter(exploration__participant__in=participants)
-    files = [f for r in rounds for f in (r.mask, r.masked_image, r.thumbnail) if f]
-    own_files = [f for f in files if not f.name.startswith("pictures/")]
+    delete_participants(participants)
+
+
+def delete_participants(participants: QuerySet[Participant]) -> None:
+    """Delete participants with their explorations and rounds; the files go once the deletion
+    commits (files.py). Rounds go first, without their brush logs: a cascade would load every
+    round whole just to delete it."""
     with transaction.atomic():
+        rounds = Round.objects.filter(exploration__participant__in=participants)
+        rounds.only("pk", *Round.FILE_FIELDS).delete()
         participants.delete()
-    for field in own_files:
-        field.storage.delete(field.name)

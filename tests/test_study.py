@@ -1,5 +1,4 @@
 import json
-import os
 
 from django.test import Client
 
@@ -8,6 +7,7 @@ from painting.models import Exploration, Participant, Picture, Round, StudyImage
 from tests.helpers import (
     HTMX,
     classify,
+    files_of,
     join_study,
     jpeg,
     make_study,
@@ -159,22 +159,27 @@ def test_an_image_taken_out_of_the_study_still_opens_and_leads_on(client, galler
     assert f'href="/study/{study.slug}/finish/"' in body  # nothing left to explore
 
 
-def test_withdrawing_deletes_the_participants_data_and_files(client, gallery, on_commit):
+def test_withdrawing_deletes_the_participants_data_and_files(
+    client, gallery, on_commit, settings
+):
     study = make_study(gallery)
     join_study(client, study, on_commit)
     exploration = study_step(client, study, 1, on_commit)
     classify(client, exploration, on_commit, mask_png((600, 400), (0, 0, 100, 100)))
-    round_ = exploration.rounds.get(index=1)
-    mask_path = round_.mask.path
+    exploration.refresh_from_db()
+    assert exploration.saliency  # the model's heatmap, theirs too
+    stored = files_of(settings.MEDIA_ROOT, exploration.pk)
+    assert {"mask.png", "thumb.jpg", "saliency.png"} <= {p.name.split("-")[-1] for p in stored}
     other = Client()
     join_study(other, study, on_commit)
     other_exploration = study_step(other, study, 1, on_commit)
 
-    response = client.post(f"/study/{study.slug}/withdraw/")
+    with on_commit(execute=True):  # files go when the deletion commits
+        response = client.post(f"/study/{study.slug}/withdraw/")
     assert response.status_code == 200 and "deleted" in response.content.decode()
     assert Participant.objects.count() == 1  # only the other participant is left
     assert not Round.objects.filter(exploration=exploration).exists()
-    assert not os.path.exists(mask_path)
+    assert not files_of(settings.MEDIA_ROOT, exploration.pk)
     assert gallery["coffee"].file.storage.exists(gallery["coffee"].file.name)  # shared image stays
     assert Exploration.objects.filter(pk=other_exploration.pk).exists()
     assert client.get(f"/study/{study.slug}/finish/").status_code == 404
