@@ -5,7 +5,7 @@
 Builds a throwaway database and media folder (under a temporary directory) holding one study
 with one participant whose rounds each carry a brush log of about --mb megabytes of JSON and a
 mask, then runs `manage.py export_study` in a fresh process and reports its wall and CPU time
-and how far its peak resident memory rose during the export (ru_maxrss after minus before).
+and how far its peak resident memory rose during the export (Linux: VmHWM, reset before it).
 """
 
 from __future__ import annotations
@@ -22,19 +22,24 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 EXPORT = """
-import io, json, resource, sys, time
+import io, json, sys, time
 import django
 django.setup()
 from django.core.management import call_command
 from painting.management.commands import export_study  # noqa: F401  imported before measuring
 from painting.models import Study
 Study.objects.count()
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def kilobytes(field):
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith(field + ":"))
+with open("/proc/self/clear_refs", "w") as clear:
+    clear.write("5")  # the peak (VmHWM) starts again from the current size
+before = kilobytes("VmRSS")
 started, cpu = time.perf_counter(), time.process_time()
 call_command("export_study", sys.argv[1], sys.argv[2], stdout=io.StringIO())
 seconds, cpu = time.perf_counter() - started, time.process_time() - cpu
-after = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-print(json.dumps({"seconds": seconds, "cpu": cpu, "peak_growth_mb": (after - before) / 1024}))
+growth = kilobytes("VmHWM") - before
+print(json.dumps({"seconds": seconds, "cpu": cpu, "peak_growth_mb": growth / 1024}))
 """
 
 

@@ -2,7 +2,7 @@
 
 from django.contrib import admin
 from django.db.models import Count, F, Max, Min, OuterRef, Subquery
-from django.http import HttpResponse
+from django.http import FileResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
@@ -192,9 +192,12 @@ def export_studies(modeladmin, request, queryset):
         modeladmin.message_user(request, "Select one study to export.", level="error")
         return None
     study = queryset.first()
-    response = HttpResponse(exports.study_zip(study), content_type="application/zip")
-    response["Content-Disposition"] = f'attachment; filename="{study.slug}-export.zip"'
-    return response
+    return FileResponse(
+        exports.study_zip_file(study),
+        as_attachment=True,
+        filename=f"{study.slug}-export.zip",
+        content_type="application/zip",
+    )
 
 
 @admin.register(Study)
