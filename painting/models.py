@@ -17,13 +17,15 @@ from .masking import Fill
 class Picture(models.Model):
     """An image to explore: a gallery photo (shared) or an upload (its owner's only)."""
 
+    FOLDER = "pictures/"  # round 0 of every exploration of a picture points at its files
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     title = models.CharField(max_length=200)
     slug = models.SlugField(max_length=100, unique=True, null=True, blank=True)
     is_gallery = models.BooleanField(default=False)
     owner = models.CharField(max_length=64, blank=True, db_index=True)
-    file = models.FileField(upload_to="pictures/")
-    thumbnail = models.FileField(upload_to="pictures/")
+    file = models.FileField(upload_to=FOLDER)
+    thumbnail = models.FileField(upload_to=FOLDER)
     width = models.PositiveIntegerField()
     height = models.PositiveIntegerField()
     sha256 = models.CharField(max_length=64)
@@ -90,6 +92,9 @@ class Participant(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="participants")
     code = models.CharField(max_length=16, unique=True)
+    # The browser's anonymous visitor id: one participant per browser per study, and a
+    # withdrawal deletes everything that browser gave. Staff never see it.
+    visitor = models.CharField(max_length=64, blank=True, editable=False)
     external_id = models.CharField(max_length=200, blank=True, help_text="?pid= from a recruiter")
     consent_version = models.CharField(max_length=32)
     consented_at = models.DateTimeField(default=timezone.now)
@@ -98,6 +103,13 @@ class Participant(models.Model):
 
     class Meta:
         ordering = ["-consented_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["study", "visitor"],
+                condition=~models.Q(visitor=""),
+                name="one_participant_per_browser",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.code
@@ -129,6 +141,12 @@ class Exploration(models.Model):
             return self.participant.code
         return f"visitor {self.visitor[:8]}"
 
+    @property
+    def folders(self) -> list[str]:
+        """Where its files are stored, its rounds' and its own (as `<exploration id>/…`): they
+        are deleted with it."""
+        return [f"rounds/{self.pk}", f"explorations/{self.pk}"]
+
     @functools.cached_property
     def original_round(self) -> Round | None:
         """Round 0, the unmasked original, once it has an answer."""
@@ -139,6 +157,8 @@ class Round(models.Model):
     """One Classify: the mask, the image the model saw, and what it answered.
 
     Round 0 of every exploration is the unmasked original."""
+
+    FILE_FIELDS = ("mask", "masked_image", "thumbnail")
 
     class Status(models.TextChoices):
         PENDING = "pending"

@@ -15,6 +15,7 @@ from datetime import timedelta
 import numpy as np
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
+from django.core.exceptions import ObjectDoesNotExist
 from django.core.files.base import ContentFile
 from django.db import transaction
 from django.db.models import QuerySet
@@ -81,15 +82,7 @@ def run_rounds(round_id, batch_size: int = 1) -> list:
         outcomes = model.classify(seen)
         per_image_ms = (time.perf_counter() - started) * 1000 / len(rounds)
         for round_, image, outcome in zip(rounds, seen, outcomes, strict=True):
-            record_result(
-                round_.pk,
-                model,
-                outcome,
-                per_image_ms,
-                batch_size=len(rounds),
-                **_thumbnail_of(round_, image),
-                **model_view.scores_against_model(round_),
-            )
+            _record(round_, image, model, outcome, per_image_ms, batch_size=len(rounds))
     except SoftTimeLimitExceeded:
         _fail_all(
             claimed,
@@ -105,6 +98,38 @@ def run_rounds(round_id, batch_size: int = 1) -> list:
         _fail_all(claimed, _crash_message(exc))
         return []
     return [round_.exploration_id for round_ in rounds if round_.index == 0]
+
+
+def _record(
+    round_: Round,
+    image: Image.Image,
+    model: Classifier,
+    outcome: Outcome,
+    per_image_ms: float,
+    batch_size: int,
+) -> None:
+    """Record one answer with its thumbnail. A round deleted meanwhile (its participant
+    withdrew) keeps nothing: the thumbnail written for it is deleted again."""
+    scores = _scores_of(round_)
+    thumbnail = _thumbnail_of(round_, image)
+    recorded = False
+    try:
+        recorded = record_result(
+            round_.pk, model, outcome, per_image_ms, batch_size=batch_size, **thumbnail, **scores
+        )
+    finally:
+        if thumbnail and not recorded:
+            round_.thumbnail.storage.delete(thumbnail["thumbnail"])
+
+
+def _scores_of(round_: Round) -> dict:
+    """The round against the model's view; without it when the mask or the heatmap went while
+    the round ran (a withdrawal): the answer stands alone, as it does before the heatmap."""
+    try:
+        return model_view.scores_against_model(round_)
+    except (OSError, ValueError, ObjectDoesNotExist):
+        log.warning("round %s: no scores against the model's view", round_.pk, exc_info=True)
+        return {}
 
 
 def _compose_each(rounds: list[Round]) -> tuple[list[Round], list[Image.Image]]:
@@ -153,8 +178,9 @@ def record_result(
     inference_ms: float,
     batch_size: int = 1,
     **scores,
-) -> None:
-    Round.objects.filter(pk=round_id).update(
+) -> bool:
+    """Store the answer; False when the round is gone (deleted while it ran)."""
+    recorded = Round.objects.filter(pk=round_id).update(
         **scores,
         status=Round.Status.DONE,
         error="",
@@ -170,6 +196,7 @@ def record_result(
         batch_size=batch_size,
     )
     notify.publish(round_id)
+    return bool(recorded)
 
 
 def fail_round(round_id, message: str) -> None:

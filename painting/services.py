@@ -130,14 +130,20 @@ def _create_round(
         png = images.png_bytes(mask.convert("1", dither=Image.Dither.NONE))
         round_.mask.save(f"{exploration.pk}/{round_.pk}-mask.png", ContentFile(png), save=False)
         round_.stored_bytes = len(png) + len(json.dumps(strokes))
-    with transaction.atomic():
-        # Writing the exploration row first takes the write lock, so two concurrent Classify
-        # clicks on one exploration get distinct indexes.
-        Exploration.objects.filter(pk=exploration.pk).update(updated_at=timezone.now())
-        last = exploration.rounds.aggregate(last=Max("index"))["last"]
-        round_.index = 0 if last is None else last + 1
-        round_.save()
-        dispatch.enqueue_round(round_.pk)
+    try:
+        with transaction.atomic():
+            # Writing the exploration row first takes the write lock, so two concurrent
+            # Classify clicks on one exploration get distinct indexes.
+            if not Exploration.objects.filter(pk=exploration.pk).update(updated_at=timezone.now()):
+                raise Exploration.DoesNotExist(f"exploration {exploration.pk} was deleted")
+            last = exploration.rounds.aggregate(last=Max("index"))["last"]
+            round_.index = 0 if last is None else last + 1
+            round_.save()
+            dispatch.enqueue_round(round_.pk)
+    except BaseException:
+        if round_.mask:  # written for a row that never came to be
+            round_.mask.storage.delete(round_.mask.name)
+        raise
     return round_
 
 

@@ -54,7 +54,9 @@ def consent(request: HttpRequest, slug: str):
     if not request.POST.get("agree"):
         context = {"study": study, "pid": request.POST.get("pid", ""), "error": True}
         return render(request, "painting/study_consent.html", context, status=400)
-    participant = studies.consent(study, external_id=request.POST.get("pid", ""))
+    participant = studies.consent(
+        study, external_id=request.POST.get("pid", ""), visitor=visitor_id(request, create=True)
+    )
     request.session[_session_key(study)] = str(participant.pk)
     return redirect("painting:study-step", slug=slug, step=1)
 
@@ -81,10 +83,19 @@ def finish(request: HttpRequest, slug: str):
     if not participant.finished_at and (refused := _not_yet(request, participant, finish_step)):
         return refused
     form = ClosingForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        studies.finish(participant, form.cleaned_data["answer"])
     context = {"study": study, "participant": participant, "form": form}
+    if request.method == "POST":
+        if participant.finished_at:
+            return _already_finished(request, context)
+        if form.is_valid() and not studies.finish(participant, form.cleaned_data["answer"]):
+            return _already_finished(request, context)  # a second submit raced the first
     return render(request, "painting/study_finish.html", context)
+
+
+def _already_finished(request: HttpRequest, context: dict):
+    """A finished participant's answers are final: a second Finish changes nothing."""
+    context["error"] = "You have already finished this study; your first answers are kept."
+    return render(request, "painting/study_finish.html", context, status=409)
 
 
 @require_POST

@@ -201,19 +201,23 @@ def study_context(exploration: Exploration) -> dict | None:
     participant = exploration.participant
     study = participant.study
     step, count = studies.step_of(exploration), studies.image_count(study)
+    # An image taken out of the study after the participant explored it has no step: they go
+    # on with the first image they have not explored.
+    onward = step + 1 if step else studies.next_unexplored_step(exploration.participant)
     following = (
-        reverse("painting:study-step", args=[study.slug, step + 1])
-        if step < count
+        reverse("painting:study-step", args=[study.slug, onward])
+        if onward and onward <= count
         else reverse("painting:study-finish", args=[study.slug])
     )
     reachable = studies.reachable_step(participant)
+    ready = not step or reachable > step
     return {
         "study": study,
         "step": step,
         "count": count,
         "next_url": following,
-        "next_ready": reachable > step,
-        "next_hint": studies.rounds_needed_message(study, reachable) if reachable <= step else "",
+        "next_ready": ready,
+        "next_hint": "" if ready else studies.rounds_needed_message(study, reachable),
         "over": studies.refusal(participant),
     }
 

@@ -86,6 +86,13 @@ def study_step(client, study, step: int, capture) -> Exploration:
     assert response.status_code == 302
     return Exploration.objects.get(pk=response.url.strip("/").split("/")[-1])
 
+def files_of(media_root, exploration_id) -> list[Path]:
+    """Every stored file named after the exploration: its rounds' and its own."""
+    root = Path(media_root)
+    named = (p for p in root.rglob("*") if str(exploration_id) in str(p.relative_to(root)))
+    return [p for p in named if p.is_file()]
+
+
 def mask_png(size: tuple[int, int], box: tuple[int, int, int, int] | None = None) -> bytes:
     """A white-on-black mask PNG, painted inside box (x0, y0, x1, y1)."""
     mask = Image.new("L", size, 0)

@@ -1,13 +1,13 @@
 import json
-import os
 
 from django.test import Client
 
 from painting import studies
-from painting.models import Exploration, Participant, Picture, Round
+from painting.models import Exploration, Participant, Picture, Round, StudyImage
 from tests.helpers import (
     HTMX,
     classify,
+    files_of,
     join_study,
     jpeg,
     make_study,
@@ -38,6 +38,39 @@ def test_consent_records_version_time_and_recruiter_id(client, gallery, on_commi
     assert participant.consent_version == "2026-11" and participant.external_id == "PROLIFIC-42"
     assert len(participant.code) == 8 and participant.consented_at
     assert client.get(f"/study/{study.slug}/").status_code == 302  # already in
+
+
+def test_a_browser_is_one_participant_and_withdrawing_takes_all_it_gave(client, gallery, on_commit):
+    study = make_study(gallery)
+    join_study(client, study, on_commit, pid="P-1")
+    exploration = study_step(client, study, 1, on_commit)
+    classify(client, exploration, on_commit, mask_png((600, 400), (0, 0, 100, 100)))
+    join_study(client, study, on_commit, pid="P-2")  # again: the back button, a second tab
+    participant = Participant.objects.get()
+    assert participant.external_id == "P-1" and participant.visitor
+    assert study_step(client, study, 1, on_commit) == exploration  # the same rounds
+    other = Client()
+    join_study(other, study, on_commit)
+
+    client.post(f"/study/{study.slug}/withdraw/")
+    assert Participant.objects.count() == 1  # the other browser's
+    assert not Exploration.objects.filter(visitor=exploration.visitor).exists()
+    assert not Round.objects.filter(exploration__visitor=exploration.visitor).exists()
+
+
+def test_withdrawing_also_takes_an_older_second_participant_of_the_browser(
+    client, gallery, on_commit
+):
+    study = make_study(gallery)
+    join_study(client, study, on_commit)
+    exploration = study_step(client, study, 1, on_commit)
+    # Made before participants knew their browser: no visitor id, only its explorations tell.
+    older = studies.consent(study)
+    with on_commit(execute=True):
+        studies.exploration_for_step(older, exploration.visitor, 2)
+
+    client.post(f"/study/{study.slug}/withdraw/")
+    assert not Participant.objects.exists() and not Exploration.objects.exists()
 
 
 def test_the_images_come_in_order_and_the_page_shows_the_step(client, gallery, on_commit):
@@ -94,22 +127,58 @@ def test_finishing_records_the_closing_answer(client, gallery, on_commit):
     assert participant.code in done.content.decode()
 
 
-def test_withdrawing_deletes_the_participants_data_and_files(client, gallery, on_commit):
+def test_a_second_finish_is_refused_and_changes_nothing(client, gallery, on_commit):
+    study = make_study(gallery, question="What did you learn?")
+    join_study(client, study, on_commit)
+    client.post(f"/study/{study.slug}/finish/", {"answer": "It looks at the crema."})
+    first = Participant.objects.get()
+    again = client.post(f"/study/{study.slug}/finish/", {"answer": "Something else."})
+    assert again.status_code == 409 and "already finished" in again.content.decode()
+    participant = Participant.objects.get()
+    assert participant.closing_answer == "It looks at the crema."
+    assert participant.finished_at == first.finished_at
+    assert client.get(f"/study/{study.slug}/finish/").status_code == 200  # the code stays shown
+
+
+def test_an_image_taken_out_of_the_study_still_opens_and_leads_on(client, gallery, on_commit):
+    study = make_study(gallery, slugs=("coffee", "chelsea", "rocket"))
+    join_study(client, study, on_commit)
+    coffee = study_step(client, study, 1, on_commit)
+    chelsea = study_step(client, study, 2, on_commit)
+    StudyImage.objects.filter(study=study, picture=gallery["coffee"]).delete()
+
+    page = client.get(f"/e/{coffee.pk}/")
+    body = page.content.decode()
+    assert page.status_code == 200 and "no longer part of the study" in body
+    assert f'href="/study/{study.slug}/step/2/"' in body  # rocket, the first not yet explored
+    assert "image 1 of 2" in client.get(f"/e/{chelsea.pk}/").content.decode()
+
+    StudyImage.objects.filter(study=study, picture=gallery["rocket"]).delete()
+    body = client.get(f"/e/{coffee.pk}/").content.decode()
+    assert f'href="/study/{study.slug}/finish/"' in body  # nothing left to explore
+
+
+def test_withdrawing_deletes_the_participants_data_and_files(
+    client, gallery, on_commit, settings
+):
     study = make_study(gallery)
     join_study(client, study, on_commit)
     exploration = study_step(client, study, 1, on_commit)
     classify(client, exploration, on_commit, mask_png((600, 400), (0, 0, 100, 100)))
-    round_ = exploration.rounds.get(index=1)
-    mask_path = round_.mask.path
+    exploration.refresh_from_db()
+    assert exploration.saliency  # the model's heatmap, theirs too
+    stored = files_of(settings.MEDIA_ROOT, exploration.pk)
+    assert {"mask.png", "thumb.jpg", "saliency.png"} <= {p.name.split("-")[-1] for p in stored}
     other = Client()
     join_study(other, study, on_commit)
     other_exploration = study_step(other, study, 1, on_commit)
 
-    response = client.post(f"/study/{study.slug}/withdraw/")
+    with on_commit(execute=True):  # files go when the deletion commits
+        response = client.post(f"/study/{study.slug}/withdraw/")
     assert response.status_code == 200 and "deleted" in response.content.decode()
     assert Participant.objects.count() == 1  # only the other participant is left
     assert not Round.objects.filter(exploration=exploration).exists()
-    assert not os.path.exists(mask_path)
+    assert not files_of(settings.MEDIA_ROOT, exploration.pk)
     assert gallery["coffee"].file.storage.exists(gallery["coffee"].file.name)  # shared image stays
     assert Exploration.objects.filter(pk=other_exploration.pk).exists()
     assert client.get(f"/study/{study.slug}/finish/").status_code == 404
