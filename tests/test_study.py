@@ -128,10 +128,12 @@ def test_finishing_records_the_closing_answer(client, gallery, on_commit):
 
 
 def test_a_second_finish_is_refused_and_changes_nothing(client, gallery, on_commit):
-    study = make_study(gallery, question="What did you learn?")
+    study = make_study(gallery, question="What did you learn?", min_rounds=0)
     join_study(client, study, on_commit)
-    client.post(f"/study/{study.slug}/finish/", {"answer": "It looks at the crema."})
+    done = client.post(f"/study/{study.slug}/finish/", {"answer": "It looks at the crema."})
+    assert done.status_code == 200
     first = Participant.objects.get()
+    assert first.finished_at is not None
     again = client.post(f"/study/{study.slug}/finish/", {"answer": "Something else."})
     assert again.status_code == 409 and "already finished" in again.content.decode()
     participant = Participant.objects.get()
@@ -141,7 +143,7 @@ def test_a_second_finish_is_refused_and_changes_nothing(client, gallery, on_comm
 
 
 def test_an_image_taken_out_of_the_study_still_opens_and_leads_on(client, gallery, on_commit):
-    study = make_study(gallery, slugs=("coffee", "chelsea", "rocket"))
+    study = make_study(gallery, slugs=("coffee", "chelsea", "rocket"), min_rounds=0)
     join_study(client, study, on_commit)
     coffee = study_step(client, study, 1, on_commit)
     chelsea = study_step(client, study, 2, on_commit)
