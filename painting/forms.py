@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import math
+import re
 
+import numpy as np
 from django import forms
 from django.conf import settings
 from PIL import Image
@@ -13,6 +16,8 @@ from .masking import Fill
 
 MAX_MASK_BYTES = 8 * 1024 * 1024
 MAX_STROKES_BYTES = 2 * 1024 * 1024
+# canvas.js nests four deep: the log, an event, a stroke's points, one [x, y, t] point.
+MAX_STROKES_NESTING = 8
 
 
 class UploadForm(forms.Form):
@@ -89,11 +94,18 @@ class RoundForm(forms.Form):
         return Fill(self.cleaned_data["fill"])
 
     def clean_strokes(self) -> list:
+        """The brush log as canvas.js sends it: a list of events, a stroke's points [x, y, t]."""
         text = self.cleaned_data.get("strokes") or "[]"
         if len(text) > MAX_STROKES_BYTES:
             raise forms.ValidationError("The brush log is too large.")
+        # Before parsing: json.loads recurses once a level (RecursionError past about a
+        # thousand), and so does storing it.
+        if _nesting(text) > MAX_STROKES_NESTING:
+            raise forms.ValidationError(
+                f"The brush log is nested more than {MAX_STROKES_NESTING} levels deep."
+            )
         try:
-            strokes = json.loads(text, parse_constant=_reject_constant)
+            strokes = json.loads(text, parse_constant=_reject_constant, parse_float=_finite)
         except ValueError as exc:  # JSONDecodeError, and NaN or Infinity, which JSON lacks
             raise forms.ValidationError("The brush log is not valid JSON.") from exc
         if not isinstance(strokes, list):
@@ -101,8 +113,28 @@ class RoundForm(forms.Form):
         return strokes
 
 
+# A string, to its closing quote or the end of the text: one pass, no character looked at twice.
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?', re.DOTALL)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+
+
+def _nesting(text: str) -> int:
+    """How deep a JSON text nests, counted without recursing (and brackets in strings not)."""
+    brackets = np.frombuffer(_NOT_BRACKET.sub("", _JSON_STRING.sub("", text)).encode(), np.uint8)
+    opening = (brackets == ord("[")) | (brackets == ord("{"))
+    return int(np.cumsum(np.where(opening, 1, -1)).max(initial=0))
+
+
 def _reject_constant(name: str):
     raise ValueError(f"{name} is not JSON")
+
+
+def _finite(text: str) -> float:
+    """1e999 is valid JSON but an infinite float, which the database would refuse to store."""
+    number = float(text)
+    if not math.isfinite(number):
+        raise forms.ValidationError("The brush log holds a number too large to store.")
+    return number
 
 
 def first_error(form: forms.Form) -> str:

@@ -144,14 +144,19 @@ def _create_round(
             ContentFile(images.png_bytes(mask, fast=True)),
             save=False,
         )
-    with transaction.atomic():
-        # Writing the exploration row first takes the write lock, so two concurrent Classify
-        # clicks on one exploration get distinct indexes.
-        Exploration.objects.filter(pk=exploration.pk).update(updated_at=timezone.now())
-        last = exploration.rounds.aggregate(last=Max("index"))["last"]
-        round_.index = 0 if last is None else last + 1
-        round_.save()
-        transaction.on_commit(partial(_enqueue, round_.pk))
+    try:
+        with transaction.atomic():
+            # Writing the exploration row first takes the write lock, so two concurrent Classify
+            # clicks on one exploration get distinct indexes.
+            Exploration.objects.filter(pk=exploration.pk).update(updated_at=timezone.now())
+            last = exploration.rounds.aggregate(last=Max("index"))["last"]
+            round_.index = 0 if last is None else last + 1
+            round_.save()
+            transaction.on_commit(partial(_enqueue, round_.pk))
+    except Exception:
+        if mask is not None:  # no round, so no file of one
+            round_.mask.delete(save=False)
+        raise
     return round_
 
 

@@ -1,10 +1,12 @@
 """The round lifecycle in the worker: batching, failures, archiving."""
 
 import io
+from pathlib import Path
 
 import numpy as np
+import pytest
 from django.core.files.base import ContentFile
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from PIL import Image
 
 from painting import services
@@ -106,3 +108,16 @@ def test_archiving_waits_while_rounds_are_queued(gallery):
     assert services.archive_masked_images() == 2
     first.refresh_from_db()
     assert first.masked_image
+
+
+def media_files(settings) -> set[Path]:
+    return {path for path in Path(settings.MEDIA_ROOT).rglob("*") if path.is_file()}
+
+
+def test_a_round_the_database_refuses_leaves_no_mask_file(gallery, settings):
+    exploration = new_exploration(gallery)
+    mask = Image.open(io.BytesIO(mask_png((600, 400), (0, 0, 60, 40))))
+    before = media_files(settings)
+    with pytest.raises(IntegrityError):  # SQLite's JSON_VALID refuses the Infinity json writes
+        services._create_round(exploration, mask=mask, fill=Fill.MEAN, strokes=[float("inf")])
+    assert media_files(settings) == before
