@@ -20,6 +20,13 @@ MAX_STROKES_BYTES = 2 * 1024 * 1024
 MAX_STROKES_NESTING = 8
 
 
+def _check_size(what: str, size: int, limit: int) -> None:
+    if size > limit:
+        raise forms.ValidationError(
+            f"{what} is {images.file_size(size, up=True)}; the limit is {images.file_size(limit)}."
+        )
+
+
 class UploadForm(forms.Form):
     image = forms.FileField(
         error_messages={"required": "Choose a JPEG, PNG or WebP photo to upload."}
@@ -27,11 +34,7 @@ class UploadForm(forms.Form):
 
     def clean_image(self) -> Image.Image:
         upload = self.cleaned_data["image"]
-        limit = settings.XAI_MAX_UPLOAD_BYTES
-        if upload.size > limit:
-            raise forms.ValidationError(
-                f"The file is {upload.size / 1e6:.1f} MB; the limit is {limit / 1e6:.0f} MB."
-            )
+        _check_size("The file", upload.size, settings.XAI_MAX_UPLOAD_BYTES)
         try:
             return images.open_untrusted(
                 upload.read(),
@@ -40,6 +43,13 @@ class UploadForm(forms.Form):
             )
         except images.ImageRejected as exc:
             raise forms.ValidationError(str(exc)) from exc
+
+    @staticmethod
+    def limits() -> str:
+        return (
+            f"up to {images.file_size(settings.XAI_MAX_UPLOAD_BYTES)} "
+            f"and {images.megapixels(settings.XAI_MAX_UPLOAD_PIXELS)}"
+        )
 
     def title(self) -> str:
         name = self.cleaned_data.get("image") and self.files["image"].name or "Upload"
@@ -71,19 +81,11 @@ class RoundForm(forms.Form):
 
     def clean_mask(self) -> Image.Image:
         upload = self.cleaned_data["mask"]
-        if upload.size > MAX_MASK_BYTES:
-            raise forms.ValidationError("The mask file is too large.")
+        _check_size("The mask file", upload.size, MAX_MASK_BYTES)
         try:
-            mask = images.open_untrusted(
-                upload.read(), formats={"PNG": "PNG"}, max_pixels=self.size[0] * self.size[1]
-            )
+            mask = images.open_mask(upload, self.size)
         except images.ImageRejected as exc:
-            raise forms.ValidationError(f"The mask must be a PNG image: {exc}") from exc
-        if mask.size != self.size:
-            raise forms.ValidationError(
-                f"The mask is {mask.width}×{mask.height} pixels but the image is "
-                f"{self.size[0]}×{self.size[1]}; reload the page and paint again."
-            )
+            raise forms.ValidationError(str(exc)) from exc
         if "A" in mask.getbands():
             # Painted means bright and opaque: composite over black before thresholding.
             black = Image.new("RGBA", mask.size, (0, 0, 0, 255))
@@ -96,8 +98,7 @@ class RoundForm(forms.Form):
     def clean_strokes(self) -> list:
         """The brush log as canvas.js sends it: a list of events, a stroke's points [x, y, t]."""
         text = self.cleaned_data.get("strokes") or "[]"
-        if len(text) > MAX_STROKES_BYTES:
-            raise forms.ValidationError("The brush log is too large.")
+        _check_size("The brush log", len(text.encode()), MAX_STROKES_BYTES)
         # Before parsing: json.loads recurses once a level (RecursionError past about a
         # thousand), and so does storing it.
         if _nesting(text) > MAX_STROKES_NESTING:

@@ -6,7 +6,14 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from painting.images import UPLOAD_FORMATS, ImageRejected, open_untrusted, working_copy
+from painting.images import (
+    UPLOAD_FORMATS,
+    ImageRejected,
+    file_size,
+    megapixels,
+    open_untrusted,
+    working_copy,
+)
 
 
 def encode(image: Image.Image, fmt: str, **kw) -> bytes:
@@ -59,8 +66,45 @@ def test_it_rejects_a_truncated_file():
 
 
 def test_it_rejects_too_many_pixels_before_decoding():
-    with pytest.raises(ImageRejected, match="megapixels"):
+    with pytest.raises(ImageRejected) as refused:
+        open_upload(png_header_only(6400, 6300))
+    assert str(refused.value) == (
+        "The image is 6400×6300 pixels (40.4 megapixels); the limit is 40 megapixels."
+    )
+
+
+def test_a_bomb_beyond_pillows_own_limit_is_refused_as_too_large():
+    with pytest.raises(ImageRejected, match=r"too large to decode safely \(the limit is 40 meg"):
         open_upload(png_header_only(50_000, 50_000))
+
+
+@pytest.mark.parametrize(
+    "pixels, up, text",
+    [
+        (40_000_000, False, "40 megapixels"),
+        (40_000_001, True, "40.1 megapixels"),
+        (39_690_000, True, "39.7 megapixels"),
+        (10_000, False, "0.01 megapixels"),
+        (240_000, False, "0.24 megapixels"),
+    ],
+)
+def test_megapixels_read_as_people_read_them(pixels, up, text):
+    assert megapixels(pixels, up=up) == text
+
+
+@pytest.mark.parametrize(
+    "size, up, text",
+    [
+        (20 * 1024 * 1024, False, "20 MB"),
+        (20 * 1024 * 1024 + 1, True, "20.1 MB"),
+        (21_000_000, True, "20.1 MB"),
+        (8 * 1024 * 1024, False, "8 MB"),
+        (1500, True, "1.47 KB"),
+        (1000, False, "1000 bytes"),
+    ],
+)
+def test_file_sizes_read_in_one_unit_with_the_limit_exact(size, up, text):
+    assert file_size(size, up=up) == text
 
 
 def test_exif_rotation_is_applied():

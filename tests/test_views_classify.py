@@ -7,11 +7,13 @@ import pytest
 from django.urls import reverse
 from PIL import Image
 
+from painting import forms
 from painting.masking import IMAGENET_MEAN_RGB
 from painting.models import Round
 from painting.services import QUEUE_DOWN_MESSAGE
 from tests.conftest import free_port, mask_png, use_broker
 from tests.helpers import HTMX, classify, start
+from tests.test_images import png_header_only
 
 STROKES = json.dumps(
     [
@@ -163,3 +165,45 @@ def test_brackets_inside_the_brush_log_strings_do_not_count_as_nesting(client, g
     response = classify(client, exploration, on_commit, mask_png((600, 400)), strokes=strokes)
     assert response.status_code == 200
     assert exploration.rounds.get(index=1).strokes == json.loads(strokes)
+
+
+def test_a_refused_mask_writes_nothing(client, gallery, on_commit, settings):
+    exploration = start(client, gallery["coffee"], on_commit)
+    before = media_files(settings)
+    for mask in (mask_png((601, 400)), b"not a png", png_header_only(50_000, 50_000)):
+        assert classify(client, exploration, on_commit, mask).status_code == 400
+    assert media_files(settings) == before
+
+
+@pytest.mark.parametrize(
+    "mask, message",
+    [
+        (
+            mask_png((601, 400)),
+            "The mask is 601×400 pixels but the image is 600×400; reload the page and paint again.",
+        ),
+        (
+            png_header_only(50_000, 50_000),
+            "The mask is far larger than the image (600×400 pixels); reload the page and paint "
+            "again.",
+        ),
+        (
+            png_header_only(10_000, 10_000),
+            "The mask is far larger than the image (600×400 pixels); reload the page and paint "
+            "again.",
+        ),
+        (b"GIF89a", "The mask must be a PNG image: That file is not an image we can read (PNG)."),
+    ],
+)
+def test_a_refused_mask_says_why_in_the_image_s_terms(client, gallery, on_commit, mask, message):
+    exploration = start(client, gallery["coffee"], on_commit)
+    response = classify(client, exploration, on_commit, mask)
+    assert response.status_code == 400
+    assert message in response.content.decode()
+
+
+def test_an_oversized_mask_says_its_size_and_the_limit(client, gallery, on_commit, monkeypatch):
+    monkeypatch.setattr(forms, "MAX_MASK_BYTES", 1024)
+    exploration = start(client, gallery["coffee"], on_commit)
+    response = classify(client, exploration, on_commit, b"x" * 1500)
+    assert "The mask file is 1.47 KB; the limit is 1 KB." in response.content.decode()
