@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import math
 import re
+import threading
 
 import numpy as np
 from django import forms
@@ -18,6 +19,10 @@ MAX_MASK_BYTES = 8 * 1024 * 1024
 MAX_STROKES_BYTES = 2 * 1024 * 1024
 # canvas.js nests four deep: the log, an event, a stroke's points, one [x, y, t] point.
 MAX_STROKES_NESTING = 8
+
+# The web server runs many threads in one process: however many uploads arrive at once, only
+# this many are decoded at the same time (each may hold a full-size 40-megapixel picture).
+_FULL_SIZE_DECODES = threading.BoundedSemaphore(settings.XAI_DECODE_CONCURRENCY)
 
 
 def _check_size(what: str, size: int, limit: int) -> None:
@@ -33,13 +38,16 @@ class UploadForm(forms.Form):
     )
 
     def clean_image(self) -> Image.Image:
+        """The upload's working copy (images.open_upload), not the full-size picture."""
         upload = self.cleaned_data["image"]
         _check_size("The file", upload.size, settings.XAI_MAX_UPLOAD_BYTES)
         try:
-            return images.open_untrusted(
-                upload.read(),
-                formats=images.UPLOAD_FORMATS,
+            # The file itself, not its bytes read into memory beside the decoded pixels.
+            return images.open_upload(
+                upload,
                 max_pixels=settings.XAI_MAX_UPLOAD_PIXELS,
+                max_side=settings.XAI_WORKING_MAX_SIDE,
+                gate=_FULL_SIZE_DECODES,
             )
         except images.ImageRejected as exc:
             raise forms.ValidationError(str(exc)) from exc

@@ -127,7 +127,11 @@ def upload(request: HtmxHttpRequest):
     picture = services.add_picture(
         form.cleaned_data["image"], title=form.title(), owner=visitor_id(request, create=True)
     )
-    return explore_picture(request, picture.pk)
+    response = explore_picture(request, picture.pk)
+    # open_upload gave back what its decode freed; where the first round ran in this process
+    # too (XAI_EAGER), what that freed in the memory a large decode left behind goes back now.
+    images.release_freed_memory()
+    return response
 
 
 def _chosen_model(request: HttpRequest) -> str:

@@ -163,6 +163,9 @@ XAI_MAX_UPLOAD_PIXELS = envint("XAI_MAX_UPLOAD_PIXELS", 40_000_000)
 # Uploads are stored as a working copy no longer than this on its long side: the models see
 # 224–260 px, and a canvas of a 40-megapixel photo would be slow to paint in any browser.
 XAI_WORKING_MAX_SIDE = envint("XAI_WORKING_MAX_SIDE", 1024)
+# How many uploads the web process decodes at once: a PNG or WebP is decoded at full size
+# (160 MB at 40 megapixels) before it is reduced; more uploads wait their turn.
+XAI_DECODE_CONCURRENCY = envint("XAI_DECODE_CONCURRENCY", 2)
 DATA_UPLOAD_MAX_MEMORY_SIZE = XAI_MAX_UPLOAD_BYTES + 1024 * 1024
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
