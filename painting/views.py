@@ -136,9 +136,9 @@ def home(
 
 @require_POST
 def upload(request: HtmxHttpRequest):
-    if not ratelimit.allow(visitor_id(request, create=True), "upload"):
-        return _home_again(request, upload_error=ratelimit.message("upload"), status=429)
     visitor = visitor_id(request, create=True)
+    if not ratelimit.allow(visitor, "upload"):
+        return _home_again(request, upload_error=ratelimit.message("upload"), status=429)
     sent = sum(f.size for f in request.FILES.values())
     try:
         quotas.check(visitor, adding_bytes=sent, upload=True)
@@ -147,10 +147,12 @@ def upload(request: HtmxHttpRequest):
     form = UploadForm(request.POST, request.FILES)
     if not form.is_valid():
         return _home_again(request, form=form, status=400)
-    picture = services.add_picture(
-        form.cleaned_data["image"], title=form.title(), owner=visitor_id(request, create=True)
-    )
-    return explore_picture(request, picture.pk)
+    picture = services.add_picture(form.cleaned_data["image"], title=form.title(), owner=visitor)
+    response = explore_picture(request, picture.pk)
+    # open_upload gave back what its decode freed; where the first round ran in this process
+    # too (XAI_EAGER), what that freed in the memory a large decode left behind goes back now.
+    images.release_freed_memory()
+    return response
 
 
 def _chosen_model(request: HttpRequest) -> str:

@@ -6,8 +6,7 @@ import pytest
 from django.urls import reverse
 
 from painting.body_limit import LENGTH_REQUIRED_MESSAGE, too_large_message
-from tests.helpers import HTMX
-from tests.test_views_upload import jpeg, upload
+from tests.helpers import HTMX, jpeg, upload
 
 pytestmark = pytest.mark.django_db
 

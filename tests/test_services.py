@@ -1,13 +1,19 @@
 """The web side's rules: waiting for answers, asking for analyses, and what a dead broker does."""
 
+import io
 from contextlib import contextmanager
 from datetime import timedelta
+from pathlib import Path
 
+import pytest
 from django.conf import settings as django_settings
+from django.db import IntegrityError
 from django.utils import timezone
+from PIL import Image
 
 from painting import services
 from painting.dispatch import ANALYSIS_QUEUE_DOWN_MESSAGE
+from painting.masking import Fill
 from painting.models import Round
 from tests.helpers import (
     classify,
@@ -68,3 +74,16 @@ def test_a_dead_broker_fails_the_analysis_with_a_message(client, gallery, on_com
     assert round_.analysis_status == Round.AnalysisStatus.FAILED
     assert round_.analysis["error"] == ANALYSIS_QUEUE_DOWN_MESSAGE
     assert round_.status == Round.Status.DONE  # the round itself stands
+
+
+def media_files(settings) -> set[Path]:
+    return {path for path in Path(settings.MEDIA_ROOT).rglob("*") if path.is_file()}
+
+
+def test_a_round_the_database_refuses_leaves_no_mask_file(gallery, settings):
+    exploration = new_exploration(gallery)
+    mask = Image.open(io.BytesIO(mask_png((600, 400), (0, 0, 60, 40))))
+    before = media_files(settings)
+    with pytest.raises(IntegrityError):  # SQLite's JSON_VALID refuses the Infinity json writes
+        services._create_round(exploration, mask=mask, fill=Fill.MEAN, strokes=[float("inf")])
+    assert media_files(settings) == before

@@ -193,6 +193,9 @@ XAI_WORKING_MAX_SIDE = envint("XAI_WORKING_MAX_SIDE", 1024)
 # What one visitor may keep: uploads, and bytes in all (photos, masks, brush logs).
 XAI_VISITOR_MAX_UPLOADS = envint("XAI_VISITOR_MAX_UPLOADS", 20)
 XAI_VISITOR_MAX_STORED_BYTES = envint("XAI_VISITOR_MAX_STORED_MB", 100) * 2**20
+# How many uploads the web process decodes at once: a PNG or WebP is decoded at full size
+# (160 MB at 40 megapixels) before it is reduced; more uploads wait their turn.
+XAI_DECODE_CONCURRENCY = envint("XAI_DECODE_CONCURRENCY", 2)
 # The largest request body: an upload plus the rest of its form. Larger ones are refused
 # before they are read, by nginx in front and by painting.body_limit in Django.
 XAI_MAX_REQUEST_BYTES = XAI_MAX_UPLOAD_BYTES + 1024 * 1024
