@@ -14,12 +14,14 @@ $(VENV)/.installed: pyproject.toml
 
 venv: $(VENV)/.installed
 
-# Debian packages the app and its tests use: Redis (broker) and Chromium (browser tests).
+# Debian packages the app and its tests use: Redis (broker), nginx (the proxy in front of the
+# web server) and Chromium (browser tests). nginx lives in /usr/sbin, outside a user's PATH.
 system:
-	@if ! command -v redis-server >/dev/null || ! command -v chromium >/dev/null; then \
+	@if ! command -v redis-server >/dev/null || ! command -v chromium >/dev/null \
+	    || ! PATH="$$PATH:/usr/sbin" command -v nginx >/dev/null; then \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq redis-server chromium >/dev/null \
-	  || echo "WARNING: could not install redis-server/chromium; see README."; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq redis-server nginx chromium >/dev/null \
+	  || echo "WARNING: could not install redis-server/nginx/chromium; see README."; \
 	fi
 
 run: venv

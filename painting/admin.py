@@ -2,11 +2,11 @@
 
 from django.contrib import admin
 from django.db.models import Count, F, Max, Min, OuterRef, Subquery
-from django.http import HttpResponse
+from django.http import FileResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
-from . import exports
+from . import exports, studies
 from .models import Exploration, Participant, Picture, Round, Study, StudyImage
 from .templatetags.painting_format import percent
 
@@ -192,9 +192,12 @@ def export_studies(modeladmin, request, queryset):
         modeladmin.message_user(request, "Select one study to export.", level="error")
         return None
     study = queryset.first()
-    response = HttpResponse(exports.study_zip(study), content_type="application/zip")
-    response["Content-Disposition"] = f'attachment; filename="{study.slug}-export.zip"'
-    return response
+    return FileResponse(
+        exports.study_zip_file(study),
+        as_attachment=True,
+        filename=f"{study.slug}-export.zip",
+        content_type="application/zip",
+    )
 
 
 @admin.register(Study)
@@ -229,3 +232,9 @@ class ParticipantAdmin(ReadOnlyAdmin):
     ]
     list_filter = ["study", "consent_version"]
     search_fields = ["code", "external_id"]
+
+    def delete_model(self, request, obj):
+        studies.delete_participants(Participant.objects.filter(pk=obj.pk))
+
+    def delete_queryset(self, request, queryset):
+        studies.delete_participants(queryset)

@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import json
+import math
+import re
+import threading
 
+import numpy as np
 from django import forms
 from django.conf import settings
 from PIL import Image
@@ -13,6 +17,19 @@ from .masking import Fill
 
 MAX_MASK_BYTES = 8 * 1024 * 1024
 MAX_STROKES_BYTES = 2 * 1024 * 1024
+# canvas.js nests four deep: the log, an event, a stroke's points, one [x, y, t] point.
+MAX_STROKES_NESTING = 8
+
+# The web server runs many threads in one process: however many uploads arrive at once, only
+# this many are decoded at the same time (each may hold a full-size 40-megapixel picture).
+_FULL_SIZE_DECODES = threading.BoundedSemaphore(settings.XAI_DECODE_CONCURRENCY)
+
+
+def _check_size(what: str, size: int, limit: int) -> None:
+    if size > limit:
+        raise forms.ValidationError(
+            f"{what} is {images.file_size(size, up=True)}; the limit is {images.file_size(limit)}."
+        )
 
 
 class UploadForm(forms.Form):
@@ -21,20 +38,26 @@ class UploadForm(forms.Form):
     )
 
     def clean_image(self) -> Image.Image:
+        """The upload's working copy (images.open_upload), not the full-size picture."""
         upload = self.cleaned_data["image"]
-        limit = settings.XAI_MAX_UPLOAD_BYTES
-        if upload.size > limit:
-            raise forms.ValidationError(
-                f"The file is {upload.size / 1e6:.1f} MB; the limit is {limit / 1e6:.0f} MB."
-            )
+        _check_size("The file", upload.size, settings.XAI_MAX_UPLOAD_BYTES)
         try:
-            return images.open_untrusted(
-                upload.read(),
-                formats=images.UPLOAD_FORMATS,
+            # The file itself, not its bytes read into memory beside the decoded pixels.
+            return images.open_upload(
+                upload,
                 max_pixels=settings.XAI_MAX_UPLOAD_PIXELS,
+                max_side=settings.XAI_WORKING_MAX_SIDE,
+                gate=_FULL_SIZE_DECODES,
             )
         except images.ImageRejected as exc:
             raise forms.ValidationError(str(exc)) from exc
+
+    @staticmethod
+    def limits() -> str:
+        return (
+            f"up to {images.file_size(settings.XAI_MAX_UPLOAD_BYTES)} "
+            f"and {images.megapixels(settings.XAI_MAX_UPLOAD_PIXELS)}"
+        )
 
     def title(self) -> str:
         name = self.cleaned_data.get("image") and self.files["image"].name or "Upload"
@@ -53,7 +76,6 @@ class RoundForm(forms.Form):
     fill = forms.ChoiceField(choices=[(f.value, f.label) for f in Fill], initial=Fill.MEAN.value)
     strokes = forms.CharField(required=False)
     prediction = forms.CharField(required=False, max_length=200, strip=True)
-    previous_latency_ms = forms.FloatField(required=False, min_value=0, max_value=3_600_000)
 
     def __init__(self, *args, size: tuple[int, int], prediction_required: bool = False, **kwargs):
         super().__init__(*args, **kwargs)
@@ -66,19 +88,11 @@ class RoundForm(forms.Form):
 
     def clean_mask(self) -> Image.Image:
         upload = self.cleaned_data["mask"]
-        if upload.size > MAX_MASK_BYTES:
-            raise forms.ValidationError("The mask file is too large.")
+        _check_size("The mask file", upload.size, MAX_MASK_BYTES)
         try:
-            mask = images.open_untrusted(
-                upload.read(), formats={"PNG": "PNG"}, max_pixels=self.size[0] * self.size[1]
-            )
+            mask = images.open_mask(upload, self.size)
         except images.ImageRejected as exc:
-            raise forms.ValidationError(f"The mask must be a PNG image: {exc}") from exc
-        if mask.size != self.size:
-            raise forms.ValidationError(
-                f"The mask is {mask.width}×{mask.height} pixels but the image is "
-                f"{self.size[0]}×{self.size[1]}; reload the page and paint again."
-            )
+            raise forms.ValidationError(str(exc)) from exc
         if "A" in mask.getbands():
             # Painted means bright and opaque: composite over black before thresholding.
             black = Image.new("RGBA", mask.size, (0, 0, 0, 255))
@@ -89,11 +103,17 @@ class RoundForm(forms.Form):
         return Fill(self.cleaned_data["fill"])
 
     def clean_strokes(self) -> list:
+        """The brush log as canvas.js sends it: a list of events, a stroke's points [x, y, t]."""
         text = self.cleaned_data.get("strokes") or "[]"
-        if len(text) > MAX_STROKES_BYTES:
-            raise forms.ValidationError("The brush log is too large.")
+        _check_size("The brush log", len(text.encode()), MAX_STROKES_BYTES)
+        # Before parsing: json.loads recurses once a level (RecursionError past about a
+        # thousand), and so does storing it.
+        if _nesting(text) > MAX_STROKES_NESTING:
+            raise forms.ValidationError(
+                f"The brush log is nested more than {MAX_STROKES_NESTING} levels deep."
+            )
         try:
-            strokes = json.loads(text, parse_constant=_reject_constant)
+            strokes = json.loads(text, parse_constant=_reject_constant, parse_float=_finite)
         except ValueError as exc:  # JSONDecodeError, and NaN or Infinity, which JSON lacks
             raise forms.ValidationError("The brush log is not valid JSON.") from exc
         if not isinstance(strokes, list):
@@ -101,8 +121,42 @@ class RoundForm(forms.Form):
         return strokes
 
 
+class LatencyForm(forms.Form):
+    """How long a round's result took to show, in ms, as the browser measured it (≤ an hour;
+    Django's FloatField already refuses NaN and infinities)."""
+
+    ms = forms.FloatField(
+        min_value=0,
+        max_value=3_600_000,
+        error_messages={
+            "required": "No latency was sent.",
+            "invalid": "The latency must be a number of milliseconds.",
+        },
+    )
+
+
+# A string, to its closing quote or the end of the text: one pass, no character looked at twice.
+_JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?', re.DOTALL)
+_NOT_BRACKET = re.compile(r"[^\[\]{}]+")
+
+
+def _nesting(text: str) -> int:
+    """How deep a JSON text nests, counted without recursing (and brackets in strings not)."""
+    brackets = np.frombuffer(_NOT_BRACKET.sub("", _JSON_STRING.sub("", text)).encode(), np.uint8)
+    opening = (brackets == ord("[")) | (brackets == ord("{"))
+    return int(np.cumsum(np.where(opening, 1, -1)).max(initial=0))
+
+
 def _reject_constant(name: str):
     raise ValueError(f"{name} is not JSON")
+
+
+def _finite(text: str) -> float:
+    """1e999 is valid JSON but an infinite float, which the database would refuse to store."""
+    number = float(text)
+    if not math.isfinite(number):
+        raise forms.ValidationError("The brush log holds a number too large to store.")
+    return number
 
 
 def first_error(form: forms.Form) -> str:

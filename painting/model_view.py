@@ -27,7 +27,9 @@ def gradient_model(name: str) -> Classifier:
 
 def compute_saliency(exploration_id) -> None:
     """The model's view of an exploration, then the scores of rounds that waited for it."""
-    exploration = Exploration.objects.select_related("picture").get(pk=exploration_id)
+    exploration = Exploration.objects.select_related("picture").filter(pk=exploration_id).first()
+    if exploration is None:
+        return  # deleted before its turn came (a withdrawal)
     _store_saliency(exploration, gradient_model(exploration.model_name))
     waiting = exploration.rounds.filter(
         status=Round.Status.DONE, kept_important__isnull=True
@@ -58,8 +60,11 @@ def _store_saliency(exploration: Exploration, model: Classifier) -> None:
         log.exception("no saliency for exploration %s", exploration.pk)
         return
     png = images.png_bytes(Image.fromarray((cam * 255).astype(np.uint8), "L"), fast=True)
-    exploration.saliency.save(f"{exploration.pk}-saliency.png", ContentFile(png), save=False)
-    Exploration.objects.filter(pk=exploration.pk).update(saliency=exploration.saliency.name)
+    # In the exploration's own folder, which goes with it (files.py).
+    exploration.saliency.save(f"{exploration.pk}/saliency.png", ContentFile(png), save=False)
+    name = exploration.saliency.name
+    if not Exploration.objects.filter(pk=exploration.pk).update(saliency=name):
+        exploration.saliency.storage.delete(name)  # the exploration went meanwhile
 
 
 def scores_against_model(round_: Round) -> dict:
@@ -92,7 +97,9 @@ def _painted(round_: Round) -> np.ndarray:
 def analyse_round(round_id) -> None:
     """Re-score the round's mask under the other fills, and its deletion curves against the
     heatmap's, in one batch. Runs in the worker."""
-    round_ = Round.objects.select_related("exploration__picture").get(pk=round_id)
+    round_ = Round.objects.select_related("exploration__picture").filter(pk=round_id).first()
+    if round_ is None:
+        return  # deleted before its turn came (a withdrawal)
     exploration = round_.exploration
     try:
         model = gradient_model(round_.model_name)

@@ -17,18 +17,21 @@ from .masking import Fill
 class Picture(models.Model):
     """An image to explore: a gallery photo (shared) or an upload (its owner's only)."""
 
+    FOLDER = "pictures/"  # round 0 of every exploration of a picture points at its files
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     title = models.CharField(max_length=200)
     slug = models.SlugField(max_length=100, unique=True, null=True, blank=True)
     is_gallery = models.BooleanField(default=False)
     owner = models.CharField(max_length=64, blank=True, db_index=True)
-    file = models.FileField(upload_to="pictures/")
-    thumbnail = models.FileField(upload_to="pictures/")
+    file = models.FileField(upload_to=FOLDER)
+    thumbnail = models.FileField(upload_to=FOLDER)
     width = models.PositiveIntegerField()
     height = models.PositiveIntegerField()
     sha256 = models.CharField(max_length=64)
     source = models.CharField(max_length=300, blank=True)
     licence = models.CharField(max_length=200, blank=True)
+    stored_bytes = models.PositiveBigIntegerField(default=0)  # its files, for the quota
     created_at = models.DateTimeField(default=timezone.now)
 
     class Meta:
@@ -54,6 +57,10 @@ class Study(models.Model):
         default=False, help_text="Ask “what do you expect the model to say now?” each round."
     )
     closing_question = models.TextField(blank=True)
+    min_rounds_per_image = models.PositiveSmallIntegerField(
+        default=1,
+        help_text="Rounds of their own (paint, Classify) each image needs before Next; 0: none.",
+    )
     is_open = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -85,6 +92,9 @@ class Participant(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="participants")
     code = models.CharField(max_length=16, unique=True)
+    # The browser's anonymous visitor id: one participant per browser per study, and a
+    # withdrawal deletes everything that browser gave. Staff never see it.
+    visitor = models.CharField(max_length=64, blank=True, editable=False)
     external_id = models.CharField(max_length=200, blank=True, help_text="?pid= from a recruiter")
     consent_version = models.CharField(max_length=32)
     consented_at = models.DateTimeField(default=timezone.now)
@@ -93,6 +103,13 @@ class Participant(models.Model):
 
     class Meta:
         ordering = ["-consented_at"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["study", "visitor"],
+                condition=~models.Q(visitor=""),
+                name="one_participant_per_browser",
+            )
+        ]
 
     def __str__(self) -> str:
         return self.code
@@ -124,6 +141,12 @@ class Exploration(models.Model):
             return self.participant.code
         return f"visitor {self.visitor[:8]}"
 
+    @property
+    def folders(self) -> list[str]:
+        """Where its files are stored, its rounds' and its own (as `<exploration id>/…`): they
+        are deleted with it."""
+        return [f"rounds/{self.pk}", f"explorations/{self.pk}"]
+
     @functools.cached_property
     def original_round(self) -> Round | None:
         """Round 0, the unmasked original, once it has an answer."""
@@ -134,6 +157,8 @@ class Round(models.Model):
     """One Classify: the mask, the image the model saw, and what it answered.
 
     Round 0 of every exploration is the unmasked original."""
+
+    FILE_FIELDS = ("mask", "masked_image", "thumbnail")
 
     class Status(models.TextChoices):
         PENDING = "pending"
@@ -156,6 +181,7 @@ class Round(models.Model):
     thumbnail = models.FileField(upload_to="rounds/")
     masked_fraction = models.FloatField(default=0.0)
     strokes = models.JSONField(default=list, blank=True)  # the brush and event log
+    stored_bytes = models.PositiveBigIntegerField(default=0)  # mask and log, for the quota
     prediction = models.CharField(max_length=200, blank=True)  # participant's, before the result
     client_latency_ms = models.FloatField(null=True, blank=True)  # Classify to result, as seen
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)

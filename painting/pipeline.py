@@ -1,5 +1,8 @@
 """The worker side of a round: claim it, compose what the model sees, classify, record the
-answer or the failure, archive the lossless copy later, sweep what nobody answered.
+answer or the failure, sweep what nobody answered.
+
+What the model saw is not stored: it is a pure function of the stored original, the mask and
+the fill (originals.masked_image_of), rebuilt when someone looks at it.
 
 Tasks call these; the web side (services) never does, except to fail a round it gave up on."""
 
@@ -12,6 +15,7 @@ from datetime import timedelta
 import numpy as np
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
+from django.core.exceptions import ObjectDoesNotExist
 from django.core.files.base import ContentFile
 from django.db import transaction
 from django.db.models import QuerySet
@@ -103,15 +107,7 @@ def run_rounds(round_id, batch_size: int = 1) -> list:
         outcomes = model.classify(seen)
         per_image_ms = (time.perf_counter() - started) * 1000 / len(rounds)
         for round_, image, outcome in zip(rounds, seen, outcomes, strict=True):
-            record_result(
-                round_.pk,
-                model,
-                outcome,
-                per_image_ms,
-                batch_size=len(rounds),
-                **_thumbnail_of(round_, image),
-                **model_view.scores_against_model(round_),
-            )
+            _record(round_, image, model, outcome, per_image_ms, batch_size=len(rounds))
     except SoftTimeLimitExceeded:
         _fail_all(
             claimed,
@@ -127,6 +123,38 @@ def run_rounds(round_id, batch_size: int = 1) -> list:
         _fail_all(claimed, _crash_message(exc))
         return []
     return [round_.exploration_id for round_ in rounds if round_.index == 0]
+
+
+def _record(
+    round_: Round,
+    image: Image.Image,
+    model: Classifier,
+    outcome: Outcome,
+    per_image_ms: float,
+    batch_size: int,
+) -> None:
+    """Record one answer with its thumbnail. A round deleted meanwhile (its participant
+    withdrew) keeps nothing: the thumbnail written for it is deleted again."""
+    scores = _scores_of(round_)
+    thumbnail = _thumbnail_of(round_, image)
+    recorded = False
+    try:
+        recorded = record_result(
+            round_.pk, model, outcome, per_image_ms, batch_size=batch_size, **thumbnail, **scores
+        )
+    finally:
+        if thumbnail and not recorded:
+            round_.thumbnail.storage.delete(thumbnail["thumbnail"])
+
+
+def _scores_of(round_: Round) -> dict:
+    """The round against the model's view; without it when the mask or the heatmap went while
+    the round ran (a withdrawal): the answer stands alone, as it does before the heatmap."""
+    try:
+        return model_view.scores_against_model(round_)
+    except (OSError, ValueError, ObjectDoesNotExist):
+        log.warning("round %s: no scores against the model's view", round_.pk, exc_info=True)
+        return {}
 
 
 def _compose_each(rounds: list[Round]) -> tuple[list[Round], list[Image.Image]]:
@@ -153,33 +181,6 @@ def inference_model(name: str) -> Classifier:
     return load_classifier(name, settings.XAI_BACKEND, settings.XAI_COMPILED_DIR)
 
 
-def busy_within(seconds: float) -> bool:
-    """Whether any round was submitted in the last `seconds`."""
-    since = timezone.now() - timedelta(seconds=seconds)
-    return Round.objects.filter(created_at__gte=since).exists()
-
-
-def archive_masked_images(limit: int = 64) -> int:
-    """Store the lossless copy of what the model saw for finished rounds that lack one.
-
-    A PNG of a photo takes longer to encode than some models take to answer, so this runs one
-    image at a time, and only while no round is waiting; the image is a pure function of
-    original, mask and fill, so deferring it loses nothing."""
-    stored = 0
-    while stored < limit and not Round.objects.filter(status=Round.Status.PENDING).exists():
-        round_ = (
-            Round.objects.filter(status=Round.Status.DONE, masked_image="")
-            .exclude(mask="")
-            .select_related("exploration__picture")
-            .first()
-        )
-        if round_ is None:
-            break
-        _store_masked_image(round_, originals.masked_image_of(round_))
-        stored += 1
-    return stored
-
-
 def _thumbnail_of(round_: Round, image: Image.Image) -> dict:
     """Write the history strip's thumbnail of what the model saw; its name for the result."""
     if not round_.mask:
@@ -188,12 +189,6 @@ def _thumbnail_of(round_: Round, image: Image.Image) -> dict:
     data = ContentFile(images.jpeg_bytes(images.thumbnail(image)))
     round_.thumbnail.save(name, data, save=False)
     return {"thumbnail": round_.thumbnail.name}
-
-
-def _store_masked_image(round_: Round, image: Image.Image) -> None:
-    name = f"{round_.exploration_id}/{round_.pk}-masked.png"
-    round_.masked_image.save(name, ContentFile(images.png_bytes(image, fast=True)), save=False)
-    Round.objects.filter(pk=round_.pk).update(masked_image=round_.masked_image.name)
 
 
 def _fail_all(round_ids: list, message: str) -> None:
@@ -208,8 +203,9 @@ def record_result(
     inference_ms: float,
     batch_size: int = 1,
     **scores,
-) -> None:
-    Round.objects.filter(pk=round_id).update(
+) -> bool:
+    """Store the answer; False when the round is gone (deleted while it ran)."""
+    recorded = Round.objects.filter(pk=round_id).update(
         **scores,
         status=Round.Status.DONE,
         error="",
@@ -225,6 +221,7 @@ def record_result(
         batch_size=batch_size,
     )
     notify.publish(round_id)
+    return bool(recorded)
 
 
 def fail_round(round_id, message: str) -> None:

@@ -5,10 +5,11 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 import numpy as np
+from django.core.files.storage import default_storage
 from PIL import Image
 
 from . import images, masking
-from .models import Exploration, Picture, Round
+from .models import Picture, Round
 
 CHART_WIDTH, CHART_HEIGHT, CHART_PAD = 600, 160, 24
 
@@ -67,29 +68,63 @@ def deletion_chart(analysis: dict) -> Chart:
     )
 
 
+# The human importance map is summed at this resolution at most, whatever the photo's size and
+# however many people explored it: memory stays two small arrays, not a mask per round.
+IMPORTANCE_MAP_SIDE = 256
+
+
+def importance_map_size(picture: Picture) -> tuple[int, int]:
+    scale = min(1.0, IMPORTANCE_MAP_SIDE / max(picture.width, picture.height))
+    return max(1, round(picture.width * scale)), max(1, round(picture.height * scale))
+
+
 def kept_fraction_map(picture: Picture) -> tuple[np.ndarray, int]:
-    """Per pixel, how often people kept it unpainted: the mean over explorations of each
-    exploration's mean over its masked rounds. Returns the map and the explorations counted."""
-    maps = []
-    for exploration in Exploration.objects.filter(picture=picture):
-        rounds = exploration.rounds.filter(status=Round.Status.DONE).exclude(mask="")
-        kept = [1.0 - masking.painted(_open(r.mask)).astype(np.float32) for r in rounds]
-        if kept:
-            maps.append(np.mean(kept, axis=0))
-    if not maps:
-        return np.ones((picture.height, picture.width), np.float32), 0
-    return np.mean(maps, axis=0), len(maps)
+    """Per pixel (at importance_map_size), how often people kept it unpainted: the mean over
+    explorations of each exploration's mean over its masked rounds. Returns the map and the
+    explorations counted. Reads one mask at a time."""
+    size = importance_map_size(picture)
+    total = np.zeros(size[::-1], np.float64)
+    explorations, current, summed, rounds = 0, None, None, 0
+    masks = (
+        Round.objects.filter(exploration__picture=picture, status=Round.Status.DONE)
+        .exclude(mask="")
+        .order_by("exploration_id", "index")
+        .values_list("exploration_id", "mask")
+        .iterator(chunk_size=500)
+    )
+    for exploration_id, name in masks:
+        if exploration_id != current:
+            if rounds:
+                total += summed / rounds
+                explorations += 1
+            current, summed, rounds = exploration_id, np.zeros_like(total), 0
+        summed += _kept_at(name, size)
+        rounds += 1
+    if rounds:
+        total += summed / rounds
+        explorations += 1
+    if not explorations:
+        return np.ones(size[::-1], np.float32), 0
+    return (total / explorations).astype(np.float32), explorations
 
 
-def _open(field) -> Image.Image:
-    with field.open("rb") as f:
-        image = Image.open(f)
-        image.load()
-    return image
+def _kept_at(name: str, size: tuple[int, int]) -> np.ndarray:
+    """1 where a mask left the pixel unpainted, averaged over each cell of `size`."""
+    with default_storage.open(name, "rb") as f:
+        mask = Image.open(f)
+        mask.load()
+    kept = Image.fromarray(np.where(masking.painted(mask), 0, 255).astype(np.uint8), "L")
+    return np.asarray(kept.resize(size, Image.Resampling.BOX), np.float64) / 255
 
 
-def heatmap_png(values: np.ndarray) -> bytes:
-    """Warm and opaque where values are high (0–1), clear where they are low."""
+def heatmap_png(values: np.ndarray, size: tuple[int, int] | None = None) -> bytes:
+    """Warm and opaque where values are high (0–1), clear where they are low; stretched to
+    `size` (width, height) when given."""
+    if size is not None and values.shape != size[::-1]:
+        stretched = Image.fromarray(values.astype(np.float32), "F").resize(
+            size, Image.Resampling.BILINEAR
+        )
+        values = np.clip(np.asarray(stretched), 0, 1)
     rgba = np.zeros((*values.shape, 4), np.uint8)
     rgba[..., 0] = 255
     rgba[..., 1] = (200 * (1 - values)).astype(np.uint8)

@@ -46,6 +46,7 @@ def image_summary(request: HttpRequest, picture_id):
 def importance_map(request: HttpRequest, picture_id):
     picture = get_object_or_404(Picture, pk=picture_id)
     kept, _count = review.kept_fraction_map(picture)
-    response = HttpResponse(review.heatmap_png(kept), content_type="image/png")
+    png = review.heatmap_png(kept, (picture.width, picture.height))
+    response = HttpResponse(png, content_type="image/png")
     response["Cache-Control"] = "private, no-cache"
     return response

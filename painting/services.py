@@ -6,6 +6,8 @@ workers goes out through dispatch; the worker side lives in pipeline."""
 
 from __future__ import annotations
 
+import json
+
 from django.conf import settings
 from django.core.files.base import ContentFile
 from django.db import transaction
@@ -43,24 +45,28 @@ def current_model_name(chosen: str = "") -> str:
 
 
 def add_picture(image: Image.Image, *, title: str, owner: str = "", **gallery) -> Picture:
-    """Store a working copy of the image (and a thumbnail) as a new Picture."""
+    """Store a working copy of the image (and a thumbnail) as a new Picture.
+
+    An upload is kept as a high-quality JPEG (a tenth of a PNG's size); the model always reads
+    this stored copy, so what it sees never depends on how the photo was first sent."""
     working = images.working_copy(image, settings.XAI_WORKING_MAX_SIDE)
-    data = images.png_bytes(working)
+    if gallery.get("is_gallery"):
+        data, extension = images.png_bytes(working), "png"
+    else:
+        data, extension = images.jpeg_bytes(working, quality=95), "jpg"
     sha = images.sha256_hex(data)
+    thumbnail = images.jpeg_bytes(images.thumbnail(working))
     picture = Picture(
         title=title[:200],
         owner=owner,
         width=working.width,
         height=working.height,
         sha256=sha,
+        stored_bytes=len(data) + len(thumbnail),
         **gallery,
     )
-    picture.file.save(f"{sha[:16]}.png", ContentFile(data), save=False)
-    picture.thumbnail.save(
-        f"{sha[:16]}-thumb.jpg",
-        ContentFile(images.jpeg_bytes(images.thumbnail(working))),
-        save=False,
-    )
+    picture.file.save(f"{sha[:16]}.{extension}", ContentFile(data), save=False)
+    picture.thumbnail.save(f"{sha[:16]}-thumb.jpg", ContentFile(thumbnail), save=False)
     picture.save()
     return picture
 
@@ -116,18 +122,11 @@ def submit_round(
     strokes: list,
     *,
     prediction: str = "",
-    previous_latency_ms: float | None = None,
     max_pending: int | None = None,
 ) -> Round:
     """Save the mask as a pending round and dispatch it; the worker composes and classifies.
-    Raises Busy, having saved nothing, when the visitor has max_pending rounds queued already.
-
-    The browser reports how long the previous round took to show with the next Classify."""
+    Raises Busy, having saved nothing, when the visitor has max_pending rounds queued already."""
     _refuse_if_busy(exploration.visitor, max_pending)  # before any file is written
-    if previous_latency_ms is not None:
-        latest = exploration.rounds.filter(status=Round.Status.DONE).order_by("-index").first()
-        if latest and latest.client_latency_ms is None:
-            Round.objects.filter(pk=latest.pk).update(client_latency_ms=previous_latency_ms)
     round_ = _create_round(
         exploration,
         mask=mask,
@@ -161,26 +160,35 @@ def _create_round(
         round_.masked_image.name = exploration.picture.file.name
         round_.thumbnail.name = exploration.picture.thumbnail.name
     else:  # encoded and written before the transaction, which holds SQLite's write lock
-        round_.mask.save(
-            f"{exploration.pk}/{round_.pk}-mask.png",
-            ContentFile(images.png_bytes(mask, fast=True)),
-            save=False,
-        )
+        # One bit a pixel: a few kilobytes, and exactly the area that was painted.
+        png = images.png_bytes(mask.convert("1", dither=Image.Dither.NONE))
+        round_.mask.save(f"{exploration.pk}/{round_.pk}-mask.png", ContentFile(png), save=False)
+        round_.stored_bytes = len(png) + len(json.dumps(strokes))
     try:
         with transaction.atomic():
-            # Writing the exploration row first takes the write lock, so two concurrent Classify
-            # clicks on one exploration get distinct indexes, and the visitor's queue is counted
-            # once at a time (SQLite's lock is the database's).
-            Exploration.objects.filter(pk=exploration.pk).update(updated_at=timezone.now())
+            # Writing the exploration row first takes the write lock, so two concurrent
+            # Classify clicks on one exploration get distinct indexes, and the visitor's queue
+            # is counted once at a time (SQLite's lock is the database's).
+            if not Exploration.objects.filter(pk=exploration.pk).update(updated_at=timezone.now()):
+                raise Exploration.DoesNotExist(f"exploration {exploration.pk} was deleted")
             _refuse_if_busy(exploration.visitor, max_pending)
             last = exploration.rounds.aggregate(last=Max("index"))["last"]
             round_.index = 0 if last is None else last + 1
             round_.save()
             dispatch.enqueue_round(round_.pk)
-    except Busy:
-        round_.mask.delete(save=False)
+    except BaseException:
+        if round_.mask:  # written for a row that never came to be
+            round_.mask.storage.delete(round_.mask.name)
         raise
     return round_
+
+
+def record_latency(round_: Round, ms: float) -> None:
+    """The browser's Classify-to-result time of a finished masked round; the first report
+    stands (a replayed or doubled request changes nothing)."""
+    Round.objects.filter(
+        pk=round_.pk, index__gte=1, status=Round.Status.DONE, client_latency_ms__isnull=True
+    ).update(client_latency_ms=ms)
 
 
 def retry_round(round_: Round, *, max_pending: int | None = None) -> Round:

@@ -23,6 +23,22 @@ def _get_participant_for(request: HttpRequest, study: Study) -> Participant:
     return get_object_or_404(Participant, pk=participant_id, study=study)
 
 
+def _refused(request: HttpRequest, study: Study, message: str, status: int, back_to: int = 0):
+    """A study page that says why not, with the way back to the image still to do."""
+    context = {"study": study, "message": message, "back_to": back_to}
+    return render(request, "painting/study_refused.html", context, status=status)
+
+
+def _not_yet(request: HttpRequest, participant: Participant, step: int):
+    """Refused when an image before `step` still lacks the study's minimum of rounds (step
+    image_count + 1 is Finish); None when the participant may go there."""
+    reachable = studies.reachable_step(participant)
+    if step <= reachable:
+        return None
+    message = studies.rounds_needed_message(participant.study, reachable)
+    return _refused(request, participant.study, message, 409, back_to=reachable)
+
+
 @require_GET
 def consent_page(request: HttpRequest, slug: str):
     study = get_object_or_404(Study, slug=slug, is_open=True)
@@ -38,7 +54,9 @@ def consent(request: HttpRequest, slug: str):
     if not request.POST.get("agree"):
         context = {"study": study, "pid": request.POST.get("pid", ""), "error": True}
         return render(request, "painting/study_consent.html", context, status=400)
-    participant = studies.consent(study, external_id=request.POST.get("pid", ""))
+    participant = studies.consent(
+        study, external_id=request.POST.get("pid", ""), visitor=visitor_id(request, create=True)
+    )
     request.session[_session_key(study)] = str(participant.pk)
     return redirect("painting:study-step", slug=slug, step=1)
 
@@ -49,6 +67,10 @@ def step(request: HttpRequest, slug: str, step: int):
     participant = _get_participant_for(request, study)
     if not 1 <= step <= studies.image_count(study):
         raise Http404
+    if over := studies.refusal(participant):
+        return _refused(request, study, over, 403)
+    if refused := _not_yet(request, participant, step):
+        return refused
     exploration = studies.exploration_for_step(participant, visitor_id(request, create=True), step)
     return redirect(exploration_url(exploration))
 
@@ -57,11 +79,23 @@ def step(request: HttpRequest, slug: str, step: int):
 def finish(request: HttpRequest, slug: str):
     study = get_object_or_404(Study, slug=slug)
     participant = _get_participant_for(request, study)
+    finish_step = studies.image_count(study) + 1
+    if not participant.finished_at and (refused := _not_yet(request, participant, finish_step)):
+        return refused
     form = ClosingForm(request.POST or None)
-    if request.method == "POST" and form.is_valid():
-        studies.finish(participant, form.cleaned_data["answer"])
     context = {"study": study, "participant": participant, "form": form}
+    if request.method == "POST":
+        if participant.finished_at:
+            return _already_finished(request, context)
+        if form.is_valid() and not studies.finish(participant, form.cleaned_data["answer"]):
+            return _already_finished(request, context)  # a second submit raced the first
     return render(request, "painting/study_finish.html", context)
+
+
+def _already_finished(request: HttpRequest, context: dict):
+    """A finished participant's answers are final: a second Finish changes nothing."""
+    context["error"] = "You have already finished this study; your first answers are kept."
+    return render(request, "painting/study_finish.html", context, status=409)
 
 
 @require_POST

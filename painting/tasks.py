@@ -9,7 +9,6 @@ import os
 from celery import shared_task
 from celery.signals import worker_process_init
 from django.conf import settings
-from django.core.cache import cache
 
 from . import model_view, pipeline
 from .inference.classifier import configure_torch
@@ -43,7 +42,6 @@ def classify_round(round_id: str) -> None:
     answered = pipeline.run_rounds(round_id, batch_size=settings.XAI_MAX_BATCH)
     for exploration_id in answered:
         _send_quietly(compute_saliency, str(exploration_id))
-    _archive_later()
 
 
 def _send_quietly(task, *args, **options) -> None:
@@ -52,24 +50,6 @@ def _send_quietly(task, *args, **options) -> None:
         task.apply_async(args, **NO_SENDER_LIMITS, **options)
     except Exception:
         log.exception("could not send %s%s", task.name, args)
-
-
-ARCHIVE_QUIET_SECONDS = 2.0
-
-
-def _archive_later() -> None:
-    """One archive task at a time, on the analysis worker, after the rounds stop coming."""
-    if cache.add("archive-scheduled", True, timeout=ARCHIVE_QUIET_SECONDS + 1):
-        _send_quietly(archive_masked_images, countdown=ARCHIVE_QUIET_SECONDS + 1)
-
-
-@shared_task(name="painting.tasks.archive_masked_images")
-def archive_masked_images() -> None:
-    """Store the PNGs of what the model saw once nobody has classified for a moment."""
-    if pipeline.busy_within(ARCHIVE_QUIET_SECONDS):
-        _archive_later()
-        return
-    pipeline.archive_masked_images()
 
 
 @shared_task(name="painting.tasks.analyse_round")

@@ -32,6 +32,11 @@ urlpatterns = [
     path("e/<uuid:exploration_id>/rounds/<uuid:round_id>/", views.round_result, name="round"),
     path("e/<uuid:exploration_id>/rounds/<uuid:round_id>/retry/", views.retry, name="retry"),
     path(
+        "e/<uuid:exploration_id>/rounds/<uuid:round_id>/latency/",
+        views.latency,
+        name="latency",
+    ),
+    path(
         "e/<uuid:exploration_id>/rounds/<uuid:round_id>/<str:name>",
         views.round_file,
         name="round-file",

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import mimetypes
 import uuid
 
 from django.conf import settings
@@ -13,8 +14,18 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from django_htmx.http import HttpResponseClientRedirect, reswap, retarget
 from django_htmx.middleware import HtmxDetails
 
-from . import images, model_view, originals, ratelimit, review, selectors, services, studies
-from .forms import RoundForm, UploadForm, first_error
+from . import (
+    images,
+    model_view,
+    originals,
+    quotas,
+    ratelimit,
+    review,
+    selectors,
+    services,
+    studies,
+)
+from .forms import LatencyForm, RoundForm, UploadForm, first_error
 from .inference import registry
 from .masking import Fill
 from .models import Exploration, Picture, Round
@@ -66,9 +77,17 @@ def _error(request: HtmxHttpRequest, message: str, status: int = 400) -> HttpRes
     return response
 
 
+def _refused(request: HtmxHttpRequest, exploration: Exploration) -> HttpResponse | None:
+    """The refusal of a write to an exploration that takes no more (its participant finished
+    the study), or None: every writing view asks this first."""
+    reason = studies.refusal(exploration.participant)
+    return _error(request, reason, status=403) if reason else None
+
+
 def _round_fragments(request: HttpRequest, round_: Round, *, new: bool = False) -> HttpResponse:
     """The result panel for a round, plus its history entry, swapped in out of band: appended
-    when the round is new, replaced otherwise."""
+    when the round is new, replaced otherwise. In a study, the study bar comes along out of
+    band too: a round that finishes may open Next."""
     context = {
         "round": round_,
         "item": round_,
@@ -79,7 +98,13 @@ def _round_fragments(request: HttpRequest, round_: Round, *, new: bool = False) 
     }
     history = EXPLORE + ("#history-append" if new else "#history-item")
     html = render_to_string(EXPLORE + "#result", context, request)
-    return HttpResponse(html + render_to_string(history, context, request))
+    html += render_to_string(history, context, request)
+    study = study_context(round_.exploration)
+    if study:
+        html += render_to_string(
+            EXPLORE + "#study-bar", {"study": study, "study_oob": True}, request
+        )
+    return HttpResponse(html)
 
 
 @require_GET
@@ -111,15 +136,23 @@ def home(
 
 @require_POST
 def upload(request: HtmxHttpRequest):
-    if refused := ratelimit.refusal(request, "upload", visitor_id(request, create=True)):
+    visitor = visitor_id(request, create=True)
+    if refused := ratelimit.refusal(request, "upload", visitor):
         return _home_again(request, upload_error=refused, status=429)
+    sent = sum(f.size for f in request.FILES.values())
+    try:
+        quotas.check(visitor, adding_bytes=sent, upload=True)
+    except quotas.QuotaExceeded as exc:
+        return _home_again(request, upload_error=str(exc), status=403)
     form = UploadForm(request.POST, request.FILES)
     if not form.is_valid():
         return _home_again(request, form=form, status=400)
-    picture = services.add_picture(
-        form.cleaned_data["image"], title=form.title(), owner=visitor_id(request, create=True)
-    )
-    return _explore(request, picture)
+    picture = services.add_picture(form.cleaned_data["image"], title=form.title(), owner=visitor)
+    response = _explore(request, picture)
+    # open_upload gave back what its decode freed; where the first round ran in this process
+    # too (XAI_EAGER), what that freed in the memory a large decode left behind goes back now.
+    images.release_freed_memory()
+    return response
 
 
 def _chosen_model(request: HttpRequest) -> str:
@@ -175,17 +208,32 @@ def _explore(request: HtmxHttpRequest, picture: Picture) -> HttpResponse:
 
 
 def study_context(exploration: Exploration) -> dict | None:
-    """Where a participant is in their study: step n of N, and where Next leads."""
+    """Where a participant is in their study: step n of N, where Next leads and whether it is
+    open yet (and why not), or that the study is over for them."""
     if not exploration.participant_id:
         return None
-    study = exploration.participant.study
+    participant = exploration.participant
+    study = participant.study
     step, count = studies.step_of(exploration), studies.image_count(study)
+    # An image taken out of the study after the participant explored it has no step: they go
+    # on with the first image they have not explored.
+    onward = step + 1 if step else studies.next_unexplored_step(exploration.participant)
     following = (
-        reverse("painting:study-step", args=[study.slug, step + 1])
-        if step < count
+        reverse("painting:study-step", args=[study.slug, onward])
+        if onward and onward <= count
         else reverse("painting:study-finish", args=[study.slug])
     )
-    return {"study": study, "step": step, "count": count, "next_url": following}
+    reachable = studies.reachable_step(participant)
+    ready = not step or reachable > step
+    return {
+        "study": study,
+        "step": step,
+        "count": count,
+        "next_url": following,
+        "next_ready": ready,
+        "next_hint": "" if ready else studies.rounds_needed_message(study, reachable),
+        "over": studies.refusal(participant),
+    }
 
 
 def exploration_url(exploration: Exploration) -> str:
@@ -215,6 +263,8 @@ def explore(request: HtmxHttpRequest, exploration_id):
 @require_POST
 def classify(request: HtmxHttpRequest, exploration_id):
     exploration = _get_exploration_for(request, exploration_id)
+    if refused := _refused(request, exploration):
+        return refused
     if refused := ratelimit.refusal(request, "classify", exploration.visitor):
         return _error(request, refused, status=429)
     picture = exploration.picture
@@ -229,13 +279,16 @@ def classify(request: HtmxHttpRequest, exploration_id):
         return _error(request, first_error(form))
     data = form.cleaned_data
     try:
+        quotas.check(exploration.visitor, adding_bytes=len(request.POST.get("strokes", "")))
+    except quotas.QuotaExceeded as exc:
+        return _error(request, str(exc), status=403)
+    try:
         round_ = services.submit_round(
             exploration,
             data["mask"],
             data["fill"],
             data["strokes"],
             prediction=data["prediction"],
-            previous_latency_ms=data["previous_latency_ms"],
             max_pending=settings.XAI_MAX_PENDING_ROUNDS,
         )
     except services.Busy as exc:
@@ -260,6 +313,8 @@ def round_result(request: HtmxHttpRequest, exploration_id, round_id):
 @require_POST
 def retry(request: HtmxHttpRequest, exploration_id, round_id):
     round_ = _get_round_for(request, exploration_id, round_id)
+    if refused := _refused(request, round_.exploration):
+        return refused
     if refused := ratelimit.refusal(request, "classify", round_.exploration.visitor):
         return _error(request, refused, status=429)
     try:
@@ -271,9 +326,24 @@ def retry(request: HtmxHttpRequest, exploration_id, round_id):
     return _round_fragments(request, round_)
 
 
-def _file_response(field, content_type: str) -> FileResponse:
+@require_POST
+def latency(request: HtmxHttpRequest, exploration_id, round_id):
+    """Classify to result on screen, as the browser measured it, sent once the result shows:
+    the owner's own round only, and only the first report counts."""
+    round_ = _get_round_for(request, exploration_id, round_id)
+    if refused := _refused(request, round_.exploration):
+        return refused
+    form = LatencyForm(request.POST)
+    if not form.is_valid():
+        return _error(request, first_error(form))
+    services.record_latency(round_, form.cleaned_data["ms"])
+    return HttpResponse(status=204)
+
+
+def _file_response(field, content_type: str | None) -> FileResponse:
     if not field:
         raise Http404
+    content_type = content_type or mimetypes.guess_type(field.name)[0]
     return _immutable(FileResponse(field.open("rb"), content_type=content_type))
 
 
@@ -283,7 +353,8 @@ def _immutable(response: HttpResponse) -> HttpResponse:
     return response
 
 
-PICTURE_FILES = {"image.png": ("file", "image/png"), "thumb.jpg": ("thumbnail", "image/jpeg")}
+# The photo's own file is a PNG (gallery) or a JPEG (uploads): its type follows its name.
+PICTURE_FILES = {"image.png": ("file", None), "thumb.jpg": ("thumbnail", "image/jpeg")}
 ROUND_FILES = {
     "mask.png": ("mask", "image/png"),
     "masked.png": ("masked_image", "image/png"),
@@ -307,8 +378,8 @@ def round_file(request: HttpRequest, exploration_id, round_id, name: str):
     if name not in ROUND_FILES:
         raise Http404
     field, content_type = ROUND_FILES[name]
-    if name == "masked.png" and round_.mask and not round_.masked_image:
-        # Not archived yet (the worker stores it when idle): compose the same pixels now.
+    if name == "masked.png" and round_.mask:
+        # Not stored: the same pixels the model saw, composed from original, mask and fill.
         png = images.png_bytes(originals.masked_image_of(round_), fast=True)
         return _immutable(HttpResponse(png, content_type=content_type))
     return _file_response(getattr(round_, field), content_type)
@@ -340,6 +411,8 @@ def analysis(request: HtmxHttpRequest, exploration_id, round_id):
     if round_.index == 0 or round_.status != Round.Status.DONE:
         raise Http404
     if request.method == "POST":
+        if refused := _refused(request, round_.exploration):
+            return refused
         if refused := ratelimit.refusal(request, "analysis", round_.exploration.visitor):
             return _error(request, refused, status=429)
         try:

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Start Redis (if it is not already running), one Celery worker on the "inference" queue and
-# the Django server on http://127.0.0.1:8000. Without Redis, tasks run inside the web process.
+# Start Redis (if it is not already running), a Celery worker on the "inference" queue and one
+# on the "analysis" queue, and the web server (scripts/serve.sh: nginx in front of gunicorn) on
+# http://127.0.0.1:8000. Without Redis, tasks run inside the web process.
 set -u
 cd "$(dirname "$0")/.."
 PY=${VENV:-.venv}/bin
@@ -35,7 +36,7 @@ else
   export XAI_EAGER=1
 fi
 
-echo "Open http://${XAI_BIND:-127.0.0.1:8000}"
-# Threads, not processes: a Classify request waits for its result without using the CPU.
-"$PY/gunicorn" xaiproject.wsgi --bind "${XAI_BIND:-127.0.0.1:8000}" --worker-class gthread \
-  --workers 1 --threads "${XAI_WEB_THREADS:-64}" --access-logfile - --log-level warning
+# nginx in front of gunicorn on http://${XAI_BIND:-127.0.0.1:8000} (gunicorn alone without nginx).
+scripts/serve.sh &
+pids+=($!)
+wait "$!"

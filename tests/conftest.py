@@ -1,5 +1,6 @@
-"""Fixtures only (helpers are in helpers.py): isolated media, eager or real Celery, the gallery, a
-staff client, real Redis servers and Celery workers."""
+"""Fixtures only (helpers are in helpers.py and servers.py): isolated media, eager or real
+Celery, the gallery, a staff client, real Redis servers and Celery workers, and the web server
+as `make run` starts it."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ from django.core.management import call_command
 from django.test import Client
 
 from tests.helpers import RedisServer, WorkerProcess, use_broker
+from tests.servers import WebServer
 from xaiproject.celery import app as celery_app
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -78,13 +80,17 @@ def staff(db):
     return client
 
 
-@pytest.fixture(scope="session")
-def start_worker(media_root, django_db_setup, django_db_blocker, tmp_path_factory):
-    """Start real workers against the test database: start_worker(redis_url, [queues], **env)."""
+def database_path(django_db_blocker) -> str:
     from django.db import connection
 
     with django_db_blocker.unblock():
-        db_path = str(connection.settings_dict["NAME"])
+        return str(connection.settings_dict["NAME"])
+
+
+@pytest.fixture(scope="session")
+def start_worker(media_root, django_db_setup, django_db_blocker, tmp_path_factory):
+    """Start real workers against the test database: start_worker(redis_url, [queues], **env)."""
+    db_path = database_path(django_db_blocker)
     workers = []
 
     def start(redis_url: str, queues: str = "inference,analysis", **env) -> WorkerProcess:
@@ -117,3 +123,34 @@ def real_worker(worker_process, redis_url, settings):
 def on_commit(django_capture_on_commit_callbacks):
     """Run the commit callbacks (task dispatch) of a request made inside `with on_commit(...)`."""
     return django_capture_on_commit_callbacks
+
+
+@pytest.fixture(scope="session")
+def start_server(media_root, django_db_setup, django_db_blocker, tmp_path_factory):
+    """Start the web side of `make run` (scripts/serve.sh) against the test database:
+    start_server(proxy=True, **env). Tasks run in the web process unless env says otherwise."""
+    from django.conf import settings
+
+    servers = []
+
+    def start(proxy: bool = True, **env) -> WebServer:
+        env = {
+            "XAI_DB_PATH": database_path(django_db_blocker),
+            "XAI_MEDIA_ROOT": str(media_root),
+            "XAI_COMPILED_DIR": str(settings.XAI_COMPILED_DIR),  # models compiled once
+            "XAI_EAGER": "1",
+            **env,
+        }
+        workdir = tmp_path_factory.mktemp("server")
+        servers.append(WebServer(workdir, proxy=proxy, **env).start())
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def public_server(start_server) -> WebServer:
+    """nginx in front of gunicorn, as `make run` serves the app."""
+    return start_server()

@@ -6,7 +6,6 @@ from __future__ import annotations
 import io
 import os
 import shutil
-import socket
 import struct
 import subprocess
 import sys
@@ -25,6 +24,7 @@ from painting import services
 from painting.gallery import PHOTOS
 from painting.masking import Fill
 from painting.models import Exploration, Round
+from tests.servers import free_port
 from xaiproject.celery import app as celery_app
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -53,10 +53,13 @@ def classify(client, exploration, capture, mask: bytes, *, fill="mean", strokes=
         )
 
 
-def make_study(gallery, *, slugs=("coffee", "chelsea"), ask_prediction=False, question=""):
+def make_study(
+    gallery, *, slugs=("coffee", "chelsea"), ask_prediction=False, question="", min_rounds=1
+):
     from painting.models import Study, StudyImage
 
     study = Study.objects.create(
+        min_rounds_per_image=min_rounds,
         name="Masks and mugs",
         slug="masks",
         consent_text="We record how you paint. Data is anonymous.",
@@ -82,6 +85,13 @@ def study_step(client, study, step: int, capture) -> Exploration:
         response = client.get(f"/study/{study.slug}/step/{step}/")
     assert response.status_code == 302
     return Exploration.objects.get(pk=response.url.strip("/").split("/")[-1])
+
+def files_of(media_root, exploration_id) -> list[Path]:
+    """Every stored file named after the exploration: its rounds' and its own."""
+    root = Path(media_root)
+    named = (p for p in root.rglob("*") if str(exploration_id) in str(p.relative_to(root)))
+    return [p for p in named if p.is_file()]
+
 
 def mask_png(size: tuple[int, int], box: tuple[int, int, int, int] | None = None) -> bytes:
     """A white-on-black mask PNG, painted inside box (x0, y0, x1, y1)."""
@@ -139,11 +149,6 @@ def use_broker(url: str) -> None:
     celery_app.conf.broker_url = url
     celery_app._pool = None
     celery_app.amqp._producer_pool = None
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 class RedisServer:
     """A real redis-server on its own port, which tests may stop and start again."""

@@ -3,17 +3,32 @@
 import csv
 import io
 import json
+import os
+import subprocess
+import sys
 import zipfile
 
 import numpy as np
+import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
+from django.db import connection
 from django.test import Client
 from PIL import Image
 
-from painting.exports import PARTICIPANT_COLUMNS, ROUND_COLUMNS, study_zip
-from painting.models import Round
-from tests.helpers import HTMX, join_study, make_study, mask_png, mask_upload, study_step
+from painting import studies
+from painting.exports import PARTICIPANT_COLUMNS, ROUND_COLUMNS, write_study_zip
+from painting.models import Exploration, Round
+from tests.helpers import (
+    HTMX,
+    ROOT,
+    join_study,
+    make_study,
+    mask_png,
+    mask_upload,
+    pending_rounds,
+    study_step,
+)
 
 STROKE = {
     "type": "stroke",
@@ -26,7 +41,8 @@ STROKE = {
 
 
 def run_study(gallery, on_commit):
-    study = make_study(gallery, ask_prediction=True, question="Anything else?")
+    # One image, so that its two rounds complete the study and Finish is open.
+    study = make_study(gallery, slugs=("coffee",), ask_prediction=True, question="Anything else?")
     browser = Client()
     join_study(browser, study, on_commit, pid="EXT-1")
     exploration = study_step(browser, study, 1, on_commit)
@@ -103,13 +119,129 @@ def test_staff_export_from_the_admin_and_nobody_else(gallery, on_commit):
     data = {"action": "export_studies", "_selected_action": [study.pk]}
     response = staff.post("/admin/painting/study/", data)
     assert response.status_code == 200 and response["Content-Type"] == "application/zip"
-    assert "rounds.csv" in read(response.content).namelist()
+    assert 'filename="masks-export.zip"' in response["Content-Disposition"]
+    assert "rounds.csv" in read(b"".join(response.streaming_content)).namelist()
     assert Client().post("/admin/painting/study/", data).status_code == 302  # to the login
 
 
 def test_participant_text_cannot_become_a_spreadsheet_formula(gallery, on_commit):
     study = make_study(gallery)
     join_study(Client(), study, on_commit, pid='=HYPERLINK("http://evil/","x")')
-    archive = zipfile.ZipFile(io.BytesIO(study_zip(study)))
-    [row] = csv.DictReader(io.StringIO(archive.read("participants.csv").decode()))
+    out = io.BytesIO()
+    write_study_zip(study, out)
+    [row] = csv.DictReader(io.StringIO(read(out.getvalue()).read("participants.csv").decode()))
     assert row["external_id"] == '\'=HYPERLINK("http://evil/","x")'
+
+
+def rows_of(archive: zipfile.ZipFile, name: str) -> list[dict]:
+    return list(csv.DictReader(io.StringIO(archive.read(name).decode())))
+
+
+def test_a_mask_deleted_while_the_export_runs_is_left_out(gallery, on_commit):
+    study, exploration = run_study(gallery, on_commit)
+    gone = exploration.rounds.get(index=1).mask
+
+    class WithdrawnMeanwhile(io.BytesIO):
+        """The ZIP's file. Once the export has begun, the mask's file goes, as it does when
+        another process commits a withdrawal while this one reads rows listed before it."""
+
+        def write(self, data):
+            gone.storage.delete(gone.name)
+            return super().write(data)
+
+    out = WithdrawnMeanwhile()
+    write_study_zip(study, out)
+    archive = read(out.getvalue())
+    assert archive.testzip() is None
+    rounds = rows_of(archive, "rounds.csv")
+    assert [r["round_index"] for r in rounds] == ["0", "1", "2"]
+    assert rounds[1]["mask_file"] == "" and rounds[2]["mask_file"] in archive.namelist()
+    assert len([n for n in archive.namelist() if n.startswith("masks/")]) == 1
+    assert len(archive.read("events.jsonl").decode().splitlines()) == 3
+
+
+def test_rounds_still_waiting_are_left_out_and_the_readme_says_so(gallery, on_commit):
+    study, exploration = run_study(gallery, on_commit)
+    pending_rounds(exploration, 2)
+    out = io.BytesIO()
+    write_study_zip(study, out)
+    archive = read(out.getvalue())
+    assert [r["status"] for r in rows_of(archive, "rounds.csv")] == ["done"] * 3
+    assert rows_of(archive, "participants.csv")[0]["rounds"] == "3"
+    assert "pending or running) are left out" in archive.read("README.txt").decode()
+
+
+EXPORT_IN_A_FRESH_PROCESS = """
+import io, json, sys, time
+import django
+django.setup()
+from django.core.management import call_command
+from painting.management.commands import export_study  # noqa: F401  imported before measuring
+from painting.models import Study
+Study.objects.count()
+def kilobytes(field):
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith(field + ":"))
+with open("/proc/self/clear_refs", "w") as clear:
+    clear.write("5")  # the peak (VmHWM) starts again from the current size
+before = kilobytes("VmRSS")
+started = time.perf_counter()
+call_command("export_study", sys.argv[1], sys.argv[2], stdout=io.StringIO())
+seconds = time.perf_counter() - started
+growth = kilobytes("VmHWM") - before
+print(json.dumps({"seconds": seconds, "peak_growth_mb": growth / 1024}))
+"""
+
+
+def brush_log(megabytes: float) -> list:
+    """A long brush log, as the canvas sends it: strokes of points [x, y, ms]."""
+    strokes, size = [], 2
+    while size < megabytes * 1e6:
+        i = len(strokes)
+        points = [[(i * 7 + p) % 600, (i * 3 + p) % 400, i * 1000 + p * 8] for p in range(500)]
+        strokes.append({**STROKE, "points": points, "t": i * 1000})
+        size += len(json.dumps(strokes[-1])) + 2
+    return strokes
+
+
+@pytest.mark.django_db(transaction=True)
+def test_heavy_brush_logs_export_in_bounded_memory(gallery, tmp_path, settings):
+    study = make_study(gallery)
+    exploration = Exploration.objects.create(
+        visitor="v1",
+        picture=gallery["coffee"],
+        model_name="efficientnet-lite2",
+        participant=studies.consent(study, visitor="v1"),
+    )
+    strokes = brush_log(1.9)  # a long session's worth of pen samples, per round
+    for index in range(30):
+        Round.objects.create(
+            exploration=exploration,
+            index=index,
+            fill="mean",
+            status=Round.Status.DONE,
+            strokes=strokes,
+            top=[{"index": 967, "label": "espresso", "probability": 0.5}],
+        )
+    out = tmp_path / "export.zip"
+    env = {
+        **os.environ,
+        "DJANGO_SETTINGS_MODULE": "xaiproject.settings",
+        "XAI_DB_PATH": str(connection.settings_dict["NAME"]),
+        "XAI_MEDIA_ROOT": str(settings.MEDIA_ROOT),
+    }
+    result = subprocess.run(
+        [sys.executable, "-c", EXPORT_IN_A_FRESH_PROCESS, study.slug, str(out)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert result.returncode == 0, result.stderr[-3000:]
+    figures = json.loads(result.stdout.strip().splitlines()[-1])
+    assert figures["peak_growth_mb"] < 300, figures
+    archive = read(out.read_bytes())
+    events = archive.open("events.jsonl")
+    first = json.loads(events.readline())
+    assert first["events"] == strokes and len(events.readlines()) == 29

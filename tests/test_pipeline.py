@@ -5,7 +5,7 @@ import numpy as np
 from django.core.files.base import ContentFile
 from PIL import Image
 
-from painting import originals, pipeline
+from painting import masking, originals, pipeline
 from painting.models import Exploration, Round
 from tests.helpers import new_exploration, pending_rounds
 
@@ -64,27 +64,18 @@ def test_missing_weights_fail_the_round_with_how_to_fix_it(gallery, monkeypatch,
     assert round_.status == Round.Status.FAILED and "install_weights" in round_.error
 
 
-def test_the_masked_image_is_archived_when_idle_and_matches_what_the_model_saw(gallery):
+def test_a_mask_is_stored_as_one_bit_per_pixel_and_rebuilds_what_the_model_saw(gallery):
     [round_] = pending_rounds(new_exploration(gallery), 1)
     pipeline.run_rounds(round_.pk)
-    assert pipeline.archive_masked_images() == 1
     round_.refresh_from_db()
-    assert round_.masked_image and round_.thumbnail
-    with round_.masked_image.open("rb") as f:
-        stored = np.asarray(Image.open(f).convert("RGB"))
-    assert (stored == np.asarray(originals.masked_image_of(round_))).all()
-
-
-def test_archiving_waits_while_rounds_are_queued(gallery):
-    first, second = pending_rounds(new_exploration(gallery), 2)
-    pipeline.run_rounds(first.pk, batch_size=1)
-    assert pipeline.archive_masked_images() == 0  # the second round is still waiting
-    first.refresh_from_db()
-    assert first.status == Round.Status.DONE and not first.masked_image
-    pipeline.run_rounds(second.pk, batch_size=1)
-    assert pipeline.archive_masked_images() == 2
-    first.refresh_from_db()
-    assert first.masked_image
+    with round_.mask.open("rb") as f:
+        mask = Image.open(f)
+        mask.load()
+    assert mask.mode == "1" and round_.mask.size < 4096
+    assert abs(masking.painted(mask).mean() - round_.masked_fraction) < 1e-9
+    seen = originals.masked_image_of(round_)
+    assert np.asarray(seen)[10, 10].tolist() == list(masking.IMAGENET_MEAN_RGB)  # painted
+    assert round_.thumbnail and not round_.masked_image  # nothing big is stored per round
 
 
 def test_a_round_whose_mask_is_gone_fails_alone_not_its_batch(gallery):

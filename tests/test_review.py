@@ -1,14 +1,18 @@
 """Staff review: admin screens, replay, image summary, importance map; nobody else gets in."""
 
 import io
+import tracemalloc
 
 import numpy as np
 import pytest
 from django.contrib.auth.models import User
+from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
 from django.test import Client
 from PIL import Image
 
 from painting import review
+from painting.models import Exploration, Round
 from tests.helpers import classify, join_study, make_study, mask_png, start, study_step
 
 
@@ -83,13 +87,37 @@ def test_admin_finds_a_participant_by_code(staff, client, gallery, on_commit):
 
 def test_the_importance_map_averages_what_people_kept(staff, explored, gallery, on_commit):
     kept, count = review.kept_fraction_map(gallery["coffee"])
-    assert count == 1 and kept.shape == (400, 600)
+    assert count == 1 and kept.shape == (171, 256)  # summed at a bounded resolution
     # Round 1 painted the left half, round 2 a centre box: the right edge was always kept.
-    assert kept[200, 590] == 1.0
-    assert kept[10, 10] == 0.5  # painted in one of two rounds
-    assert kept[200, 200] == 0.0  # painted in both
+    assert kept[85, 252] == 1.0
+    assert kept[4, 4] == 0.5  # painted in one of two rounds
+    assert kept[85, 85] == 0.0  # painted in both
     png = staff.get(f"/review/images/{gallery['coffee'].pk}/kept.png")
     overlay = np.asarray(Image.open(io.BytesIO(png.content)))
     assert overlay.shape == (400, 600, 4) and overlay[200, 590, 3] > overlay[200, 200, 3]
     summary = staff.get(f"/review/images/{gallery['coffee'].pk}/").content.decode()
     assert "1 exploration" in summary and f"/review/e/{explored.pk}/" in summary
+
+
+def test_the_importance_map_uses_bounded_memory_however_many_people_explored(gallery):
+    picture = gallery["coffee"]
+    name = default_storage.save("rounds/shared-mask.png", ContentFile(mask_png((600, 400))))
+
+    def peak_with(explorations: int) -> int:
+        made = Exploration.objects.bulk_create(
+            Exploration(visitor=f"v{i}", picture=picture, model_name="m")
+            for i in range(explorations)
+        )
+        Round.objects.bulk_create(
+            Round(exploration=e, index=1, fill="mean", mask=name, status=Round.Status.DONE)
+            for e in made
+        )
+        tracemalloc.start()
+        _kept, counted = review.kept_fraction_map(picture)
+        peak = tracemalloc.get_traced_memory()[1]
+        tracemalloc.stop()
+        assert counted == Exploration.objects.filter(picture=picture).count()
+        return peak
+
+    small, large = peak_with(100), peak_with(1900)
+    assert large < 20 * 1024 * 1024 and large < small * 1.5, (small, large)

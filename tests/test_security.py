@@ -15,10 +15,17 @@ from tests.helpers import HTMX, classify, jpeg, mask_png, start, upload
 ROOT = Path(__file__).resolve().parent.parent
 
 
+def clean_env(**env) -> dict[str, str]:
+    """This environment without the app's settings: what a fresh machine has."""
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("XAI_")}
+    inherited.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    return {**inherited, **env}
+
+
 def test_check_deploy_passes_with_production_settings(tmp_path):
     env = {
-        **{k: v for k, v in os.environ.items() if k != "DJANGO_ALLOW_ASYNC_UNSAFE"},
-        "XAI_DEBUG": "0",
+        **clean_env(),
+        "XAI_HTTPS": "1",
         "XAI_SECRET_KEY": secrets.token_urlsafe(50),
         "XAI_ALLOWED_HOSTS": "xai.example.org",
         "XAI_VAR_DIR": str(tmp_path),
@@ -33,13 +40,33 @@ def test_check_deploy_passes_with_production_settings(tmp_path):
     assert result.returncode == 0, result.stdout + result.stderr
 
 
-def test_production_refuses_to_start_without_a_secret_key(tmp_path):
-    env = {**os.environ, "XAI_DEBUG": "0", "XAI_VAR_DIR": str(tmp_path)}
-    env.pop("XAI_SECRET_KEY", None)
+def settings_of(env: dict[str, str], *names: str) -> list[str]:
+    script = "from django.conf import settings; print(*(getattr(settings, n) for n in %r))"
     result = subprocess.run(
-        [sys.executable, "manage.py", "check"], cwd=ROOT, env=env, capture_output=True, text=True
+        [sys.executable, "-c", script % (names,)],
+        cwd=ROOT,
+        env={**env, "DJANGO_SETTINGS_MODULE": "xaiproject.settings"},
+        capture_output=True,
+        text=True,
+        check=True,
     )
-    assert result.returncode != 0 and "Set XAI_SECRET_KEY" in result.stderr
+    return result.stdout.split()
+
+
+def test_by_default_debug_is_off_and_https_settings_wait_for_their_switch(tmp_path):
+    env = clean_env(XAI_VAR_DIR=str(tmp_path))
+    names = ("DEBUG", "SECURE_SSL_REDIRECT", "SESSION_COOKIE_SECURE", "SECURE_HSTS_SECONDS")
+    assert settings_of(env, *names) == ["False", "False", "False", "0"]
+    assert settings_of({**env, "XAI_DEBUG": "1"}, "DEBUG") == ["True"]
+
+
+def test_without_a_secret_key_one_is_made_once_and_kept_private(tmp_path):
+    env = clean_env(XAI_VAR_DIR=str(tmp_path))
+    [first] = settings_of(env, "SECRET_KEY")
+    [again] = settings_of(env, "SECRET_KEY")
+    assert first == again and len(first) >= 50
+    assert (tmp_path / "secret_key").stat().st_mode & 0o777 == 0o600
+    assert settings_of({**env, "XAI_SECRET_KEY": "k" * 50}, "SECRET_KEY") == ["k" * 50]
 
 
 def test_htmx_posts_need_the_csrf_token(gallery, on_commit):

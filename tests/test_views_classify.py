@@ -1,15 +1,18 @@
 import io
 import json
+from pathlib import Path
 
 import numpy as np
+import pytest
 from django.urls import reverse
 from PIL import Image
 
+from painting import forms
 from painting.dispatch import QUEUE_DOWN_MESSAGE
 from painting.masking import IMAGENET_MEAN_RGB
 from painting.models import Round
 from painting.templatetags.painting_format import percent, points
-from tests.helpers import HTMX, classify, free_port, mask_png, start, use_broker
+from tests.helpers import HTMX, classify, free_port, mask_png, png_header_only, start, use_broker
 
 STROKES = json.dumps(
     [
@@ -132,8 +135,79 @@ def test_a_dead_broker_fails_the_round_with_a_message_and_retry_works(
     assert round_.status == Round.Status.DONE and round_.error == ""
 
 
-def test_nan_in_the_brush_log_is_a_clear_400_not_a_500(client, gallery, on_commit):
+def media_files(settings) -> set[Path]:
+    return set(Path(settings.MEDIA_ROOT).rglob("*"))
+
+
+@pytest.mark.parametrize(
+    "strokes, message",
+    [
+        ("[1e999]", "The brush log holds a number too large to store."),
+        ('[{"type": "stroke", "points": [[10, 20, -1e400]]}]', "a number too large to store"),
+        ("[Infinity]", "The brush log is not valid JSON."),
+        ("[" * 5000 + "]" * 5000, "The brush log is nested more than 8 levels deep."),
+        ("[" * 9 + "]" * 9, "nested more than 8 levels deep"),
+        ('[{"a": ' * 3000 + "1" + "}]" * 3000, "nested more than 8 levels deep"),
+    ],
+)
+def test_a_hostile_brush_log_is_a_clear_400_and_writes_nothing(
+    client, gallery, on_commit, settings, strokes, message
+):
     exploration = start(client, gallery["coffee"], on_commit)
-    response = classify(client, exploration, on_commit, mask_png((600, 400)), strokes="[NaN]")
-    assert response.status_code == 400 and "not valid JSON" in response.content.decode()
+    before = media_files(settings)
+    mask = mask_png((600, 400), (0, 0, 100, 100))
+    response = classify(client, exploration, on_commit, mask, strokes=strokes)
+    assert response.status_code == 400
+    assert message in response.content.decode()
     assert exploration.rounds.count() == 1
+    assert media_files(settings) == before
+
+
+def test_brackets_inside_the_brush_log_strings_do_not_count_as_nesting(client, gallery, on_commit):
+    exploration = start(client, gallery["coffee"], on_commit)
+    strokes = json.dumps([{"type": "note", "text": "[[[[[[[[[[{{{{"}, {"type": "classify"}])
+    response = classify(client, exploration, on_commit, mask_png((600, 400)), strokes=strokes)
+    assert response.status_code == 200
+    assert exploration.rounds.get(index=1).strokes == json.loads(strokes)
+
+
+def test_a_refused_mask_writes_nothing(client, gallery, on_commit, settings):
+    exploration = start(client, gallery["coffee"], on_commit)
+    before = media_files(settings)
+    for mask in (mask_png((601, 400)), b"not a png", png_header_only(50_000, 50_000)):
+        assert classify(client, exploration, on_commit, mask).status_code == 400
+    assert media_files(settings) == before
+
+
+@pytest.mark.parametrize(
+    "mask, message",
+    [
+        (
+            mask_png((601, 400)),
+            "The mask is 601×400 pixels but the image is 600×400; reload the page and paint again.",
+        ),
+        (
+            png_header_only(50_000, 50_000),
+            "The mask is far larger than the image (600×400 pixels); reload the page and paint "
+            "again.",
+        ),
+        (
+            png_header_only(10_000, 10_000),
+            "The mask is far larger than the image (600×400 pixels); reload the page and paint "
+            "again.",
+        ),
+        (b"GIF89a", "The mask must be a PNG image: That file is not an image we can read (PNG)."),
+    ],
+)
+def test_a_refused_mask_says_why_in_the_image_s_terms(client, gallery, on_commit, mask, message):
+    exploration = start(client, gallery["coffee"], on_commit)
+    response = classify(client, exploration, on_commit, mask)
+    assert response.status_code == 400
+    assert message in response.content.decode()
+
+
+def test_an_oversized_mask_says_its_size_and_the_limit(client, gallery, on_commit, monkeypatch):
+    monkeypatch.setattr(forms, "MAX_MASK_BYTES", 1024)
+    exploration = start(client, gallery["coffee"], on_commit)
+    response = classify(client, exploration, on_commit, b"x" * 1500)
+    assert "The mask file is 1.47 KB; the limit is 1 KB." in response.content.decode()

@@ -82,3 +82,16 @@ def test_get_is_not_allowed_where_state_changes(client, gallery):
         client.get(reverse("painting:explore-picture", args=[gallery["coffee"].pk])).status_code
         == 405
     )
+
+
+def test_the_canvas_and_the_fill_start_from_the_latest_round(client, gallery, on_commit):
+    exploration = start(client, gallery["coffee"], on_commit)
+    page = client.get(reverse("painting:explore", args=[exploration.pk])).content.decode()
+    assert 'data-initial-mask=""' in page  # the original has no mask
+    assert '<option value="mean" selected>' in page
+    classify(client, exploration, on_commit, mask_png((600, 400), (0, 0, 99, 99)), fill="blur")
+    latest = exploration.rounds.get(index=1)
+    page = client.get(reverse("painting:explore", args=[exploration.pk])).content.decode()
+    mask_url = reverse("painting:round-file", args=[exploration.pk, latest.pk, "mask.png"])
+    assert f'data-initial-mask="{mask_url}"' in page
+    assert '<option value="blur" selected>' in page and '"mean" selected' not in page

@@ -25,10 +25,10 @@ def test_it_refuses_a_file_that_is_not_an_image(client, db):
 
 
 def test_it_refuses_an_oversized_file(client, db, settings):
-    settings.XAI_MAX_UPLOAD_BYTES = 1000
-    response = upload(client, jpeg())
+    settings.XAI_MAX_UPLOAD_BYTES = 2048
+    response = upload(client, b"x" * 3000)
     assert response.status_code == 400
-    assert "the limit is" in response.content.decode()
+    assert "The file is 2.93 KB; the limit is 2 KB." in response.content.decode()
     assert not Picture.objects.exists()
 
 
@@ -36,7 +36,17 @@ def test_it_refuses_too_many_pixels(client, db, settings):
     settings.XAI_MAX_UPLOAD_PIXELS = 10_000
     response = upload(client, jpeg((200, 200)))
     assert response.status_code == 400
-    assert "megapixels" in response.content.decode()
+    assert (
+        "The image is 200×200 pixels (0.04 megapixels); the limit is 0.01 megapixels."
+        in response.content.decode()
+    )
+
+
+def test_the_home_page_states_the_limits_as_configured(client, db, settings):
+    assert "up to 20 MB and 40 megapixels" in client.get("/").content.decode()
+    settings.XAI_MAX_UPLOAD_BYTES = 5 * 1024 * 1024 + 512 * 1024
+    settings.XAI_MAX_UPLOAD_PIXELS = 12_500_000
+    assert "up to 5.5 MB and 12.5 megapixels" in client.get("/").content.decode()
 
 
 def test_it_refuses_a_missing_file(client, db):

@@ -1,6 +1,8 @@
 """Settings for Interaction as Explanation. Every value can be overridden by environment."""
 
 import os
+import secrets
+import tempfile
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
@@ -26,10 +28,27 @@ def envint(name: str, default: int) -> int:
     return int(os.environ.get(name, default))
 
 
-DEBUG = envbool("XAI_DEBUG", True)
-SECRET_KEY = env("XAI_SECRET_KEY", "dev-only-insecure-key-change-me" if DEBUG else "")
-if not SECRET_KEY:
-    raise RuntimeError("Set XAI_SECRET_KEY when XAI_DEBUG is off.")
+def kept_secret_key(path: Path) -> str:
+    """A random key made on first start and kept (mode 0600), so sessions survive restarts."""
+    if not path.exists():
+        fd, draft = tempfile.mkstemp(dir=path.parent)  # mkstemp makes it 0600
+        with os.fdopen(fd, "w") as file:
+            file.write(secrets.token_urlsafe(50))
+        try:
+            os.link(draft, path)  # atomic: processes starting together all keep the first key
+        except FileExistsError:
+            pass
+        finally:
+            os.unlink(draft)
+    return path.read_text().strip()
+
+
+VAR_DIR = Path(env("XAI_VAR_DIR", str(BASE_DIR / "var")))
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+# Debug pages list every URL and setting: only when asked for.
+DEBUG = envbool("XAI_DEBUG", False)
+SECRET_KEY = env("XAI_SECRET_KEY", "") or kept_secret_key(VAR_DIR / "secret_key")
 ALLOWED_HOSTS = env("XAI_ALLOWED_HOSTS", "127.0.0.1,localhost,testserver").split(",")
 CSRF_TRUSTED_ORIGINS = [o for o in env("XAI_CSRF_TRUSTED_ORIGINS", "").split(",") if o]
 
@@ -58,6 +77,9 @@ MIDDLEWARE = [
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
     "django_htmx.middleware.HtmxMiddleware",
     "csp.middleware.CSPMiddleware",
+    # Last, so its 413 gets every header above. Nothing reads the body before the view does
+    # (CSRF reads it in process_view, which runs only after every middleware here).
+    "painting.body_limit.BodyLimitMiddleware",
 ]
 
 ROOT_URLCONF = "xaiproject.urls"
@@ -78,8 +100,6 @@ TEMPLATES = [
     },
 ]
 
-VAR_DIR = Path(env("XAI_VAR_DIR", str(BASE_DIR / "var")))
-VAR_DIR.mkdir(parents=True, exist_ok=True)
 DATABASES = {
     "default": {
         "ENGINE": "django.db.backends.sqlite3",
@@ -128,17 +148,23 @@ CSRF_COOKIE_SAMESITE = "Lax"
 X_FRAME_OPTIONS = "DENY"
 SECURE_CONTENT_TYPE_NOSNIFF = True
 SECURE_REFERRER_POLICY = "same-origin"
-# Production (XAI_DEBUG=0) is served over HTTPS: secure cookies and HSTS.
-SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = not DEBUG
-SECURE_SSL_REDIRECT = envbool("XAI_SSL_REDIRECT", not DEBUG)
-SECURE_HSTS_SECONDS = 0 if DEBUG else envint("XAI_HSTS_SECONDS", 60 * 60 * 24 * 365)
-SECURE_HSTS_INCLUDE_SUBDOMAINS = not DEBUG
-SECURE_HSTS_PRELOAD = not DEBUG
-# Behind a TLS-terminating proxy that sets X-Forwarded-Proto and X-Forwarded-For (nginx in
-# front of gunicorn): only then are those headers trusted (painting.ratelimit.client_address).
+# Served over HTTPS (XAI_HTTPS=1): secure cookies, redirect to https, HSTS. Its own switch, so
+# that `make run` on a fresh machine works over plain http://127.0.0.1:8000 with debug off.
+HTTPS = envbool("XAI_HTTPS", False)
+SESSION_COOKIE_SECURE = CSRF_COOKIE_SECURE = HTTPS
+SECURE_SSL_REDIRECT = envbool("XAI_SSL_REDIRECT", HTTPS)
+SECURE_HSTS_SECONDS = envint("XAI_HSTS_SECONDS", 60 * 60 * 24 * 365) if HTTPS else 0
+SECURE_HSTS_INCLUDE_SUBDOMAINS = SECURE_HSTS_PRELOAD = HTTPS
+# Behind a TLS-terminating proxy (at one of XAI_TRUSTED_PROXIES) that sets X-Forwarded-Proto
+# and X-Forwarded-For. Only then does the nginx of scripts/serve.sh take the client address
+# from that proxy's X-Forwarded-For and pass its X-Forwarded-Proto on (and gunicorn serving
+# alone trusts its X-Forwarded-For: painting.ratelimit.client_address).
 BEHIND_PROXY = envbool("XAI_BEHIND_PROXY", False)
+TRUSTED_PROXIES = env("XAI_TRUSTED_PROXIES", "127.0.0.1,::1").split(",")
 if BEHIND_PROXY:
     SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+# What nginx in front of gunicorn allows one client address: requests in progress at once.
+XAI_CONNECTIONS_PER_ADDRESS = envint("XAI_CONNECTIONS_PER_ADDRESS", 32)
 
 CONTENT_SECURITY_POLICY = {
     "DIRECTIVES": {
@@ -159,7 +185,16 @@ XAI_MAX_UPLOAD_PIXELS = envint("XAI_MAX_UPLOAD_PIXELS", 40_000_000)
 # Uploads are stored as a working copy no longer than this on its long side: the models see
 # 224–260 px, and a canvas of a 40-megapixel photo would be slow to paint in any browser.
 XAI_WORKING_MAX_SIDE = envint("XAI_WORKING_MAX_SIDE", 1024)
-DATA_UPLOAD_MAX_MEMORY_SIZE = XAI_MAX_UPLOAD_BYTES + 1024 * 1024
+# What one visitor may keep: uploads, and bytes in all (photos, masks, brush logs).
+XAI_VISITOR_MAX_UPLOADS = envint("XAI_VISITOR_MAX_UPLOADS", 20)
+XAI_VISITOR_MAX_STORED_BYTES = envint("XAI_VISITOR_MAX_STORED_MB", 100) * 2**20
+# How many uploads the web process decodes at once: a PNG or WebP is decoded at full size
+# (160 MB at 40 megapixels) before it is reduced; more uploads wait their turn.
+XAI_DECODE_CONCURRENCY = envint("XAI_DECODE_CONCURRENCY", 2)
+# The largest request body: an upload plus the rest of its form. Larger ones are refused
+# before they are read, by nginx in front and by painting.body_limit in Django.
+XAI_MAX_REQUEST_BYTES = XAI_MAX_UPLOAD_BYTES + 1024 * 1024
+DATA_UPLOAD_MAX_MEMORY_SIZE = XAI_MAX_REQUEST_BYTES
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
 XAI_MODEL = env("XAI_MODEL", "")  # empty: the best model whose weights are present

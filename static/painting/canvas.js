@@ -1,5 +1,6 @@
 // The painting canvas: pointer events (mouse, pen, touch), paint/erase, brush size,
 // undo/redo/clear, restoring a past round's mask, and handing the mask to the Classify form.
+// On load the canvas holds the mask of the round on screen, so a reload changes nothing.
 // The canvas has the picture's own resolution; CSS scales it to the screen.
 (function () {
   "use strict";
@@ -16,8 +17,11 @@
     const paintedOutput = root.querySelector("[data-painted-output]");
     const undoButton = root.querySelector("[data-undo]");
     const redoButton = root.querySelector("[data-redo]");
+    const submitButton = form.querySelector("button[type=submit]"); // absent once a study is over
 
-    // Everything drawn is a list of operations, so undo/redo replay them from blank.
+    // Everything drawn is a list of operations, so undo/redo replay them from the base: blank,
+    // or the mask the page was loaded with (undo never goes below it).
+    let base = null;
     const done = [];
     const undone = [];
     let events = []; // the brush log sent with the next Classify
@@ -87,6 +91,7 @@
 
     function redraw() {
       ctx.clearRect(0, 0, canvas.width, canvas.height);
+      if (base) apply(base);
       done.forEach(apply);
     }
 
@@ -188,8 +193,9 @@
     }
 
     function clear() {
-      commit({ type: "clear" });
-      apply({ type: "clear" });
+      const op = { type: "clear" };
+      apply(op); // before commit(), which measures the painted share
+      commit(op);
       log({ type: "clear" });
     }
 
@@ -209,6 +215,35 @@
         log({ type: "restore", mask: url });
       };
       image.src = url;
+    }
+
+    // The mask of the round on screen (the latest) is the starting state, as if restored from
+    // the history: the same painted %, nothing to undo, and a restore event in the brush log.
+    // Classify waits for it, so a reload never sends an empty canvas by mistake.
+    function start(url) {
+      if (!url) {
+        ready();
+        return;
+      }
+      if (submitButton) submitButton.disabled = true;
+      const image = new Image();
+      image.onload = () => {
+        base = { type: "restore", image: image };
+        redraw();
+        changed();
+        log({ type: "restore", mask: url, source: "load" });
+        ready();
+      };
+      image.onerror = () => {
+        showConnectionError("The last round's mask could not be loaded; the canvas starts empty.");
+        ready();
+      };
+      image.src = url;
+    }
+
+    function ready() {
+      if (submitButton) submitButton.disabled = false;
+      stage.dataset.ready = "true";
     }
 
     undoButton.addEventListener("click", undo);
@@ -266,6 +301,7 @@
       events = [];
       roundStart = performance.now();
       classifiedAt = performance.now();
+      awaited = null;
     }, true);
 
     // A Classify the server refused (a bad mask, a rate limit, no network) did not start a
@@ -279,25 +315,46 @@
         events = sent.events.concat(events);
         roundStart = sent.roundStart;
         classifiedAt = null;
+      } else {
+        // Swapped in already: the new round, whose result may come now or by a poll.
+        const result = document.getElementById("result");
+        awaited = result ? result.dataset.roundId : null;
       }
       sent = null;
     });
 
-    // How long the person waited, Classify to result on screen: sent with the next Classify.
+    // How long the person waited, Classify to result on screen, sent as soon as the result of
+    // that round shows (in the Classify answer itself, or after a poll).
     let classifiedAt = null;
-    document.body.addEventListener("htmx:afterSettle", (event) => {
+    let awaited = null; // the id of the round that Classify started
+    document.body.addEventListener("htmx:afterSettle", () => {
       const result = document.getElementById("result");
-      if (classifiedAt === null || !result || !result.classList.contains("done")) return;
-      form.querySelector("[data-latency-input]").value = Math.round(performance.now() - classifiedAt);
+      if (classifiedAt === null || awaited === null || !result) return;
+      if (result.dataset.roundId !== awaited || result.classList.contains("pending")) return;
+      if (result.classList.contains("done") && result.dataset.latencyUrl) {
+        sendLatency(result.dataset.latencyUrl, Math.round(performance.now() - classifiedAt));
+      }
       classifiedAt = null;
       const prediction = form.querySelector("[data-prediction-input]");
-      if (prediction) prediction.value = "";
+      if (prediction && result.classList.contains("done")) prediction.value = "";
     });
 
     showCropGuide(stage, canvas);
     setUpModelView(stage, root);
     changed();
-    stage.dataset.ready = "true";
+    start(stage.dataset.initialMask);
+  }
+
+  // keepalive: the report still goes if the person clicks Next at once.
+  function sendLatency(url, ms) {
+    const headers = JSON.parse(document.body.getAttribute("hx-headers") || "{}");
+    fetch(url, {
+      method: "POST",
+      headers: headers,
+      body: new URLSearchParams({ ms: String(ms) }),
+      credentials: "same-origin",
+      keepalive: true,
+    }).catch(() => { /* a lost report leaves the column empty; nothing to tell the person */ });
   }
 
   // "Show the model's view": its heatmap over the canvas, fetched on first use (the worker

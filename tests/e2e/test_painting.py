@@ -168,3 +168,76 @@ def test_a_refused_classify_keeps_its_brush_log(
     expect(page.locator('#result.done[data-round-index="2"]')).to_be_visible(timeout=30_000)
     second = Exploration.objects.get().rounds.get(index=2)
     assert [e["type"] for e in second.strokes] == ["stroke", "classify", "classify"]
+
+
+def test_clear_resets_the_painted_share(live_server, real_worker, gallery, page: Page):
+    page.goto(live_server.url)
+    page.get_by_role("button", name=re.compile("Coffee")).click()
+    expect(page.locator("#result.done")).to_be_visible(timeout=30_000)
+    stroke(page, [(0.2, 0.2), (0.8, 0.8)])
+    before = painted(page)
+    assert before > 1
+    page.get_by_role("button", name="Clear").click()
+    expect(page.locator("[data-painted-output]")).to_have_text("0.0%")
+    page.get_by_role("button", name="Undo").click()
+    assert painted(page) == before
+
+
+CANVAS_SHARE = """() => {
+  const c = document.querySelector("canvas[data-mask]");
+  const d = c.getContext("2d").getImageData(0, 0, c.width, c.height).data;
+  let on = 0;
+  for (let i = 3; i < d.length; i += 4) if (d[i] >= 128) on++;
+  return on / (c.width * c.height);
+}"""
+
+
+def test_a_reload_keeps_the_mask_and_the_fill_of_the_round_on_screen(
+    live_server, real_worker, gallery, page: Page
+):
+    page.goto(live_server.url)
+    page.get_by_role("button", name=re.compile("Coffee")).click()
+    expect(page.locator("#result.done")).to_be_visible(timeout=30_000)
+    stroke(page, [(0.3, 0.3), (0.6, 0.7)])
+    page.get_by_label("Masked area becomes").select_option("blur")
+    page.get_by_role("button", name="Classify").click()
+    expect(page.locator('#result.done[data-round-index="1"]')).to_be_visible(timeout=30_000)
+    exploration = Exploration.objects.get()
+    round1 = exploration.rounds.get(index=1)
+    shown = f"{round1.masked_fraction * 100:.1f}%"
+    expect(page.locator("#result")).to_contain_text(f"{shown} painted")
+
+    page.reload()
+    expect(page.locator("[data-stage][data-ready=true]")).to_be_attached()
+    expect(page.locator("[data-painted-output]")).to_have_text(shown)
+    assert page.evaluate(CANVAS_SHARE) == pytest.approx(round1.masked_fraction, abs=1e-6)
+    expect(page.get_by_label("Masked area becomes")).to_have_value("blur")
+    expect(page.get_by_role("button", name="Undo")).to_be_disabled()  # the start, not a step
+
+    page.get_by_role("button", name="Classify").click()
+    expect(page.locator('#result.done[data-round-index="2"]')).to_be_visible(timeout=30_000)
+    round2 = exploration.rounds.get(index=2)
+    assert round2.masked_fraction == round1.masked_fraction and round2.fill == "blur"
+    mask_url = f"/e/{exploration.pk}/rounds/{round1.pk}/mask.png"
+    assert [e["type"] for e in round2.strokes] == ["restore", "classify"]
+    assert round2.strokes[0]["mask"] == mask_url and round2.strokes[0]["source"] == "load"
+
+
+def test_the_latency_of_each_round_is_stored_once_its_result_shows(
+    live_server, real_worker, gallery, page: Page
+):
+    import time
+
+    page.goto(live_server.url)
+    page.get_by_role("button", name=re.compile("Chelsea")).click()
+    expect(page.locator("#result.done")).to_be_visible(timeout=30_000)
+    stroke(page, [(0.1, 0.1), (0.4, 0.4)])
+    page.get_by_role("button", name="Classify").click()
+    expect(page.locator('#result.done[data-round-index="1"]')).to_be_visible(timeout=30_000)
+    # The last round of the image: no Classify follows it, and its latency is stored anyway.
+    deadline = time.monotonic() + 10
+    while Round.objects.get(index=1).client_latency_ms is None:
+        assert time.monotonic() < deadline, "no latency was reported"
+        time.sleep(0.05)
+    latency = Round.objects.get(index=1).client_latency_ms
+    assert 0 < latency < 30_000 and Round.objects.get(index=0).client_latency_ms is None

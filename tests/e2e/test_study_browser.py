@@ -7,7 +7,7 @@ from django.contrib.auth.models import User
 from django.test import Client
 from playwright.sync_api import Page, expect
 
-from painting.models import Participant
+from painting.models import Participant, Round
 from tests.e2e.browser import stroke
 from tests.helpers import make_study, mask_png
 
@@ -26,11 +26,13 @@ def test_a_participant_completes_a_study(live_server, real_worker, gallery, page
     for step in (1, 2):
         expect(page.get_by_text(f"image {step} of 2")).to_be_visible()
         expect(page.locator("#result.done")).to_be_visible(timeout=30_000)
+        onward = "Next image" if step == 1 else "Finish"
+        expect(page.get_by_role("button", name=onward)).to_be_disabled()  # no round yet
         stroke(page, [(0.2, 0.2), (0.6, 0.6)])
         page.get_by_label("What do you expect the model to say now?").fill(f"guess {step}")
         page.get_by_role("button", name="Classify").click()
         expect(page.locator('#result.done[data-round-index="1"]')).to_be_visible(timeout=30_000)
-        page.get_by_role("link", name="Next image" if step == 1 else "Finish").click()
+        page.get_by_role("link", name=onward).click()  # opened by the result, without a reload
 
     page.get_by_label("What did you learn?").fill("The cup's rim matters.")
     page.get_by_role("button", name="Finish").click()
@@ -43,6 +45,42 @@ def test_a_participant_completes_a_study(live_server, real_worker, gallery, page
         r.prediction for e in participant.explorations.all() for r in e.rounds.filter(index=1)
     )
     assert predictions == ["guess 1", "guess 2"]
+
+    # Finished: an earlier image's page says so, and offers no Classify.
+    first = participant.explorations.get(picture=gallery["coffee"])
+    page.goto(f"{live_server.url}/e/{first.pk}/")
+    expect(page.get_by_text("The study is over for you")).to_be_visible()
+    expect(page.get_by_role("button", name="Classify")).to_have_count(0)
+    assert Round.objects.filter(exploration__participant=participant).count() == 4
+
+
+def test_next_waits_for_the_studys_minimum_of_rounds(live_server, real_worker, gallery, page: Page):
+    import time
+
+    study = make_study(gallery, slugs=("coffee",), min_rounds=2)
+    page.goto(f"{live_server.url}/study/{study.slug}/")
+    page.get_by_label("I have read the above").check()
+    page.get_by_role("button", name="Start").click()
+    expect(page.locator("#result.done")).to_be_visible(timeout=30_000)
+    hint = page.locator("[data-next-hint]")
+    for index in (1, 2):
+        expect(page.get_by_role("button", name="Finish")).to_be_disabled()
+        expect(hint).to_have_text(re.compile(r"^Image 1 needs 2 rounds of your own"))
+        stroke(page, [(0.1 * index, 0.2), (0.3 * index, 0.6)])
+        page.get_by_role("button", name="Classify").click()
+        expect(page.locator(f'#result.done[data-round-index="{index}"]')).to_be_visible(
+            timeout=30_000
+        )
+    expect(page.get_by_role("link", name="Finish")).to_be_visible()
+    expect(hint).to_have_count(0)
+    # The latency of the image's last round is stored although no Classify follows it.
+    deadline = time.monotonic() + 10
+    while Round.objects.get(index=2).client_latency_ms is None:
+        assert time.monotonic() < deadline, "no latency was reported for the last round"
+        time.sleep(0.05)
+    page.get_by_role("link", name="Finish").click()
+    page.get_by_role("button", name="Finish").click()
+    expect(page.get_by_text("Thank you")).to_be_visible()
 
 
 def test_staff_replay_steps_with_the_arrow_keys(live_server, real_worker, gallery, page: Page):

@@ -2,7 +2,7 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from painting.exports import study_zip
+from painting.exports import write_study_zip
 from painting.models import Study
 
 
@@ -17,5 +17,8 @@ class Command(BaseCommand):
         study = Study.objects.filter(slug=slug).first()
         if study is None:
             raise CommandError(f"No study {slug!r}.")
-        output.write_bytes(study_zip(study))
+        partial = output.with_name(output.name + ".partial")  # no half-written ZIP under its name
+        with partial.open("wb") as out:
+            write_study_zip(study, out)
+        partial.replace(output)
         self.stdout.write(f"Wrote {output} ({output.stat().st_size} bytes)")

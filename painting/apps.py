@@ -1,0 +1,8 @@
+from django.apps import AppConfig
+
+
+class PaintingConfig(AppConfig):
+    name = "painting"
+
+    def ready(self) -> None:
+        from . import files  # noqa: F401  connects the receivers that delete rows' files

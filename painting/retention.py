@@ -1,0 +1,74 @@
+"""What is kept and for how long: anonymous free play is deleted after a while, study data
+never; files that no row names any more are removed. Safe to run at any time (e.g. from cron)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from django.contrib.sessions.models import Session
+from django.core.files.storage import default_storage
+from django.utils import timezone
+
+from .models import Exploration, Picture, Round
+
+# A file younger than this may belong to a row that is still being written.
+ORPHAN_GRACE = timedelta(hours=1)
+
+
+@dataclass(frozen=True)
+class Purged:
+    explorations: int
+    uploads: int
+    sessions: int
+    files: int
+
+
+def purge(older_than: timedelta, now: datetime | None = None) -> Purged:
+    """Delete free-play explorations and uploads untouched for `older_than`, expired sessions,
+    and files no row refers to. Participants' explorations and gallery pictures stay."""
+    now = now or timezone.now()
+    cutoff = now - older_than
+    stale = Exploration.objects.filter(participant__isnull=True, updated_at__lt=cutoff)
+    explorations = stale.count()
+    stale.delete()
+    uploads = Picture.objects.filter(
+        is_gallery=False, created_at__lt=cutoff, explorations__isnull=True
+    )
+    upload_count = uploads.count()
+    uploads.delete()
+    sessions, _ = Session.objects.filter(expire_date__lt=now).delete()
+    return Purged(explorations, upload_count, sessions, delete_orphaned_files(now))
+
+
+def _referenced_files() -> set[str]:
+    names = set()
+    for model, fields in (
+        (Picture, ("file", "thumbnail")),
+        (Exploration, ("saliency",)),
+        (Round, ("mask", "masked_image", "thumbnail")),
+    ):
+        for row in model.objects.values_list(*fields).iterator(chunk_size=2000):
+            names.update(name for name in row if name)
+    return names
+
+
+def _stored_files(folder: str = "") -> list[str]:
+    directories, files = default_storage.listdir(folder)
+    found = [f"{folder}{name}" for name in files]
+    for directory in directories:
+        found += _stored_files(f"{folder}{directory}/")
+    return found
+
+
+def delete_orphaned_files(now: datetime | None = None) -> int:
+    """Remove stored files that no row names (left by a crash, a race or a deleted row)."""
+    now = now or timezone.now()
+    referenced = _referenced_files()
+    deleted = 0
+    for name in _stored_files():
+        if name in referenced or now - default_storage.get_modified_time(name) < ORPHAN_GRACE:
+            continue
+        default_storage.delete(name)
+        deleted += 1
+    return deleted
