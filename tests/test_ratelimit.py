@@ -3,11 +3,13 @@ all processes share; a visitor's queue is capped. Every refusal is a 429 with a 
 writes nothing."""
 
 import os
+import re
 import subprocess
 import sys
 import time
 from pathlib import Path
 
+import httpx
 import pytest
 import redis
 from django.test import Client, RequestFactory
@@ -277,3 +279,23 @@ def test_the_embedded_fallback_counts_in_the_process(tmp_path):
         1, 3, XAI_EAGER="1", XAI_EXPLORES_PER_MINUTE_PER_ADDRESS="2", XAI_VAR_DIR=str(tmp_path)
     )
     assert (cache_class, refused) == ("LocMemCache", 1)
+
+
+@pytest.mark.server
+@pytest.mark.django_db(transaction=True)
+def test_served_as_make_run_serves_it_each_client_address_has_its_own_budget(start_server, gallery):
+    """nginx in front of gunicorn's unix socket: the address nginx saw is the one counted, and
+    an X-Forwarded-For the client writes itself changes nothing."""
+    server = start_server(XAI_EXPLORES_PER_MINUTE_PER_ADDRESS="2")
+
+    def explore_without_cookie(address: str) -> int:
+        transport = httpx.HTTPTransport(local_address=address)
+        with httpx.Client(base_url=server.url, transport=transport, timeout=60) as browser:
+            home = browser.get("/").text
+            form = next(f for f in home.split("<form")[1:] if ">Coffee<" in f)
+            url = re.search(r'action="([^"]+/explore/)"', form).group(1)
+            headers = {"X-CSRFToken": browser.cookies["csrftoken"], "X-Forwarded-For": "10.0.0.9"}
+            return browser.post(url, headers=headers).status_code
+
+    assert [explore_without_cookie("127.0.0.3") for _ in range(3)] == [302, 302, 429]
+    assert explore_without_cookie("127.0.0.4") == 302
