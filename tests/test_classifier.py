@@ -38,6 +38,7 @@ def test_it_recognises_the_cat(default_model):
     assert sum(p.probability for p in outcome.top if p.label in CAT_CLASSES) > 0.7
 
 
+@pytest.mark.slow
 def test_a_batch_gives_the_same_answers_as_one_by_one(default_model):
     images = [photo("coffee"), photo("chelsea"), photo("rocket")]
     batched = default_model.classify(images)
@@ -71,6 +72,7 @@ def test_labels_are_the_1000_imagenet_classes_in_order():
     assert labels[0] == "tench" and labels[967] == "espresso" and labels[285] == "Egyptian cat"
 
 
+@pytest.mark.slow
 def test_resnet50_is_listed_and_loaded_only_from_a_weights_file(tmp_path, monkeypatch):
     monkeypatch.setenv("XAI_WEIGHTS", str(tmp_path / "missing.pth"))
     assert "resnet50" not in registry.available_models()
@@ -110,6 +112,7 @@ GALLERY_EXPECTATIONS = {
 }
 
 
+@pytest.mark.slow
 def test_every_gallery_photo_gets_a_plausible_top1(default_model):
     images = [photo(slug) for slug in GALLERY_EXPECTATIONS]
     outcomes = default_model.classify(images)
@@ -117,6 +120,7 @@ def test_every_gallery_photo_gets_a_plausible_top1(default_model):
         assert outcome.top[0].label in GALLERY_EXPECTATIONS[slug], (slug, outcome.top)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("backend", ["openvino", "onnxruntime"])
 def test_the_fast_backends_answer_as_torch_does(default_model, tmp_path, backend):
     fast = classifier.Classifier(

@@ -204,6 +204,7 @@ def brush_log(megabytes: float) -> list:
     return strokes
 
 
+@pytest.mark.slow
 @pytest.mark.django_db(transaction=True)
 def test_heavy_brush_logs_export_in_bounded_memory(gallery, tmp_path, settings):
     study = make_study(gallery)

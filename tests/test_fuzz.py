@@ -16,6 +16,8 @@ FUZZ = settings(
 )
 MODES = ["1", "L", "LA", "P", "RGB", "RGBA", "CMYK", "I;16"]
 
+pytestmark = pytest.mark.slow
+
 
 @st.composite
 def images(draw, size=None):

@@ -149,6 +149,7 @@ def test_a_large_jpeg_is_decoded_already_scaled_down(monkeypatch):
     assert max(decoded[0]) <= 2 * 1024  # not 7200 wide: libjpeg scaled it by 1/4
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", ["coffee", "astronaut"])
 @pytest.mark.parametrize("fmt", ["JPEG", "PNG"])
 def test_the_working_copy_is_what_decoding_at_full_size_gave(name, fmt):
@@ -160,6 +161,7 @@ def test_the_working_copy_is_what_decoding_at_full_size_gave(name, fmt):
     assert difference.mean() < 1 and np.percentile(difference, 99) <= 3
 
 
+@pytest.mark.slow
 def test_a_large_rotated_photo_is_upright():
     exif = Image.Exif()
     exif[0x0112] = 6  # rotate 90° clockwise on display

@@ -87,6 +87,7 @@ def test_the_worker_stores_the_model_view_and_scores_each_round(client, gallery,
     assert "You kept 100% of what the model looks at" in page and "IoU" in page
 
 
+@pytest.mark.slow
 def test_the_analysis_compares_fills_and_draws_both_deletion_curves(client, gallery, on_commit):
     exploration = start(client, gallery["coffee"], on_commit)
     classify(client, exploration, on_commit, mask_png((600, 400), (180, 60, 420, 300)))
@@ -116,6 +117,7 @@ def test_the_analysis_compares_fills_and_draws_both_deletion_curves(client, gall
     )  # nothing to analyse in the original
 
 
+@pytest.mark.slow
 def test_any_torchvision_classifier_with_local_weights_is_offered(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     assert "resnet18" in registry.REGISTRY and "resnet18" not in registry.available_models()
@@ -144,6 +146,7 @@ def test_a_person_can_choose_the_model(client, gallery, on_commit):
     assert refused.status_code == 400 and "No model called" in refused.content.decode()
 
 
+@pytest.mark.slow
 def test_a_reloaded_page_shows_the_analysis_as_it_was(client, gallery, on_commit):
     exploration = start(client, gallery["coffee"], on_commit)
     classify(client, exploration, on_commit, mask_png((600, 400), (170, 40, 440, 290)))
@@ -160,6 +163,7 @@ def test_a_reloaded_page_shows_the_analysis_as_it_was(client, gallery, on_commit
         assert ("data-fills-disagree" in page) == ("data-fills-disagree" in fresh.content.decode())
 
 
+@pytest.mark.slow
 def test_a_lost_analysis_is_offered_again(client, gallery, on_commit, settings):
     exploration = start(client, gallery["coffee"], on_commit)
     classify(client, exploration, on_commit, mask_png((600, 400), (0, 0, 100, 100)))

@@ -5,6 +5,7 @@ import time
 from datetime import timedelta
 from pathlib import Path
 
+import pytest
 from django.contrib.sessions.models import Session
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
@@ -23,6 +24,8 @@ from tests.helpers import (
     study_step,
     upload,
 )
+
+pytestmark = pytest.mark.slow
 
 
 def files_of(exploration: Exploration) -> list[str]:

@@ -99,6 +99,7 @@ def test_the_importance_map_averages_what_people_kept(staff, explored, gallery, 
     assert "1 exploration" in summary and f"/review/e/{explored.pk}/" in summary
 
 
+@pytest.mark.slow
 def test_the_importance_map_uses_bounded_memory_however_many_people_explored(gallery):
     picture = gallery["coffee"]
     name = default_storage.save("rounds/shared-mask.png", ContentFile(mask_png((600, 400))))

@@ -6,6 +6,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 from django.test import Client
 from django.urls import reverse
 
@@ -22,6 +23,7 @@ def clean_env(**env) -> dict[str, str]:
     return {**inherited, **env}
 
 
+@pytest.mark.slow
 def test_check_deploy_passes_with_production_settings(tmp_path):
     env = {
         **clean_env(),
