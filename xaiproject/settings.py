@@ -247,6 +247,10 @@ XAI_POLL_WAIT_SECONDS = float(env("XAI_POLL_WAIT_SECONDS", "10"))
 # A round still pending after this many seconds is failed by the sweeper.
 XAI_ROUND_STALE_SECONDS = float(env("XAI_ROUND_STALE_SECONDS", str(CELERY_TASK_TIME_LIMIT + 30)))
 
+# Studies: a participant neither finished nor active (a round, or consent) for this long no
+# longer holds a place in their condition, so assignment gives the slot to someone else.
+XAI_STUDY_SLOT_TIMEOUT_MINUTES = envint("XAI_STUDY_SLOT_TIMEOUT_MINUTES", 60)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
