@@ -3,6 +3,8 @@ decline, the images in order, finish (and the platform's completion URL), withdr
 
 from __future__ import annotations
 
+from urllib.parse import urlsplit
+
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -92,6 +94,16 @@ def _screened_out(request: HttpRequest, study: Study, *, declined: bool = False)
     return render(request, "painting/study_screened_out.html", context)
 
 
+def _may_send_to(response: HttpResponse, *urls: str) -> HttpResponse:
+    """Let the page's form lead to these URLs: the Content-Security-Policy's form-action is
+    'self', and the browser applies it to where the form's answer redirects too (a Finish
+    that ends on the platform's completion page would be blocked)."""
+    origins = sorted({f"{p.scheme}://{p.netloc}" for p in map(urlsplit, urls) if p.netloc})
+    if origins:
+        response._csp_update = {"form-action": origins}
+    return response
+
+
 def _go_on(request: HttpRequest, participant: Participant) -> HttpResponse:
     """Where the participant left off: the first image not done yet, or Finish."""
     study = participant.study
@@ -126,7 +138,8 @@ def consent_page(request: HttpRequest, slug: str):
     if not study.is_open:
         raise Http404
     context = {"study": study, "ids": form.hidden()}
-    return render(request, "painting/study_consent.html", context)
+    response = render(request, "painting/study_consent.html", context)
+    return _may_send_to(response, studies.screened_out_url(study))
 
 
 @require_POST
@@ -144,7 +157,8 @@ def consent(request: HttpRequest, slug: str):
         return _screened_out(request, study, declined=True)
     if not request.POST.get("agree"):
         context = {"study": study, "ids": form.hidden(), "error": True}
-        return render(request, "painting/study_consent.html", context, status=400)
+        response = render(request, "painting/study_consent.html", context, status=400)
+        return _may_send_to(response, studies.screened_out_url(study))
     try:
         participant = studies.consent(study, visitor=visitor_id(request, create=True), **form.ids())
     except studies.AlreadyTookPart:
@@ -184,12 +198,14 @@ def finish(request: HttpRequest, slug: str):
         if participant.finished_at:
             return _already_finished(request, context)
         if not form.is_valid():
-            return render(request, "painting/study_finish.html", context, status=400)
+            response = render(request, "painting/study_finish.html", context, status=400)
+            return _may_send_to(response, studies.completion_url(study))
         if not studies.finish(participant, form.cleaned_data["answer"]):
             return _already_finished(request, context)  # a second submit raced the first
     if participant.finished_at and (url := studies.completion_url(study)):
         return redirect(url)
-    return render(request, "painting/study_finish.html", context)
+    response = render(request, "painting/study_finish.html", context)
+    return _may_send_to(response, studies.completion_url(study))
 
 
 def _already_finished(request: HttpRequest, context: dict):

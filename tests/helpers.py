@@ -69,13 +69,15 @@ def make_study(
     from painting.models import Condition, Study, StudyImage
 
     study = Study.objects.create(
-        **fields,
+        **{
+            "name": "Masks and mugs",
+            "slug": "masks",
+            "consent_text": "We record how you paint. Data is anonymous.",
+            "consent_version": "2026-11",
+            "instructions": "Paint what you think does not matter.",
+            **fields,
+        },
         min_rounds_per_image=min_rounds,
-        name="Masks and mugs",
-        slug="masks",
-        consent_text="We record how you paint. Data is anonymous.",
-        consent_version="2026-11",
-        instructions="Paint what you think does not matter.",
         ask_prediction=ask_prediction,
         closing_question=question,
     )

@@ -309,3 +309,22 @@ def test_a_closing_answer_too_long_is_refused_and_nothing_is_written(client, gal
     response = client.post(f"/study/{study.slug}/finish/", {"answer": "x" * 5001})
     assert response.status_code == 400 and "at most 5000" in response.text
     assert Participant.objects.get().finished_at is None
+
+
+def test_the_pages_whose_forms_lead_to_the_platform_let_the_browser_go_there(client, gallery):
+    """The CSP's form-action is 'self'; Chrome applies it to the redirect a form's answer
+    makes, so Finish (and "I do not agree") would otherwise stop short of the platform."""
+    study = make_study(
+        gallery,
+        min_rounds=0,
+        completion_url="https://app.prolific.com/submissions/complete",
+        screened_out_url="https://screen.example.org/out?x=1",
+    )
+    consent = client.get(link(study, **PROLIFIC))
+    assert "form-action 'self' https://screen.example.org" in consent["Content-Security-Policy"]
+    join_study(client, study, None, **PROLIFIC)
+    finish = client.get(f"/study/{study.slug}/finish/")
+    assert "form-action 'self' https://app.prolific.com;" in finish["Content-Security-Policy"]
+    plain = make_study(gallery, slug="plain")
+    page = Client().get(link(plain))
+    assert "form-action 'self';" in page["Content-Security-Policy"]
