@@ -1,13 +1,16 @@
 """Staff review in Django admin: explorations with their rounds, studies and their export."""
 
+from django import forms
 from django.contrib import admin
+from django.db import models
 from django.db.models import Count, F, Max, Min, OuterRef, Subquery
 from django.http import FileResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
 from . import exports, studies
-from .models import Exploration, Participant, Picture, Round, Study, StudyImage
+from .masking import Fill
+from .models import Condition, Exploration, Participant, Picture, Round, Study, StudyImage
 from .templatetags.painting_format import percent
 
 
@@ -184,6 +187,35 @@ class StudyImageInline(admin.TabularInline):
     model = StudyImage
     extra = 1
     ordering = ["position"]
+    fields = ["position", "picture", "is_practice"]
+
+
+class ConditionForm(forms.ModelForm):
+    fills = forms.MultipleChoiceField(
+        choices=[(f.value, f.label) for f in Fill],
+        widget=forms.CheckboxSelectMultiple,
+        initial=[f.value for f in Fill],
+        help_text="The fills offered (at least one).",
+    )
+
+    class Meta:
+        model = Condition
+        fields = [
+            "name",
+            "show_model_view",
+            "show_agreement",
+            "show_deltas",
+            "show_analysis",
+            "fills",
+        ]
+
+
+class ConditionInline(admin.TabularInline):
+    """Between-subject conditions: each participant gets one, least-filled first."""
+
+    model = Condition
+    form = ConditionForm
+    extra = 0
 
 
 @admin.action(description="Export data (ZIP)")
@@ -202,10 +234,20 @@ def export_studies(modeladmin, request, queryset):
 
 @admin.register(Study)
 class StudyAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "consent_version", "is_open", "participant_count", "link"]
+    list_display = [
+        "name",
+        "slug",
+        "consent_version",
+        "is_open",
+        "participant_count",
+        "declined_count",
+        "link",
+    ]
     prepopulated_fields = {"slug": ["name"]}
-    inlines = [StudyImageInline]
+    readonly_fields = ["declined_count"]
+    inlines = [StudyImageInline, ConditionInline]
     actions = [export_studies]
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(participants_total=Count("participants"))
@@ -226,12 +268,14 @@ class ParticipantAdmin(ReadOnlyAdmin):
         "code",
         "study",
         "external_id",
+        "condition",
+        "status",
         "consent_version",
         "consented_at",
         "finished_at",
     ]
-    list_filter = ["study", "consent_version"]
-    search_fields = ["code", "external_id"]
+    list_filter = ["study", "condition", "consent_version"]
+    search_fields = ["code", "external_id", "platform_session_id"]
 
     def delete_model(self, request, obj):
         studies.delete_participants(Participant.objects.filter(pk=obj.pk))

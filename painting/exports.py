@@ -22,6 +22,7 @@ from django.db.models import TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 
+from . import studies
 from .inference import registry
 from .models import Participant, Round, Study
 
@@ -29,10 +30,23 @@ SPOOL_BYTES = 8 * 1024 * 1024  # a temporary file stays in memory up to this siz
 ROUNDS_PER_FETCH = 8  # rounds (with their brush logs) held at once
 FINISHED = [Round.Status.DONE, Round.Status.FAILED]
 
+# On every row of rounds.csv, every line of events.jsonl and every row of participants.csv.
+PARTICIPANT_KEYS = {
+    "external_id": "the recruiting platform's participant id from the study link: Prolific's"
+    " PROLIFIC_PID, else ?pid=",
+    "platform_study_id": "Prolific's STUDY_ID from the link",
+    "platform_session_id": "Prolific's SESSION_ID from the link (of the participant's first visit)",
+    "condition": "name of the between-subject condition the participant was assigned (empty:"
+    " the study has none, and everything was shown)",
+}
+
 ROUND_COLUMNS = {
     "study": "study slug",
     "participant": "anonymous participant code",
+    **PARTICIPANT_KEYS,
     "exploration": "exploration id (one participant × one image × one model)",
+    "practice": "1 for a round of the practice image (shown first, not part of the study's"
+    " images: leave these rounds out of analyses), else 0",
     "image_id": "image id",
     "image_sha256": "sha256 of the stored image (PNG working copy) the participant painted on",
     "model": "model that answered",
@@ -60,13 +74,28 @@ ROUND_COLUMNS = {
 }
 PARTICIPANT_COLUMNS = {
     "participant": "anonymous participant code",
-    "external_id": "?pid= passed by a recruiting platform, if any",
+    **PARTICIPANT_KEYS,
+    "status": "finished, in progress, or screened out (a failed check: no other data kept)",
+    "order_seed": "seed of the participant's random image order (empty: the study's fixed order)",
+    "image_order": "the image ids in the order the participant was shown them, space-separated"
+    " (practice image first)",
     "consent_version": "version of the consent text agreed to",
     "consented_at": "time of consent (UTC)",
     "finished_at": "time the participant finished (UTC), empty if they did not",
+    "screened_out_at": "time the participant was screened out (UTC), empty if not",
     "closing_answer": "answer to the closing question",
-    "rounds": "number of rounds in this export (done or failed), originals included",
+    "rounds": "number of rounds in this export (done or failed), originals included, practice"
+    " rounds not counted",
 }
+
+
+def _participant_keys(participant: Participant) -> dict:
+    return {
+        "external_id": participant.external_id,
+        "platform_study_id": participant.platform_study_id,
+        "platform_session_id": participant.platform_session_id,
+        "condition": participant.condition.name if participant.condition else "",
+    }
 
 
 def _iso(value) -> str:
@@ -86,13 +115,17 @@ def _csv_writer(text: IO[str], columns: dict) -> csv.DictWriter:
     return writer
 
 
-def _round_row(study: Study, round_: Round, original: Round | None, mask_file: str) -> dict:
+def _round_row(
+    study: Study, round_: Round, original: Round | None, mask_file: str, practice: bool
+) -> dict:
     exploration = round_.exploration
     original_top = original.top[0] if original and original.top else None
     return {
         "study": study.slug,
         "participant": exploration.participant.code,
+        **_participant_keys(exploration.participant),
         "exploration": exploration.pk,
+        "practice": int(practice),
         "image_id": exploration.picture_id,
         "image_sha256": exploration.picture.sha256,
         "model": round_.model_name,
@@ -121,14 +154,16 @@ def _round_row(study: Study, round_: Round, original: Round | None, mask_file: s
     }
 
 
-def _event_line(study: Study, round_: Round) -> bytes:
+def _event_line(study: Study, round_: Round, practice: bool) -> bytes:
     """The round's line of events.jsonl, its brush log spliced in as stored (already JSON):
     decoding a few megabytes of strokes only to encode them again is most of an export."""
     head = json.dumps(
         {
             "study": study.slug,
             "participant": round_.exploration.participant.code,
+            **_participant_keys(round_.exploration.participant),
             "exploration": str(round_.exploration_id),
+            "practice": int(practice),
             "round_index": round_.index,
             "received_at": _iso(round_.created_at),
         }
@@ -175,8 +210,11 @@ def _readme(study: Study) -> str:
         "",
         "participants.csv: one row per participant who had consented when the export began.",
         *(f"  {name}: {meaning}" for name, meaning in PARTICIPANT_COLUMNS.items()),
+        f"Declined consent: {study.declined_count} (clicks on “I do not agree”: counted, nothing",
+        "  about them stored, so they have no rows).",
         "",
-        "events.jsonl: one JSON object per round in rounds.csv: study, participant, exploration,",
+        "events.jsonl: one JSON object per round in rounds.csv: study, participant, external_id,",
+        "  platform_study_id, platform_session_id, condition, exploration, practice,",
         "  round_index, received_at (server time, UTC) and events, the browser's log since the",
         "  previous Classify: strokes (tool paint/erase, size in image pixels, pointer",
         "  mouse/pen/touch, points [x, y, ms since the round began] in image pixels), undo, redo,",
@@ -208,7 +246,7 @@ def _finished_rounds(study: Study, consented_by) -> Iterator[Round]:
             exploration__participant__consented_at__lte=consented_by,
             status__in=FINISHED,
         )
-        .select_related("exploration__participant", "exploration__picture")
+        .select_related("exploration__participant__condition", "exploration__picture")
         .defer("strokes", "analysis", "probabilities")
         .order_by(
             "exploration__participant__consented_at",
@@ -238,8 +276,12 @@ def write_study_zip(study: Study, out: IO[bytes]) -> None:
     temporary files and follow, so each row's mask_file says whether its mask made it in."""
     began = timezone.now()
     participants = list(
-        Participant.objects.filter(study=study, consented_at__lte=began).order_by("consented_at")
+        Participant.objects.filter(study=study, consented_at__lte=began)
+        .select_related("condition")
+        .order_by("consented_at")
     )
+    entries = list(studies.steps_of(study))
+    practice_pictures = {e.picture_id for e in entries if e.is_practice}
     round_counts: Counter = Counter()
     with (
         # Level 1: brush logs are most of the bytes, and at the default level 6 deflating them
@@ -257,13 +299,15 @@ def write_study_zip(study: Study, out: IO[bytes]) -> None:
                 exploration_id, original = round_.exploration_id, None
             if round_.index == 0:
                 original = round_
-            row = _round_row(study, round_, original, _add_mask(archive, round_))
+            practice = round_.exploration.picture_id in practice_pictures
+            row = _round_row(study, round_, original, _add_mask(archive, round_), practice)
             rounds_csv.writerow({key: _inert(value) for key, value in row.items()})
-            events_file.write(_event_line(study, round_))
+            events_file.write(_event_line(study, round_, practice))
             # Its file fields hold the round in a reference cycle, which only the cyclic
             # collector frees, rounds later: let go of the brush log now.
             round_.events_json = None
-            round_counts[round_.exploration.participant_id] += 1
+            if not practice:
+                round_counts[round_.exploration.participant_id] += 1
         rounds_text.flush()
         _add_file(archive, "rounds.csv", rounds_text.detach())
         _add_file(archive, "events.jsonl", events_file)
@@ -271,12 +315,17 @@ def write_study_zip(study: Study, out: IO[bytes]) -> None:
             text = io.TextIOWrapper(entry, encoding="utf-8", newline="")
             participants_csv = _csv_writer(text, PARTICIPANT_COLUMNS)
             for p in participants:
+                order = studies.order_of(entries, p.order_seed)
                 row = {
                     "participant": p.code,
-                    "external_id": p.external_id,
+                    **_participant_keys(p),
+                    "status": p.status,
+                    "order_seed": "" if p.order_seed is None else p.order_seed,
+                    "image_order": " ".join(str(e.picture_id) for e in order),
                     "consent_version": p.consent_version,
                     "consented_at": _iso(p.consented_at),
                     "finished_at": _iso(p.finished_at),
+                    "screened_out_at": _iso(p.screened_out_at),
                     "closing_answer": p.closing_answer,
                     "rounds": round_counts[p.pk],
                 }

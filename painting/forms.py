@@ -77,9 +77,23 @@ class RoundForm(forms.Form):
     strokes = forms.CharField(required=False)
     prediction = forms.CharField(required=False, max_length=200, strip=True)
 
-    def __init__(self, *args, size: tuple[int, int], prediction_required: bool = False, **kwargs):
+    def __init__(
+        self,
+        *args,
+        size: tuple[int, int],
+        fills: tuple[Fill, ...] = tuple(Fill),
+        prediction_required: bool = False,
+        **kwargs,
+    ):
         super().__init__(*args, **kwargs)
         self.size = size
+        # A study condition may offer fewer fills; one it does not offer is refused.
+        self.fields["fill"].choices = [(f.value, f.label) for f in fills]
+        self.fields["fill"].error_messages["invalid_choice"] = (
+            "That fill is not offered here: choose one of "
+            + ", ".join(f.label for f in fills)
+            + "."
+        )
         if prediction_required:
             self.fields["prediction"].required = True
             self.fields["prediction"].error_messages["required"] = (
@@ -167,3 +181,48 @@ def first_error(form: forms.Form) -> str:
 
 class ClosingForm(forms.Form):
     answer = forms.CharField(required=False, max_length=5000, widget=forms.Textarea)
+
+
+_PRINTABLE = re.compile(r"[^\x00-\x1f\x7f]*")
+
+
+def _platform_id(name: str) -> forms.CharField:
+    return forms.CharField(
+        required=False,
+        max_length=200,
+        strip=True,
+        error_messages={
+            "max_length": f"The link's {name} is longer than 200 characters.",
+        },
+    )
+
+
+class PlatformIdsForm(forms.Form):
+    """The participant's ids as a recruiting platform writes them on the study link (and the
+    consent form carries them on): Prolific's PROLIFIC_PID, STUDY_ID and SESSION_ID, or a
+    generic pid. PROLIFIC_PID is the participant's id where both are given."""
+
+    PROLIFIC_PID = _platform_id("PROLIFIC_PID")
+    STUDY_ID = _platform_id("STUDY_ID")
+    SESSION_ID = _platform_id("SESSION_ID")
+    pid = _platform_id("pid")
+
+    def clean(self) -> dict:
+        data = super().clean()
+        for name, value in list(data.items()):
+            if not _PRINTABLE.fullmatch(value or ""):
+                self.add_error(name, f"The link's {name} holds control characters.")
+        return data
+
+    def hidden(self) -> dict[str, str]:
+        """The ids that were given, to carry through the consent form."""
+        return {name: value for name, value in self.cleaned_data.items() if value}
+
+    def ids(self) -> dict[str, str]:
+        """As the participant stores them."""
+        data = self.cleaned_data
+        return {
+            "external_id": data["PROLIFIC_PID"] or data["pid"],
+            "platform_study_id": data["STUDY_ID"],
+            "platform_session_id": data["SESSION_ID"],
+        }

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import numpy as np
 from django.conf import settings
+from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
 
@@ -45,8 +46,17 @@ class Picture(models.Model):
         return self.is_gallery or (bool(visitor) and self.owner == visitor)
 
 
+# A completion code goes into a URL as it is: letters, digits, - and _ only.
+code_validator = RegexValidator(r"^[A-Za-z0-9_-]*$", "Letters, digits, - and _ only.")
+
+
 class Study(models.Model):
-    """A user study: consent, instructions and an ordered list of gallery images."""
+    """A user study: consent, instructions, an ordered list of gallery images, its conditions,
+    and where a recruiting platform wants its participants sent at the end."""
+
+    class Order(models.TextChoices):
+        FIXED = "fixed", "fixed (the images' positions)"
+        RANDOM = "random", "random per participant (seeded; the seed is stored)"
 
     name = models.CharField(max_length=200)
     slug = models.SlugField(max_length=100, unique=True)
@@ -61,6 +71,29 @@ class Study(models.Model):
         default=1,
         help_text="Rounds of their own (paint, Classify) each image needs before Next; 0: none.",
     )
+    order = models.CharField(max_length=8, choices=Order.choices, default=Order.FIXED)
+    allow_resume_elsewhere = models.BooleanField(
+        default=True,
+        help_text="The same participant id on the link in another browser resumes the same "
+        "participant; off: that browser is told they have already taken part.",
+    )
+    completion_url = models.URLField(
+        max_length=500,
+        blank=True,
+        help_text="Where Finish sends participants, e.g. "
+        "https://app.prolific.com/submissions/complete. {code} in it is replaced by the "
+        "completion code; without {code}, ?cc=CODE is appended. Empty: the finish page shows "
+        "the participant code.",
+    )
+    completion_code = models.CharField(max_length=64, blank=True, validators=[code_validator])
+    screened_out_url = models.URLField(
+        max_length=500,
+        blank=True,
+        help_text="Where those who do not agree (or are screened out) are sent; as above.",
+    )
+    screened_out_code = models.CharField(max_length=64, blank=True, validators=[code_validator])
+    # Those who clicked "I do not agree": counted, never stored (nothing before consent).
+    declined_count = models.PositiveIntegerField(default=0, editable=False)
     is_open = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -78,12 +111,55 @@ class StudyImage(models.Model):
         Picture, on_delete=models.PROTECT, limit_choices_to={"is_gallery": True}
     )
     position = models.PositiveSmallIntegerField(default=0)
+    is_practice = models.BooleanField(
+        default=False,
+        help_text="Shown first, before the images of the study; needs no minimum of rounds; "
+        "its rounds are marked practice in the export.",
+    )
 
     class Meta:
         ordering = ["study", "position"]
 
     def __str__(self) -> str:
-        return f"{self.position}. {self.picture}"
+        return f"{self.position}. {self.picture}{' (practice)' if self.is_practice else ''}"
+
+
+def all_fills() -> list[str]:
+    return [f.value for f in Fill]
+
+
+class Condition(models.Model):
+    """A between-subject condition: which parts of the explore page its participants get.
+    A study without conditions shows everything."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="conditions")
+    name = models.CharField(max_length=64)
+    show_model_view = models.BooleanField(default=True, help_text="The Grad-CAM overlay.")
+    show_agreement = models.BooleanField(
+        default=True, help_text="Each round's agreement with the model's important region."
+    )
+    show_deltas = models.BooleanField(
+        default=True, help_text="The “vs. original” and “vs. previous round” lines."
+    )
+    show_analysis = models.BooleanField(
+        default=True, help_text="The “Compare fills and deletion curves” button."
+    )
+    fills = models.JSONField(default=all_fills, help_text="The fills offered (at least one).")
+
+    class Meta:
+        ordering = ["study", "pk"]
+        constraints = [
+            models.UniqueConstraint(fields=["study", "name"], name="unique_condition_name")
+        ]
+
+    def __str__(self) -> str:
+        return self.name
+
+    @property
+    def offered_fills(self) -> list[Fill]:
+        """Its fills in the order of Fill (unknown names, which validation keeps out, dropped)."""
+        chosen = set(self.fills or [])
+        return [f for f in Fill if f.value in chosen]
 
 
 class Participant(models.Model):
@@ -95,10 +171,26 @@ class Participant(models.Model):
     # The browser's anonymous visitor id: one participant per browser per study, and a
     # withdrawal deletes everything that browser gave. Staff never see it.
     visitor = models.CharField(max_length=64, blank=True, editable=False)
-    external_id = models.CharField(max_length=200, blank=True, help_text="?pid= from a recruiter")
+    # From the study link: the platform's participant id (Prolific's PROLIFIC_PID, else a
+    # generic ?pid=), one participant per id per study; Prolific's STUDY_ID and SESSION_ID.
+    external_id = models.CharField(
+        max_length=200, blank=True, help_text="PROLIFIC_PID (or ?pid=) from the link"
+    )
+    platform_study_id = models.CharField(
+        max_length=200, blank=True, help_text="STUDY_ID from the link"
+    )
+    platform_session_id = models.CharField(
+        max_length=200, blank=True, help_text="SESSION_ID from the link (the first visit's)"
+    )
+    condition = models.ForeignKey(
+        Condition, null=True, blank=True, on_delete=models.PROTECT, related_name="participants"
+    )
+    # Random order: the participant's image order is a function of this seed (None: fixed).
+    order_seed = models.PositiveBigIntegerField(null=True, blank=True)
     consent_version = models.CharField(max_length=32)
     consented_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)
+    screened_out_at = models.DateTimeField(null=True, blank=True)
     closing_answer = models.TextField(blank=True)
 
     class Meta:
@@ -108,11 +200,23 @@ class Participant(models.Model):
                 fields=["study", "visitor"],
                 condition=~models.Q(visitor=""),
                 name="one_participant_per_browser",
-            )
+            ),
+            # Two first visits with one id at the same moment make one participant.
+            models.UniqueConstraint(
+                fields=["study", "external_id"],
+                condition=~models.Q(external_id=""),
+                name="one_participant_per_platform_id",
+            ),
         ]
 
     def __str__(self) -> str:
         return self.code
+
+    @property
+    def status(self) -> str:
+        if self.screened_out_at:
+            return "screened out"
+        return "finished" if self.finished_at else "in progress"
 
 
 class Exploration(models.Model):

@@ -1,17 +1,36 @@
-"""The rules of a user study: consent, the images in order, finishing and withdrawing."""
+"""The rules of a user study: consent (who is whom, by browser and by platform id), the
+condition and image order each participant gets, the images in order, finishing, being screened
+out and withdrawing, and where a recruiting platform wants people sent at the end."""
 
 from __future__ import annotations
 
+import hashlib
+import random
 import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
+from django.conf import settings
 from django.db import IntegrityError, transaction
-from django.db.models import Count, Q, QuerySet
+from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from . import services
-from .models import Exploration, Participant, Round, Study
+from .masking import Fill
+from .models import Condition, Exploration, Participant, Round, Study, StudyImage
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
+
+
+class AlreadyTookPart(Exception):
+    """The link's participant id has taken part from another browser, which the study forbids."""
+
+    message = (
+        "You have already taken part in this study (your participant id was used in another "
+        "browser), and this study can be done only once, in one browser."
+    )
 
 
 def new_code() -> str:
@@ -21,37 +40,221 @@ def new_code() -> str:
             return code
 
 
-def consent(study: Study, external_id: str = "", visitor: str = "") -> Participant:
-    """The participant's record starts here, with the consent version they agreed to.
+# --- Who is whom -------------------------------------------------------------------------
 
-    One participant per browser per study: the browser's second consent returns the first."""
-    existing = Participant.objects.filter(study=study, visitor=visitor).first()
-    if visitor and existing:
-        return existing
+
+def _existing(study: Study, visitor: str, external_id: str) -> Participant | None:
+    """The participant this browser already is, else the one this platform id already is."""
+    if visitor and (by_browser := Participant.objects.filter(study=study, visitor=visitor).first()):
+        return by_browser
+    if external_id:
+        return Participant.objects.filter(study=study, external_id=external_id).first()
+    return None
+
+
+def _may_use(study: Study, participant: Participant, visitor: str) -> Participant:
+    """The participant, unless it is another browser's and the study wants one browser only."""
+    if participant.visitor and participant.visitor != visitor and not study.allow_resume_elsewhere:
+        raise AlreadyTookPart
+    return participant
+
+
+def participant_of_link(study: Study, external_id: str, visitor: str) -> Participant | None:
+    """A returning participant, by the platform id on their link (None: a new one, who must
+    consent first); raises AlreadyTookPart where the study forbids a second browser."""
+    if not external_id:
+        return None
+    existing = Participant.objects.filter(study=study, external_id=external_id).first()
+    return existing and _may_use(study, existing, visitor)
+
+
+def consent(
+    study: Study,
+    external_id: str = "",
+    visitor: str = "",
+    *,
+    platform_study_id: str = "",
+    platform_session_id: str = "",
+) -> Participant:
+    """The participant's record starts here, with the consent version they agreed to, a
+    condition and an image order.
+
+    One participant per browser, and one per platform id, per study: a second consent from
+    the browser returns its participant (whatever id its link carries), and the same id from
+    another browser returns that id's participant (or raises AlreadyTookPart if the study
+    forbids it). Two first visits with one id at once: the unique constraints let one insert
+    in, and the other returns it (oTree's get_existing_or_new_participant)."""
+    if existing := _existing(study, visitor, external_id):
+        return _may_use(study, existing, visitor)
     try:
         with transaction.atomic():
+            # The condition is picked in the transaction that inserts the participant, so
+            # two consents at once cannot both take the same last free slot.
             return Participant.objects.create(
                 study=study,
                 code=new_code(),
                 visitor=visitor,
-                external_id=external_id[:200],
+                external_id=external_id,
+                platform_study_id=platform_study_id,
+                platform_session_id=platform_session_id,
                 consent_version=study.consent_version,
+                condition=assign_condition(study),
+                order_seed=secrets.randbelow(2**31) if study.order == Study.Order.RANDOM else None,
             )
     except IntegrityError:
-        if not visitor:
+        existing = _existing(study, visitor, external_id)
+        if existing is None:
             raise
-        # Two consents from one browser at once (a double click): the unique constraint let
-        # one in, and both get it.
-        return Participant.objects.get(study=study, visitor=visitor)
+        return _may_use(study, existing, visitor)
 
 
-def steps_of(study: Study):
-    """The study's images in order; only gallery photos (an upload is private to its owner)."""
+def decline(study: Study) -> None:
+    """Someone did not agree: counted, and nothing about them stored."""
+    Study.objects.filter(pk=study.pk).update(declined_count=F("declined_count") + 1)
+
+
+def assign_condition(study: Study) -> Condition | None:
+    """A least-filled condition, ties broken at random; None for a study without conditions.
+
+    A condition's fill is its finished participants plus those active (their latest round,
+    or their consent) within XAI_STUDY_SLOT_TIMEOUT_MINUTES: a participant who left gives the
+    slot back, as in psiTurk's get_random_condcount. Call it inside the transaction that
+    saves the participant: the condition rows are locked (SQLite's IMMEDIATE transactions
+    lock the whole database), so concurrent assignments count each other."""
+    conditions = list(Condition.objects.select_for_update().filter(study=study).order_by("pk"))
+    if not conditions:
+        return None
+    cutoff = timezone.now() - timedelta(minutes=settings.XAI_STUDY_SLOT_TIMEOUT_MINUTES)
+    latest_round = Round.objects.filter(exploration__participant=OuterRef("pk")).order_by(
+        "-created_at"
+    )
+    holding = (
+        Participant.objects.filter(study=study, condition__isnull=False)
+        .filter(screened_out_at__isnull=True)
+        .annotate(
+            last_active=Coalesce(Subquery(latest_round.values("created_at")[:1]), "consented_at")
+        )
+        .filter(Q(finished_at__isnull=False) | Q(last_active__gte=cutoff))
+    )
+    counts = dict(holding.values_list("condition").annotate(n=Count("pk")).order_by())
+    fewest = min(counts.get(c.pk, 0) for c in conditions)
+    return random.SystemRandom().choice([c for c in conditions if counts.get(c.pk, 0) == fewest])
+
+
+def screen_out(participant: Participant) -> None:
+    """A consented participant who failed a check: their explorations, rounds and files go,
+    and a minimal row stays (ids, condition, consent, the time), so that they are counted,
+    give their condition's slot back, and their link sends them to the screened-out URL."""
+    with transaction.atomic():
+        rounds = Round.objects.filter(exploration__participant=participant)
+        rounds.only("pk", *Round.FILE_FIELDS).delete()
+        participant.explorations.all().delete()
+        Participant.objects.filter(pk=participant.pk).update(
+            screened_out_at=timezone.now(), finished_at=None, closing_answer=""
+        )
+    participant.refresh_from_db()
+
+
+# --- Where a platform wants people sent -----------------------------------------------------
+
+
+def with_code(url: str, code: str) -> str:
+    """The URL with the code: in place of {code}, else as ?cc=CODE (Prolific's parameter)."""
+    if "{code}" in url:
+        return url.replace("{code}", quote(code, safe=""))
+    if not code:
+        return url
+    parts = urlsplit(url)
+    query = "&".join(q for q in (parts.query, urlencode({"cc": code})) if q)
+    return urlunsplit(parts._replace(query=query))
+
+
+def completion_url(study: Study) -> str:
+    return with_code(study.completion_url, study.completion_code) if study.completion_url else ""
+
+
+def screened_out_url(study: Study) -> str:
+    if not study.screened_out_url:
+        return ""
+    return with_code(study.screened_out_url, study.screened_out_code)
+
+
+# --- What the participant sees --------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Shown:
+    """The parts of the explore page a participant's condition gives them."""
+
+    model_view: bool = True
+    agreement: bool = True
+    deltas: bool = True
+    analysis: bool = True
+    fills: tuple[Fill, ...] = tuple(Fill)
+
+
+EVERYTHING = Shown()
+
+
+def shown_to(participant: Participant | None) -> Shown:
+    """Everything outside a study and in a study without conditions."""
+    condition = participant.condition if participant else None
+    if condition is None:
+        return EVERYTHING
+    return Shown(
+        model_view=condition.show_model_view,
+        agreement=condition.show_agreement,
+        deltas=condition.show_deltas,
+        analysis=condition.show_analysis,
+        fills=tuple(condition.offered_fills) or (Fill.MEAN,),
+    )
+
+
+# --- The images in order --------------------------------------------------------------------
+
+
+def steps_of(study: Study) -> QuerySet[StudyImage]:
+    """The study's images by position; only gallery photos (an upload is private to its owner)."""
     return study.images.filter(picture__is_gallery=True).select_related("picture")
 
 
+def order_of(entries: list[StudyImage], seed: int | None) -> list[StudyImage]:
+    """Practice images first (by position), then the others: by position (seed None), or
+    sorted by a hash of the seed and the picture. A picture keeps its rank whatever else is
+    added to or taken from the study, so a participant's order survives such edits."""
+    practice = [e for e in entries if e.is_practice]
+    rest = [e for e in entries if not e.is_practice]
+    if seed is not None:
+        rest.sort(key=lambda e: hashlib.sha256(f"{seed}:{e.picture_id}".encode()).digest())
+    return practice + rest
+
+
+def steps_for(participant: Participant) -> list[StudyImage]:
+    """The participant's images in the order they see them: step n is the n-th (1-based)."""
+    return order_of(list(steps_of(participant.study)), participant.order_seed)
+
+
 def image_count(study: Study) -> int:
+    """Steps before Finish, practice images included."""
     return steps_of(study).count()
+
+
+def step_name(participant: Participant, step: int, steps: list | None = None) -> str:
+    """How the participant calls a step: "image 2" (practice images not counted), or
+    "practice image"."""
+    steps = steps if steps is not None else steps_for(participant)
+    if steps[step - 1].is_practice:
+        return "practice image"
+    return f"image {step - sum(e.is_practice for e in steps)}"
+
+
+def step_label(participant: Participant, step: int, steps: list | None = None) -> str:
+    """The study bar's "image 2 of 5" (or "practice image")."""
+    steps = steps if steps is not None else steps_for(participant)
+    name = step_name(participant, step, steps)
+    if steps[step - 1].is_practice:
+        return name
+    return f"{name} of {sum(not e.is_practice for e in steps)}"
 
 
 def refusal(participant: Participant | None) -> str:
@@ -59,6 +262,8 @@ def refusal(participant: Participant | None) -> str:
 
     Every view that writes for an exploration asks this, so the rule lives here once.
     (Withdrawing deletes the participant's rows, so those requests find nothing: 404.)"""
+    if participant is not None and participant.screened_out_at:
+        return "You are no longer taking part in this study: nothing more is recorded."
     if participant is not None and participant.finished_at:
         return "You have finished this study: nothing more is recorded. Thank you!"
     return ""
@@ -66,7 +271,8 @@ def refusal(participant: Participant | None) -> str:
 
 def reachable_step(participant: Participant) -> int:
     """The furthest step the participant may open: each image needs the study's minimum of
-    finished masked rounds before the next one opens. image_count + 1 means Finish is open."""
+    finished masked rounds before the next one opens (a practice image none). image_count + 1
+    means Finish is open."""
     study = participant.study
     done = dict(
         participant.explorations.values("picture_id")
@@ -75,24 +281,34 @@ def reachable_step(participant: Participant) -> int:
         )
         .values_list("picture_id", "n")
     )
-    pictures = list(steps_of(study).values_list("picture_id", flat=True))
-    for step, picture_id in enumerate(pictures, 1):
-        if done.get(picture_id, 0) < study.min_rounds_per_image:
+    steps = steps_for(participant)
+    for step, entry in enumerate(steps, 1):
+        if not entry.is_practice and done.get(entry.picture_id, 0) < study.min_rounds_per_image:
             return step
-    return len(pictures) + 1
+    return len(steps) + 1
 
 
-def rounds_needed_message(study: Study, step: int) -> str:
-    need = study.min_rounds_per_image
+def resume_step(participant: Participant) -> int:
+    """Where a returning participant goes on: the first image not explored yet or still short
+    of its rounds; image_count + 1 is Finish."""
+    unexplored = next_unexplored_step(participant) or image_count(participant.study) + 1
+    return min(reachable_step(participant), unexplored)
+
+
+def rounds_needed_message(participant: Participant, step: int) -> str:
+    """Why Next waits at `step`, a step that is not a practice image (those need no rounds)."""
+    practice = sum(e.is_practice for e in steps_for(participant))
+    need = participant.study.min_rounds_per_image
     rounds = "round" if need == 1 else "rounds"
     return (
-        f"Image {step} needs {need} {rounds} of your own (paint, then Classify) before you go on."
+        f"Image {step - practice} needs {need} {rounds} of your own (paint, then Classify) "
+        "before you go on."
     )
 
 
 def exploration_for_step(participant: Participant, visitor: str, step: int) -> Exploration:
-    """The participant's exploration of the study's step-th image (1-based), made on first visit."""
-    entry = steps_of(participant.study)[step - 1]
+    """The participant's exploration of their step-th image (1-based), made on first visit."""
+    entry = steps_for(participant)[step - 1]
     # Serialised per participant (SQLite's IMMEDIATE transactions lock at the start, elsewhere
     # the row lock does): a double click on Next cannot make two explorations of one step.
     with transaction.atomic():
@@ -104,9 +320,9 @@ def exploration_for_step(participant: Participant, visitor: str, step: int) -> E
 
 
 def step_of(exploration: Exploration) -> int | None:
-    """1-based position of the exploration's image in its study; None once staff have taken
-    the image out of the study (the participant's exploration of it stays)."""
-    pictures = list(steps_of(exploration.participant.study).values_list("picture_id", flat=True))
+    """1-based position of the exploration's image in its participant's order; None once staff
+    have taken the image out of the study (the participant's exploration of it stays)."""
+    pictures = [e.picture_id for e in steps_for(exploration.participant)]
     if exploration.picture_id not in pictures:
         return None
     return pictures.index(exploration.picture_id) + 1
@@ -115,10 +331,13 @@ def step_of(exploration: Exploration) -> int | None:
 def next_unexplored_step(participant: Participant) -> int | None:
     """The first step whose image the participant has not explored yet; None when none is left."""
     explored = set(participant.explorations.values_list("picture_id", flat=True))
-    for number, entry in enumerate(steps_of(participant.study), start=1):
+    for number, entry in enumerate(steps_for(participant), start=1):
         if entry.picture_id not in explored:
             return number
     return None
+
+
+# --- The end --------------------------------------------------------------------------------
 
 
 def finish(participant: Participant, closing_answer: str = "") -> bool:
@@ -126,9 +345,9 @@ def finish(participant: Participant, closing_answer: str = "") -> bool:
     participant had already finished. The condition is in the UPDATE, so two submits racing
     each other cannot both write."""
     now = timezone.now()
-    finished = Participant.objects.filter(pk=participant.pk, finished_at__isnull=True).update(
-        closing_answer=closing_answer[:5000], finished_at=now
-    )
+    finished = Participant.objects.filter(
+        pk=participant.pk, finished_at__isnull=True, screened_out_at__isnull=True
+    ).update(closing_answer=closing_answer[:5000], finished_at=now)
     participant.refresh_from_db(fields=["closing_answer", "finished_at"])
     return bool(finished)
 

@@ -1,31 +1,68 @@
-"""The participant's path through a study: consent, the images in order, finish, withdraw."""
+"""The participant's path through a study: the link (with the platform's ids), consent or
+decline, the images in order, finish (and the platform's completion URL), withdraw."""
 
 from __future__ import annotations
 
-from django.http import Http404, HttpRequest
+from urllib.parse import urlsplit
+
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from . import studies
-from .forms import ClosingForm
+from .forms import ClosingForm, PlatformIdsForm, first_error
 from .models import Participant, Study
-from .views import exploration_url, visitor_id
+from .views import exploration_url, participant_session_key, visitor_id
 
 
-def _session_key(study: Study) -> str:
-    return f"participant:{study.slug}"
+def _session_participant(request: HttpRequest, study: Study) -> Participant | None:
+    """The participant this browser is in the study, if any (a withdrawn one is forgotten)."""
+    key = participant_session_key(study.slug)
+    participant_id = request.session.get(key)
+    if not participant_id:
+        return None
+    participant = (
+        Participant.objects.select_related("study", "condition")
+        .filter(pk=participant_id, study=study)
+        .first()
+    )
+    if participant is None:
+        del request.session[key]
+    return participant
 
 
 def _get_participant_for(request: HttpRequest, study: Study) -> Participant:
-    participant_id = request.session.get(_session_key(study))
-    if not participant_id:
+    participant = _session_participant(request, study)
+    if participant is None:
         raise Http404
-    return get_object_or_404(Participant, pk=participant_id, study=study)
+    return participant
 
 
-def _refused(request: HttpRequest, study: Study, message: str, status: int, back_to: int = 0):
-    """A study page that says why not, with the way back to the image still to do."""
-    context = {"study": study, "message": message, "back_to": back_to}
+def _attach(request: HttpRequest, study: Study, participant: Participant) -> None:
+    """From now on this browser is the participant (and owns what they made, views.py)."""
+    visitor_id(request, create=True)
+    request.session[participant_session_key(study.slug)] = str(participant.pk)
+
+
+def _refused(
+    request: HttpRequest,
+    study: Study,
+    message: str,
+    status: int,
+    back_to: int = 0,
+    *,
+    back_label: str = "",
+    final: bool = False,
+):
+    """A study page that says why not, with the way back to the image still to do (or, when
+    `final`, no way on at all)."""
+    context = {
+        "study": study,
+        "message": message,
+        "back_to": back_to,
+        "back_label": back_label,
+        "final": final,
+    }
     return render(request, "painting/study_refused.html", context, status=status)
 
 
@@ -35,30 +72,99 @@ def _not_yet(request: HttpRequest, participant: Participant, step: int):
     reachable = studies.reachable_step(participant)
     if step <= reachable:
         return None
-    message = studies.rounds_needed_message(participant.study, reachable)
-    return _refused(request, participant.study, message, 409, back_to=reachable)
+    message = studies.rounds_needed_message(participant, reachable)
+    label = studies.step_name(participant, reachable)
+    return _refused(request, participant.study, message, 409, reachable, back_label=label)
+
+
+def _took_part(request: HttpRequest, study: Study):
+    return _refused(request, study, studies.AlreadyTookPart.message, 403, final=True)
+
+
+def _bad_link(request: HttpRequest, study: Study, form: PlatformIdsForm):
+    message = f"{first_error(form)} Please open the study from the link you were given."
+    return _refused(request, study, message, 400, final=True)
+
+
+def _screened_out(request: HttpRequest, study: Study, *, declined: bool = False):
+    """To the study's screened-out URL with its code, or a page saying so where it has none."""
+    if url := studies.screened_out_url(study):
+        return redirect(url)
+    context = {"study": study, "declined": declined}
+    return render(request, "painting/study_screened_out.html", context)
+
+
+def _may_send_to(response: HttpResponse, *urls: str) -> HttpResponse:
+    """Let the page's form lead to these URLs: the Content-Security-Policy's form-action is
+    'self', and the browser applies it to where the form's answer redirects too (a Finish
+    that ends on the platform's completion page would be blocked)."""
+    origins = sorted({f"{p.scheme}://{p.netloc}" for p in map(urlsplit, urls) if p.netloc})
+    if origins:
+        response._csp_update = {"form-action": origins}
+    return response
+
+
+def _go_on(request: HttpRequest, participant: Participant) -> HttpResponse:
+    """Where the participant left off: the first image not done yet, or Finish."""
+    study = participant.study
+    if participant.screened_out_at:
+        return _screened_out(request, study)
+    step = studies.resume_step(participant)
+    if participant.finished_at or step > studies.image_count(study):
+        return redirect("painting:study-finish", slug=study.slug)
+    return redirect("painting:study-step", slug=study.slug, step=step)
 
 
 @require_GET
 def consent_page(request: HttpRequest, slug: str):
-    study = get_object_or_404(Study, slug=slug, is_open=True)
-    if request.session.get(_session_key(study)):
-        return redirect("painting:study-step", slug=slug, step=1)
-    context = {"study": study, "pid": request.GET.get("pid", "")[:200]}
-    return render(request, "painting/study_consent.html", context)
+    """The study link. A browser already in the study, or a platform id that has consented
+    before (in another browser, where the study allows it), goes on where it left off;
+    anyone else reads the consent form, which carries the link's ids on."""
+    study = get_object_or_404(Study, slug=slug)
+    if participant := _session_participant(request, study):
+        return _go_on(request, participant)
+    form = PlatformIdsForm(request.GET)
+    if not form.is_valid():
+        return _bad_link(request, study, form)
+    try:
+        returning = studies.participant_of_link(
+            study, form.ids()["external_id"], visitor_id(request)
+        )
+    except studies.AlreadyTookPart:
+        return _took_part(request, study)
+    if returning:
+        _attach(request, study, returning)
+        return _go_on(request, returning)
+    if not study.is_open:
+        raise Http404
+    context = {"study": study, "ids": form.hidden()}
+    response = render(request, "painting/study_consent.html", context)
+    return _may_send_to(response, studies.screened_out_url(study))
 
 
 @require_POST
 def consent(request: HttpRequest, slug: str):
-    study = get_object_or_404(Study, slug=slug, is_open=True)
+    study = get_object_or_404(Study, slug=slug)
+    if participant := _session_participant(request, study):
+        return _go_on(request, participant)
+    if not study.is_open:
+        raise Http404
+    form = PlatformIdsForm(request.POST)
+    if not form.is_valid():
+        return _bad_link(request, study, form)
+    if request.POST.get("decline"):
+        studies.decline(study)
+        return _screened_out(request, study, declined=True)
     if not request.POST.get("agree"):
-        context = {"study": study, "pid": request.POST.get("pid", ""), "error": True}
-        return render(request, "painting/study_consent.html", context, status=400)
-    participant = studies.consent(
-        study, external_id=request.POST.get("pid", ""), visitor=visitor_id(request, create=True)
-    )
-    request.session[_session_key(study)] = str(participant.pk)
-    return redirect("painting:study-step", slug=slug, step=1)
+        context = {"study": study, "ids": form.hidden(), "error": True}
+        response = render(request, "painting/study_consent.html", context, status=400)
+        return _may_send_to(response, studies.screened_out_url(study))
+    try:
+        participant = studies.consent(study, visitor=visitor_id(request, create=True), **form.ids())
+    except studies.AlreadyTookPart:
+        return _took_part(request, study)
+    _attach(request, study, participant)
+    return _go_on(request, participant)
 
 
 @require_GET
@@ -77,8 +183,12 @@ def step(request: HttpRequest, slug: str, step: int):
 
 @require_http_methods(["GET", "POST"])
 def finish(request: HttpRequest, slug: str):
+    """The closing question, then the end: the platform's completion URL with its code, once
+    everything is saved (or this page with the participant code, where the study has none)."""
     study = get_object_or_404(Study, slug=slug)
     participant = _get_participant_for(request, study)
+    if participant.screened_out_at:
+        return _screened_out(request, study)
     finish_step = studies.image_count(study) + 1
     if not participant.finished_at and (refused := _not_yet(request, participant, finish_step)):
         return refused
@@ -87,9 +197,15 @@ def finish(request: HttpRequest, slug: str):
     if request.method == "POST":
         if participant.finished_at:
             return _already_finished(request, context)
-        if form.is_valid() and not studies.finish(participant, form.cleaned_data["answer"]):
+        if not form.is_valid():
+            response = render(request, "painting/study_finish.html", context, status=400)
+            return _may_send_to(response, studies.completion_url(study))
+        if not studies.finish(participant, form.cleaned_data["answer"]):
             return _already_finished(request, context)  # a second submit raced the first
-    return render(request, "painting/study_finish.html", context)
+    if participant.finished_at and (url := studies.completion_url(study)):
+        return redirect(url)
+    response = render(request, "painting/study_finish.html", context)
+    return _may_send_to(response, studies.completion_url(study))
 
 
 def _already_finished(request: HttpRequest, context: dict):
@@ -102,5 +218,5 @@ def _already_finished(request: HttpRequest, context: dict):
 def withdraw(request: HttpRequest, slug: str):
     study = get_object_or_404(Study, slug=slug)
     studies.withdraw(_get_participant_for(request, study))
-    del request.session[_session_key(study)]
+    del request.session[participant_session_key(study.slug)]
     return render(request, "painting/study_withdrawn.html", {"study": study})

@@ -6,6 +6,7 @@ import mimetypes
 import uuid
 
 from django.conf import settings
+from django.db.models import Q
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
@@ -27,7 +28,6 @@ from . import (
 )
 from .forms import LatencyForm, RoundForm, UploadForm, first_error
 from .inference import registry
-from .masking import Fill
 from .models import Exploration, Picture, Round
 
 EXPLORE = "painting/explore.html"
@@ -45,16 +45,35 @@ def visitor_id(request: HttpRequest, *, create: bool = False) -> str:
     return visitor
 
 
+PARTICIPANT_KEY = "participant:"  # + the study's slug: this browser's participant in it
+
+
+def participant_session_key(slug: str) -> str:
+    return PARTICIPANT_KEY + slug
+
+
+def session_participants(request: HttpRequest) -> list[str]:
+    """The ids of the study participants this browser is (consented here, or reopened the
+    participant's link here)."""
+    return [v for k, v in request.session.items() if k.startswith(PARTICIPANT_KEY)]
+
+
 def _get_exploration_for(request: HttpRequest, exploration_id) -> Exploration:
     """The exploration, if this browser owns it (staff may look at any, not change it); 404
-    otherwise."""
-    explorations = Exploration.objects.select_related("picture", "participant__study")
+    otherwise. A browser owns what it made (its visitor id) and, in a study, whatever its
+    participant made in any browser: the same participant link reopened elsewhere goes on."""
+    explorations = Exploration.objects.select_related(
+        "picture", "participant__study", "participant__condition"
+    )
     if request.user.is_staff and request.method == "GET":
         return get_object_or_404(explorations, pk=exploration_id)
-    visitor = visitor_id(request)
-    if not visitor:
+    visitor, participants = visitor_id(request), session_participants(request)
+    if not visitor and not participants:
         raise Http404
-    return get_object_or_404(explorations, pk=exploration_id, visitor=visitor)
+    owned = Q(participant__in=participants)
+    if visitor:
+        owned |= Q(visitor=visitor)
+    return get_object_or_404(explorations.filter(owned), pk=exploration_id)
 
 
 def _get_round_for(request: HttpRequest, exploration_id, round_id) -> Round:
@@ -84,6 +103,16 @@ def _refused(request: HtmxHttpRequest, exploration: Exploration) -> HttpResponse
     return _error(request, reason, status=403) if reason else None
 
 
+def _left_out(request: HtmxHttpRequest, exploration: Exploration, part: str) -> HttpResponse | None:
+    """403 for a part of the page that the participant's condition leaves out (staff may
+    still look), or None."""
+    if getattr(studies.shown_to(exploration.participant), part):
+        return None
+    if request.user.is_staff and request.method == "GET":
+        return None
+    return _error(request, "This is not part of the study in your condition.", status=403)
+
+
 def _round_fragments(request: HttpRequest, round_: Round, *, new: bool = False) -> HttpResponse:
     """The result panel for a round, plus its history entry, swapped in out of band: appended
     when the round is new, replaced otherwise. In a study, the study bar comes along out of
@@ -95,6 +124,7 @@ def _round_fragments(request: HttpRequest, round_: Round, *, new: bool = False) 
         "result": selectors.result_in_context(round_),
         "analysis": selectors.analysis_of(round_),
         "oob": "append" if new else "replace",
+        "shown": studies.shown_to(round_.exploration.participant),
     }
     history = EXPLORE + ("#history-append" if new else "#history-item")
     html = render_to_string(EXPLORE + "#result", context, request)
@@ -214,7 +244,8 @@ def study_context(exploration: Exploration) -> dict | None:
         return None
     participant = exploration.participant
     study = participant.study
-    step, count = studies.step_of(exploration), studies.image_count(study)
+    steps = studies.steps_for(participant)
+    step, count = studies.step_of(exploration), len(steps)
     # An image taken out of the study after the participant explored it has no step: they go
     # on with the first image they have not explored.
     onward = step + 1 if step else studies.next_unexplored_step(exploration.participant)
@@ -229,9 +260,10 @@ def study_context(exploration: Exploration) -> dict | None:
         "study": study,
         "step": step,
         "count": count,
+        "label": studies.step_label(participant, step, steps) if step else "",
         "next_url": following,
         "next_ready": ready,
-        "next_hint": "" if ready else studies.rounds_needed_message(study, reachable),
+        "next_hint": "" if ready else studies.rounds_needed_message(participant, reachable),
         "over": studies.refusal(participant),
     }
 
@@ -254,7 +286,7 @@ def explore(request: HtmxHttpRequest, exploration_id):
         "round": latest,
         "result": selectors.result_in_context(latest) if latest else None,
         "analysis": selectors.analysis_of(latest) if latest else None,
-        "fills": list(Fill),
+        "shown": studies.shown_to(exploration.participant),
         "study": study_context(exploration),
     }
     return render(request, EXPLORE, context)
@@ -272,6 +304,7 @@ def classify(request: HtmxHttpRequest, exploration_id):
         request.POST,
         request.FILES,
         size=(picture.width, picture.height),
+        fills=studies.shown_to(exploration.participant).fills,
         prediction_required=bool(exploration.participant_id)
         and exploration.participant.study.ask_prediction,
     )
@@ -389,6 +422,8 @@ def round_file(request: HttpRequest, exploration_id, round_id, name: str):
 def saliency(request: HttpRequest, exploration_id):
     """The model's view: its Grad-CAM of the original class, as a heat overlay."""
     exploration = _get_exploration_for(request, exploration_id)
+    if left_out := _left_out(request, exploration, "model_view"):
+        return left_out
     values = model_view.saliency_of(exploration)
     if values is None:
         raise Http404
@@ -410,6 +445,8 @@ def analysis(request: HtmxHttpRequest, exploration_id, round_id):
     round_ = _get_round_for(request, exploration_id, round_id)
     if round_.index == 0 or round_.status != Round.Status.DONE:
         raise Http404
+    if left_out := _left_out(request, round_.exploration, "analysis"):
+        return left_out
     if request.method == "POST":
         if refused := _refused(request, round_.exploration):
             return refused

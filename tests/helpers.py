@@ -54,30 +54,48 @@ def classify(client, exploration, capture, mask: bytes, *, fill="mean", strokes=
 
 
 def make_study(
-    gallery, *, slugs=("coffee", "chelsea"), ask_prediction=False, question="", min_rounds=1
+    gallery,
+    *,
+    slugs=("coffee", "chelsea"),
+    ask_prediction=False,
+    question="",
+    min_rounds=1,
+    practice=(),
+    conditions=(),
+    **fields,
 ):
-    from painting.models import Study, StudyImage
+    """A study of these gallery images (those in `practice` flagged so), with conditions given
+    as dicts of Condition fields, and any other Study fields."""
+    from painting.models import Condition, Study, StudyImage
 
     study = Study.objects.create(
+        **{
+            "name": "Masks and mugs",
+            "slug": "masks",
+            "consent_text": "We record how you paint. Data is anonymous.",
+            "consent_version": "2026-11",
+            "instructions": "Paint what you think does not matter.",
+            **fields,
+        },
         min_rounds_per_image=min_rounds,
-        name="Masks and mugs",
-        slug="masks",
-        consent_text="We record how you paint. Data is anonymous.",
-        consent_version="2026-11",
-        instructions="Paint what you think does not matter.",
         ask_prediction=ask_prediction,
         closing_question=question,
     )
     for position, slug in enumerate(slugs):
-        StudyImage.objects.create(study=study, picture=gallery[slug], position=position)
+        StudyImage.objects.create(
+            study=study, picture=gallery[slug], position=position, is_practice=slug in practice
+        )
+    for condition in conditions:
+        Condition.objects.create(study=study, **condition)
     return study
 
 
-def join_study(client, study, capture, pid="") -> None:
-    """Consent, as a participant's browser does."""
+def join_study(client, study, capture, pid="", **ids):
+    """Consent, as a participant's browser does (ids: PROLIFIC_PID, STUDY_ID, SESSION_ID)."""
     with capture(execute=True) if capture else nullcontext():
-        response = client.post(f"/study/{study.slug}/consent/", {"agree": "1", "pid": pid})
+        response = client.post(f"/study/{study.slug}/consent/", {"agree": "1", "pid": pid, **ids})
     assert response.status_code == 302, response.content[:300]
+    return response
 
 
 def study_step(client, study, step: int, capture) -> Exploration:

@@ -18,7 +18,7 @@ from PIL import Image
 
 from painting import studies
 from painting.exports import PARTICIPANT_COLUMNS, ROUND_COLUMNS, write_study_zip
-from painting.models import Exploration, Round
+from painting.models import Exploration, Participant, Round
 from tests.helpers import (
     HTMX,
     ROOT,
@@ -246,3 +246,54 @@ def test_heavy_brush_logs_export_in_bounded_memory(gallery, tmp_path, settings):
     events = archive.open("events.jsonl")
     first = json.loads(events.readline())
     assert first["events"] == strokes and len(events.readlines()) == 29
+
+
+def test_every_row_carries_the_platform_ids_and_the_condition(gallery):
+    study = make_study(
+        gallery,
+        slugs=("camera", "coffee", "chelsea"),
+        practice=("camera",),
+        order="random",
+        min_rounds=0,
+        conditions=[{"name": "bare", "show_model_view": False, "fills": ["mean"]}],
+    )
+    browser = Client()
+    ids = {"PROLIFIC_PID": "PP-1", "STUDY_ID": "ST-1", "SESSION_ID": "SE-1"}
+    join_study(browser, study, None, **ids)
+    explorations = [study_step(browser, study, step, None) for step in (1, 2)]
+    Round.objects.filter(exploration__in=explorations).update(
+        status=Round.Status.DONE, top=[{"index": 967, "label": "espresso", "probability": 0.5}]
+    )
+    declined = Client().post(f"/study/{study.slug}/consent/", {"decline": "1"})
+    assert declined.status_code == 200
+    study.refresh_from_db()
+    out = io.BytesIO()
+    write_study_zip(study, out)
+    archive = read(out.getvalue())
+
+    expected = {
+        "external_id": "PP-1",
+        "platform_study_id": "ST-1",
+        "platform_session_id": "SE-1",
+        "condition": "bare",
+    }
+    rounds = rows_of(archive, "rounds.csv")
+    events = [json.loads(line) for line in archive.read("events.jsonl").decode().splitlines()]
+    [participant] = rows_of(archive, "participants.csv")
+    assert len(rounds) == len(events) == 2
+    for row in [*rounds, *events, participant]:
+        assert {key: row[key] for key in expected} == expected
+    practice = {r["image_id"]: r["practice"] for r in rounds}
+    assert practice == {str(gallery["camera"].pk): "1", str(gallery["coffee"].pk): "0"} or (
+        practice == {str(gallery["camera"].pk): "1", str(gallery["chelsea"].pk): "0"}
+    )
+    assert sorted(e["practice"] for e in events) == [0, 1]
+
+    stored = Participant.objects.get()
+    assert participant["status"] == "in progress" and participant["rounds"] == "1"
+    assert participant["order_seed"] == str(stored.order_seed)
+    order = participant["image_order"].split()
+    assert order[0] == str(gallery["camera"].pk)  # practice first
+    assert order == [str(e.picture_id) for e in studies.steps_for(stored)]
+    readme = archive.read("README.txt").decode()
+    assert "Declined consent: 1" in readme and "practice: 1 for a round" in readme

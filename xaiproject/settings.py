@@ -302,6 +302,10 @@ XAI_ADDRESS_RATE_LIMITS = {
 XAI_MAX_PENDING_ROUNDS = envint("XAI_MAX_PENDING_ROUNDS", 2)
 XAI_MAX_PENDING_ANALYSES = envint("XAI_MAX_PENDING_ANALYSES", 1)
 
+# Studies: a participant neither finished nor active (a round, or consent) for this long no
+# longer holds a place in their condition, so assignment gives the slot to someone else.
+XAI_STUDY_SLOT_TIMEOUT_MINUTES = envint("XAI_STUDY_SLOT_TIMEOUT_MINUTES", 60)
+
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,

@@ -1,13 +1,16 @@
 """A participant completes a study in a real browser; staff replay it with the keyboard."""
 
 import re
+from datetime import timedelta
 
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
+from django.utils import timezone
 from playwright.sync_api import Page, expect
 
-from painting.models import Participant, Round
+from painting import studies
+from painting.models import Condition, Participant, Round
 from tests.e2e.browser import stroke
 from tests.helpers import make_study, mask_png
 
@@ -102,3 +105,99 @@ def test_staff_replay_steps_with_the_arrow_keys(live_server, real_worker, galler
     expect(page.locator("figure[data-step]").nth(1)).to_contain_text("Round 1")
     page.keyboard.press("ArrowLeft")
     expect(page.locator("[data-position]")).to_have_text("1 / 2")
+
+
+PROLIFIC_DONE = "https://app.prolific.com/submissions/complete"
+
+
+def open_study(page: Page, url: str) -> None:
+    page.goto(url)
+    page.get_by_label("I have read the above").check()
+    page.get_by_role("button", name="Start").click()
+    expect(page.locator("#result.done")).to_be_visible(timeout=30_000)
+
+
+def test_a_prolific_participant_in_a_condition_is_sent_back_with_the_code(
+    live_server, real_worker, gallery, page: Page, browser
+):
+    study = make_study(
+        gallery,
+        slugs=("coffee",),
+        completion_url=PROLIFIC_DONE,
+        completion_code="C0MPLETE",
+        conditions=[
+            {
+                "name": "bare",
+                "show_model_view": False,
+                "show_deltas": False,
+                "show_analysis": False,
+                "fills": ["mean"],
+            },
+            {"name": "full"},
+        ],
+    )
+    # Someone in "full" is taking part right now, so the first participant gets "bare".
+    holder = Participant.objects.create(
+        study=study,
+        code=studies.new_code(),
+        consent_version="1",
+        condition=Condition.objects.get(name="full"),
+    )
+    # Prolific itself is not reachable from here: its completion page is answered in the browser.
+    page.route(f"{PROLIFIC_DONE}**", lambda route: route.fulfill(body="Submission complete"))
+    ids = "PROLIFIC_PID=60a1b2c3d4e5f6a7b8c9d0e1&STUDY_ID=STUDY-9&SESSION_ID=SESSION-3"
+    open_study(page, f"{live_server.url}/study/{study.slug}/?{ids}")
+
+    # The condition's hidden parts are not on the page at all.
+    expect(page.locator("[data-saliency-toggle], [data-saliency]")).to_have_count(0)
+    expect(page.locator("select[name=fill] option")).to_have_count(1)
+    stroke(page, [(0.2, 0.2), (0.6, 0.6)])
+    page.get_by_role("button", name="Classify").click()
+    expect(page.locator('#result.done[data-round-index="1"]')).to_be_visible(timeout=30_000)
+    expect(page.locator("#result")).not_to_contain_text("vs. original")
+    expect(page.get_by_role("button", name="Compare fills and deletion curves")).to_have_count(0)
+
+    page.get_by_role("link", name="Finish").click()
+    page.get_by_role("button", name="Finish").click()
+    expect(page).to_have_url(f"{PROLIFIC_DONE}?cc=C0MPLETE")
+    participant = Participant.objects.get(external_id="60a1b2c3d4e5f6a7b8c9d0e1")
+    assert participant.finished_at and participant.condition.name == "bare"
+    assert (participant.platform_study_id, participant.platform_session_id) == (
+        "STUDY-9",
+        "SESSION-3",
+    )
+
+    # Back on the image: no Classify, and one sent anyway is refused.
+    exploration = participant.explorations.get()
+    page.goto(f"{live_server.url}/e/{exploration.pk}/")
+    expect(page.get_by_role("button", name="Classify")).to_have_count(0)
+    csrf = next(c["value"] for c in page.context.cookies() if c["name"] == "csrftoken")
+    refused = page.request.post(
+        f"{live_server.url}/e/{exploration.pk}/rounds/",
+        multipart={
+            "mask": {
+                "name": "mask.png",
+                "mimeType": "image/png",
+                "buffer": mask_png((600, 400), (0, 0, 50, 50)),
+            },
+            "fill": "mean",
+            "strokes": "[]",
+        },
+        headers={"X-CSRFToken": csrf, "HX-Request": "true"},
+    )
+    assert refused.status == 403 and "You have finished" in refused.text()
+    assert exploration.rounds.count() == 2
+
+    # The holder left two hours ago: their slot is given back, and "full" is the least filled.
+    Participant.objects.filter(pk=holder.pk).update(
+        consented_at=timezone.now() - timedelta(hours=2)
+    )
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    try:
+        other = context.new_page()
+        open_study(other, f"{live_server.url}/study/{study.slug}/?PROLIFIC_PID=second-person")
+        expect(other.locator("[data-saliency-toggle]")).to_have_count(1)
+        expect(other.locator("select[name=fill] option")).to_have_count(4)
+    finally:
+        context.close()
+    assert Participant.objects.get(external_id="second-person").condition.name == "full"
