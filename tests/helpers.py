@@ -187,14 +187,17 @@ class RedisServer:
             self.process.wait(10)
 
 class WorkerProcess:
-    """A real `celery worker` process on the inference queue, against the test database."""
+    """A real `celery worker` process on the inference queue, against the test database
+    (database: the environment that names it, conftest.database_env)."""
 
-    def __init__(self, redis_url: str, db_path: str, media_root: str, log_path: Path, **env):
+    def __init__(
+        self, redis_url: str, database: dict[str, str], media_root: str, log_path: Path, **env
+    ):
         self.log_path = log_path
         self.env = {
             **os.environ,
             "REDIS_URL": redis_url,
-            "XAI_DB_PATH": db_path,
+            **database,
             "XAI_MEDIA_ROOT": media_root,
             "XAI_EAGER": "0",
             "PYTHONUNBUFFERED": "1",

@@ -34,7 +34,8 @@ def free_port() -> int:
 
 class WebServer:
     """scripts/serve.sh on a free port; its files (nginx's, the secret key, temporary uploads)
-    in workdir. Give XAI_DB_PATH and XAI_MEDIA_ROOT (or leave them under workdir) in env."""
+    in workdir. Give the database (XAI_DB_PATH or DATABASE_URL) and XAI_MEDIA_ROOT in env, or leave
+    them under workdir."""
 
     def __init__(self, workdir: Path, *, proxy: bool = True, **env: str):
         if proxy and NGINX is None:
