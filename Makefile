@@ -36,7 +36,7 @@ run: venv
 
 # The tests of the database's rules run a second time on PostgreSQL: a throwaway server in a
 # temporary folder (tests/postgres.py), DATABASE_URL pointing at it, gone afterwards.
-POSTGRES_TESTS := tests/test_services.py tests/test_pipeline.py \
+POSTGRES_TESTS := tests/test_concurrency.py tests/test_services.py tests/test_pipeline.py \
 	tests/test_study.py tests/test_export.py tests/test_retention.py tests/test_quotas.py \
 	tests/test_views_classify.py tests/test_views_round.py tests/test_worker.py \
 	tests/test_failures.py

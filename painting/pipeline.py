@@ -29,32 +29,46 @@ from .models import Round
 log = logging.getLogger(__name__)
 
 
-def claim_rounds(round_id, limit: int) -> list[Round]:
+def claim_rounds(round_id, limit: int, *, redelivered: bool = False) -> list[Round]:
     """This round plus up to limit-1 other pending rounds of the same model, marked running.
 
     Rounds queued while the worker was busy are classified together as one batch; their own
-    messages then find them finished and do nothing."""
+    messages then find them taken and do nothing. Each round is claimed by one worker only:
+    the claim locks the rows it reads (PostgreSQL's row locks, skipping rows another claim
+    holds; SQLite's IMMEDIATE transaction locks the whole database), and a round already
+    running belongs to the worker that marked it. Only round rows are locked (of=self, no
+    join): locking an exploration would make every other claim skip all of its rounds.
+
+    Except after a crash: a redelivered message (its worker died mid-task, and acks_late put
+    the message back) takes its round back, with the rounds claimed in the same batch (they
+    share its started_at), as long as they are still running."""
+    running = Round.Status.RUNNING
+    lockable = Round.objects.select_for_update(skip_locked=True, of=("self",)).order_by()
     with transaction.atomic():
         own = (
-            Round.objects.filter(
-                pk=round_id, status__in=[Round.Status.PENDING, Round.Status.RUNNING]
-            )
-            .values_list("model_name", flat=True)
+            lockable.filter(pk=round_id, status__in=[Round.Status.PENDING, running])
+            .values_list("model_name", "status", "started_at")
             .first()
         )
         if own is None:
-            return []  # already finished: a redelivered or batched-away message
-        others = list(
-            Round.objects.select_for_update(skip_locked=True)
-            .filter(status=Round.Status.PENDING, model_name=own)
+            return []  # finished (a batched-away message), or being claimed right now
+        model_name, status, started_at = own
+        if status == running and not redelivered:
+            return []  # in another worker's batch
+        ids = [round_id]
+        if status == running:
+            ids += (
+                lockable.filter(status=running, started_at=started_at, model_name=model_name)
+                .exclude(pk=round_id)
+                .values_list("pk", flat=True)
+            )
+        ids += (
+            lockable.filter(status=Round.Status.PENDING, model_name=model_name)
             .exclude(pk=round_id)
             .order_by("created_at")
-            .values_list("pk", flat=True)[: max(0, limit - 1)]
+            .values_list("pk", flat=True)[: max(0, limit - len(ids))]
         )
-        ids = [round_id, *others]
-        Round.objects.filter(pk__in=ids).update(
-            status=Round.Status.RUNNING, started_at=timezone.now()
-        )
+        Round.objects.filter(pk__in=ids).update(status=running, started_at=timezone.now())
     return list(
         Round.objects.filter(pk__in=ids)
         .select_related("exploration__picture")
@@ -62,14 +76,15 @@ def claim_rounds(round_id, limit: int) -> list[Round]:
     )
 
 
-def run_rounds(round_id, batch_size: int = 1) -> list:
+def run_rounds(round_id, batch_size: int = 1, *, redelivered: bool = False) -> list:
     """Classify a round (and others waiting) and record the answers. Returns the explorations
-    whose original was answered, for the model's view to follow.
+    whose original was answered, for the model's view to follow. `redelivered`: the message
+    came back after its worker died (claim_rounds).
 
     Whatever goes wrong, every claimed round ends done or failed with a message."""
     claimed = [round_id]
     try:
-        rounds = claim_rounds(round_id, batch_size)
+        rounds = claim_rounds(round_id, batch_size, redelivered=redelivered)
         if not rounds:
             return []
         claimed = [r.pk for r in rounds]

@@ -138,8 +138,11 @@ def _create_round(
         round_.mask.save(f"{exploration.pk}/{round_.pk}-mask.png", ContentFile(png), save=False)
         round_.stored_bytes = len(png) + len(json.dumps(strokes))
     with transaction.atomic():
-        # Writing the exploration row first takes the write lock, so two concurrent Classify
-        # clicks on one exploration get distinct indexes.
+        # Two concurrent Classify clicks on one exploration get distinct indexes: the first
+        # holds the exploration's row lock (PostgreSQL) until it commits, and the second reads
+        # the index after waiting for it. On SQLite the IMMEDIATE transaction has already
+        # taken the database's write lock.
+        Exploration.objects.select_for_update().filter(pk=exploration.pk).values("pk").get()
         Exploration.objects.filter(pk=exploration.pk).update(updated_at=timezone.now())
         last = exploration.rounds.aggregate(last=Max("index"))["last"]
         round_.index = 0 if last is None else last + 1
