@@ -7,6 +7,8 @@
 set -u
 cd "$(dirname "$0")/.."
 PY=${VENV:-.venv}/bin
+# Without that virtualenv (a platform's Python, the Procfile), the gunicorn on PATH and its python.
+[ -x "$PY/gunicorn" ] || PY=$(dirname "$(command -v gunicorn || echo .venv/bin/gunicorn)")
 BIND=${XAI_BIND:-127.0.0.1:8000}
 VAR=$(realpath -m "${XAI_VAR_DIR:-var}")
 pids=()

@@ -118,21 +118,25 @@ def on_commit(django_capture_on_commit_callbacks):
 
 
 @pytest.fixture(scope="session")
-def start_server(media_root, django_db_setup, django_db_blocker, tmp_path_factory):
-    """Start the web side of `make run` (scripts/serve.sh) against the test database:
-    start_server(proxy=True, **env). Tasks run in the web process unless env says otherwise."""
+def app_env(media_root, django_db_setup, django_db_blocker) -> dict[str, str]:
+    """The environment of a process of the app (web, worker) working on the test data."""
     from django.conf import settings
 
+    return {
+        **database_env(django_db_blocker),
+        "XAI_MEDIA_ROOT": str(media_root),
+        "XAI_COMPILED_DIR": str(settings.XAI_COMPILED_DIR),  # models compiled once
+    }
+
+
+@pytest.fixture(scope="session")
+def start_server(app_env, tmp_path_factory):
+    """Start the web side of `make run` (scripts/serve.sh) against the test database:
+    start_server(proxy=True, **env). Tasks run in the web process unless env says otherwise."""
     servers = []
 
     def start(proxy: bool = True, **env) -> WebServer:
-        env = {
-            **database_env(django_db_blocker),
-            "XAI_MEDIA_ROOT": str(media_root),
-            "XAI_COMPILED_DIR": str(settings.XAI_COMPILED_DIR),  # models compiled once
-            "XAI_EAGER": "1",
-            **env,
-        }
+        env = {**app_env, "XAI_EAGER": "1", **env}
         workdir = tmp_path_factory.mktemp("server")
         servers.append(WebServer(workdir, proxy=proxy, **env).start())
         return servers[-1]
