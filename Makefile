@@ -35,11 +35,13 @@ run: venv
 	./scripts/run.sh
 
 # The tests of the database's rules run a second time on PostgreSQL: a throwaway server in a
-# temporary folder (tests/postgres.py), DATABASE_URL pointing at it, gone afterwards.
+# temporary folder (tests/postgres.py), DATABASE_URL pointing at it, gone afterwards. Of the
+# failure tests only the one that claims rounds again (the others test Redis and time limits).
 POSTGRES_TESTS := tests/test_concurrency.py tests/test_services.py tests/test_pipeline.py \
 	tests/test_study.py tests/test_export.py tests/test_retention.py tests/test_quotas.py \
 	tests/test_views_classify.py tests/test_views_round.py tests/test_worker.py \
-	tests/test_failures.py tests/test_health.py tests/test_processes.py tests/test_deploy.py
+	tests/test_failures.py::test_a_worker_killed_mid_task_loses_no_round \
+	tests/test_health.py tests/test_processes.py tests/test_deploy.py
 ON_POSTGRES := $(PY) -m tests.postgres -- $(VENV)/bin/pytest $(POSTGRES_TESTS)
 
 test: venv system
