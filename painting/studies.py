@@ -25,7 +25,8 @@ def consent(study: Study, external_id: str = "") -> Participant:
     return Participant.objects.create(
         study=study,
         code=new_code(),
-        external_id=external_id[:200],
+        # A NUL cannot be stored in PostgreSQL's text (SQLite's can); no recruiter id has one.
+        external_id=external_id.replace("\x00", "")[:200],
         consent_version=study.consent_version,
     )
 

@@ -40,6 +40,11 @@ def test_consent_records_version_time_and_recruiter_id(client, gallery, on_commi
     assert client.get(f"/study/{study.slug}/").status_code == 302  # already in
 
 
+def test_a_recruiter_id_with_a_nul_character_is_kept_without_it(client, gallery, on_commit):
+    join_study(client, make_study(gallery), on_commit, pid="PROLIFIC\x00-42")
+    assert Participant.objects.get().external_id == "PROLIFIC-42"
+
+
 def test_the_images_come_in_order_and_the_page_shows_the_step(client, gallery, on_commit):
     study = make_study(gallery)
     join_study(client, study, on_commit)

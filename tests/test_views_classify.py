@@ -137,3 +137,11 @@ def test_nan_in_the_brush_log_is_a_clear_400_not_a_500(client, gallery, on_commi
     response = classify(client, exploration, on_commit, mask_png((600, 400)), strokes="[NaN]")
     assert response.status_code == 400 and "not valid JSON" in response.content.decode()
     assert exploration.rounds.count() == 1
+
+
+def test_a_nul_character_in_the_brush_log_is_a_clear_400_not_a_500(client, gallery, on_commit):
+    exploration = start(client, gallery["coffee"], on_commit)
+    strokes = '[{"tool": "brush\\u0000"}]'  # valid JSON that PostgreSQL's jsonb cannot store
+    response = classify(client, exploration, on_commit, mask_png((600, 400)), strokes=strokes)
+    assert response.status_code == 400 and "brush log" in response.content.decode()
+    assert exploration.rounds.count() == 1
