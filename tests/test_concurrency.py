@@ -12,10 +12,10 @@ import pytest
 from django.db import connections
 from PIL import Image
 
-from painting import dispatch, pipeline, services
+from painting import dispatch, pipeline, services, studies
 from painting.masking import Fill
-from painting.models import Round
-from tests.helpers import mask_png, new_exploration
+from painting.models import Exploration, Round
+from tests.helpers import make_study, mask_png, new_exploration
 
 pytestmark = pytest.mark.django_db(transaction=True)
 
@@ -65,6 +65,14 @@ def test_concurrent_classify_clicks_on_one_exploration_get_distinct_indexes(gall
     )
     assert sorted(r.index for r in rounds) == list(range(12))
     assert exploration.rounds.count() == 12
+
+
+def test_a_burst_of_clicks_on_next_makes_one_exploration_of_the_step(gallery):
+    participant = studies.consent(make_study(gallery))
+    explorations = at_once(
+        8, lambda i: studies.exploration_for_step(participant, "v1", 1).pk
+    )
+    assert len(set(explorations)) == 1 and Exploration.objects.count() == 1
 
 
 def test_concurrent_claimers_never_take_the_same_round(gallery):
