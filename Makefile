@@ -46,7 +46,7 @@ ON_POSTGRES := $(PY) -m tests.postgres -- $(VENV)/bin/pytest $(POSTGRES_TESTS)
 
 test: venv system
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/pytest
+	DATABASE_URL= $(VENV)/bin/pytest
 	$(ON_POSTGRES)
 
 test-postgres: venv system
