@@ -1,10 +1,11 @@
-# Two commands: `make run` starts the whole app, `make test` runs every test.
+# Two commands: `make run` starts the whole app, `make test` runs every test (the database's
+# rules on SQLite and again on PostgreSQL).
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 
-.PHONY: run test venv system lint bench
+.PHONY: run test test-postgres venv system lint bench
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -15,13 +16,16 @@ $(VENV)/.installed: pyproject.toml
 venv: $(VENV)/.installed
 
 # Debian packages the app and its tests use: Redis (broker), nginx (the proxy in front of the
-# web server) and Chromium (browser tests). nginx lives in /usr/sbin, outside a user's PATH.
+# web server), Chromium (browser tests) and PostgreSQL (the tests start a throwaway server of
+# their own, tests/postgres.py). nginx lives in /usr/sbin and PostgreSQL's programs in
+# /usr/lib/postgresql/<version>/bin, outside a user's PATH.
 system:
 	@if ! command -v redis-server >/dev/null || ! command -v chromium >/dev/null \
-	    || ! PATH="$$PATH:/usr/sbin" command -v nginx >/dev/null; then \
+	    || ! PATH="$$PATH:/usr/sbin" command -v nginx >/dev/null \
+	    || ! { command -v initdb || ls /usr/lib/postgresql/*/bin/initdb; } >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq redis-server nginx chromium >/dev/null \
-	  || echo "WARNING: could not install redis-server/nginx/chromium; see README."; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq redis-server nginx chromium postgresql >/dev/null \
+	  || echo "WARNING: could not install redis-server/nginx/chromium/postgresql; see README."; \
 	fi
 
 run: venv
@@ -30,9 +34,23 @@ run: venv
 	$(PY) manage.py collectstatic --noinput -v0
 	./scripts/run.sh
 
+# The tests of the database's rules run a second time on PostgreSQL: a throwaway server in a
+# temporary folder (tests/postgres.py), DATABASE_URL pointing at it, gone afterwards. Of the
+# failure tests only the one that claims rounds again (the others test Redis and time limits).
+POSTGRES_TESTS := tests/test_concurrency.py tests/test_services.py tests/test_pipeline.py \
+	tests/test_study.py tests/test_export.py tests/test_retention.py tests/test_quotas.py \
+	tests/test_views_classify.py tests/test_views_round.py tests/test_review.py tests/test_worker.py \
+	tests/test_failures.py::test_a_worker_killed_mid_task_loses_no_round \
+	tests/test_health.py tests/test_processes.py tests/test_deploy.py
+ON_POSTGRES := $(PY) -m tests.postgres -- $(VENV)/bin/pytest $(POSTGRES_TESTS)
+
 test: venv system
 	$(VENV)/bin/ruff check .
-	$(VENV)/bin/pytest
+	DATABASE_URL= $(VENV)/bin/pytest
+	$(ON_POSTGRES)
+
+test-postgres: venv system
+	$(ON_POSTGRES)
 
 lint: venv
 	$(VENV)/bin/ruff check .

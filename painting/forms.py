@@ -132,6 +132,8 @@ class RoundForm(forms.Form):
             raise forms.ValidationError("The brush log is not valid JSON.") from exc
         if not isinstance(strokes, list):
             raise forms.ValidationError("The brush log must be a list of strokes.")
+        if _contains_nul(strokes):
+            raise forms.ValidationError("The brush log contains a NUL character (\\u0000).")
         return strokes
 
 
@@ -171,6 +173,23 @@ def _finite(text: str) -> float:
     if not math.isfinite(number):
         raise forms.ValidationError("The brush log holds a number too large to store.")
     return number
+
+
+def _contains_nul(value) -> bool:
+    """U+0000 in any string or key: PostgreSQL's jsonb cannot store it (SQLite can), so it is
+    refused on both. Walked without recursion: the log may nest as deep as JSON allows."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        if isinstance(item, str):
+            if "\x00" in item:
+                return True
+        elif isinstance(item, list):
+            stack.extend(item)
+        elif isinstance(item, dict):
+            stack.extend(item.keys())
+            stack.extend(item.values())
+    return False
 
 
 def first_error(form: forms.Form) -> str:

@@ -35,35 +35,49 @@ log = logging.getLogger(__name__)
 CANDIDATES = 256
 
 
-def claim_rounds(round_id, limit: int) -> list[Round]:
+def claim_rounds(round_id, limit: int, *, redelivered: bool = False) -> list[Round]:
     """This round plus up to limit-1 other pending rounds of the same model, marked running.
 
     Rounds queued while the worker was busy are classified together as one batch; their own
-    messages then find them finished and do nothing. The batch is shared fairly: see
-    _fair_batch."""
+    messages then find them taken and do nothing. The batch is shared fairly (_fair_batch).
+    Each round is claimed by one worker only: the claim locks the rows it reads (PostgreSQL's
+    row locks, skipping rows another claim holds; SQLite's IMMEDIATE transaction locks the
+    whole database), and a round already running belongs to the worker that marked it. Only
+    round rows are locked (of=self): locking an exploration would make every other claim skip
+    all of its rounds.
+
+    Except after a crash: a redelivered message (its worker died mid-task, and acks_late put
+    the message back) takes its round back, with the rounds claimed in the same batch (they
+    share its started_at), as long as they are still running."""
+    running = Round.Status.RUNNING
+    lockable = Round.objects.select_for_update(skip_locked=True, of=("self",)).order_by()
     with transaction.atomic():
         own = (
-            Round.objects.filter(
-                pk=round_id, status__in=[Round.Status.PENDING, Round.Status.RUNNING]
-            )
-            .values_list("model_name", "exploration__visitor")
+            lockable.filter(pk=round_id, status__in=[Round.Status.PENDING, running])
+            .values_list("model_name", "status", "started_at", "exploration__visitor")
             .first()
         )
         if own is None:
-            return []  # already finished: a redelivered or batched-away message
-        model_name, visitor = own
+            return []  # finished (a batched-away message), or being claimed right now
+        model_name, status, started_at, visitor = own
+        if status == running and not redelivered:
+            return []  # in another worker's batch
+        ids = [round_id]
+        if status == running:
+            ids += (
+                lockable.filter(status=running, started_at=started_at, model_name=model_name)
+                .exclude(pk=round_id)
+                .values_list("pk", flat=True)
+            )
         waiting = list(
-            Round.objects.select_for_update(skip_locked=True, of=("self",))
-            .filter(status=Round.Status.PENDING, model_name=model_name)
+            lockable.filter(status=Round.Status.PENDING, model_name=model_name)
             .exclude(pk=round_id)
             .order_by("created_at")
             .values_list("pk", "exploration__visitor")[:CANDIDATES]
         )
-        others = _fair_batch(waiting, visitor, limit - 1, settings.XAI_BATCH_PER_VISITOR)
-        ids = [round_id, *others]
-        Round.objects.filter(pk__in=ids).update(
-            status=Round.Status.RUNNING, started_at=timezone.now()
-        )
+        room = max(0, limit - len(ids))
+        ids += _fair_batch(waiting, visitor, room, settings.XAI_BATCH_PER_VISITOR)
+        Round.objects.filter(pk__in=ids).update(status=running, started_at=timezone.now())
     return list(
         Round.objects.filter(pk__in=ids)
         .select_related("exploration__picture")
@@ -88,14 +102,15 @@ def _fair_batch(waiting: list[tuple], visitor: str, room: int, per_visitor: int)
     return [pk for pk, _ in waiting][:room]
 
 
-def run_rounds(round_id, batch_size: int = 1) -> list:
+def run_rounds(round_id, batch_size: int = 1, *, redelivered: bool = False) -> list:
     """Classify a round (and others waiting) and record the answers. Returns the explorations
-    whose original was answered, for the model's view to follow.
+    whose original was answered, for the model's view to follow. `redelivered`: the message
+    came back after its worker died (claim_rounds).
 
     Whatever goes wrong, every claimed round ends done or failed with a message."""
     claimed = [round_id]
     try:
-        rounds = claim_rounds(round_id, batch_size)
+        rounds = claim_rounds(round_id, batch_size, redelivered=redelivered)
         if not rounds:
             return []
         claimed = [r.pk for r in rounds]

@@ -166,11 +166,14 @@ def _create_round(
         round_.stored_bytes = len(png) + len(json.dumps(strokes))
     try:
         with transaction.atomic():
-            # Writing the exploration row first takes the write lock, so two concurrent
-            # Classify clicks on one exploration get distinct indexes, and the visitor's queue
-            # is counted once at a time (SQLite's lock is the database's).
-            if not Exploration.objects.filter(pk=exploration.pk).update(updated_at=timezone.now()):
+            # Two concurrent Classify clicks on one exploration get distinct indexes, and the
+            # visitor's queue is counted once at a time: the first holds the exploration's row
+            # lock (PostgreSQL) until it commits, and the second reads after waiting for it.
+            # On SQLite the IMMEDIATE transaction has already taken the database's write lock.
+            locked = Exploration.objects.select_for_update().filter(pk=exploration.pk)
+            if not list(locked.values_list("pk", flat=True)):
                 raise Exploration.DoesNotExist(f"exploration {exploration.pk} was deleted")
+            Exploration.objects.filter(pk=exploration.pk).update(updated_at=timezone.now())
             _refuse_if_busy(exploration.visitor, max_pending)
             last = exploration.rounds.aggregate(last=Max("index"))["last"]
             round_.index = 0 if last is None else last + 1

@@ -37,9 +37,13 @@ def _load_model_once(**_kwargs) -> None:
             pipeline.inference_model(model_name).warm_up()
 
 
-@shared_task(name="painting.tasks.classify_round")
-def classify_round(round_id: str) -> None:
-    answered = pipeline.run_rounds(round_id, batch_size=settings.XAI_MAX_BATCH)
+@shared_task(name="painting.tasks.classify_round", bind=True)
+def classify_round(self, round_id: str) -> None:
+    # Put back after its worker died (acks_late): the round is still marked running.
+    redelivered = bool((self.request.delivery_info or {}).get("redelivered"))
+    answered = pipeline.run_rounds(
+        round_id, batch_size=settings.XAI_MAX_BATCH, redelivered=redelivered
+    )
     for exploration_id in answered:
         _send_quietly(compute_saliency, str(exploration_id))
 

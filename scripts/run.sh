@@ -1,13 +1,15 @@
 #!/usr/bin/env bash
-# Start Redis (if it is not already running), a Celery worker on the "inference" queue and one
-# on the "analysis" queue, and the web server (scripts/serve.sh: nginx in front of gunicorn) on
-# http://127.0.0.1:8000. Without Redis, tasks run inside the web process.
+# Start Redis (if it is not already running), Celery workers on the "inference" queue
+# (XAI_INFERENCE_CONCURRENCY processes) and one on the "analysis" queue, and the web server
+# (scripts/serve.sh: nginx in front of gunicorn) on http://127.0.0.1:8000, which says "Open …"
+# once /healthz answers. Without Redis, tasks run inside the web process.
 set -u
 cd "$(dirname "$0")/.."
 PY=${VENV:-.venv}/bin
 REDIS_URL=${REDIS_URL:-redis://127.0.0.1:6379/0}
 export REDIS_URL
 pids=()
+workers=
 cleanup() { for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null; done; wait 2>/dev/null; }
 trap cleanup EXIT INT TERM
 
@@ -25,8 +27,14 @@ if redis_up; then
   # One runtime per worker process: classification on the fast backend (XAI_BACKEND), and
   # Grad-CAM and analyses in torch, with one thread, passive waits and a lower priority
   # (XAI_WORKER_NICE) so that it yields the CPU: a flood of analyses must not slow Classify.
-  "$PY/celery" -A xaiproject worker -Q inference --concurrency 1 --loglevel INFO -n inference@%h &
+  # XAI_INFERENCE_CONCURRENCY inference processes (one model each) share the cores.
+  inference=${XAI_INFERENCE_CONCURRENCY:-1}
+  cores=$(nproc)
+  XAI_TORCH_THREADS=${XAI_TORCH_THREADS:-$(( cores / inference > 0 ? cores / inference : 1 ))} \
+    "$PY/celery" -A xaiproject worker -Q inference --concurrency "$inference" --loglevel INFO \
+    -n inference@%h &
   pids+=($!)
+  workers=1
   XAI_BACKEND=torch XAI_TORCH_THREADS=1 OMP_WAIT_POLICY=PASSIVE XAI_WORKER_NICE=${XAI_WORKER_NICE:-10} \
     "$PY/celery" -A xaiproject worker -Q analysis --concurrency 1 --loglevel INFO -n analysis@%h &
   pids+=($!)
@@ -38,5 +46,11 @@ fi
 
 # nginx in front of gunicorn on http://${XAI_BIND:-127.0.0.1:8000} (gunicorn alone without nginx).
 scripts/serve.sh &
-pids+=($!)
-wait "$!"
+server=$!
+pids+=($server)
+if [ -n "$workers" ]; then
+  # Say when both queues have a worker (each loads its model first), or that they do not.
+  "$PY/python" manage.py worker_health --wait 300 &
+  pids+=($!)
+fi
+wait "$server"

@@ -5,7 +5,9 @@ as `make run` starts it."""
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from django.contrib.auth.models import User
@@ -80,22 +82,28 @@ def staff(db):
     return client
 
 
-def database_path(django_db_blocker) -> str:
+def database_env(django_db_blocker) -> dict[str, str]:
+    """The environment that points another process (a worker, a web server) at the test
+    database: SQLite's file, or DATABASE_URL naming the test database pytest-django made."""
     from django.db import connection
 
     with django_db_blocker.unblock():
-        return str(connection.settings_dict["NAME"])
+        name = str(connection.settings_dict["NAME"])
+    if connection.vendor == "sqlite":
+        return {"DATABASE_URL": "", "XAI_DB_PATH": name}
+    url = urlsplit(os.environ["DATABASE_URL"])
+    return {"DATABASE_URL": urlunsplit(url._replace(path=f"/{name}"))}
 
 
 @pytest.fixture(scope="session")
 def start_worker(media_root, django_db_setup, django_db_blocker, tmp_path_factory):
     """Start real workers against the test database: start_worker(redis_url, [queues], **env)."""
-    db_path = database_path(django_db_blocker)
+    database = database_env(django_db_blocker)
     workers = []
 
     def start(redis_url: str, queues: str = "inference,analysis", **env) -> WorkerProcess:
         log = tmp_path_factory.mktemp("worker") / "worker.log"
-        worker = WorkerProcess(redis_url, db_path, str(media_root), log, queues, **env)
+        worker = WorkerProcess(redis_url, database, str(media_root), log, queues, **env)
         workers.append(worker.start())
         return workers[-1]
 
@@ -126,21 +134,25 @@ def on_commit(django_capture_on_commit_callbacks):
 
 
 @pytest.fixture(scope="session")
-def start_server(media_root, django_db_setup, django_db_blocker, tmp_path_factory):
-    """Start the web side of `make run` (scripts/serve.sh) against the test database:
-    start_server(proxy=True, **env). Tasks run in the web process unless env says otherwise."""
+def app_env(media_root, django_db_setup, django_db_blocker) -> dict[str, str]:
+    """The environment of a process of the app (web, worker) working on the test data."""
     from django.conf import settings
 
+    return {
+        **database_env(django_db_blocker),
+        "XAI_MEDIA_ROOT": str(media_root),
+        "XAI_COMPILED_DIR": str(settings.XAI_COMPILED_DIR),  # models compiled once
+    }
+
+
+@pytest.fixture(scope="session")
+def start_server(app_env, tmp_path_factory):
+    """Start the web side of `make run` (scripts/serve.sh) against the test database:
+    start_server(proxy=True, **env). Tasks run in the web process unless env says otherwise."""
     servers = []
 
     def start(proxy: bool = True, **env) -> WebServer:
-        env = {
-            "XAI_DB_PATH": database_path(django_db_blocker),
-            "XAI_MEDIA_ROOT": str(media_root),
-            "XAI_COMPILED_DIR": str(settings.XAI_COMPILED_DIR),  # models compiled once
-            "XAI_EAGER": "1",
-            **env,
-        }
+        env = {**app_env, "XAI_EAGER": "1", **env}
         workdir = tmp_path_factory.mktemp("server")
         servers.append(WebServer(workdir, proxy=proxy, **env).start())
         return servers[-1]

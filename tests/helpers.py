@@ -215,13 +215,14 @@ class RedisServer:
             self.process.wait(10)
 
 class WorkerProcess:
-    """A real `celery worker` process, against the test database. One process serves both
-    queues unless `queues` says otherwise: the tests need the answers, not speed."""
+    """A real `celery worker` process, against the test database (database: the environment
+    that names it, conftest.database_env). One process serves both queues unless `queues`
+    says otherwise: the tests need the answers, not speed."""
 
     def __init__(
         self,
         redis_url: str,
-        db_path: str,
+        database: dict[str, str],
         media_root: str,
         log_path: Path,
         queues: str = "inference,analysis",
@@ -232,7 +233,7 @@ class WorkerProcess:
         self.env = {
             **os.environ,
             "REDIS_URL": redis_url,
-            "XAI_DB_PATH": db_path,
+            **database,
             "XAI_MEDIA_ROOT": media_root,
             "XAI_EAGER": "0",
             "PYTHONUNBUFFERED": "1",

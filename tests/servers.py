@@ -2,7 +2,8 @@
 
 `WebServer` runs scripts/serve.sh, the same script `make run` uses: nginx in front of gunicorn,
 or gunicorn alone with `proxy=False`. `SlowBodies` holds connections open that send a request
-body one byte a second, as a client on a bad line (or an attacker) does.
+body one byte a second, as a client on a bad line (or an attacker) does. `ShellProcess` runs a
+command line as a process manager would (the Procfile's).
 """
 
 from __future__ import annotations
@@ -34,7 +35,8 @@ def free_port() -> int:
 
 class WebServer:
     """scripts/serve.sh on a free port; its files (nginx's, the secret key, temporary uploads)
-    in workdir. Give XAI_DB_PATH and XAI_MEDIA_ROOT (or leave them under workdir) in env."""
+    in workdir. Give the database (XAI_DB_PATH or DATABASE_URL) and XAI_MEDIA_ROOT in env, or leave
+    them under workdir."""
 
     def __init__(self, workdir: Path, *, proxy: bool = True, **env: str):
         if proxy and NGINX is None:
@@ -152,3 +154,37 @@ class SlowBodies:
         self.trickle.join()
         for connection in self.sockets:
             connection.close()
+
+
+class ShellProcess:
+    """A command line (a Procfile's, say) run by bash in its own process group, as a process
+    manager runs it; its output in log_path."""
+
+    def __init__(self, command: str, env: dict[str, str], log_path: Path):
+        self.command, self.env, self.log_path = command, env, log_path
+        self.process: subprocess.Popen | None = None
+
+    def start(self) -> ShellProcess:
+        with open(self.log_path, "ab") as log:
+            self.process = subprocess.Popen(
+                ["bash", "-c", self.command],
+                cwd=ROOT,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                start_new_session=True,
+            )
+        return self
+
+    def running(self) -> bool:
+        return self.process is not None and self.process.poll() is None
+
+    def stop(self) -> None:
+        if not self.running():
+            return
+        os.killpg(self.process.pid, signal.SIGTERM)
+        try:
+            self.process.wait(30)
+        except subprocess.TimeoutExpired:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()

@@ -211,3 +211,11 @@ def test_an_oversized_mask_says_its_size_and_the_limit(client, gallery, on_commi
     exploration = start(client, gallery["coffee"], on_commit)
     response = classify(client, exploration, on_commit, b"x" * 1500)
     assert "The mask file is 1.47 KB; the limit is 1 KB." in response.content.decode()
+
+
+def test_a_nul_character_in_the_brush_log_is_a_clear_400_not_a_500(client, gallery, on_commit):
+    exploration = start(client, gallery["coffee"], on_commit)
+    strokes = '[{"tool": "brush\\u0000"}]'  # valid JSON that PostgreSQL's jsonb cannot store
+    response = classify(client, exploration, on_commit, mask_png((600, 400)), strokes=strokes)
+    assert response.status_code == 400 and "brush log" in response.content.decode()
+    assert exploration.rounds.count() == 1

@@ -67,6 +67,8 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    # First: /healthz answers before host checks, https redirects and sessions (see its module).
+    "painting.health.HealthCheckMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -100,23 +102,41 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {
-    "default": {
-        "ENGINE": "django.db.backends.sqlite3",
-        "NAME": env("XAI_DB_PATH", str(VAR_DIR / "db.sqlite3")),
-        # The web process and the worker write concurrently: WAL lets readers go on while a
-        # writer commits, and IMMEDIATE transactions wait for the lock instead of failing.
-        "OPTIONS": {
-            "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
-            "transaction_mode": "IMMEDIATE",
-            "timeout": 20,
-        },
-        "TEST": {"NAME": env("XAI_TEST_DB_PATH", str(VAR_DIR / "test-db.sqlite3"))},
-        # Keep each thread's connection: opening one (and its PRAGMAs) per request is slow.
-        "CONN_MAX_AGE": envint("XAI_DB_CONN_MAX_AGE", 300),
-        "CONN_HEALTH_CHECKS": True,
+# PostgreSQL (or any database dj-database-url knows) by DATABASE_URL, e.g.
+# postgres://xai:secret@db.internal:5432/xai; SQLite under var/ when it is unset.
+DATABASE_URL = env("DATABASE_URL", "")
+# Keep each thread's connection: opening one (and its PRAGMAs, or PostgreSQL's handshake) per
+# request is slow. On PostgreSQL, every web thread and worker process may then hold one:
+# max_connections must cover WEB_CONCURRENCY × XAI_WEB_THREADS plus the workers (deploy/).
+DB_CONN_MAX_AGE = envint("XAI_DB_CONN_MAX_AGE", 300)
+if DATABASE_URL:
+    import dj_database_url
+
+    DATABASES = {
+        "default": dj_database_url.parse(
+            DATABASE_URL, conn_max_age=DB_CONN_MAX_AGE, conn_health_checks=True
+        )
     }
-}
+    if DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+        # An unreachable server fails a request (and /healthz) in seconds instead of hanging.
+        DATABASES["default"].setdefault("OPTIONS", {}).setdefault("connect_timeout", 5)
+else:
+    DATABASES = {
+        "default": {
+            "ENGINE": "django.db.backends.sqlite3",
+            "NAME": env("XAI_DB_PATH", str(VAR_DIR / "db.sqlite3")),
+            # The web process and the worker write concurrently: WAL lets readers go on while
+            # a writer commits, and IMMEDIATE transactions wait for the lock instead of failing.
+            "OPTIONS": {
+                "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+                "transaction_mode": "IMMEDIATE",
+                "timeout": 20,
+            },
+            "TEST": {"NAME": env("XAI_TEST_DB_PATH", str(VAR_DIR / "test-db.sqlite3"))},
+            "CONN_MAX_AGE": DB_CONN_MAX_AGE,
+            "CONN_HEALTH_CHECKS": True,
+        }
+    }
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 AUTH_PASSWORD_VALIDATORS = [
