@@ -1,3 +1,4 @@
+from django.test import Client
 from django.urls import reverse
 
 from painting.models import Exploration
@@ -37,7 +38,11 @@ def test_it_says_how_to_fix_missing_weights(client, gallery, settings, monkeypat
     assert not Exploration.objects.exists()
 
 
-def test_it_serves_static_assets_with_long_caching(client, db):
+def test_it_serves_static_assets_with_long_caching(client, db, settings):
     response = client.get(reverse("painting:home"))
     assert 'src="/static/painting/canvas.js"' in response.content.decode()
     assert "script-src 'self'" in response["Content-Security-Policy"]
+    settings.WHITENOISE_USE_FINDERS = True  # serve from static/ without collectstatic
+    script = Client().get("/static/painting/canvas.js")  # a new client: middleware built anew
+    assert script.status_code == 200 and b"pointer" in b"".join(script.streaming_content)
+    assert script["Cache-Control"] == f"max-age={settings.WHITENOISE_MAX_AGE}, public"
