@@ -69,14 +69,19 @@ def claim_rounds(round_id, limit: int, *, redelivered: bool = False) -> list[Rou
                 .exclude(pk=round_id)
                 .values_list("pk", flat=True)
             )
+        # Chosen unlocked, then locked: only the rounds this batch takes are held, so the
+        # others' own messages can still claim them.
         waiting = list(
-            lockable.filter(status=Round.Status.PENDING, model_name=model_name)
+            Round.objects.filter(status=Round.Status.PENDING, model_name=model_name)
             .exclude(pk=round_id)
             .order_by("created_at")
             .values_list("pk", "exploration__visitor")[:CANDIDATES]
         )
         room = max(0, limit - len(ids))
-        ids += _fair_batch(waiting, visitor, room, settings.XAI_BATCH_PER_VISITOR)
+        chosen = _fair_batch(waiting, visitor, room, settings.XAI_BATCH_PER_VISITOR)
+        ids += lockable.filter(pk__in=chosen, status=Round.Status.PENDING).values_list(
+            "pk", flat=True
+        )
         Round.objects.filter(pk__in=ids).update(status=running, started_at=timezone.now())
     return list(
         Round.objects.filter(pk__in=ids)

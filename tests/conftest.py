@@ -5,16 +5,14 @@ as `make run` starts it."""
 from __future__ import annotations
 
 import io
-import os
 from pathlib import Path
-from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.test import Client
 
-from tests.helpers import RedisServer, WorkerProcess, use_broker
+from tests.helpers import RedisServer, WorkerProcess, database_env, use_broker
 from tests.servers import WebServer
 from xaiproject.celery import app as celery_app
 
@@ -82,23 +80,15 @@ def staff(db):
     return client
 
 
-def database_env(django_db_blocker) -> dict[str, str]:
-    """The environment that points another process (a worker, a web server) at the test
-    database: SQLite's file, or DATABASE_URL naming the test database pytest-django made."""
-    from django.db import connection
-
+def _database_env(django_db_blocker) -> dict[str, str]:
     with django_db_blocker.unblock():
-        name = str(connection.settings_dict["NAME"])
-    if connection.vendor == "sqlite":
-        return {"DATABASE_URL": "", "XAI_DB_PATH": name}
-    url = urlsplit(os.environ["DATABASE_URL"])
-    return {"DATABASE_URL": urlunsplit(url._replace(path=f"/{name}"))}
+        return database_env()
 
 
 @pytest.fixture(scope="session")
 def start_worker(media_root, django_db_setup, django_db_blocker, tmp_path_factory):
     """Start real workers against the test database: start_worker(redis_url, [queues], **env)."""
-    database = database_env(django_db_blocker)
+    database = _database_env(django_db_blocker)
     workers = []
 
     def start(redis_url: str, queues: str = "inference,analysis", **env) -> WorkerProcess:
@@ -139,7 +129,7 @@ def app_env(media_root, django_db_setup, django_db_blocker) -> dict[str, str]:
     from django.conf import settings
 
     return {
-        **database_env(django_db_blocker),
+        **_database_env(django_db_blocker),
         "XAI_MEDIA_ROOT": str(media_root),
         "XAI_COMPILED_DIR": str(settings.XAI_COMPILED_DIR),  # models compiled once
     }

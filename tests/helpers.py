@@ -13,6 +13,7 @@ import time
 import zlib
 from contextlib import nullcontext
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
@@ -162,6 +163,18 @@ def wait_finished(round_id, timeout=60) -> Round:
         time.sleep(0.05)
     raise AssertionError(f"round {round_id} still {round_.status} after {timeout}s")
 
+def database_env() -> dict[str, str]:
+    """The environment that points another process (a worker, a web server) at the test
+    database: SQLite's file, or DATABASE_URL naming the test database pytest-django made."""
+    from django.db import connection
+
+    name = str(connection.settings_dict["NAME"])
+    if connection.vendor == "sqlite":
+        return {"DATABASE_URL": "", "XAI_DB_PATH": name}
+    url = urlsplit(os.environ["DATABASE_URL"])
+    return {"DATABASE_URL": urlunsplit(url._replace(path=f"/{name}"))}
+
+
 def use_broker(url: str) -> None:
     """Point this process's Celery app at another broker, dropping pooled connections."""
     celery_app.conf.broker_url = url
@@ -216,7 +229,7 @@ class RedisServer:
 
 class WorkerProcess:
     """A real `celery worker` process, against the test database (database: the environment
-    that names it, conftest.database_env). One process serves both queues unless `queues`
+    that names it, database_env()). One process serves both queues unless `queues`
     says otherwise: the tests need the answers, not speed."""
 
     def __init__(

@@ -12,7 +12,6 @@ import numpy as np
 import pytest
 from django.contrib.auth.models import User
 from django.core.management import call_command
-from django.db import connection
 from django.test import Client
 from PIL import Image
 
@@ -22,6 +21,7 @@ from painting.models import Exploration, Participant, Round
 from tests.helpers import (
     HTMX,
     ROOT,
+    database_env,
     join_study,
     make_study,
     mask_png,
@@ -228,7 +228,7 @@ def test_heavy_brush_logs_export_in_bounded_memory(gallery, tmp_path, settings):
     env = {
         **os.environ,
         "DJANGO_SETTINGS_MODULE": "xaiproject.settings",
-        "XAI_DB_PATH": str(connection.settings_dict["NAME"]),
+        **database_env(),
         "XAI_MEDIA_ROOT": str(settings.MEDIA_ROOT),
     }
     result = subprocess.run(
