@@ -34,8 +34,12 @@ class AlreadyTookPart(Exception):
 
 
 def new_code() -> str:
+    """Eight characters with at least one letter: a code of digits only would be read back as
+    a number from the export's CSV files."""
     while True:
         code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(8))
+        if code.isdigit():
+            continue
         if not Participant.objects.filter(code=code).exists():
             return code
 
