@@ -24,7 +24,7 @@ from django.db.models import TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 
-from . import studies
+from . import selectors, studies
 from .inference import registry
 from .models import Exploration, Participant, Round, Study, StudyImage
 
@@ -145,31 +145,27 @@ class StepPlace:
 
 
 def _step_places(study: Study, participants: list[Participant], entries: list[StudyImage]) -> dict:
-    """Each exploration's StepPlace. Time on an image runs from its first opening to the first
-    opening of the participant's next image (the next exploration they made), or their finish."""
+    """Each exploration's StepPlace (its time on the image as selectors.step_times says)."""
     by_picture = {e.picture_id: e for e in entries}
-    rows = (
-        Exploration.objects.filter(participant__in=[p.pk for p in participants])
-        .order_by("participant_id", "created_at")
-        .values_list("pk", "participant_id", "picture_id", "created_at")
+    consented = Participant.objects.filter(pk__in=[p.pk for p in participants])
+    times = selectors.step_times(consented)
+    rows = Exploration.objects.filter(participant__in=consented).values_list(
+        "pk", "participant_id", "picture_id"
     )
-    grouped: dict = {}
-    for pk, participant_id, picture_id, created_at in rows:
-        grouped.setdefault(participant_id, []).append((pk, picture_id, created_at))
-    places = {}
+    steps_of = {}
     for participant in participants:
         order = studies.order_of(entries, participant.order_seed)
-        steps = {e.picture_id: n for n, e in enumerate(order, 1)}
-        made = grouped.get(participant.pk, [])
-        for i, (pk, picture_id, created_at) in enumerate(made):
-            ended = made[i + 1][2] if i + 1 < len(made) else participant.finished_at
-            entry = by_picture.get(picture_id)
-            places[pk] = StepPlace(
-                practice=bool(entry and entry.is_practice),
-                step=steps.get(picture_id),
-                position=entry.position if entry else None,
-                seconds=round((ended - created_at).total_seconds(), 3) if ended else None,
-            )
+        steps_of[participant.pk] = {e.picture_id: n for n, e in enumerate(order, 1)}
+    places = {}
+    for pk, participant_id, picture_id in rows:
+        entry = by_picture.get(picture_id)
+        seconds = times.get(pk)
+        places[pk] = StepPlace(
+            practice=bool(entry and entry.is_practice),
+            step=steps_of[participant_id].get(picture_id),
+            position=entry.position if entry else None,
+            seconds=round(seconds, 3) if seconds is not None else None,
+        )
     return places
 
 

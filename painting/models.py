@@ -94,6 +94,8 @@ class Study(models.Model):
     screened_out_code = models.CharField(max_length=64, blank=True, validators=[code_validator])
     # Those who clicked "I do not agree": counted, never stored (nothing before consent).
     declined_count = models.PositiveIntegerField(default=0, editable=False)
+    # Those who withdrew: their rows are deleted, so only the count stays (per condition too).
+    withdrawn_count = models.PositiveIntegerField(default=0, editable=False)
     is_open = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -145,6 +147,7 @@ class Condition(models.Model):
         default=True, help_text="The “Compare fills and deletion curves” button."
     )
     fills = models.JSONField(default=all_fills, help_text="The fills offered (at least one).")
+    withdrawn_count = models.PositiveIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["study", "pk"]

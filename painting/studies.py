@@ -367,7 +367,18 @@ def withdraw(participant: Participant) -> None:
     participants = Participant.objects.filter(
         pk__in=Participant.objects.filter(same_browser, study=participant.study_id).values("pk")
     )
-    delete_participants(participants)
+    with transaction.atomic():
+        # Counted before the rows go: the dashboard still shows who withdrew, and where.
+        by_condition = participants.values_list("condition").annotate(n=Count("pk")).order_by()
+        for condition_id, n in by_condition:
+            if condition_id is not None:
+                Condition.objects.filter(pk=condition_id).update(
+                    withdrawn_count=F("withdrawn_count") + n
+                )
+            Study.objects.filter(pk=participant.study_id).update(
+                withdrawn_count=F("withdrawn_count") + n
+            )
+        delete_participants(participants)
 
 
 def delete_participants(participants: QuerySet[Participant]) -> None:
