@@ -175,6 +175,8 @@ def step(request: HttpRequest, slug: str, step: int):
         raise Http404
     if over := studies.refusal(participant):
         return _refused(request, study, over, 403)
+    if studies.study_time_is_up(participant):
+        return redirect("painting:study-finish", slug=study.slug)
     if refused := _not_yet(request, participant, step):
         return refused
     exploration = studies.exploration_for_step(participant, visitor_id(request, create=True), step)
