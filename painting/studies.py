@@ -112,6 +112,25 @@ def consent(
         return _may_use(study, existing, visitor)
 
 
+def screen_problem(study: Study, width: str | None, height: str | None) -> str:
+    """Why this browser window (its size as the consent page measured it, in CSS pixels) is too
+    small for the study, or "". Nothing is stored about a window that is refused."""
+    need_w, need_h = study.min_screen_width, study.min_screen_height
+    if not need_w and not need_h:
+        return ""
+    need = f"This study needs a browser window of at least {need_w} × {need_h} pixels"
+    try:
+        w, h = int(width or ""), int(height or "")
+    except ValueError:
+        return f"{need}, and the size of yours could not be measured (is JavaScript on?)."
+    if w < need_w or h < need_h:
+        return (
+            f"{need}; yours is {w} × {h}. Please make the window larger, or open the link on a "
+            "computer with a larger screen."
+        )
+    return ""
+
+
 def decline(study: Study) -> None:
     """Someone did not agree: counted, and nothing about them stored."""
     Study.objects.filter(pk=study.pk).update(declined_count=F("declined_count") + 1)

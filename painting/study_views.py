@@ -159,6 +159,11 @@ def consent(request: HttpRequest, slug: str):
         context = {"study": study, "ids": form.hidden(), "error": True}
         response = render(request, "painting/study_consent.html", context, status=400)
         return _may_send_to(response, studies.screened_out_url(study))
+    width, height = request.POST.get("screen_width"), request.POST.get("screen_height")
+    if problem := studies.screen_problem(study, width, height):
+        context = {"study": study, "ids": form.hidden(), "screen_error": problem}
+        response = render(request, "painting/study_consent.html", context, status=400)
+        return _may_send_to(response, studies.screened_out_url(study))
     try:
         participant = studies.consent(study, visitor=visitor_id(request, create=True), **form.ids())
     except studies.AlreadyTookPart:

@@ -68,3 +68,30 @@ def test_without_limits_nothing_runs_out(gallery, on_commit):
     page = browser.get(f"/e/{exploration.pk}/").content.decode()
     assert "data-seconds-left" not in page
     assert classify(browser, exploration, on_commit, MASK).status_code == 200
+
+
+def test_the_consent_page_measures_the_window_and_the_server_checks_it(gallery):
+    study = make_study(gallery, min_screen_width=1000, min_screen_height=600)
+    page = Client().get(f"/study/{study.slug}/?PROLIFIC_PID=P-9").content.decode()
+    assert 'data-min-screen="1000 600"' in page and 'name="screen_width"' in page
+    consent = {"agree": "1", "PROLIFIC_PID": "P-9"}
+    for sizes, shown in [
+        ({"screen_width": "800", "screen_height": "900"}, "yours is 800 × 900"),
+        ({"screen_width": "1200", "screen_height": "599"}, "yours is 1200 × 599"),
+        ({}, "could not be measured"),
+        ({"screen_width": "wide", "screen_height": "600"}, "could not be measured"),
+    ]:
+        refused = Client().post(f"/study/{study.slug}/consent/", {**consent, **sizes})
+        body = refused.content.decode()
+        assert refused.status_code == 400 and shown in body and "1000 × 600" in body
+        assert 'value="P-9"' in body  # the ids go on with the form
+    assert not Participant.objects.exists()
+    sizes = {"screen_width": "1000", "screen_height": "600"}
+    joined = Client().post(f"/study/{study.slug}/consent/", {**consent, **sizes})
+    assert joined.status_code == 302 and Participant.objects.get().external_id == "P-9"
+
+
+def test_without_a_minimum_any_window_may_take_part(gallery, on_commit):
+    study = make_study(gallery)
+    join_study(Client(), study, on_commit, screen_width="320", screen_height="200")
+    assert Participant.objects.count() == 1
