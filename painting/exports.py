@@ -99,6 +99,9 @@ PARTICIPANT_COLUMNS = {
     "finished_at": "time the participant finished (UTC), empty if they did not",
     "screened_out_at": "time the participant was screened out (UTC), empty if not",
     "closing_answer": "answer to the closing question",
+    "blur_events": "times the browser window lost the focus, over the rounds in this export"
+    " (practice included; events after an image's last Classify are not sent)",
+    "hidden_events": "times the tab was switched away from (hidden), likewise",
     "rounds": "number of rounds in this export (done or failed), originals included, practice"
     " rounds not counted",
 }
@@ -298,7 +301,9 @@ def _event_rows(head: dict, events) -> Iterator[dict]:
         }
 
 
-def _write_events(writer: csv.DictWriter, study: Study, round_: Round, place: StepPlace) -> None:
+def _write_events(
+    writer: csv.DictWriter, study: Study, round_: Round, place: StepPlace, tally: Counter
+) -> None:
     head = {
         "study": study.slug,
         "participant": round_.exploration.participant.code,
@@ -312,8 +317,11 @@ def _write_events(writer: csv.DictWriter, study: Study, round_: Round, place: St
         events = json.loads(round_.events_json or "[]")
     except ValueError:
         events = []
+    participant_id = round_.exploration.participant_id
     for row in _event_rows(head, events):
         writer.writerow({key: _inert(value) for key, value in row.items()})
+        if row["type"] in ("blur", "hidden"):
+            tally[participant_id, row["type"]] += 1
 
 
 def _event_line(study: Study, round_: Round, practice: bool) -> bytes:
@@ -455,6 +463,7 @@ def write_study_zip(study: Study, out: IO[bytes]) -> None:
     places = _step_places(study, participants, entries)
     practice_pictures = {e.picture_id for e in entries if e.is_practice}
     round_counts: Counter = Counter()
+    attention: Counter = Counter()  # (participant id, "blur" or "hidden"): events
     with (
         # Level 1: brush logs are most of the bytes, and at the default level 6 deflating them
         # takes eight times as long for a ZIP a sixth smaller.
@@ -480,7 +489,7 @@ def write_study_zip(study: Study, out: IO[bytes]) -> None:
             row = _round_row(study, round_, original, previous, mask_file, place)
             rounds_csv.writerow({key: _inert(value) for key, value in row.items()})
             events_file.write(_event_line(study, round_, practice))
-            _write_events(events_csv, study, round_, place)
+            _write_events(events_csv, study, round_, place, attention)
             previous = round_
             # Its file fields hold the round in a reference cycle, which only the cyclic
             # collector frees, rounds later: let go of the brush log now.
@@ -508,6 +517,8 @@ def write_study_zip(study: Study, out: IO[bytes]) -> None:
                     "finished_at": _iso(p.finished_at),
                     "screened_out_at": _iso(p.screened_out_at),
                     "closing_answer": p.closing_answer,
+                    "blur_events": attention[p.pk, "blur"],
+                    "hidden_events": attention[p.pk, "hidden"],
                     "rounds": round_counts[p.pk],
                 }
                 participants_csv.writerow({key: _inert(value) for key, value in row.items()})

@@ -288,9 +288,19 @@ def exploration_url(exploration: Exploration) -> str:
     return reverse("painting:explore", args=[exploration.pk])
 
 
+def _sent_to_finish(request: HttpRequest, exploration: Exploration) -> bool:
+    """Over the study's time, a participant still taking part goes to Finish (staff may look)."""
+    participant = exploration.participant
+    if participant is None or request.user.is_staff or studies.refusal(participant):
+        return False
+    return studies.study_time_is_up(participant)
+
+
 @require_GET
 def explore(request: HtmxHttpRequest, exploration_id):
     exploration = _get_exploration_for(request, exploration_id)
+    if _sent_to_finish(request, exploration):
+        return redirect("painting:study-finish", slug=exploration.participant.study.slug)
     rounds = selectors.history_of(exploration)
     latest = rounds[-1] if rounds else None
     context = {

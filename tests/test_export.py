@@ -348,6 +348,20 @@ def test_events_csv_is_one_flat_row_per_event(gallery, on_commit):
     assert stroke["t"] == "400" and rows[1]["t"] == "800" and rows[1]["tool"] == ""
 
 
+def test_focus_and_tab_switches_are_rows_and_counted_per_participant(gallery, on_commit):
+    study, exploration = run_study(gallery, on_commit)
+    attention = [
+        {"type": t, "t": 10 * i}
+        for i, t in enumerate(["blur", "hidden", "visible", "focus", "blur"])
+    ]
+    Round.objects.filter(exploration=exploration, index=1).update(strokes=attention)
+    archive = export_of(study)
+    rows = [r for r in rows_of(archive, "events.csv") if r["round_index"] == "1"]
+    assert [(r["type"], r["t"]) for r in rows] == [(e["type"], str(e["t"])) for e in attention]
+    [participant] = rows_of(archive, "participants.csv")
+    assert (participant["blur_events"], participant["hidden_events"]) == ("2", "1")
+
+
 def test_a_hostile_log_still_exports_flat_rows():
     from painting.exports import _event_rows
 

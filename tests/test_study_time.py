@@ -58,6 +58,8 @@ def test_over_the_study_time_the_participant_is_sent_to_finish(gallery, on_commi
     assert f'href="/study/{study.slug}/finish/">Finish</a>' in refused.content.decode()
     step = browser.get(f"/study/{study.slug}/step/2/")
     assert step.status_code == 302 and step.url == f"/study/{study.slug}/finish/"
+    page = browser.get(f"/e/{exploration.pk}/")
+    assert page.status_code == 302 and page.url == f"/study/{study.slug}/finish/"
     finished = browser.post(f"/study/{study.slug}/finish/", {"answer": ""})
     assert finished.status_code == 200 and Participant.objects.get().finished_at
 
