@@ -242,6 +242,7 @@ class StudyAdmin(admin.ModelAdmin):
         "participant_count",
         "declined_count",
         "link",
+        "dashboard",
     ]
     prepopulated_fields = {"slug": ["name"]}
     readonly_fields = ["declined_count"]
@@ -255,6 +256,11 @@ class StudyAdmin(admin.ModelAdmin):
     @admin.display(description="participants", ordering="participants_total")
     def participant_count(self, study):
         return study.participants_total
+
+    @admin.display(description="dashboard")
+    def dashboard(self, study):
+        url = reverse("painting:study-dashboard", args=[study.slug])
+        return format_html('<a href="{}">live dashboard</a>', url)
 
     @admin.display(description="participant link")
     def link(self, study):

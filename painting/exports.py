@@ -1,4 +1,5 @@
-"""A study's data as one ZIP: rounds.csv, events.jsonl, participants.csv, the masks, a README.
+"""A study's data as one ZIP: rounds.csv, events.jsonl, events.csv, participants.csv, the masks,
+and a README whose codebook is built from the same column dicts the writers use.
 
 One pass over the finished rounds, each brush log copied as the database holds it, straight
 into a file (the admin's is a spooled temporary file, the command's the output): memory stays
@@ -16,15 +17,16 @@ import tempfile
 import zipfile
 from collections import Counter
 from collections.abc import Iterator
+from dataclasses import dataclass
 from typing import IO
 
 from django.db.models import TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 
-from . import studies
+from . import selectors, studies
 from .inference import registry
-from .models import Participant, Round, Study
+from .models import Exploration, Participant, Round, Study, StudyImage
 
 SPOOL_BYTES = 8 * 1024 * 1024  # a temporary file stays in memory up to this size
 ROUNDS_PER_FETCH = 8  # rounds (with their brush logs) held at once
@@ -47,6 +49,9 @@ ROUND_COLUMNS = {
     "exploration": "exploration id (one participant × one image × one model)",
     "practice": "1 for a round of the practice image (shown first, not part of the study's"
     " images: leave these rounds out of analyses), else 0",
+    "step": "1-based position of the image in this participant's order (practice image"
+    " included); empty when staff took the image out of the study afterwards",
+    "image_position": "the image's position in the study as staff set it (the fixed order)",
     "image_id": "image id",
     "image_sha256": "sha256 of the stored image (PNG working copy) the participant painted on",
     "model": "model that answered",
@@ -61,8 +66,18 @@ ROUND_COLUMNS = {
     "original_class": "the top-1 class of round 0",
     "original_class_probability": "probability of the original class in this round (0–1)",
     "prediction": "what the participant expected the model to say, written before the result",
+    "step_started_at": "when the participant first opened this image (UTC, ISO 8601); its time"
+    " limit, if any, runs from here",
+    "ms_since_step_start": "ms from the first opening of the image to this round's arrival on"
+    " the server",
+    "ms_since_previous_round": "ms from the previous round of this image to this one (empty for"
+    " round 0)",
+    "time_on_step_s": "seconds from the first opening of this image to the first opening of the"
+    " participant's next image (or their finish); empty while they are still on it. The same"
+    " on every row of the image",
     "client_latency_ms": "Classify click to result on screen, measured in the browser",
     "server_latency_ms": "round saved to result recorded, measured on the server",
+    "queue_ms": "round saved to a worker starting on it (waiting in the queue), on the server",
     "inference_ms": "model time per image within its batch",
     "batch_size": "rounds classified together in one batch",
     "status": "done or failed",
@@ -84,9 +99,77 @@ PARTICIPANT_COLUMNS = {
     "finished_at": "time the participant finished (UTC), empty if they did not",
     "screened_out_at": "time the participant was screened out (UTC), empty if not",
     "closing_answer": "answer to the closing question",
+    "blur_events": "times the browser window lost the focus, over the rounds in this export"
+    " (practice included; events after an image's last Classify are not sent)",
+    "hidden_events": "times the tab was switched away from (hidden), likewise",
     "rounds": "number of rounds in this export (done or failed), originals included, practice"
     " rounds not counted",
 }
+
+
+# events.csv: one row per event of the brush log, flattened (no nested values).
+EVENT_COLUMNS = {
+    "study": "study slug",
+    "participant": "anonymous participant code",
+    **PARTICIPANT_KEYS,
+    "exploration": "exploration id",
+    "practice": "1 for an event on the practice image, else 0",
+    "step": "1-based position of the image in this participant's order (as in rounds.csv)",
+    "round_index": "the round (rounds.csv) whose Classify sent this event: the events before a"
+    " Classify belong to the round it made",
+    "event_index": "0-based position of the event in its round's log",
+    "type": "stroke, undo, redo, clear, restore (a past round's mask, or the page's own at"
+    " load), tool, fill, classify; blur and focus (the browser window lost or got the focus),"
+    " hidden and visible (the tab was switched away from or back to)",
+    "t": "ms since the round began (the previous Classify, or the page load), browser clock",
+    "tool": "stroke: paint or erase; tool: the tool chosen",
+    "size": "stroke: brush diameter in image pixels",
+    "pointer": "stroke: mouse, pen or touch",
+    "points": "stroke: number of points sampled",
+    "x": "stroke: x of its first point, in image pixels from the left",
+    "y": "stroke: y of its first point, in image pixels from the top",
+    "first_point_t": "stroke: ms since the round began at its first point",
+    "last_point_t": "stroke: ms since the round began at its last point",
+    "fill": "fill: the fill chosen",
+    "mask": "restore: URL of the restored round's mask (empty: an empty mask)",
+    "source": "restore: load when it is the mask the page opened with",
+}
+
+
+@dataclass(frozen=True)
+class StepPlace:
+    """Where an exploration's image stood in its participant's study, and how long they spent
+    on it (None: unknown, or still going on)."""
+
+    practice: bool = False
+    step: int | None = None
+    position: int | None = None
+    seconds: float | None = None
+
+
+def _step_places(study: Study, participants: list[Participant], entries: list[StudyImage]) -> dict:
+    """Each exploration's StepPlace (its time on the image as selectors.step_times says)."""
+    by_picture = {e.picture_id: e for e in entries}
+    consented = Participant.objects.filter(pk__in=[p.pk for p in participants])
+    times = selectors.step_times(consented)
+    rows = Exploration.objects.filter(participant__in=consented).values_list(
+        "pk", "participant_id", "picture_id"
+    )
+    steps_of = {}
+    for participant in participants:
+        order = studies.order_of(entries, participant.order_seed)
+        steps_of[participant.pk] = {e.picture_id: n for n, e in enumerate(order, 1)}
+    places = {}
+    for pk, participant_id, picture_id in rows:
+        entry = by_picture.get(picture_id)
+        seconds = times.get(pk)
+        places[pk] = StepPlace(
+            practice=bool(entry and entry.is_practice),
+            step=steps_of[participant_id].get(picture_id),
+            position=entry.position if entry else None,
+            seconds=round(seconds, 3) if seconds is not None else None,
+        )
+    return places
 
 
 def _participant_keys(participant: Participant) -> dict:
@@ -100,6 +183,15 @@ def _participant_keys(participant: Participant) -> dict:
 
 def _iso(value) -> str:
     return value.isoformat() if value else ""
+
+
+def _num(value):
+    """A number as CSV writes it, None as empty (pandas reads NaN): never 0 turned into ""."""
+    return "" if value is None else value
+
+
+def _ms(later, earlier):
+    return round((later - earlier).total_seconds() * 1000, 1) if later and earlier else ""
 
 
 def _inert(value):
@@ -116,7 +208,12 @@ def _csv_writer(text: IO[str], columns: dict) -> csv.DictWriter:
 
 
 def _round_row(
-    study: Study, round_: Round, original: Round | None, mask_file: str, practice: bool
+    study: Study,
+    round_: Round,
+    original: Round | None,
+    previous: Round | None,
+    mask_file: str,
+    place: StepPlace,
 ) -> dict:
     exploration = round_.exploration
     original_top = original.top[0] if original and original.top else None
@@ -125,7 +222,9 @@ def _round_row(
         "participant": exploration.participant.code,
         **_participant_keys(exploration.participant),
         "exploration": exploration.pk,
-        "practice": int(practice),
+        "practice": int(place.practice),
+        "step": _num(place.step),
+        "image_position": _num(place.position),
         "image_id": exploration.picture_id,
         "image_sha256": exploration.picture.sha256,
         "model": round_.model_name,
@@ -142,16 +241,87 @@ def _round_row(
         if original_top and round_.probabilities is not None
         else "",
         "prediction": round_.prediction,
-        "client_latency_ms": round_.client_latency_ms or "",
+        "step_started_at": _iso(exploration.created_at),
+        "ms_since_step_start": _ms(round_.created_at, exploration.created_at),
+        "ms_since_previous_round": _ms(round_.created_at, previous and previous.created_at),
+        "time_on_step_s": _num(place.seconds),
+        "client_latency_ms": _num(round_.client_latency_ms),
         "server_latency_ms": round(round_.server_ms, 1) if round_.finished_at else "",
-        "inference_ms": round_.inference_ms or "",
-        "batch_size": round_.batch_size or "",
+        "queue_ms": _ms(round_.started_at, round_.created_at),
+        "inference_ms": _num(round_.inference_ms),
+        "batch_size": _num(round_.batch_size),
         "status": round_.status,
         "error": round_.error,
         "created_at": _iso(round_.created_at),
         "finished_at": _iso(round_.finished_at),
         "mask_file": mask_file,
     }
+
+
+def _text(event: dict, key: str) -> str:
+    value = event.get(key)
+    return value if isinstance(value, str) else ""
+
+
+def _number(value):
+    """A number from the browser's log, or empty for anything else (booleans included)."""
+    return value if isinstance(value, int | float) and not isinstance(value, bool) else ""
+
+
+def _point(points, at: int) -> list:
+    if not isinstance(points, list) or not points:
+        return []
+    point = points[at]
+    return point if isinstance(point, list) else []
+
+
+def _event_rows(head: dict, events) -> Iterator[dict]:
+    """The brush log as flat rows: anything the browser put in it that is not an event of a
+    known shape still gets its row, with what could be read of it."""
+    for index, event in enumerate(events if isinstance(events, list) else []):
+        event = event if isinstance(event, dict) else {}
+        points = event.get("points")
+        first, last = _point(points, 0), _point(points, -1)
+        yield {
+            **head,
+            "event_index": index,
+            "type": _text(event, "type"),
+            "t": _number(event.get("t")),
+            "tool": _text(event, "tool"),
+            "size": _number(event.get("size")),
+            "pointer": _text(event, "pointer"),
+            "points": len(points) if isinstance(points, list) else "",
+            "x": _number(first[0]) if len(first) > 0 else "",
+            "y": _number(first[1]) if len(first) > 1 else "",
+            "first_point_t": _number(first[2]) if len(first) > 2 else "",
+            "last_point_t": _number(last[2]) if len(last) > 2 else "",
+            "fill": _text(event, "fill"),
+            "mask": _text(event, "mask"),
+            "source": _text(event, "source"),
+        }
+
+
+def _write_events(
+    writer: csv.DictWriter, study: Study, round_: Round, place: StepPlace, tally: Counter
+) -> None:
+    head = {
+        "study": study.slug,
+        "participant": round_.exploration.participant.code,
+        **_participant_keys(round_.exploration.participant),
+        "exploration": str(round_.exploration_id),
+        "practice": int(place.practice),
+        "step": _num(place.step),
+        "round_index": round_.index,
+    }
+    try:
+        events = json.loads(round_.events_json or "[]")
+    except ValueError:
+        events = []
+    participant_id = round_.exploration.participant_id
+    for row in _event_rows(head, events):
+        writer.writerow({key: _inert(value) for key, value in row.items()})
+        if row["type"] in ("blur", "hidden"):
+            tally[participant_id, row["type"]] += 1
 
 
 def _event_line(study: Study, round_: Round, practice: bool) -> bytes:
@@ -213,13 +383,22 @@ def _readme(study: Study) -> str:
         f"Declined consent: {study.declined_count} (clicks on “I do not agree”: counted, nothing",
         "  about them stored, so they have no rows).",
         "",
+        "events.csv: the same events as events.jsonl, one row per event, flat (a stroke's",
+        "  points are counted, and its first point given): load it as it is.",
+        *(f"  {name}: {meaning}" for name, meaning in EVENT_COLUMNS.items()),
+        "",
         "events.jsonl: one JSON object per round in rounds.csv: study, participant, external_id,",
         "  platform_study_id, platform_session_id, condition, exploration, practice,",
         "  round_index, received_at (server time, UTC) and events, the browser's log since the",
         "  previous Classify: strokes (tool paint/erase, size in image pixels, pointer",
         "  mouse/pen/touch, points [x, y, ms since the round began] in image pixels), undo, redo,",
-        "  clear, restore (a past round's mask), tool and fill changes and classify; each event's",
-        "  t is ms since the round began (the previous Classify, or the page load).",
+        "  clear, restore (a past round's mask), tool and fill changes, classify, blur and focus",
+        "  of the window, hidden and visible (tab switches); each event's t is ms since the",
+        "  round began (the previous Classify, or the page load).",
+        "",
+        "All CSV files: empty means none (pandas reads NaN); 1/0 for yes/no; times in UTC.",
+        "  A participant id from the platform made only of digits reads as a number: pass",
+        "  dtype={'external_id': str} to pandas.read_csv where that can happen.",
         "",
         "masks/: each round's mask as a PNG at the image's resolution, white = painted.",
         "",
@@ -281,28 +460,37 @@ def write_study_zip(study: Study, out: IO[bytes]) -> None:
         .order_by("consented_at")
     )
     entries = list(studies.steps_of(study))
+    places = _step_places(study, participants, entries)
     practice_pictures = {e.picture_id for e in entries if e.is_practice}
     round_counts: Counter = Counter()
+    attention: Counter = Counter()  # (participant id, "blur" or "hidden"): events
     with (
         # Level 1: brush logs are most of the bytes, and at the default level 6 deflating them
         # takes eight times as long for a ZIP a sixth smaller.
         zipfile.ZipFile(out, "w", zipfile.ZIP_DEFLATED, compresslevel=1) as archive,
         tempfile.SpooledTemporaryFile(SPOOL_BYTES) as rounds_file,
         tempfile.SpooledTemporaryFile(SPOOL_BYTES) as events_file,
+        tempfile.SpooledTemporaryFile(SPOOL_BYTES) as events_csv_file,
     ):
         archive.writestr("README.txt", _readme(study))
         rounds_text = io.TextIOWrapper(rounds_file, encoding="utf-8", newline="")
         rounds_csv = _csv_writer(rounds_text, ROUND_COLUMNS)
-        exploration_id, original = None, None
+        events_text = io.TextIOWrapper(events_csv_file, encoding="utf-8", newline="")
+        events_csv = _csv_writer(events_text, EVENT_COLUMNS)
+        exploration_id, original, previous = None, None, None
         for round_ in _finished_rounds(study, began):
             if round_.exploration_id != exploration_id:
-                exploration_id, original = round_.exploration_id, None
+                exploration_id, original, previous = round_.exploration_id, None, None
             if round_.index == 0:
                 original = round_
             practice = round_.exploration.picture_id in practice_pictures
-            row = _round_row(study, round_, original, _add_mask(archive, round_), practice)
+            place = places.get(round_.exploration_id, StepPlace(practice=practice))
+            mask_file = _add_mask(archive, round_)
+            row = _round_row(study, round_, original, previous, mask_file, place)
             rounds_csv.writerow({key: _inert(value) for key, value in row.items()})
             events_file.write(_event_line(study, round_, practice))
+            _write_events(events_csv, study, round_, place, attention)
+            previous = round_
             # Its file fields hold the round in a reference cycle, which only the cyclic
             # collector frees, rounds later: let go of the brush log now.
             round_.events_json = None
@@ -311,6 +499,8 @@ def write_study_zip(study: Study, out: IO[bytes]) -> None:
         rounds_text.flush()
         _add_file(archive, "rounds.csv", rounds_text.detach())
         _add_file(archive, "events.jsonl", events_file)
+        events_text.flush()
+        _add_file(archive, "events.csv", events_text.detach())
         with archive.open("participants.csv", "w") as entry:
             text = io.TextIOWrapper(entry, encoding="utf-8", newline="")
             participants_csv = _csv_writer(text, PARTICIPANT_COLUMNS)
@@ -327,6 +517,8 @@ def write_study_zip(study: Study, out: IO[bytes]) -> None:
                     "finished_at": _iso(p.finished_at),
                     "screened_out_at": _iso(p.screened_out_at),
                     "closing_answer": p.closing_answer,
+                    "blur_events": attention[p.pk, "blur"],
+                    "hidden_events": attention[p.pk, "hidden"],
                     "rounds": round_counts[p.pk],
                 }
                 participants_csv.writerow({key: _inert(value) for key, value in row.items()})

@@ -72,6 +72,24 @@ class Study(models.Model):
         help_text="Rounds of their own (paint, Classify) each image needs before Next; 0: none.",
     )
     order = models.CharField(max_length=8, choices=Order.choices, default=Order.FIXED)
+    # Time limits, enforced by the server (0: none). An image's runs from its first opening,
+    # the study's from consent: both are stored times, so a reload resets neither (oTree).
+    time_limit_per_image_s = models.PositiveIntegerField(
+        default=0,
+        help_text="Seconds on each image, from its first opening; after it, nothing more is "
+        "recorded for the image and Next opens. 0: no limit.",
+    )
+    time_limit_s = models.PositiveIntegerField(
+        default=0,
+        help_text="Seconds for the whole study, from consent; after it, participants are sent "
+        "to Finish. 0: no limit.",
+    )
+    min_screen_width = models.PositiveSmallIntegerField(
+        default=0, help_text="Smallest browser window width (CSS pixels) to take part; 0: any."
+    )
+    min_screen_height = models.PositiveSmallIntegerField(
+        default=0, help_text="Smallest browser window height (CSS pixels) to take part; 0: any."
+    )
     allow_resume_elsewhere = models.BooleanField(
         default=True,
         help_text="The same participant id on the link in another browser resumes the same "
@@ -94,6 +112,8 @@ class Study(models.Model):
     screened_out_code = models.CharField(max_length=64, blank=True, validators=[code_validator])
     # Those who clicked "I do not agree": counted, never stored (nothing before consent).
     declined_count = models.PositiveIntegerField(default=0, editable=False)
+    # Those who withdrew: their rows are deleted, so only the count stays (per condition too).
+    withdrawn_count = models.PositiveIntegerField(default=0, editable=False)
     is_open = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -145,6 +165,7 @@ class Condition(models.Model):
         default=True, help_text="The “Compare fills and deletion curves” button."
     )
     fills = models.JSONField(default=all_fills, help_text="The fills offered (at least one).")
+    withdrawn_count = models.PositiveIntegerField(default=0, editable=False)
 
     class Meta:
         ordering = ["study", "pk"]

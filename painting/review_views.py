@@ -1,4 +1,4 @@
-"""Staff-only review screens: replay an exploration, and a summary per image."""
+"""Staff-only review screens: replay an exploration, a summary per image, a study's dashboard."""
 
 from __future__ import annotations
 
@@ -9,7 +9,8 @@ from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
 from . import review, selectors
-from .models import Exploration, Picture
+from .models import Exploration, Picture, Study
+from .views import HtmxHttpRequest
 
 
 @staff_member_required
@@ -49,4 +50,20 @@ def importance_map(request: HttpRequest, picture_id):
     png = review.heatmap_png(kept, (picture.width, picture.height))
     response = HttpResponse(png, content_type="image/png")
     response["Cache-Control"] = "private, no-cache"
+    return response
+
+
+DASHBOARD = "painting/study_dashboard.html"
+
+
+@staff_member_required
+@require_GET
+def study_dashboard(request: HtmxHttpRequest, slug: str):
+    """Who started, finished, withdrew, per condition, and time and rounds per image: the page,
+    or (its own poll, every few seconds) only its figures."""
+    study = get_object_or_404(Study, slug=slug)
+    context = {"study": study, **selectors.study_dashboard(study)}
+    template = DASHBOARD + "#dashboard" if request.htmx else DASHBOARD
+    response = render(request, template, context)
+    response["Cache-Control"] = "private, no-store"
     return response

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+import statistics
 from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Count, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from . import review
-from .models import Exploration, Picture, Round
+from .models import Condition, Exploration, Participant, Picture, Round, Study
 
 
 def explorations_of(visitor: str) -> QuerySet[Exploration]:
@@ -137,3 +138,133 @@ def result_in_context(round_: Round) -> RoundResult | None:
         .first()
     )
     return result_of(round_, round_.exploration.original_round, previous)
+
+
+# --- Studies, for staff ------------------------------------------------------------------
+
+
+def step_times(participants: QuerySet[Participant]) -> dict:
+    """Seconds each of these participants' explorations took: from the image's first opening
+    to the first opening of their next image (the next exploration they made), or to their
+    finish; None while they are still on it. One query, ordered in the database."""
+    rows = (
+        Exploration.objects.filter(participant__in=participants)
+        .order_by("participant_id", "created_at")
+        .values_list("pk", "participant_id", "created_at", "participant__finished_at")
+    )
+    times, following = {}, None
+    # Walk backwards: each exploration ends where the participant's next one begins.
+    for pk, participant_id, created_at, finished_at in reversed(list(rows)):
+        ended = following[1] if following and following[0] == participant_id else finished_at
+        times[pk] = (ended - created_at).total_seconds() if ended else None
+        following = (participant_id, created_at)
+    return times
+
+
+@dataclass(frozen=True)
+class ConditionCounts:
+    name: str
+    consented: int
+    started: int
+    in_progress: int
+    finished: int
+    withdrawn: int
+    screened_out: int
+
+
+@dataclass(frozen=True)
+class ImageFigures:
+    picture: Picture
+    practice: bool
+    explorations: int
+    rounds: int
+    rounds_per_exploration: float | None
+    median_seconds: float | None
+
+
+def _counts_by_condition(study: Study) -> list[ConditionCounts]:
+    """Participants per condition, counted in the database. Started: opened an image (or
+    finished); in progress: neither finished nor screened out."""
+    explored = Exploration.objects.filter(participant=OuterRef("pk"))
+    counted = (
+        Participant.objects.filter(study=study)
+        .annotate(explored=Exists(explored))
+        .values("condition")
+        .annotate(
+            consented=Count("pk"),
+            started=Count("pk", filter=Q(explored=True) | Q(finished_at__isnull=False)),
+            finished=Count("pk", filter=Q(finished_at__isnull=False)),
+            screened_out=Count("pk", filter=Q(screened_out_at__isnull=False)),
+        )
+        .order_by()
+    )
+    by_condition = {row["condition"]: row for row in counted}
+    conditions = list(Condition.objects.filter(study=study).order_by("pk"))
+    rows = [(c.pk, c.name, c.withdrawn_count) for c in conditions]
+    if not conditions or None in by_condition:
+        withdrawn_elsewhere = study.withdrawn_count - sum(c.withdrawn_count for c in conditions)
+        rows.append((None, "(no condition)", withdrawn_elsewhere))
+    result = []
+    for pk, name, withdrawn in rows:
+        row = by_condition.get(pk, {})
+        consented, finished = row.get("consented", 0), row.get("finished", 0)
+        screened_out = row.get("screened_out", 0)
+        result.append(
+            ConditionCounts(
+                name=name,
+                consented=consented,
+                started=row.get("started", 0),
+                in_progress=consented - finished - screened_out,
+                finished=finished,
+                withdrawn=withdrawn,
+                screened_out=screened_out,
+            )
+        )
+    return result
+
+
+def _image_figures(study: Study) -> list[ImageFigures]:
+    """Per image of the study: explorations and masked rounds (counted in the database), and
+    the median time on the image over those who moved on from it (or finished)."""
+    participants = Participant.objects.filter(study=study)
+    explorations = Exploration.objects.filter(participant__in=participants)
+    made = dict(explorations.values_list("picture").annotate(n=Count("pk")).order_by())
+    rounds = dict(
+        Round.objects.filter(exploration__in=explorations, index__gte=1)
+        .values_list("exploration__picture")
+        .annotate(n=Count("pk"))
+        .order_by()
+    )
+    picture_of = dict(explorations.values_list("pk", "picture_id"))
+    seconds: dict = {}
+    for pk, spent in step_times(participants).items():
+        if spent is not None:
+            seconds.setdefault(picture_of[pk], []).append(spent)
+    figures = []
+    for entry in study.images.select_related("picture").order_by("position"):
+        pid = entry.picture_id
+        n, r = made.get(pid, 0), rounds.get(pid, 0)
+        figures.append(
+            ImageFigures(
+                picture=entry.picture,
+                practice=entry.is_practice,
+                explorations=n,
+                rounds=r,
+                rounds_per_exploration=r / n if n else None,
+                median_seconds=statistics.median(seconds[pid]) if seconds.get(pid) else None,
+            )
+        )
+    return figures
+
+
+def study_dashboard(study: Study) -> dict:
+    """What a researcher watches while a study runs."""
+    conditions = _counts_by_condition(study)
+    fields = ["consented", "started", "in_progress", "finished", "withdrawn", "screened_out"]
+    total = ConditionCounts("all", *(sum(getattr(c, f) for c in conditions) for f in fields))
+    return {
+        "conditions": conditions,
+        "total": total,
+        "declined": study.declined_count,
+        "images": _image_figures(study),
+    }

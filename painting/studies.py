@@ -34,8 +34,12 @@ class AlreadyTookPart(Exception):
 
 
 def new_code() -> str:
+    """Eight characters with at least one letter: a code of digits only would be read back as
+    a number from the export's CSV files."""
     while True:
         code = "".join(secrets.choice(CODE_ALPHABET) for _ in range(8))
+        if code.isdigit():
+            continue
         if not Participant.objects.filter(code=code).exists():
             return code
 
@@ -106,6 +110,25 @@ def consent(
         if existing is None:
             raise
         return _may_use(study, existing, visitor)
+
+
+def screen_problem(study: Study, width: str | None, height: str | None) -> str:
+    """Why this browser window (its size as the consent page measured it, in CSS pixels) is too
+    small for the study, or "". Nothing is stored about a window that is refused."""
+    need_w, need_h = study.min_screen_width, study.min_screen_height
+    if not need_w and not need_h:
+        return ""
+    need = f"This study needs a browser window of at least {need_w} × {need_h} pixels"
+    try:
+        w, h = int(width or ""), int(height or "")
+    except ValueError:
+        return f"{need}, and the size of yours could not be measured (is JavaScript on?)."
+    if w < need_w or h < need_h:
+        return (
+            f"{need}; yours is {w} × {h}. Please make the window larger, or open the link on a "
+            "computer with a larger screen."
+        )
+    return ""
 
 
 def decline(study: Study) -> None:
@@ -269,11 +292,68 @@ def refusal(participant: Participant | None) -> str:
     return ""
 
 
+# --- Time limits ------------------------------------------------------------------------------
+
+STUDY_TIME_UP = "The time for this study is up: nothing more is recorded. Please go on to Finish."
+IMAGE_TIME_UP = (
+    "The time for this image is up: nothing more is recorded for it. Please go on with Next."
+)
+
+
+def study_deadline(participant: Participant):
+    """When the participant's time for the whole study ends (from consent), or None."""
+    limit = participant.study.time_limit_s
+    return participant.consented_at + timedelta(seconds=limit) if limit else None
+
+
+def image_deadline(study: Study, opened_at):
+    """When the time on an image first opened at `opened_at` ends, or None. The exploration is
+    made at the image's first opening, so its created_at is the stored start (a reload or
+    another browser does not reset it)."""
+    limit = study.time_limit_per_image_s
+    return opened_at + timedelta(seconds=limit) if limit else None
+
+
+def study_time_is_up(participant: Participant) -> bool:
+    deadline = study_deadline(participant)
+    return deadline is not None and timezone.now() >= deadline
+
+
+def time_up(exploration: Exploration) -> str:
+    """Why this exploration takes no more because of a time limit, or ""."""
+    participant = exploration.participant
+    if participant is None:
+        return ""
+    if study_time_is_up(participant):
+        return STUDY_TIME_UP
+    deadline = image_deadline(participant.study, exploration.created_at)
+    if deadline is not None and timezone.now() >= deadline:
+        return IMAGE_TIME_UP
+    return ""
+
+
+def write_refusal(exploration: Exploration) -> str:
+    """Why nothing more may be recorded for this exploration (the participant is done, or its
+    time is up), or "": every view that writes for an exploration asks this."""
+    return refusal(exploration.participant) or time_up(exploration)
+
+
 def reachable_step(participant: Participant) -> int:
     """The furthest step the participant may open: each image needs the study's minimum of
-    finished masked rounds before the next one opens (a practice image none). image_count + 1
-    means Finish is open."""
+    finished masked rounds before the next one opens (a practice image none), unless its time
+    is up. image_count + 1 means Finish is open (also once the study's time is up)."""
     study = participant.study
+    steps = steps_for(participant)
+    if study_time_is_up(participant):
+        return len(steps) + 1
+    now = timezone.now()
+    timed_out = {
+        picture_id
+        for picture_id, opened_at in participant.explorations.values_list(
+            "picture_id", "created_at"
+        )
+        if (deadline := image_deadline(study, opened_at)) is not None and now >= deadline
+    }
     done = dict(
         participant.explorations.values("picture_id")
         .annotate(
@@ -281,9 +361,10 @@ def reachable_step(participant: Participant) -> int:
         )
         .values_list("picture_id", "n")
     )
-    steps = steps_for(participant)
     for step, entry in enumerate(steps, 1):
-        if not entry.is_practice and done.get(entry.picture_id, 0) < study.min_rounds_per_image:
+        if entry.is_practice or entry.picture_id in timed_out:
+            continue
+        if done.get(entry.picture_id, 0) < study.min_rounds_per_image:
             return step
     return len(steps) + 1
 
@@ -363,7 +444,18 @@ def withdraw(participant: Participant) -> None:
     participants = Participant.objects.filter(
         pk__in=Participant.objects.filter(same_browser, study=participant.study_id).values("pk")
     )
-    delete_participants(participants)
+    with transaction.atomic():
+        # Counted before the rows go: the dashboard still shows who withdrew, and where.
+        by_condition = participants.values_list("condition").annotate(n=Count("pk")).order_by()
+        for condition_id, n in by_condition:
+            if condition_id is not None:
+                Condition.objects.filter(pk=condition_id).update(
+                    withdrawn_count=F("withdrawn_count") + n
+                )
+            Study.objects.filter(pk=participant.study_id).update(
+                withdrawn_count=F("withdrawn_count") + n
+            )
+        delete_participants(participants)
 
 
 def delete_participants(participants: QuerySet[Participant]) -> None:

@@ -159,6 +159,11 @@ def consent(request: HttpRequest, slug: str):
         context = {"study": study, "ids": form.hidden(), "error": True}
         response = render(request, "painting/study_consent.html", context, status=400)
         return _may_send_to(response, studies.screened_out_url(study))
+    width, height = request.POST.get("screen_width"), request.POST.get("screen_height")
+    if problem := studies.screen_problem(study, width, height):
+        context = {"study": study, "ids": form.hidden(), "screen_error": problem}
+        response = render(request, "painting/study_consent.html", context, status=400)
+        return _may_send_to(response, studies.screened_out_url(study))
     try:
         participant = studies.consent(study, visitor=visitor_id(request, create=True), **form.ids())
     except studies.AlreadyTookPart:
@@ -175,6 +180,8 @@ def step(request: HttpRequest, slug: str, step: int):
         raise Http404
     if over := studies.refusal(participant):
         return _refused(request, study, over, 403)
+    if studies.study_time_is_up(participant):
+        return redirect("painting:study-finish", slug=study.slug)
     if refused := _not_yet(request, participant, step):
         return refused
     exploration = studies.exploration_for_step(participant, visitor_id(request, create=True), step)

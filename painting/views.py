@@ -11,6 +11,7 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect, reswap, retarget
 from django_htmx.middleware import HtmxDetails
@@ -98,9 +99,16 @@ def _error(request: HtmxHttpRequest, message: str, status: int = 400) -> HttpRes
 
 def _refused(request: HtmxHttpRequest, exploration: Exploration) -> HttpResponse | None:
     """The refusal of a write to an exploration that takes no more (its participant finished
-    the study), or None: every writing view asks this first."""
-    reason = studies.refusal(exploration.participant)
-    return _error(request, reason, status=403) if reason else None
+    the study, or its time is up), or None: every writing view asks this first. When time is
+    up, the study bar comes along out of band, with Next (or Finish) open."""
+    reason = studies.write_refusal(exploration)
+    if not reason:
+        return None
+    response = _error(request, reason, status=403)
+    if request.htmx and (study := study_context(exploration)):
+        bar = {"study": study, "study_oob": True}
+        response.content += render_to_string(EXPLORE + "#study-bar", bar, request).encode()
+    return response
 
 
 def _left_out(request: HtmxHttpRequest, exploration: Exploration, part: str) -> HttpResponse | None:
@@ -256,6 +264,16 @@ def study_context(exploration: Exploration) -> dict | None:
     )
     reachable = studies.reachable_step(participant)
     ready = not step or reachable > step
+    if studies.study_time_is_up(participant):
+        following = reverse("painting:study-finish", args=[study.slug])
+    deadlines = [
+        d
+        for d in (
+            studies.study_deadline(participant),
+            studies.image_deadline(study, exploration.created_at),
+        )
+        if d is not None
+    ]
     return {
         "study": study,
         "step": step,
@@ -265,6 +283,16 @@ def study_context(exploration: Exploration) -> dict | None:
         "next_ready": ready,
         "next_hint": "" if ready else studies.rounds_needed_message(participant, reachable),
         "over": studies.refusal(participant),
+        "time_up": studies.time_up(exploration),
+        # Counted down by the browser from the page's load (its own clock may be off).
+        "seconds_left": max(0, int((min(deadlines) - timezone.now()).total_seconds()))
+        if deadlines
+        else None,
+        "next_label": "Continue the study"
+        if not step
+        else "Next image"
+        if following != reverse("painting:study-finish", args=[study.slug])
+        else "Finish",
     }
 
 
@@ -272,9 +300,19 @@ def exploration_url(exploration: Exploration) -> str:
     return reverse("painting:explore", args=[exploration.pk])
 
 
+def _sent_to_finish(request: HttpRequest, exploration: Exploration) -> bool:
+    """Over the study's time, a participant still taking part goes to Finish (staff may look)."""
+    participant = exploration.participant
+    if participant is None or request.user.is_staff or studies.refusal(participant):
+        return False
+    return studies.study_time_is_up(participant)
+
+
 @require_GET
 def explore(request: HtmxHttpRequest, exploration_id):
     exploration = _get_exploration_for(request, exploration_id)
+    if _sent_to_finish(request, exploration):
+        return redirect("painting:study-finish", slug=exploration.participant.study.slug)
     rounds = selectors.history_of(exploration)
     latest = rounds[-1] if rounds else None
     context = {
@@ -364,8 +402,9 @@ def latency(request: HtmxHttpRequest, exploration_id, round_id):
     """Classify to result on screen, as the browser measured it, sent once the result shows:
     the owner's own round only, and only the first report counts."""
     round_ = _get_round_for(request, exploration_id, round_id)
-    if refused := _refused(request, round_.exploration):
-        return refused
+    # A round sent in time may show its result after the time is up: its latency still counts.
+    if reason := studies.refusal(round_.exploration.participant):
+        return _error(request, reason, status=403)
     form = LatencyForm(request.POST)
     if not form.is_valid():
         return _error(request, first_error(form))

@@ -16,7 +16,7 @@ from django.test import Client
 from PIL import Image
 
 from painting import studies
-from painting.exports import PARTICIPANT_COLUMNS, ROUND_COLUMNS, write_study_zip
+from painting.exports import EVENT_COLUMNS, PARTICIPANT_COLUMNS, ROUND_COLUMNS, write_study_zip
 from painting.models import Exploration, Participant, Round
 from tests.helpers import (
     HTMX,
@@ -297,3 +297,137 @@ def test_every_row_carries_the_platform_ids_and_the_condition(gallery):
     assert order == [str(e.picture_id) for e in studies.steps_for(stored)]
     readme = archive.read("README.txt").decode()
     assert "Declined consent: 1" in readme and "practice: 1 for a round" in readme
+
+
+def export_of(study) -> zipfile.ZipFile:
+    out = io.BytesIO()
+    write_study_zip(study, out)
+    return read(out.getvalue())
+
+
+def test_every_csv_column_is_in_the_codebook(gallery, on_commit):
+    study, _ = run_study(gallery, on_commit)
+    archive = export_of(study)
+    readme = archive.read("README.txt").decode()
+    for name in ("rounds.csv", "participants.csv", "events.csv"):
+        header = next(csv.reader(io.StringIO(archive.read(name).decode())))
+        assert header == list(
+            {
+                "rounds.csv": ROUND_COLUMNS,
+                "participants.csv": PARTICIPANT_COLUMNS,
+                "events.csv": EVENT_COLUMNS,
+            }[name]
+        )
+        for column in header:
+            assert f"  {column}:" in readme, (name, column)
+
+
+def test_events_csv_is_one_flat_row_per_event(gallery, on_commit):
+    study, exploration = run_study(gallery, on_commit)
+    rows = rows_of(export_of(study), "events.csv")
+    # Round 0 has no log; rounds 1 and 2 each sent a stroke and a classify.
+    assert [(r["round_index"], r["event_index"], r["type"]) for r in rows] == [
+        ("1", "0", "stroke"),
+        ("1", "1", "classify"),
+        ("2", "0", "stroke"),
+        ("2", "1", "classify"),
+    ]
+    stroke = rows[0]
+    assert stroke["participant"] == exploration.participant.code and stroke["step"] == "1"
+    assert (stroke["tool"], stroke["size"], stroke["pointer"], stroke["points"]) == (
+        "paint",
+        "24",
+        "pen",
+        "2",
+    )
+    assert (stroke["x"], stroke["y"], stroke["first_point_t"], stroke["last_point_t"]) == (
+        "10",
+        "10",
+        "0",
+        "32",
+    )
+    assert stroke["t"] == "400" and rows[1]["t"] == "800" and rows[1]["tool"] == ""
+
+
+def test_focus_and_tab_switches_are_rows_and_counted_per_participant(gallery, on_commit):
+    study, exploration = run_study(gallery, on_commit)
+    attention = [
+        {"type": t, "t": 10 * i}
+        for i, t in enumerate(["blur", "hidden", "visible", "focus", "blur"])
+    ]
+    Round.objects.filter(exploration=exploration, index=1).update(strokes=attention)
+    archive = export_of(study)
+    rows = [r for r in rows_of(archive, "events.csv") if r["round_index"] == "1"]
+    assert [(r["type"], r["t"]) for r in rows] == [(e["type"], str(e["t"])) for e in attention]
+    [participant] = rows_of(archive, "participants.csv")
+    assert (participant["blur_events"], participant["hidden_events"]) == ("2", "1")
+
+
+def test_a_hostile_log_still_exports_flat_rows():
+    from painting.exports import _event_rows
+
+    events = [
+        "not an event",
+        {"type": "stroke", "t": True, "points": [[1], "x", [2, 3, 4]], "size": "big"},
+        {"type": ["odd"], "points": {"a": 1}},
+        {"type": "blur", "t": 12.5},
+    ]
+    rows = list(_event_rows({"study": "s"}, events))
+    assert [r["type"] for r in rows] == ["", "stroke", "", "blur"]
+    assert rows[1]["t"] == "" and rows[1]["size"] == "" and rows[1]["points"] == 3
+    assert rows[1]["x"] == 1 and rows[1]["y"] == "" and rows[1]["last_point_t"] == 4
+    assert rows[2]["points"] == "" and rows[3]["t"] == 12.5
+    assert list(_event_rows({}, {"not": "a list"})) == []
+
+
+def test_the_csv_files_load_in_pandas_as_they_are(gallery, on_commit):
+    pandas = pytest.importorskip("pandas")
+    study, exploration = run_study(gallery, on_commit)
+    Round.objects.filter(exploration=exploration, index=2).update(client_latency_ms=0.0)
+    archive = export_of(study)
+
+    def frame(name):
+        return pandas.read_csv(io.BytesIO(archive.read(name)))
+
+    rounds, participants, events = (
+        frame(n) for n in ("rounds.csv", "participants.csv", "events.csv")
+    )
+    numeric = pandas.api.types.is_numeric_dtype
+    for column in (
+        "round_index",
+        "step",
+        "image_position",
+        "masked_percent",
+        "top1_probability",
+        "ms_since_step_start",
+        "time_on_step_s",
+        "client_latency_ms",
+        "server_latency_ms",
+        "queue_ms",
+        "inference_ms",
+        "batch_size",
+        "practice",
+    ):
+        assert numeric(rounds[column]), column
+    assert list(rounds["round_index"]) == [0, 1, 2] and list(rounds["step"]) == [1, 1, 1]
+    assert rounds["client_latency_ms"].isna()[0] and rounds["client_latency_ms"][2] == 0
+    assert rounds["ms_since_previous_round"].isna()[0] and rounds["ms_since_previous_round"][1] >= 0
+    assert rounds["error"].isna().all()  # empty is NaN
+    assert (rounds["time_on_step_s"] >= 0).all()  # finished: the step has an end
+    for column in ("participant", "external_id", "exploration", "image_id", "condition"):
+        assert pandas.api.types.is_string_dtype(rounds[column]) or rounds[column].isna().all()
+    assert rounds["participant"][0] == exploration.participant.code
+    assert participants["participant"][0] == exploration.participant.code
+    assert participants["rounds"][0] == 3 and participants["order_seed"].isna()[0]
+    assert participants["external_id"][0] == "EXT-1"
+    for column in ("t", "size", "points", "x", "y", "event_index", "step", "round_index"):
+        assert numeric(events[column]), column
+    assert events["size"].isna()[1] and events["size"][0] == 24
+    assert list(events["type"]) == ["stroke", "classify"] * 2
+
+
+@pytest.mark.django_db
+def test_a_participant_code_is_never_digits_only(monkeypatch):
+    drawn = iter("23456789" + "A2345678")
+    monkeypatch.setattr(studies.secrets, "choice", lambda _alphabet: next(drawn))
+    assert studies.new_code() == "A2345678"

@@ -245,6 +245,10 @@ def test_staff_set_up_conditions_practice_and_the_platform_in_admin(staff, galle
         "images-0-is_practice",
         "conditions-TOTAL_FORMS",
         "conditions-__prefix__-show_analysis",
+        "time_limit_per_image_s",
+        "time_limit_s",
+        "min_screen_width",
+        "min_screen_height",
     ):
         assert field in form, field
     data = {
@@ -253,6 +257,10 @@ def test_staff_set_up_conditions_practice_and_the_platform_in_admin(staff, galle
         "consent_text": "Agree?",
         "consent_version": "1",
         "min_rounds_per_image": "1",
+        "time_limit_per_image_s": "0",
+        "time_limit_s": "0",
+        "min_screen_width": "0",
+        "min_screen_height": "0",
         "order": "random",
         "allow_resume_elsewhere": "on",
         "completion_url": "https://app.prolific.com/submissions/complete",

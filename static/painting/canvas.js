@@ -339,6 +339,13 @@
       if (prediction && result.classList.contains("done")) prediction.value = "";
     });
 
+    // Attention: the window losing or getting the focus, and the tab being switched away from
+    // or back to, go into the brush log like any other event (jsPsych's interaction data).
+    window.addEventListener("blur", () => log({ type: "blur" }));
+    window.addEventListener("focus", () => log({ type: "focus" }));
+    document.addEventListener("visibilitychange", () =>
+      log({ type: document.visibilityState === "hidden" ? "hidden" : "visible" }));
+
     showCropGuide(stage, canvas);
     setUpModelView(stage, root);
     changed();
@@ -402,8 +409,34 @@
     setTimeout(() => { box.hidden = true; }, 8000);
   }
 
+  // A study's time left, counted from the page's load (the server's figure: the browser's clock
+  // may be off). The server enforces it; at zero the page is loaded again, and the server
+  // shows that the time is up, with Next.
+  function countDown() {
+    let seen = null;
+    let ends = 0;
+    const tick = () => {
+      const box = document.querySelector("[data-seconds-left]");
+      if (!box) return;
+      if (box !== seen) { // the study bar is swapped in again after each round
+        seen = box;
+        ends = performance.now() + Number(box.dataset.secondsLeft) * 1000;
+      }
+      const left = Math.max(0, Math.round((ends - performance.now()) / 1000));
+      box.querySelector("[data-time-left]").value =
+        Math.floor(left / 60) + ":" + String(left % 60).padStart(2, "0");
+      if (left === 0) {
+        clearInterval(timer);
+        window.location.reload();
+      }
+    };
+    const timer = setInterval(tick, 1000);
+    tick();
+  }
+
   document.addEventListener("DOMContentLoaded", () => {
     document.querySelectorAll("[data-stage]").forEach(setUp);
+    if (document.querySelector("[data-seconds-left]")) countDown();
     document.body.addEventListener("htmx:sendError", () =>
       showConnectionError("The server could not be reached. Check your connection and try again."));
     document.body.addEventListener("htmx:responseError", (event) =>
