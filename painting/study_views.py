@@ -9,7 +9,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from . import studies
+from . import ratelimit, studies
 from .forms import ClosingForm, PlatformIdsForm, first_error
 from .models import Participant, Study
 from .views import exploration_url, participant_session_key, visitor_id
@@ -152,6 +152,10 @@ def consent(request: HttpRequest, slug: str):
     form = PlatformIdsForm(request.POST)
     if not form.is_valid():
         return _bad_link(request, study, form)
+    # A new participant (or a counted decline) from an unknown browser: bounded per address,
+    # as new explorations are, so a script cannot fill a study with participants.
+    if refused := ratelimit.refusal(request, "explore", ""):
+        return HttpResponse(refused, status=429, content_type="text/plain; charset=utf-8")
     if request.POST.get("decline"):
         studies.decline(study)
         return _screened_out(request, study, declined=True)

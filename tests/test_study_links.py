@@ -333,3 +333,17 @@ def test_the_pages_whose_forms_lead_to_the_platform_let_the_browser_go_there(cli
 def form_action(response) -> str:
     directives = (d.strip().split(" ", 1) for d in response["Content-Security-Policy"].split(";"))
     return dict(directives)["form-action"]
+
+
+def test_new_participants_from_one_address_are_rate_limited(gallery, settings):
+    settings.XAI_ADDRESS_RATE_LIMITS = {**settings.XAI_ADDRESS_RATE_LIMITS, "explore": (2, 60)}
+    study = make_study(gallery)
+    answers = [
+        Client().post(f"/study/{study.slug}/consent/", {"agree": "1", "PROLIFIC_PID": f"P{i}"})
+        for i in range(3)
+    ]
+    assert [a.status_code for a in answers] == [302, 302, 429]
+    assert "Wait a moment and try again." in answers[2].content.decode()
+    declined = Client().post(f"/study/{study.slug}/consent/", {"decline": "1"})
+    assert declined.status_code == 429
+    assert Participant.objects.count() == 2 and Study.objects.get().declined_count == 0
