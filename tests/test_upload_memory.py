@@ -4,9 +4,6 @@
 from __future__ import annotations
 
 import io
-import os
-import subprocess
-import sys
 import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -14,69 +11,33 @@ from pathlib import Path
 
 import httpx
 import pytest
-from django.db import connection
 from PIL import Image, ImageDraw
 
-from tests.helpers import ROOT, free_port
+from tests.servers import WebServer
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 MB = 1024 * 1024
 
 
-class GunicornProcess:
-    """The web server of scripts/run.sh against the test database and media, tasks run eagerly."""
+def children(pid: int) -> list[int]:
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
+        except (OSError, IndexError, ValueError):
+            continue
+        if parent == pid:
+            found.append(int(stat.parent.name))
+    return found
 
-    def __init__(self, db_path: str, media_root: str, log_path: Path):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self.log_path = log_path
-        self.env = {
-            **os.environ,
-            "XAI_DB_PATH": db_path,
-            "XAI_MEDIA_ROOT": media_root,
-            "XAI_EAGER": "1",
-            "PYTHONUNBUFFERED": "1",
-        }
-        self.process: subprocess.Popen | None = None
 
-    def start(self) -> GunicornProcess:
-        command = [sys.executable, "-m", "gunicorn", "xaiproject.wsgi"]
-        command += ["--bind", f"127.0.0.1:{self.port}", "--worker-class", "gthread"]
-        command += ["--workers", "1", "--threads", "64", "--log-level", "warning"]
-        with open(self.log_path, "ab") as log:
-            self.process = subprocess.Popen(
-                command, cwd=ROOT, env=self.env, stdout=log, stderr=subprocess.STDOUT
-            )
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline and self.process.poll() is None:
-            try:
-                if httpx.get(self.url + "/", timeout=5).status_code == 200:
-                    return self
-            except httpx.TransportError:
-                pass
-            time.sleep(0.2)
-        raise RuntimeError("gunicorn did not start:\n" + self.log_path.read_text()[-3000:])
-
-    def worker_pid(self) -> int:
-        """The one worker process, the gunicorn master's child: it serves the requests."""
-        for stat in Path("/proc").glob("[0-9]*/stat"):
-            try:
-                parent = int(stat.read_text().rsplit(")", 1)[1].split()[1])
-            except (OSError, IndexError, ValueError):
-                continue
-            if parent == self.process.pid:
-                return int(stat.parent.name)
-        raise RuntimeError("gunicorn has no worker process")
-
-    def stop(self) -> None:
-        if self.process and self.process.poll() is None:
-            self.process.terminate()
-            try:
-                self.process.wait(20)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
+def worker_pid(server: WebServer) -> int:
+    """The one gunicorn worker (serve.sh's bash → gunicorn master → worker): it serves requests."""
+    for master in children(server.process.pid):
+        if workers := children(master):
+            return workers[0]
+    raise RuntimeError("gunicorn has no worker process")
 
 
 def rss(pid: int) -> int:
@@ -113,12 +74,14 @@ def big_png(side: int = 6300) -> bytes:
 
 
 @pytest.fixture
-def server(media_root, tmp_path):
-    server = GunicornProcess(
-        str(connection.settings_dict["NAME"]), str(media_root), tmp_path / "gunicorn.log"
-    ).start()
-    yield server
-    server.stop()
+def server(start_server):
+    """gunicorn alone (one gthread worker), as serve.sh runs it without nginx. Thirty-two
+    uploads from one address within a minute are over its usual limit: this test is about memory."""
+    return start_server(
+        proxy=False,
+        XAI_UPLOADS_PER_MINUTE_PER_ADDRESS="1000",
+        XAI_EXPLORES_PER_MINUTE_PER_ADDRESS="1000",
+    )
 
 
 def test_sixteen_forty_megapixel_uploads_keep_the_web_process_small(server):
@@ -126,7 +89,7 @@ def test_sixteen_forty_megapixel_uploads_keep_the_web_process_small(server):
     # As many uploads of the working size first: what every upload costs whatever its size
     # (threads, the model, each thread's database connection, its first round) is then idle.
     assert upload_at_once(server.url, big_png(1024)) == [302] * 16
-    pid = server.worker_pid()
+    pid = worker_pid(server)
     time.sleep(0.5)
     idle = peak = rss(pid)
     done = threading.Event()
