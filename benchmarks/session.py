@@ -30,17 +30,38 @@ def random_masks(size: tuple[int, int], count: int, seed: int = 0) -> list[bytes
 
 
 class Session:
-    """One browser: its own cookies, one exploration of the chosen gallery photo."""
+    """One browser: its own cookies, one exploration of the chosen gallery photo (or of the
+    JPEG it uploads, or of the first image of the study it joins)."""
 
-    def __init__(self, url: str, title: str, headers: dict | None = None):
+    def __init__(
+        self,
+        url: str,
+        title: str = "",
+        headers: dict | None = None,
+        *,
+        upload: bytes | None = None,
+        study: str = "",
+    ):
         self.client = httpx.Client(base_url=url, timeout=120, headers=headers)
         home = self.client.get("/").text
-        form = next(f for f in home.split("<form")[1:] if f">{title}<" in f)
-        explore = re.search(r'action="([^"]+/explore/)"', form).group(1)
         token = self.client.cookies["csrftoken"]
         self.headers = {**HTMX, "X-CSRFToken": token}
-        page = self.client.post(explore, headers={"X-CSRFToken": token}, follow_redirects=True)
+        csrf = {"X-CSRFToken": token}
+        if upload is not None:
+            photo = {"image": ("photo.jpg", upload, "image/jpeg")}
+            page = self.client.post("/upload/", headers=csrf, files=photo, follow_redirects=True)
+        elif study:
+            consent = self.client.post(f"/study/{study}/consent/", headers=csrf, data={"agree": 1})
+            if consent.status_code != 302:
+                raise RuntimeError(f"consent refused ({consent.status_code}): {consent.text[:300]}")
+            page = self.client.get(f"/study/{study}/step/1/", follow_redirects=True)
+        else:
+            form = next(f for f in home.split("<form")[1:] if f">{title}<" in f)
+            explore = re.search(r'action="([^"]+/explore/)"', form).group(1)
+            page = self.client.post(explore, headers=csrf, follow_redirects=True)
+        page.raise_for_status()
         self.base = str(page.url.path)
+        self.page = page
         match = re.search(r'<canvas data-mask width="(\d+)" height="(\d+)"', page.text)
         self.size = (int(match.group(1)), int(match.group(2)))
         self.finish(page.text)

@@ -5,4 +5,7 @@ class PaintingConfig(AppConfig):
     name = "painting"
 
     def ready(self) -> None:
-        from . import files  # noqa: F401  connects the receivers that delete rows' files
+        from . import (
+            files,  # noqa: F401  connects the receivers that delete rows' files
+            storage,  # noqa: F401  registers its system check
+        )

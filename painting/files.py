@@ -9,9 +9,7 @@ files, which stay until the Picture row itself is deleted."""
 
 from __future__ import annotations
 
-import contextlib
 import logging
-import os
 from functools import partial
 
 from django.core.files.storage import Storage
@@ -21,6 +19,7 @@ from django.db.models.signals import post_delete
 from django.dispatch import receiver
 
 from .models import Exploration, Picture, Round
+from .storage import delete_folder
 
 log = logging.getLogger(__name__)
 
@@ -55,19 +54,7 @@ def _delete(storage: Storage, names: list[str], folders: list[str] = ()) -> None
     for name in names:
         storage.delete(name)
     for folder in folders:
-        _delete_folder(storage, folder)
-
-
-def _delete_folder(storage: Storage, folder: str) -> None:
-    try:
-        _subfolders, names = storage.listdir(folder)
-    except FileNotFoundError:
-        return
-    for name in names:
-        storage.delete(f"{folder}/{name}")
-    # An empty local folder would still be named after the exploration.
-    with contextlib.suppress(NotImplementedError, OSError):
-        os.rmdir(storage.path(folder))
+        delete_folder(storage, folder)
 
 
 def _delete_unless_shared(storage: Storage, names: list[str]) -> None:

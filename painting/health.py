@@ -15,14 +15,14 @@ from __future__ import annotations
 import functools
 import json
 import logging
-import os
 from collections.abc import Callable
 
 import redis
 from django.conf import settings
-from django.core.files.storage import FileSystemStorage, default_storage
 from django.db import connection
 from django.http import HttpRequest, HttpResponse
+
+from .storage import check_reachable
 
 log = logging.getLogger(__name__)
 
@@ -64,20 +64,10 @@ def broker() -> str:
     return "ok"
 
 
-def _storage() -> None:
-    if isinstance(default_storage, FileSystemStorage):
-        # Made on the first write; a fresh deployment is healthy before its first upload.
-        os.makedirs(default_storage.location, exist_ok=True)
-        if not os.access(default_storage.location, os.W_OK):
-            raise PermissionError(f"{default_storage.location} is not writable")
-    elif not default_storage.exists(""):  # the root: for S3-like storages, the bucket
-        raise OSError("the storage's root does not exist")
-
-
 CHECKS: dict[str, Callable[[], str | None]] = {
     "database": _database,
     "broker": broker,
-    "storage": _storage,
+    "storage": check_reachable,
 }
 
 

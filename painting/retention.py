@@ -11,6 +11,7 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 
 from .models import Exploration, Picture, Round
+from .storage import stored_files
 
 # A file younger than this may belong to a row that is still being written.
 ORPHAN_GRACE = timedelta(hours=1)
@@ -53,21 +54,13 @@ def _referenced_files() -> set[str]:
     return names
 
 
-def _stored_files(folder: str = "") -> list[str]:
-    directories, files = default_storage.listdir(folder)
-    found = [f"{folder}{name}" for name in files]
-    for directory in directories:
-        found += _stored_files(f"{folder}{directory}/")
-    return found
-
-
 def delete_orphaned_files(now: datetime | None = None) -> int:
     """Remove stored files that no row names (left by a crash, a race or a deleted row)."""
     now = now or timezone.now()
     referenced = _referenced_files()
     deleted = 0
-    for name in _stored_files():
-        if name in referenced or now - default_storage.get_modified_time(name) < ORPHAN_GRACE:
+    for name, modified in stored_files(default_storage):
+        if name in referenced or now - modified < ORPHAN_GRACE:
             continue
         default_storage.delete(name)
         deleted += 1

@@ -2,12 +2,11 @@
 
 from __future__ import annotations
 
-import mimetypes
 import uuid
 
 from django.conf import settings
 from django.db.models import Q
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
@@ -25,6 +24,7 @@ from . import (
     review,
     selectors,
     services,
+    storage,
     studies,
 )
 from .forms import LatencyForm, RoundForm, UploadForm, first_error
@@ -412,19 +412,6 @@ def latency(request: HtmxHttpRequest, exploration_id, round_id):
     return HttpResponse(status=204)
 
 
-def _file_response(field, content_type: str | None) -> FileResponse:
-    if not field:
-        raise Http404
-    content_type = content_type or mimetypes.guess_type(field.name)[0]
-    return _immutable(FileResponse(field.open("rb"), content_type=content_type))
-
-
-def _immutable(response: HttpResponse) -> HttpResponse:
-    """What is served under one URL never changes; only its owner (and staff) may keep it."""
-    response["Cache-Control"] = "private, max-age=31536000, immutable"
-    return response
-
-
 # The photo's own file is a PNG (gallery) or a JPEG (uploads): its type follows its name.
 PICTURE_FILES = {"image.png": ("file", None), "thumb.jpg": ("thumbnail", "image/jpeg")}
 ROUND_FILES = {
@@ -432,6 +419,8 @@ ROUND_FILES = {
     "masked.png": ("masked_image", "image/png"),
     "thumb.jpg": ("thumbnail", "image/jpeg"),
 }
+# The canvas reads a mask's pixels (restoring a round), which it may only do from this origin.
+SAME_ORIGIN_FILES = {"mask.png"}
 
 
 @require_GET
@@ -441,7 +430,7 @@ def picture_file(request: HttpRequest, picture_id, name: str):
     if name not in PICTURE_FILES or not visible:
         raise Http404
     field, content_type = PICTURE_FILES[name]
-    return _file_response(getattr(picture, field), content_type)
+    return storage.serve(getattr(picture, field), content_type)
 
 
 @require_GET
@@ -453,8 +442,10 @@ def round_file(request: HttpRequest, exploration_id, round_id, name: str):
     if name == "masked.png" and round_.mask:
         # Not stored: the same pixels the model saw, composed from original, mask and fill.
         png = images.png_bytes(originals.masked_image_of(round_), fast=True)
-        return _immutable(HttpResponse(png, content_type=content_type))
-    return _file_response(getattr(round_, field), content_type)
+        return storage.immutable(HttpResponse(png, content_type=content_type))
+    return storage.serve(
+        getattr(round_, field), content_type, same_origin=name in SAME_ORIGIN_FILES
+    )
 
 
 @require_GET
@@ -466,7 +457,7 @@ def saliency(request: HttpRequest, exploration_id):
     values = model_view.saliency_of(exploration)
     if values is None:
         raise Http404
-    return _immutable(HttpResponse(review.heatmap_png(values), content_type="image/png"))
+    return storage.immutable(HttpResponse(review.heatmap_png(values), content_type="image/png"))
 
 
 def _analysis_fragment(request: HttpRequest, round_: Round) -> HttpResponse:

@@ -1,5 +1,6 @@
 """Settings for Interaction as Explanation. Every value can be overridden by environment."""
 
+import json
 import os
 import secrets
 import tempfile
@@ -154,9 +155,76 @@ USE_TZ = True
 STATIC_URL = "static/"
 STATIC_ROOT = BASE_DIR / "staticfiles"
 STATICFILES_DIRS = [BASE_DIR / "static"]
+# Media (photos, masks, thumbnails, heatmaps). Nothing serves them but the views that check
+# their owner (painting/storage.py): they stream the file, or with XAI_MEDIA_SIGNED_URLS
+# redirect to a signed URL of the bucket valid for XAI_MEDIA_URL_SECONDS. Every process (web,
+# workers, commands) must have the same storage settings.
+#   XAI_STORAGE=local (default): files under XAI_MEDIA_ROOT;
+#   XAI_STORAGE=s3: a private bucket of S3 or any S3-compatible server (django-storages),
+#     named by AWS_STORAGE_BUCKET_NAME, with AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and, off
+#     AWS, AWS_S3_ENDPOINT_URL; optionally AWS_S3_REGION_NAME, AWS_S3_ADDRESSING_STYLE
+#     (path or virtual; path by default with an endpoint), AWS_LOCATION (a key prefix);
+#   XAI_STORAGE_BACKEND: any other Django storage class (dotted path), instead of those two.
+# XAI_STORAGE_OPTIONS (JSON) is merged into the backend's options.
 MEDIA_ROOT = Path(env("XAI_MEDIA_ROOT", str(VAR_DIR / "media")))
+XAI_STORAGE = env("XAI_STORAGE", "local")
+XAI_MEDIA_URL_SECONDS = envint("XAI_MEDIA_URL_SECONDS", 300)
+XAI_MEDIA_ORIGINS: list[str] = []  # where signed URLs point: the page's img-src allows them
+
+
+def _s3_storage() -> tuple[dict, list[str]]:
+    """django-storages' S3 options from the usual AWS_* variables, and the origins of the URLs
+    it signs."""
+    bucket = env("AWS_STORAGE_BUCKET_NAME", "")
+    if not bucket:
+        raise ValueError("XAI_STORAGE=s3 needs AWS_STORAGE_BUCKET_NAME")
+    endpoint = env("AWS_S3_ENDPOINT_URL", "")
+    region = env("AWS_S3_REGION_NAME", "")
+    # S3-compatible servers (MinIO, Ceph, Garage, …) address buckets by path.
+    style = env("AWS_S3_ADDRESSING_STYLE", "path" if endpoint else "virtual")
+    options = {
+        "bucket_name": bucket,
+        "endpoint_url": endpoint or None,
+        "region_name": region or None,
+        "addressing_style": style,
+        "location": env("AWS_LOCATION", ""),
+        "signature_version": "s3v4",
+        # Private objects, reached only through signed URLs that expire.
+        "default_acl": None,
+        "querystring_auth": True,
+        "querystring_expire": XAI_MEDIA_URL_SECONDS,
+        "custom_domain": None,
+        # Two uploads of the same photo get two files, as in a local folder.
+        "file_overwrite": False,
+        "object_parameters": {"CacheControl": "private, max-age=31536000, immutable"},
+    }
+    if endpoint:
+        parts = urlsplit(endpoint)
+        host = f"{bucket}.{parts.netloc}" if style == "virtual" else parts.netloc
+        origins = [f"{parts.scheme}://{host}"]
+    elif style == "path":
+        origins = [f"https://s3.{region}.amazonaws.com" if region else "https://s3.amazonaws.com"]
+    else:
+        origins = [f"https://{bucket}.s3.amazonaws.com"]
+        origins += [f"https://{bucket}.s3.{region}.amazonaws.com"] if region else []
+    return options, origins
+
+
+if XAI_STORAGE == "local":
+    MEDIA_STORAGE = {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {}}
+elif XAI_STORAGE == "s3":
+    s3_options, XAI_MEDIA_ORIGINS = _s3_storage()
+    MEDIA_STORAGE = {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": s3_options}
+else:
+    raise ValueError(f"XAI_STORAGE must be local or s3, not {XAI_STORAGE!r}")
+MEDIA_STORAGE["BACKEND"] = env("XAI_STORAGE_BACKEND", MEDIA_STORAGE["BACKEND"])
+MEDIA_STORAGE["OPTIONS"].update(json.loads(env("XAI_STORAGE_OPTIONS", "{}")))
+XAI_MEDIA_ORIGINS = env("XAI_MEDIA_ORIGIN", " ".join(XAI_MEDIA_ORIGINS)).split()
+# Redirect to signed URLs (the bucket serves the bytes) instead of streaming through the web
+# process: on by default for S3; for another backend, only if its url() signs and expires.
+XAI_MEDIA_SIGNED_URLS = envbool("XAI_MEDIA_SIGNED_URLS", XAI_STORAGE == "s3")
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": MEDIA_STORAGE,
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},
 }
 WHITENOISE_MAX_AGE = 24 * 3600  # a day: assets are small and change only with a release
@@ -191,7 +259,7 @@ CONTENT_SECURITY_POLICY = {
         "default-src": ["'self'"],
         "script-src": ["'self'"],
         "style-src": ["'self'"],
-        "img-src": ["'self'", "data:", "blob:"],
+        "img-src": ["'self'", "data:", "blob:", *XAI_MEDIA_ORIGINS],
         "object-src": ["'none'"],
         "base-uri": ["'self'"],
         "form-action": ["'self'"],
