@@ -103,10 +103,9 @@ def check_reachable(storage: Storage = default_storage) -> None:
 
 
 def _s3_storage(storage: Storage):
-    storage = getattr(storage, "_wrapped", storage)  # default_storage is a lazy object
-    if type(storage).__module__ != "storages.backends.s3":
-        return None
-    return storage
+    """The storage if it is django-storages' S3 backend (default_storage, a lazy object, tells
+    its class through __class__), else None."""
+    return storage if storage.__class__.__module__ == "storages.backends.s3" else None
 
 
 @checks.register(checks.Tags.security)

@@ -172,9 +172,9 @@ XAI_MEDIA_URL_SECONDS = envint("XAI_MEDIA_URL_SECONDS", 300)
 XAI_MEDIA_ORIGINS: list[str] = []  # where signed URLs point: the page's img-src allows them
 
 
-def _s3_storage() -> tuple[dict, list[str]]:
+def _s3_storage(url_seconds: int) -> tuple[dict, list[str]]:
     """django-storages' S3 options from the usual AWS_* variables, and the origins of the URLs
-    it signs."""
+    it signs (valid for url_seconds)."""
     bucket = env("AWS_STORAGE_BUCKET_NAME", "")
     if not bucket:
         raise ValueError("XAI_STORAGE=s3 needs AWS_STORAGE_BUCKET_NAME")
@@ -192,7 +192,7 @@ def _s3_storage() -> tuple[dict, list[str]]:
         # Private objects, reached only through signed URLs that expire.
         "default_acl": None,
         "querystring_auth": True,
-        "querystring_expire": XAI_MEDIA_URL_SECONDS,
+        "querystring_expire": url_seconds,
         "custom_domain": None,
         # Two uploads of the same photo get two files, as in a local folder.
         "file_overwrite": False,
@@ -213,7 +213,7 @@ def _s3_storage() -> tuple[dict, list[str]]:
 if XAI_STORAGE == "local":
     MEDIA_STORAGE = {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {}}
 elif XAI_STORAGE == "s3":
-    s3_options, XAI_MEDIA_ORIGINS = _s3_storage()
+    s3_options, XAI_MEDIA_ORIGINS = _s3_storage(XAI_MEDIA_URL_SECONDS)
     MEDIA_STORAGE = {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": s3_options}
 else:
     raise ValueError(f"XAI_STORAGE must be local or s3, not {XAI_STORAGE!r}")
