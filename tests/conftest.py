@@ -1,6 +1,6 @@
 """Fixtures only (helpers are in helpers.py and servers.py): isolated media, eager or real
-Celery, the gallery, a staff client, real Redis servers and Celery workers, and the web server
-as `make run` starts it."""
+Celery, the gallery, a staff client, real Redis servers and Celery workers, the web server
+as `make run` starts it, and media in an S3 bucket."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from django.core.management import call_command
 from django.test import Client
 
 from tests.helpers import RedisServer, WorkerProcess, database_env, use_broker
-from tests.servers import WebServer
+from tests.servers import S3Server, WebServer
 from xaiproject.celery import app as celery_app
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -156,3 +156,56 @@ def start_server(app_env, tmp_path_factory):
 def public_server(start_server) -> WebServer:
     """nginx in front of gunicorn, as `make run` serves the app."""
     return start_server()
+
+
+@pytest.fixture(scope="session")
+def s3():
+    server = S3Server().start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def in_bucket(s3, settings, monkeypatch):
+    """This process keeps its media in the bucket too, configured by settings.py's own code
+    from the same environment; the bucket is emptied afterwards."""
+    from xaiproject import settings as project_settings
+
+    for name, value in s3.env.items():
+        monkeypatch.setenv(name, value)
+    options, origins = project_settings._s3_storage(s3.url_seconds)
+    settings.STORAGES = {
+        **settings.STORAGES,
+        "default": {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": options},
+    }
+    settings.XAI_MEDIA_SIGNED_URLS = True
+    settings.XAI_MEDIA_URL_SECONDS = s3.url_seconds
+    directives = settings.CONTENT_SECURITY_POLICY["DIRECTIVES"]
+    settings.CONTENT_SECURITY_POLICY = {
+        "DIRECTIVES": {**directives, "img-src": [*directives["img-src"], *origins]}
+    }
+    yield s3
+    s3.empty()
+
+
+@pytest.fixture(scope="session")
+def bucket_redis(tmp_path_factory):
+    """A broker of the bucket tests' own, so that only a worker with the bucket's settings
+    takes their tasks."""
+    server = RedisServer(tmp_path_factory.mktemp("redis-s3")).start()
+    yield server.url
+    server.stop()
+
+
+@pytest.fixture
+def app_in_bucket(in_bucket, bucket_redis, start_worker, start_server, tmp_path):
+    """A real worker and the web server (nginx + gunicorn) with the bucket's settings, and a
+    local media folder of their own that must stay empty: (server, that folder)."""
+    local = tmp_path / "media-that-stays-empty"
+    local.mkdir()
+    env = {**in_bucket.env, "XAI_MEDIA_ROOT": str(local)}
+    worker = start_worker(bucket_redis, **env)
+    server = start_server(XAI_EAGER="0", REDIS_URL=bucket_redis, **env)
+    yield server, local
+    server.stop()
+    worker.stop()

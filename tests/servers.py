@@ -3,7 +3,8 @@
 `WebServer` runs scripts/serve.sh, the same script `make run` uses: nginx in front of gunicorn,
 or gunicorn alone with `proxy=False`. `SlowBodies` holds connections open that send a request
 body one byte a second, as a client on a bad line (or an attacker) does. `ShellProcess` runs a
-command line as a process manager would (the Procfile's).
+command line as a process manager would (the Procfile's). `S3Server` is a real S3 API on
+localhost (moto's server) with one bucket, for media kept in a bucket (XAI_STORAGE=s3).
 """
 
 from __future__ import annotations
@@ -188,3 +189,57 @@ class ShellProcess:
         except subprocess.TimeoutExpired:
             os.killpg(self.process.pid, signal.SIGKILL)
             self.process.wait()
+
+
+class S3Server:
+    """moto's S3 server on a free port with one empty bucket; `env` is what every process of
+    the app needs to keep its media there. It answers the S3 API as S3 does, except that it
+    accepts a signed URL after its expiry (and does not check signatures)."""
+
+    BUCKET = "xai-media"
+    URL_SECONDS = 30  # how long signed URLs last: short, and unlike the default (300)
+
+    def __init__(self, url_seconds: int = URL_SECONDS):
+        from moto.server import ThreadedMotoServer
+
+        self.url_seconds = url_seconds
+        port = free_port()
+        self.server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
+        self.origin = f"http://127.0.0.1:{port}"
+        self.env = {
+            "XAI_STORAGE": "s3",
+            "AWS_STORAGE_BUCKET_NAME": self.BUCKET,
+            "AWS_S3_ENDPOINT_URL": self.origin,
+            "AWS_S3_REGION_NAME": "us-east-1",
+            "AWS_ACCESS_KEY_ID": "xai-test",
+            "AWS_SECRET_ACCESS_KEY": "xai-test-secret",
+            "XAI_MEDIA_URL_SECONDS": str(url_seconds),
+        }
+
+    def start(self) -> S3Server:
+        import boto3
+
+        self.server.start()
+        self.client = boto3.client(
+            "s3",
+            endpoint_url=self.origin,
+            region_name=self.env["AWS_S3_REGION_NAME"],
+            aws_access_key_id=self.env["AWS_ACCESS_KEY_ID"],
+            aws_secret_access_key=self.env["AWS_SECRET_ACCESS_KEY"],
+        )
+        self.client.create_bucket(Bucket=self.BUCKET)
+        return self
+
+    def keys(self) -> set[str]:
+        listed = self.client.list_objects_v2(Bucket=self.BUCKET).get("Contents", [])
+        return {entry["Key"] for entry in listed}
+
+    def read(self, key: str) -> bytes:
+        return self.client.get_object(Bucket=self.BUCKET, Key=key)["Body"].read()
+
+    def empty(self) -> None:
+        for key in self.keys():
+            self.client.delete_object(Bucket=self.BUCKET, Key=key)
+
+    def stop(self) -> None:
+        self.server.stop()

@@ -14,94 +14,24 @@ import subprocess
 import sys
 import time
 import zipfile
-from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from urllib.parse import parse_qs, urlsplit
 
-import boto3
 import httpx
 import pytest
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.core.management import call_command
-from moto.server import ThreadedMotoServer
 
 from benchmarks.session import Session, random_masks
 from painting import health, retention, storage
 from painting.models import Exploration, Picture, Round
-from tests.helpers import ROOT, RedisServer, jpeg, make_study
-from tests.servers import free_port
+from tests.helpers import ROOT, jpeg, make_study
+from tests.servers import S3Server
 from xaiproject import nginx
-from xaiproject import settings as project_settings
 
-BUCKET = "xai-media"
-URL_SECONDS = 30
-
-
-@dataclass
-class Bucket:
-    env: dict[str, str]  # the storage settings every process of the app gets
-    client: object  # boto3's S3 client, to look at the bucket directly
-    origin: str
-
-    def keys(self) -> set[str]:
-        listed = self.client.list_objects_v2(Bucket=BUCKET).get("Contents", [])
-        return {entry["Key"] for entry in listed}
-
-    def read(self, key: str) -> bytes:
-        return self.client.get_object(Bucket=BUCKET, Key=key)["Body"].read()
-
-    def empty(self) -> None:
-        for key in self.keys():
-            self.client.delete_object(Bucket=BUCKET, Key=key)
-
-
-@pytest.fixture(scope="module")
-def s3():
-    port = free_port()
-    server = ThreadedMotoServer(ip_address="127.0.0.1", port=port, verbose=False)
-    server.start()
-    origin = f"http://127.0.0.1:{port}"
-    env = {
-        "XAI_STORAGE": "s3",
-        "AWS_STORAGE_BUCKET_NAME": BUCKET,
-        "AWS_S3_ENDPOINT_URL": origin,
-        "AWS_S3_REGION_NAME": "us-east-1",
-        "AWS_ACCESS_KEY_ID": "xai-test",
-        "AWS_SECRET_ACCESS_KEY": "xai-test-secret",
-        "XAI_MEDIA_URL_SECONDS": str(URL_SECONDS),
-    }
-    client = boto3.client(
-        "s3",
-        endpoint_url=origin,
-        region_name="us-east-1",
-        aws_access_key_id="xai-test",
-        aws_secret_access_key="xai-test-secret",
-    )
-    client.create_bucket(Bucket=BUCKET)
-    yield Bucket(env, client, origin)
-    server.stop()
-
-
-@pytest.fixture
-def in_bucket(s3, settings, monkeypatch):
-    """This process keeps its media in the bucket too, configured as settings.py does from the
-    same environment."""
-    for name, value in s3.env.items():
-        monkeypatch.setenv(name, value)
-    options, origins = project_settings._s3_storage(URL_SECONDS)
-    settings.STORAGES = {
-        **settings.STORAGES,
-        "default": {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": options},
-    }
-    settings.XAI_MEDIA_SIGNED_URLS = True
-    settings.XAI_MEDIA_URL_SECONDS = URL_SECONDS
-    directives = settings.CONTENT_SECURITY_POLICY["DIRECTIVES"]
-    settings.CONTENT_SECURITY_POLICY = {
-        "DIRECTIVES": {**directives, "img-src": [*directives["img-src"], *origins]}
-    }
-    yield s3
-    s3.empty()
+URL_SECONDS = S3Server.URL_SECONDS
+BUCKET = S3Server.BUCKET
 
 
 def load_gallery() -> dict[str, Picture]:
@@ -152,29 +82,6 @@ def test_nginx_serves_no_media_itself(settings):
     locations = [words[1] for words in directives if words[0] == "location"]
     assert locations == ["/", "@too_large", "@too_many"]  # everything else goes to Django
     assert not [words for words in directives if words[0] in ("root", "alias")]
-
-
-@pytest.fixture(scope="module")
-def own_redis(tmp_path_factory):
-    """A broker of this module's own, so that only the worker with the bucket's settings
-    takes its tasks."""
-    server = RedisServer(tmp_path_factory.mktemp("redis-s3")).start()
-    yield server.url
-    server.stop()
-
-
-@pytest.fixture
-def app_in_bucket(in_bucket, own_redis, start_worker, start_server, tmp_path):
-    """A real worker and the web server (nginx + gunicorn), both with the bucket's settings
-    and a local media folder of their own that must stay empty."""
-    local = tmp_path / "media-that-stays-empty"
-    local.mkdir()
-    env = {**in_bucket.env, "XAI_MEDIA_ROOT": str(local)}
-    worker = start_worker(own_redis, **env)
-    server = start_server(XAI_EAGER="0", REDIS_URL=own_redis, **env)
-    yield server, local
-    server.stop()
-    worker.stop()
 
 
 def owner_and_stranger_see(owner: httpx.Client, path: str) -> httpx.Response:
