@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from . import selectors, studies
 from .inference import registry
-from .models import Exploration, Participant, Round, Study, StudyImage
+from .models import CheckAnswer, Exploration, Participant, Round, Study, StudyImage
 
 SPOOL_BYTES = 8 * 1024 * 1024  # a temporary file stays in memory up to this size
 ROUNDS_PER_FETCH = 8  # rounds (with their brush logs) held at once
@@ -49,6 +49,8 @@ ROUND_COLUMNS = {
     "exploration": "exploration id (one participant × one image × one model)",
     "practice": "1 for a round of the practice image (shown first, not part of the study's"
     " images: leave these rounds out of analyses), else 0",
+    "attention_check": "1 for a round of an attention-check image (its first masked round is"
+    " the answer, judged in participants.csv: leave these rounds out of analyses), else 0",
     "step": "1-based position of the image in this participant's order (practice image"
     " included); empty when staff took the image out of the study afterwards",
     "image_position": "the image's position in the study as staff set it (the fixed order)",
@@ -103,7 +105,11 @@ PARTICIPANT_COLUMNS = {
     " (practice included; events after an image's last Classify are not sent)",
     "hidden_events": "times the tab was switched away from (hidden), likewise",
     "rounds": "number of rounds in this export (done or failed), originals included, practice"
-    " rounds not counted",
+    " and attention-check rounds not counted",
+    "checks_passed": "attention checks answered and passed (the marked region painted enough,"
+    " and little outside it, by the thresholds the study set)",
+    "checks_failed": "attention checks answered and failed; a check not answered (its time ran"
+    " out) counts in neither",
 }
 
 
@@ -114,6 +120,7 @@ EVENT_COLUMNS = {
     **PARTICIPANT_KEYS,
     "exploration": "exploration id",
     "practice": "1 for an event on the practice image, else 0",
+    "attention_check": "1 for an event on an attention-check image, else 0",
     "step": "1-based position of the image in this participant's order (as in rounds.csv)",
     "round_index": "the round (rounds.csv) whose Classify sent this event: the events before a"
     " Classify belong to the round it made",
@@ -142,6 +149,7 @@ class StepPlace:
     on it (None: unknown, or still going on)."""
 
     practice: bool = False
+    check: bool = False
     step: int | None = None
     position: int | None = None
     seconds: float | None = None
@@ -165,6 +173,7 @@ def _step_places(study: Study, participants: list[Participant], entries: list[St
         seconds = times.get(pk)
         places[pk] = StepPlace(
             practice=bool(entry and entry.is_practice),
+            check=bool(entry and entry.is_attention_check),
             step=steps_of[participant_id].get(picture_id),
             position=entry.position if entry else None,
             seconds=round(seconds, 3) if seconds is not None else None,
@@ -223,6 +232,7 @@ def _round_row(
         **_participant_keys(exploration.participant),
         "exploration": exploration.pk,
         "practice": int(place.practice),
+        "attention_check": int(place.check),
         "step": _num(place.step),
         "image_position": _num(place.position),
         "image_id": exploration.picture_id,
@@ -310,6 +320,7 @@ def _write_events(
         **_participant_keys(round_.exploration.participant),
         "exploration": str(round_.exploration_id),
         "practice": int(place.practice),
+        "attention_check": int(place.check),
         "step": _num(place.step),
         "round_index": round_.index,
     }
@@ -463,6 +474,11 @@ def write_study_zip(study: Study, out: IO[bytes]) -> None:
     places = _step_places(study, participants, entries)
     practice_pictures = {e.picture_id for e in entries if e.is_practice}
     round_counts: Counter = Counter()
+    checks = Counter(
+        CheckAnswer.objects.filter(participant__in=participants).values_list(
+            "participant_id", "passed"
+        )
+    )
     attention: Counter = Counter()  # (participant id, "blur" or "hidden"): events
     with (
         # Level 1: brush logs are most of the bytes, and at the default level 6 deflating them
@@ -494,7 +510,7 @@ def write_study_zip(study: Study, out: IO[bytes]) -> None:
             # Its file fields hold the round in a reference cycle, which only the cyclic
             # collector frees, rounds later: let go of the brush log now.
             round_.events_json = None
-            if not practice:
+            if not practice and not place.check:
                 round_counts[round_.exploration.participant_id] += 1
         rounds_text.flush()
         _add_file(archive, "rounds.csv", rounds_text.detach())
@@ -520,6 +536,8 @@ def write_study_zip(study: Study, out: IO[bytes]) -> None:
                     "blur_events": attention[p.pk, "blur"],
                     "hidden_events": attention[p.pk, "hidden"],
                     "rounds": round_counts[p.pk],
+                    "checks_passed": checks[p.pk, True],
+                    "checks_failed": checks[p.pk, False],
                 }
                 participants_csv.writerow({key: _inert(value) for key, value in row.items()})
             text.flush()

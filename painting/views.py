@@ -264,6 +264,7 @@ def study_context(exploration: Exploration) -> dict | None:
     )
     reachable = studies.reachable_step(participant)
     ready = not step or reachable > step
+    check = studies.check_of(exploration)
     if studies.study_time_is_up(participant):
         following = reverse("painting:study-finish", args=[study.slug])
     deadlines = [
@@ -284,6 +285,10 @@ def study_context(exploration: Exploration) -> dict | None:
         "next_hint": "" if ready else studies.rounds_needed_message(participant, reachable),
         "over": studies.refusal(participant),
         "time_up": studies.time_up(exploration),
+        "check": check,
+        "check_answered": studies.CHECK_ANSWERED
+        if check and studies.is_answered(exploration)
+        else "",
         # Counted down by the browser from the page's load (its own clock may be off).
         "seconds_left": max(0, int((min(deadlines) - timezone.now()).total_seconds()))
         if deadlines
@@ -337,6 +342,8 @@ def classify(request: HtmxHttpRequest, exploration_id):
         return refused
     if refused := ratelimit.refusal(request, "classify", exploration.visitor):
         return _error(request, refused, status=429)
+    if studies.is_answered(exploration):
+        return _error(request, studies.CheckAlreadyAnswered.message, status=409)
     picture = exploration.picture
     form = RoundForm(
         request.POST,
@@ -353,6 +360,16 @@ def classify(request: HtmxHttpRequest, exploration_id):
         quotas.check(exploration.visitor, adding_bytes=len(request.POST.get("strokes", "")))
     except quotas.QuotaExceeded as exc:
         return _error(request, str(exc), status=403)
+    answer = None
+    if check := studies.check_of(exploration):
+        try:
+            answer = studies.answer_check(exploration, check, data["mask"])
+        except studies.CheckAlreadyAnswered as exc:
+            return _error(request, exc.message, status=409)
+        if not answer.passed and exploration.participant.study.screen_out_on_failed_check:
+            # Screened out: the study link sends them to the screened-out URL with its code.
+            slug = exploration.participant.study.slug
+            return _go_to(request, reverse("painting:study", args=[slug]))
     try:
         round_ = services.submit_round(
             exploration,
@@ -363,6 +380,8 @@ def classify(request: HtmxHttpRequest, exploration_id):
             max_pending=settings.XAI_MAX_PENDING_ROUNDS,
         )
     except services.Busy as exc:
+        if answer is not None:  # no round, no answer: the participant answers again
+            answer.delete()
         return _error(request, str(exc), status=429)
     if not request.htmx:
         return redirect(exploration_url(exploration))

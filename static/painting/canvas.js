@@ -347,6 +347,7 @@
       log({ type: document.visibilityState === "hidden" ? "hidden" : "visible" }));
 
     showCropGuide(stage, canvas);
+    showCheckTarget(stage);
     setUpModelView(stage, root);
     changed();
     start(stage.dataset.initialMask);
@@ -399,6 +400,18 @@
     guide.style.top = (50 * (1 - side / canvas.height)) + "%";
     guide.hidden = false;
     stage.closest(".workspace").querySelector("[data-crop-note]").hidden = false;
+  }
+
+  // An attention check's region, as shares of the image: "left top width height".
+  function showCheckTarget(stage) {
+    const target = stage.querySelector("[data-check-target]");
+    if (!target) return;
+    const [left, top, width, height] = target.dataset.checkTarget.split(" ").map(Number);
+    target.style.left = (100 * left) + "%";
+    target.style.top = (100 * top) + "%";
+    target.style.width = (100 * width) + "%";
+    target.style.height = (100 * height) + "%";
+    target.hidden = false;
   }
 
   function showConnectionError(message) {
