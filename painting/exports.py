@@ -102,7 +102,8 @@ PARTICIPANT_COLUMNS = {
     "screened_out_at": "time the participant was screened out (UTC), empty if not",
     "closing_answer": "answer to the closing question",
     "blur_events": "times the browser window lost the focus, over the rounds in this export"
-    " (practice included; events after an image's last Classify are not sent)",
+    " (practice included; those after an image's last Classify too, where the browser sent"
+    " them as the participant left the page)",
     "hidden_events": "times the tab was switched away from (hidden), likewise",
     "rounds": "number of rounds in this export (done or failed), originals included, practice"
     " and attention-check rounds not counted",
@@ -128,7 +129,11 @@ EVENT_COLUMNS = {
     "type": "stroke, undo, redo, clear, restore (a past round's mask, or the page's own at"
     " load), tool, fill, classify; blur and focus (the browser window lost or got the focus),"
     " hidden and visible (the tab was switched away from or back to)",
-    "t": "ms since the round began (the previous Classify, or the page load), browser clock",
+    "t": "ms since the round began (the previous Classify, or the page load), browser clock;"
+    " for an event sent on leaving, ms since the round's Classify (or the later page load)",
+    "sent_on_leave": "1 for an event logged after the round's Classify and sent as the"
+    " participant left the image's page (Next, Finish, a reload, closing the tab): focus,"
+    " blur, hidden and visible only; else 0",
     "tool": "stroke: paint or erase; tool: the tool chosen",
     "size": "stroke: brush diameter in image pixels",
     "pointer": "stroke: mouse, pen or touch",
@@ -297,6 +302,7 @@ def _event_rows(head: dict, events) -> Iterator[dict]:
             "event_index": index,
             "type": _text(event, "type"),
             "t": _number(event.get("t")),
+            "sent_on_leave": int(event.get("sent") == "leave"),
             "tool": _text(event, "tool"),
             "size": _number(event.get("size")),
             "pointer": _text(event, "pointer"),
@@ -405,7 +411,9 @@ def _readme(study: Study) -> str:
         "  mouse/pen/touch, points [x, y, ms since the round began] in image pixels), undo, redo,",
         "  clear, restore (a past round's mask), tool and fill changes, classify, blur and focus",
         "  of the window, hidden and visible (tab switches); each event's t is ms since the",
-        "  round began (the previous Classify, or the page load).",
+        "  round began (the previous Classify, or the page load). Events logged after the",
+        "  round's Classify and sent as the participant left the page come last, marked",
+        '  "sent": "leave".',
         "",
         "All CSV files: empty means none (pandas reads NaN); 1/0 for yes/no; times in UTC.",
         "  A participant id from the platform made only of digits reads as a number: pass",

@@ -24,6 +24,7 @@ urlpatterns = [
     path("pictures/<uuid:picture_id>/<str:name>", views.picture_file, name="picture-file"),
     path("e/<uuid:exploration_id>/", views.explore, name="explore"),
     path("e/<uuid:exploration_id>/rounds/", views.classify, name="classify"),
+    path("e/<uuid:exploration_id>/events/", views.late_events, name="late-events"),
     path("e/<uuid:exploration_id>/saliency.png", views.saliency, name="saliency"),
     path(
         "e/<uuid:exploration_id>/rounds/<uuid:round_id>/analysis/",

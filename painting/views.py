@@ -27,7 +27,7 @@ from . import (
     services,
     studies,
 )
-from .forms import LatencyForm, RoundForm, UploadForm, first_error
+from .forms import LateEventsForm, LatencyForm, RoundForm, UploadForm, first_error
 from .inference import registry
 from .models import Exploration, Picture, Round
 
@@ -428,6 +428,28 @@ def latency(request: HtmxHttpRequest, exploration_id, round_id):
     if not form.is_valid():
         return _error(request, first_error(form))
     services.record_latency(round_, form.cleaned_data["ms"])
+    return HttpResponse(status=204)
+
+
+@require_POST
+def late_events(request: HtmxHttpRequest, exploration_id):
+    """Focus, blur and tab events the page logged after its last Classify, sent (a beacon) as
+    the person leaves it: appended to the latest round's brush log."""
+    exploration = _get_exploration_for(request, exploration_id)
+    # Like the latency: events up to leaving an image whose time ran out still count.
+    if reason := studies.refusal(exploration.participant):
+        return _error(request, reason, status=403)
+    if refused := ratelimit.refusal(request, "events", exploration.visitor):
+        return _error(request, refused, status=429)
+    form = LateEventsForm(request.POST)
+    if not form.is_valid():
+        return _error(request, first_error(form))
+    try:
+        quotas.check(exploration.visitor, adding_bytes=len(request.POST["events"]))
+    except quotas.QuotaExceeded as exc:
+        return _error(request, str(exc), status=403)
+    if services.add_late_events(exploration, form.cleaned_data["events"]) is None:
+        return _error(request, "This image has no round to add the events to.", status=409)
     return HttpResponse(status=204)
 
 

@@ -346,11 +346,30 @@
     document.addEventListener("visibilitychange", () =>
       log({ type: document.visibilityState === "hidden" ? "hidden" : "visible" }));
 
+    // Those logged after the last Classify would be lost with the page: they go as it is left
+    // (Next, Finish, a reload, closing the tab), in a beacon the browser delivers even then.
+    window.addEventListener("pagehide", () => {
+      const late = events.filter((e) => LATE_TYPES.includes(e.type));
+      if (!stage.dataset.eventsUrl || !late.length) return;
+      const body = new FormData();
+      body.append("csrfmiddlewaretoken", csrfToken());
+      body.append("events", JSON.stringify(late.map((e) => ({ type: e.type, t: e.t }))));
+      if (navigator.sendBeacon(stage.dataset.eventsUrl, body)) {
+        events = events.filter((e) => !LATE_TYPES.includes(e.type)); // a page back from the cache
+      }
+    });
+
     showCropGuide(stage, canvas);
     showCheckTarget(stage);
     setUpModelView(stage, root);
     changed();
     start(stage.dataset.initialMask);
+  }
+
+  const LATE_TYPES = ["blur", "focus", "hidden", "visible"];
+
+  function csrfToken() {
+    return JSON.parse(document.body.getAttribute("hx-headers") || "{}")["x-csrftoken"] || "";
   }
 
   // keepalive: the report still goes if the person clicks Next at once.
