@@ -341,7 +341,7 @@ def _write_events(
             tally[participant_id, row["type"]] += 1
 
 
-def _event_line(study: Study, round_: Round, practice: bool) -> bytes:
+def _event_line(study: Study, round_: Round, place: StepPlace) -> bytes:
     """The round's line of events.jsonl, its brush log spliced in as stored (already JSON):
     decoding a few megabytes of strokes only to encode them again is most of an export."""
     head = json.dumps(
@@ -350,7 +350,8 @@ def _event_line(study: Study, round_: Round, practice: bool) -> bytes:
             "participant": round_.exploration.participant.code,
             **_participant_keys(round_.exploration.participant),
             "exploration": str(round_.exploration_id),
-            "practice": int(practice),
+            "practice": int(place.practice),
+            "attention_check": int(place.check),
             "round_index": round_.index,
             "received_at": _iso(round_.created_at),
         }
@@ -406,9 +407,10 @@ def _readme(study: Study) -> str:
         "",
         "events.jsonl: one JSON object per round in rounds.csv: study, participant, external_id,",
         "  platform_study_id, platform_session_id, condition, exploration, practice,",
-        "  round_index, received_at (server time, UTC) and events, the browser's log since the",
-        "  previous Classify: strokes (tool paint/erase, size in image pixels, pointer",
-        "  mouse/pen/touch, points [x, y, ms since the round began] in image pixels), undo, redo,",
+        "  attention_check, round_index, received_at (server time, UTC) and events, the",
+        "  browser's log since the previous Classify: strokes (tool paint/erase, size in image",
+        "  pixels, pointer mouse/pen/touch, points [x, y, ms since the round began] in image",
+        "  pixels), undo, redo,",
         "  clear, restore (a past round's mask), tool and fill changes, classify, blur and focus",
         "  of the window, hidden and visible (tab switches); each event's t is ms since the",
         "  round began (the previous Classify, or the page load). Events logged after the",
@@ -512,7 +514,7 @@ def write_study_zip(study: Study, out: IO[bytes]) -> None:
             mask_file = _add_mask(archive, round_)
             row = _round_row(study, round_, original, previous, mask_file, place)
             rounds_csv.writerow({key: _inert(value) for key, value in row.items()})
-            events_file.write(_event_line(study, round_, practice))
+            events_file.write(_event_line(study, round_, place))
             _write_events(events_csv, study, round_, place, attention)
             previous = round_
             # Its file fields hold the round in a reference cycle, which only the cyclic
