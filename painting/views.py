@@ -125,6 +125,7 @@ def _round_fragments(request: HttpRequest, round_: Round, *, new: bool = False) 
     """The result panel for a round, plus its history entry, swapped in out of band: appended
     when the round is new, replaced otherwise. In a study, the study bar comes along out of
     band too: a round that finishes may open Next."""
+    study = study_context(round_.exploration)
     context = {
         "round": round_,
         "item": round_,
@@ -133,11 +134,11 @@ def _round_fragments(request: HttpRequest, round_: Round, *, new: bool = False) 
         "analysis": selectors.analysis_of(round_),
         "oob": "append" if new else "replace",
         "shown": studies.shown_to(round_.exploration.participant),
+        "study": study,
     }
     history = EXPLORE + ("#history-append" if new else "#history-item")
     html = render_to_string(EXPLORE + "#result", context, request)
     html += render_to_string(history, context, request)
-    study = study_context(round_.exploration)
     if study:
         html += render_to_string(
             EXPLORE + "#study-bar", {"study": study, "study_oob": True}, request
@@ -344,14 +345,17 @@ def classify(request: HtmxHttpRequest, exploration_id):
         return _error(request, refused, status=429)
     if studies.is_answered(exploration):
         return _error(request, studies.CheckAlreadyAnswered.message, status=409)
+    check = studies.check_of(exploration)
     picture = exploration.picture
     form = RoundForm(
         request.POST,
         request.FILES,
         size=(picture.width, picture.height),
         fills=studies.shown_to(exploration.participant).fills,
+        # An attention check asks for the painting only.
         prediction_required=bool(exploration.participant_id)
-        and exploration.participant.study.ask_prediction,
+        and exploration.participant.study.ask_prediction
+        and check is None,
     )
     if not form.is_valid():
         return _error(request, first_error(form))
@@ -361,7 +365,7 @@ def classify(request: HtmxHttpRequest, exploration_id):
     except quotas.QuotaExceeded as exc:
         return _error(request, str(exc), status=403)
     answer = None
-    if check := studies.check_of(exploration):
+    if check:
         try:
             answer = studies.answer_check(exploration, check, data["mask"])
         except studies.CheckAlreadyAnswered as exc:

@@ -13,7 +13,15 @@ from PIL import Image
 
 from painting import exports, selectors, studies
 from painting.models import CheckAnswer, Exploration, Participant, Round, StudyImage
-from tests.helpers import classify, join_study, make_study, mask_png, study_step
+from tests.helpers import (
+    HTMX,
+    classify,
+    join_study,
+    make_study,
+    mask_png,
+    mask_upload,
+    study_step,
+)
 
 SIZE = (600, 400)  # coffee, the check
 FIRST = (451, 300)  # chelsea, the image before it
@@ -255,3 +263,20 @@ def test_staff_set_up_a_check_in_admin(staff, gallery):
     refused = staff.post("/admin/painting/study/add/", data)
     assert refused.status_code == 200 and "must lie inside the image" in refused.text
     assert not StudyImage.objects.filter(study__slug="outside").exists()
+
+
+def test_a_check_asks_for_the_painting_only(gallery, on_commit):
+    study = check_study(gallery, ask_prediction=True)
+    browser = Client()
+    join_study(browser, study, on_commit, pid="P-1")
+    first = study_step(browser, study, 1, on_commit)
+    assert 'name="prediction"' in browser.get(f"/e/{first.pk}/").content.decode()
+    data = {"mask": mask_upload(mask_png(FIRST, (0, 0, 9, 9))), "fill": "mean", "prediction": "cat"}
+    with on_commit(execute=True):
+        assert browser.post(f"/e/{first.pk}/rounds/", data, headers=HTMX).status_code == 200
+    check = study_step(browser, study, 2, on_commit)
+    page = browser.get(f"/e/{check.pk}/").content.decode()
+    assert 'name="prediction"' not in page
+    assert "Now paint over what you think does not matter" not in page
+    assert classify(browser, check, on_commit, EXACT).status_code == 200
+    assert CheckAnswer.objects.get().passed
