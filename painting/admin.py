@@ -3,14 +3,23 @@
 from django import forms
 from django.contrib import admin
 from django.db import models
-from django.db.models import Count, F, Max, Min, OuterRef, Subquery
+from django.db.models import Count, F, Max, Min, OuterRef, Q, Subquery
 from django.http import FileResponse
 from django.urls import reverse
 from django.utils.html import format_html
 
 from . import exports, studies
 from .masking import Fill
-from .models import Condition, Exploration, Participant, Picture, Round, Study, StudyImage
+from .models import (
+    CheckAnswer,
+    Condition,
+    Exploration,
+    Participant,
+    Picture,
+    Round,
+    Study,
+    StudyImage,
+)
 from .templatetags.painting_format import percent
 
 
@@ -183,11 +192,19 @@ class ExplorationAdmin(ReadOnlyAdmin):
         return format_html('<a href="{}">replay ▶</a>', url)
 
 
-class StudyImageInline(admin.TabularInline):
+class StudyImageInline(admin.StackedInline):
+    """The study's images in order; any may instead be a practice image or an attention check
+    (its square and thresholds below it)."""
+
     model = StudyImage
     extra = 1
     ordering = ["position"]
-    fields = ["position", "picture", "is_practice"]
+    fields = [
+        ("position", "picture", "is_practice", "is_attention_check"),
+        "check_instruction",
+        ("check_left", "check_top", "check_width", "check_height"),
+        ("check_min_covered", "check_max_outside"),
+    ]
 
 
 class ConditionForm(forms.ModelForm):
@@ -268,6 +285,25 @@ class StudyAdmin(admin.ModelAdmin):
         return format_html('<a href="{}">{}</a>', url, url)
 
 
+class CheckAnswerInline(admin.TabularInline):
+    model = CheckAnswer
+    extra = 0
+    can_delete = False
+    fields = ["picture", "passed", "covered_share", "outside_share", "answered_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="of the square painted")
+    def covered_share(self, answer):
+        return percent(answer.covered)
+
+    @admin.display(description="painted outside it")
+    def outside_share(self, answer):
+        return percent(answer.outside)
+
+
 @admin.register(Participant)
 class ParticipantAdmin(ReadOnlyAdmin):
     list_display = [
@@ -276,10 +312,29 @@ class ParticipantAdmin(ReadOnlyAdmin):
         "external_id",
         "condition",
         "status",
+        "checks",
         "consent_version",
         "consented_at",
         "finished_at",
     ]
+    inlines = [CheckAnswerInline]
+
+    def get_queryset(self, request):
+        return (
+            super()
+            .get_queryset(request)
+            .annotate(
+                passed_total=Count("check_answers", filter=Q(check_answers__passed=True)),
+                failed_total=Count("check_answers", filter=Q(check_answers__passed=False)),
+            )
+        )
+
+    @admin.display(description="attention checks")
+    def checks(self, participant):
+        if not participant.passed_total and not participant.failed_total:
+            return "–"
+        return f"{participant.passed_total} passed, {participant.failed_total} failed"
+
     list_filter = ["study", "condition", "consent_version"]
     search_fields = ["code", "external_id", "platform_session_id"]
 

@@ -26,7 +26,7 @@ from django.utils import timezone
 
 from . import selectors, studies
 from .inference import registry
-from .models import Exploration, Participant, Round, Study, StudyImage
+from .models import CheckAnswer, Exploration, Participant, Round, Study, StudyImage
 
 SPOOL_BYTES = 8 * 1024 * 1024  # a temporary file stays in memory up to this size
 ROUNDS_PER_FETCH = 8  # rounds (with their brush logs) held at once
@@ -49,6 +49,8 @@ ROUND_COLUMNS = {
     "exploration": "exploration id (one participant × one image × one model)",
     "practice": "1 for a round of the practice image (shown first, not part of the study's"
     " images: leave these rounds out of analyses), else 0",
+    "attention_check": "1 for a round of an attention-check image (its first masked round is"
+    " the answer, judged in participants.csv: leave these rounds out of analyses), else 0",
     "step": "1-based position of the image in this participant's order (practice image"
     " included); empty when staff took the image out of the study afterwards",
     "image_position": "the image's position in the study as staff set it (the fixed order)",
@@ -100,10 +102,15 @@ PARTICIPANT_COLUMNS = {
     "screened_out_at": "time the participant was screened out (UTC), empty if not",
     "closing_answer": "answer to the closing question",
     "blur_events": "times the browser window lost the focus, over the rounds in this export"
-    " (practice included; events after an image's last Classify are not sent)",
+    " (practice included; those after an image's last Classify too, where the browser sent"
+    " them as the participant left the page)",
     "hidden_events": "times the tab was switched away from (hidden), likewise",
     "rounds": "number of rounds in this export (done or failed), originals included, practice"
-    " rounds not counted",
+    " and attention-check rounds not counted",
+    "checks_passed": "attention checks answered and passed (the marked region painted enough,"
+    " and little outside it, by the thresholds the study set)",
+    "checks_failed": "attention checks answered and failed; a check not answered (its time ran"
+    " out) counts in neither",
 }
 
 
@@ -114,6 +121,7 @@ EVENT_COLUMNS = {
     **PARTICIPANT_KEYS,
     "exploration": "exploration id",
     "practice": "1 for an event on the practice image, else 0",
+    "attention_check": "1 for an event on an attention-check image, else 0",
     "step": "1-based position of the image in this participant's order (as in rounds.csv)",
     "round_index": "the round (rounds.csv) whose Classify sent this event: the events before a"
     " Classify belong to the round it made",
@@ -121,7 +129,11 @@ EVENT_COLUMNS = {
     "type": "stroke, undo, redo, clear, restore (a past round's mask, or the page's own at"
     " load), tool, fill, classify; blur and focus (the browser window lost or got the focus),"
     " hidden and visible (the tab was switched away from or back to)",
-    "t": "ms since the round began (the previous Classify, or the page load), browser clock",
+    "t": "ms since the round began (the previous Classify, or the page load), browser clock;"
+    " for an event sent on leaving, ms since the round's Classify (or the later page load)",
+    "sent_on_leave": "1 for an event logged after the round's Classify and sent as the"
+    " participant left the image's page (Next, Finish, a reload, closing the tab): focus,"
+    " blur, hidden and visible only; else 0",
     "tool": "stroke: paint or erase; tool: the tool chosen",
     "size": "stroke: brush diameter in image pixels",
     "pointer": "stroke: mouse, pen or touch",
@@ -142,6 +154,7 @@ class StepPlace:
     on it (None: unknown, or still going on)."""
 
     practice: bool = False
+    check: bool = False
     step: int | None = None
     position: int | None = None
     seconds: float | None = None
@@ -165,6 +178,7 @@ def _step_places(study: Study, participants: list[Participant], entries: list[St
         seconds = times.get(pk)
         places[pk] = StepPlace(
             practice=bool(entry and entry.is_practice),
+            check=bool(entry and entry.is_attention_check),
             step=steps_of[participant_id].get(picture_id),
             position=entry.position if entry else None,
             seconds=round(seconds, 3) if seconds is not None else None,
@@ -223,6 +237,7 @@ def _round_row(
         **_participant_keys(exploration.participant),
         "exploration": exploration.pk,
         "practice": int(place.practice),
+        "attention_check": int(place.check),
         "step": _num(place.step),
         "image_position": _num(place.position),
         "image_id": exploration.picture_id,
@@ -287,6 +302,7 @@ def _event_rows(head: dict, events) -> Iterator[dict]:
             "event_index": index,
             "type": _text(event, "type"),
             "t": _number(event.get("t")),
+            "sent_on_leave": int(event.get("sent") == "leave"),
             "tool": _text(event, "tool"),
             "size": _number(event.get("size")),
             "pointer": _text(event, "pointer"),
@@ -310,6 +326,7 @@ def _write_events(
         **_participant_keys(round_.exploration.participant),
         "exploration": str(round_.exploration_id),
         "practice": int(place.practice),
+        "attention_check": int(place.check),
         "step": _num(place.step),
         "round_index": round_.index,
     }
@@ -324,7 +341,7 @@ def _write_events(
             tally[participant_id, row["type"]] += 1
 
 
-def _event_line(study: Study, round_: Round, practice: bool) -> bytes:
+def _event_line(study: Study, round_: Round, place: StepPlace) -> bytes:
     """The round's line of events.jsonl, its brush log spliced in as stored (already JSON):
     decoding a few megabytes of strokes only to encode them again is most of an export."""
     head = json.dumps(
@@ -333,7 +350,8 @@ def _event_line(study: Study, round_: Round, practice: bool) -> bytes:
             "participant": round_.exploration.participant.code,
             **_participant_keys(round_.exploration.participant),
             "exploration": str(round_.exploration_id),
-            "practice": int(practice),
+            "practice": int(place.practice),
+            "attention_check": int(place.check),
             "round_index": round_.index,
             "received_at": _iso(round_.created_at),
         }
@@ -389,12 +407,15 @@ def _readme(study: Study) -> str:
         "",
         "events.jsonl: one JSON object per round in rounds.csv: study, participant, external_id,",
         "  platform_study_id, platform_session_id, condition, exploration, practice,",
-        "  round_index, received_at (server time, UTC) and events, the browser's log since the",
-        "  previous Classify: strokes (tool paint/erase, size in image pixels, pointer",
-        "  mouse/pen/touch, points [x, y, ms since the round began] in image pixels), undo, redo,",
+        "  attention_check, round_index, received_at (server time, UTC) and events, the",
+        "  browser's log since the previous Classify: strokes (tool paint/erase, size in image",
+        "  pixels, pointer mouse/pen/touch, points [x, y, ms since the round began] in image",
+        "  pixels), undo, redo,",
         "  clear, restore (a past round's mask), tool and fill changes, classify, blur and focus",
         "  of the window, hidden and visible (tab switches); each event's t is ms since the",
-        "  round began (the previous Classify, or the page load).",
+        "  round began (the previous Classify, or the page load). Events logged after the",
+        "  round's Classify and sent as the participant left the page come last, marked",
+        '  "sent": "leave".',
         "",
         "All CSV files: empty means none (pandas reads NaN); 1/0 for yes/no; times in UTC.",
         "  A participant id from the platform made only of digits reads as a number: pass",
@@ -463,6 +484,11 @@ def write_study_zip(study: Study, out: IO[bytes]) -> None:
     places = _step_places(study, participants, entries)
     practice_pictures = {e.picture_id for e in entries if e.is_practice}
     round_counts: Counter = Counter()
+    checks = Counter(
+        CheckAnswer.objects.filter(participant__in=participants).values_list(
+            "participant_id", "passed"
+        )
+    )
     attention: Counter = Counter()  # (participant id, "blur" or "hidden"): events
     with (
         # Level 1: brush logs are most of the bytes, and at the default level 6 deflating them
@@ -488,13 +514,13 @@ def write_study_zip(study: Study, out: IO[bytes]) -> None:
             mask_file = _add_mask(archive, round_)
             row = _round_row(study, round_, original, previous, mask_file, place)
             rounds_csv.writerow({key: _inert(value) for key, value in row.items()})
-            events_file.write(_event_line(study, round_, practice))
+            events_file.write(_event_line(study, round_, place))
             _write_events(events_csv, study, round_, place, attention)
             previous = round_
             # Its file fields hold the round in a reference cycle, which only the cyclic
             # collector frees, rounds later: let go of the brush log now.
             round_.events_json = None
-            if not practice:
+            if not practice and not place.check:
                 round_counts[round_.exploration.participant_id] += 1
         rounds_text.flush()
         _add_file(archive, "rounds.csv", rounds_text.detach())
@@ -520,6 +546,8 @@ def write_study_zip(study: Study, out: IO[bytes]) -> None:
                     "blur_events": attention[p.pk, "blur"],
                     "hidden_events": attention[p.pk, "hidden"],
                     "rounds": round_counts[p.pk],
+                    "checks_passed": checks[p.pk, True],
+                    "checks_failed": checks[p.pk, False],
                 }
                 participants_csv.writerow({key: _inert(value) for key, value in row.items()})
             text.flush()

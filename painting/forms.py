@@ -151,6 +151,50 @@ class LatencyForm(forms.Form):
     )
 
 
+LATE_EVENT_TYPES = ("blur", "focus", "hidden", "visible")
+MAX_LATE_EVENTS = 100
+MAX_LATE_EVENTS_BYTES = 16 * 1024
+DAY_MS = 24 * 3600 * 1000
+
+
+class LateEventsForm(forms.Form):
+    """Attention events logged after an image's last Classify, sent as the person leaves the
+    page: a JSON list of {"type": blur|focus|hidden|visible, "t": whole ms}, nothing else."""
+
+    events = forms.CharField(
+        max_length=MAX_LATE_EVENTS_BYTES,
+        error_messages={
+            "required": "No events were sent.",
+            "max_length": f"The events are longer than {MAX_LATE_EVENTS_BYTES} characters.",
+        },
+    )
+
+    def clean_events(self) -> list[dict]:
+        try:
+            events = json.loads(self.cleaned_data["events"], parse_constant=_reject_constant)
+        except ValueError as exc:
+            raise forms.ValidationError("The events are not valid JSON.") from exc
+        if not isinstance(events, list) or not 1 <= len(events) <= MAX_LATE_EVENTS:
+            raise forms.ValidationError(
+                f"The events must be a list of 1 to {MAX_LATE_EVENTS} events."
+            )
+        for event in events:
+            if (
+                not isinstance(event, dict)
+                or set(event) != {"type", "t"}
+                or event["type"] not in LATE_EVENT_TYPES
+                or not isinstance(event["t"], int)
+                or isinstance(event["t"], bool)
+                or not 0 <= event["t"] <= DAY_MS
+            ):
+                raise forms.ValidationError(
+                    'Each event must be {"type": one of '
+                    + ", ".join(LATE_EVENT_TYPES)
+                    + ', "t": whole milliseconds from 0 to a day}.'
+                )
+        return events
+
+
 # A string, to its closing quote or the end of the text: one pass, no character looked at twice.
 _JSON_STRING = re.compile(r'"[^"\\]*(?:\\.[^"\\]*)*"?', re.DOTALL)
 _NOT_BRACKET = re.compile(r"[^\[\]{}]+")

@@ -8,6 +8,7 @@ from datetime import timedelta
 
 import numpy as np
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
@@ -44,6 +45,11 @@ class Picture(models.Model):
 
     def visible_to(self, visitor: str) -> bool:
         return self.is_gallery or (bool(visitor) and self.owner == visitor)
+
+
+def _fraction(value: float) -> None:
+    if not 0 <= value <= 1:
+        raise ValidationError("A share from 0 to 1.")
 
 
 # A completion code goes into a URL as it is: letters, digits, - and _ only.
@@ -114,6 +120,11 @@ class Study(models.Model):
     declined_count = models.PositiveIntegerField(default=0, editable=False)
     # Those who withdrew: their rows are deleted, so only the count stays (per condition too).
     withdrawn_count = models.PositiveIntegerField(default=0, editable=False)
+    screen_out_on_failed_check = models.BooleanField(
+        default=False,
+        help_text="A participant who fails an attention check is screened out at once (their "
+        "data deleted, sent to the screened-out URL); off: the failure is only recorded.",
+    )
     is_open = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -136,12 +147,92 @@ class StudyImage(models.Model):
         help_text="Shown first, before the images of the study; needs no minimum of rounds; "
         "its rounds are marked practice in the export.",
     )
+    # An attention check: the page marks a region of the image (a red square) and gives the
+    # instruction; the first Classify is the answer, judged by the server against the region.
+    is_attention_check = models.BooleanField(
+        default=False,
+        help_text="An attention check: the marked region below is drawn over the image, and the "
+        "participant's first Classify is judged against it.",
+    )
+    check_instruction = models.CharField(
+        max_length=300, blank=True, default="Paint over the red square, then press Classify."
+    )
+    check_left = models.FloatField(
+        default=0.35, validators=[_fraction], help_text="Left edge, as a share of the width."
+    )
+    check_top = models.FloatField(
+        default=0.35, validators=[_fraction], help_text="Top edge, as a share of the height."
+    )
+    check_width = models.FloatField(
+        default=0.3, validators=[_fraction], help_text="Width, as a share of the image's."
+    )
+    check_height = models.FloatField(
+        default=0.3, validators=[_fraction], help_text="Height, as a share of the image's."
+    )
+    check_min_covered = models.FloatField(
+        default=0.8, validators=[_fraction], help_text="Share of the square to paint, at least."
+    )
+    check_max_outside = models.FloatField(
+        default=0.1,
+        validators=[_fraction],
+        help_text="Share of the image outside the square that may be painted, at most.",
+    )
 
     class Meta:
         ordering = ["study", "position"]
 
     def __str__(self) -> str:
-        return f"{self.position}. {self.picture}{' (practice)' if self.is_practice else ''}"
+        kind = (
+            " (practice)"
+            if self.is_practice
+            else " (attention check)"
+            if self.is_attention_check
+            else ""
+        )
+        return f"{self.position}. {self.picture}{kind}"
+
+    def clean(self) -> None:
+        if not self.is_attention_check:
+            return
+        if self.is_practice:
+            raise ValidationError("An image is either a practice image or an attention check.")
+        if self.check_width <= 0 or self.check_height <= 0:
+            raise ValidationError("The attention check's square needs a width and a height.")
+        if self.check_left + self.check_width > 1 or self.check_top + self.check_height > 1:
+            raise ValidationError("The attention check's square must lie inside the image.")
+
+    def check_box(self, width: int, height: int) -> tuple[int, int, int, int]:
+        """The marked region in pixels of a width × height image: (x0, y0, x1, y1), x1 and y1
+        excluded, at least one pixel."""
+        x0, y0 = round(self.check_left * width), round(self.check_top * height)
+        x1 = max(x0 + 1, round((self.check_left + self.check_width) * width))
+        y1 = max(y0 + 1, round((self.check_top + self.check_height) * height))
+        return x0, y0, min(x1, width), min(y1, height)
+
+
+class CheckAnswer(models.Model):
+    """A participant's answer to an attention check: how much of the marked region they painted,
+    how much outside it, and whether that passed the step's thresholds. It stays when a failed
+    check screens the participant out (their rounds go)."""
+
+    participant = models.ForeignKey(
+        "Participant", on_delete=models.CASCADE, related_name="check_answers"
+    )
+    picture = models.ForeignKey(Picture, on_delete=models.CASCADE, related_name="+")
+    passed = models.BooleanField()
+    covered = models.FloatField(help_text="Share of the marked region painted.")
+    outside = models.FloatField(help_text="Share of the image outside the region painted.")
+    answered_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["participant", "answered_at"]
+        constraints = [
+            # Answered once: a second answer (a double click, a replayed request) is refused.
+            models.UniqueConstraint(fields=["participant", "picture"], name="one_answer_per_check")
+        ]
+
+    def __str__(self) -> str:
+        return f"{'passed' if self.passed else 'failed'}: {self.covered:.0%} covered"
 
 
 def all_fills() -> list[str]:

@@ -22,6 +22,7 @@ WHAT = {
     "upload": "uploads",
     "explore": "new explorations",
     "analysis": "analyses",
+    "events": "event reports",
 }
 
 

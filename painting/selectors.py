@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import statistics
 from dataclasses import dataclass
 from datetime import timedelta
@@ -11,7 +12,7 @@ from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
 from . import review
-from .models import Condition, Exploration, Participant, Picture, Round, Study
+from .models import CheckAnswer, Condition, Exploration, Participant, Picture, Round, Study
 
 
 def explorations_of(visitor: str) -> QuerySet[Exploration]:
@@ -170,12 +171,15 @@ class ConditionCounts:
     finished: int
     withdrawn: int
     screened_out: int
+    checks_passed: int  # attention checks answered, by participants of the condition
+    checks_failed: int
 
 
 @dataclass(frozen=True)
 class ImageFigures:
     picture: Picture
     practice: bool
+    check: bool
     explorations: int
     rounds: int
     rounds_per_exploration: float | None
@@ -199,6 +203,16 @@ def _counts_by_condition(study: Study) -> list[ConditionCounts]:
         .order_by()
     )
     by_condition = {row["condition"]: row for row in counted}
+    checks = {
+        row["participant__condition"]: row
+        for row in CheckAnswer.objects.filter(participant__study=study)
+        .values("participant__condition")
+        .annotate(
+            n_passed=Count("pk", filter=Q(passed=True)),
+            n_failed=Count("pk", filter=Q(passed=False)),
+        )
+        .order_by()
+    }
     conditions = list(Condition.objects.filter(study=study).order_by("pk"))
     rows = [(c.pk, c.name, c.withdrawn_count) for c in conditions]
     if not conditions or None in by_condition:
@@ -218,6 +232,8 @@ def _counts_by_condition(study: Study) -> list[ConditionCounts]:
                 finished=finished,
                 withdrawn=withdrawn,
                 screened_out=screened_out,
+                checks_passed=checks.get(pk, {}).get("n_passed", 0),
+                checks_failed=checks.get(pk, {}).get("n_failed", 0),
             )
         )
     return result
@@ -248,6 +264,7 @@ def _image_figures(study: Study) -> list[ImageFigures]:
             ImageFigures(
                 picture=entry.picture,
                 practice=entry.is_practice,
+                check=entry.is_attention_check,
                 explorations=n,
                 rounds=r,
                 rounds_per_exploration=r / n if n else None,
@@ -260,7 +277,7 @@ def _image_figures(study: Study) -> list[ImageFigures]:
 def study_dashboard(study: Study) -> dict:
     """What a researcher watches while a study runs."""
     conditions = _counts_by_condition(study)
-    fields = ["consented", "started", "in_progress", "finished", "withdrawn", "screened_out"]
+    fields = [f.name for f in dataclasses.fields(ConditionCounts)][1:]
     total = ConditionCounts("all", *(sum(getattr(c, f) for c in conditions) for f in fields))
     return {
         "conditions": conditions,

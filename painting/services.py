@@ -194,6 +194,28 @@ def record_latency(round_: Round, ms: float) -> None:
     ).update(client_latency_ms=ms)
 
 
+def add_late_events(exploration: Exploration, events: list[dict]) -> Round | None:
+    """Append events the browser logged after the exploration's latest Classify (sent as the
+    person left the page) to its latest round's brush log, each marked "sent": "leave"; the
+    round, or None when it has none. Under the round's lock: two reports at once both land."""
+    marked = [{**event, "sent": "leave"} for event in events]
+    with transaction.atomic():
+        latest = (
+            Round.objects.select_for_update()
+            .filter(exploration=exploration)
+            .order_by("-index")
+            .only("pk", "strokes", "stored_bytes")
+            .first()
+        )
+        if latest is None:
+            return None
+        log = latest.strokes if isinstance(latest.strokes, list) else []
+        latest.strokes = [*log, *marked]
+        latest.stored_bytes += len(json.dumps(marked))
+        latest.save(update_fields=["strokes", "stored_bytes"])
+    return latest
+
+
 def retry_round(round_: Round, *, max_pending: int | None = None) -> Round:
     """Send a failed round to the classifier again (Busy when the visitor's queue is full)."""
     with transaction.atomic():

@@ -11,15 +11,25 @@ from dataclasses import dataclass
 from datetime import timedelta
 from urllib.parse import quote, urlencode, urlsplit, urlunsplit
 
+import numpy as np
 from django.conf import settings
 from django.db import IntegrityError, transaction
 from django.db.models import Count, F, OuterRef, Q, QuerySet, Subquery
 from django.db.models.functions import Coalesce
 from django.utils import timezone
+from PIL import Image
 
 from . import services
 from .masking import Fill
-from .models import Condition, Exploration, Participant, Round, Study, StudyImage
+from .models import (
+    CheckAnswer,
+    Condition,
+    Exploration,
+    Participant,
+    Round,
+    Study,
+    StudyImage,
+)
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
 
@@ -361,10 +371,14 @@ def reachable_step(participant: Participant) -> int:
         )
         .values_list("picture_id", "n")
     )
+    answered = set(participant.check_answers.values_list("picture_id", flat=True))
     for step, entry in enumerate(steps, 1):
         if entry.is_practice or entry.picture_id in timed_out:
             continue
-        if done.get(entry.picture_id, 0) < study.min_rounds_per_image:
+        if entry.is_attention_check:
+            if entry.picture_id not in answered:
+                return step
+        elif done.get(entry.picture_id, 0) < study.min_rounds_per_image:
             return step
     return len(steps) + 1
 
@@ -378,7 +392,10 @@ def resume_step(participant: Participant) -> int:
 
 def rounds_needed_message(participant: Participant, step: int) -> str:
     """Why Next waits at `step`, a step that is not a practice image (those need no rounds)."""
-    practice = sum(e.is_practice for e in steps_for(participant))
+    steps = steps_for(participant)
+    if steps[step - 1].is_attention_check:
+        return f"Image {step - sum(e.is_practice for e in steps)}: {CHECK_UNANSWERED}"
+    practice = sum(e.is_practice for e in steps)
     need = participant.study.min_rounds_per_image
     rounds = "round" if need == 1 else "rounds"
     return (
@@ -416,6 +433,79 @@ def next_unexplored_step(participant: Participant) -> int | None:
         if entry.picture_id not in explored:
             return number
     return None
+
+
+# --- Attention checks ------------------------------------------------------------------------
+
+CHECK_UNANSWERED = "follow the instruction on the image, then press Classify, before you go on."
+CHECK_ANSWERED = "Your answer to this image is recorded: please go on."
+
+
+class CheckAlreadyAnswered(Exception):
+    message = "You have answered this image already; only your first answer counts. Please go on."
+
+
+@dataclass(frozen=True)
+class Judgement:
+    covered: float  # share of the marked region painted
+    outside: float  # share of the rest of the image painted
+    passed: bool
+
+
+def check_of(exploration: Exploration) -> StudyImage | None:
+    """The attention-check step this exploration answers, or None (not a check, no study)."""
+    if exploration.participant_id is None:
+        return None
+    return StudyImage.objects.filter(
+        study=exploration.participant.study_id,
+        picture=exploration.picture_id,
+        is_attention_check=True,
+    ).first()
+
+
+def is_answered(exploration: Exploration) -> bool:
+    """Whether the participant has answered the attention check on this exploration's image."""
+    if exploration.participant_id is None:
+        return False
+    return CheckAnswer.objects.filter(
+        participant=exploration.participant_id, picture=exploration.picture_id
+    ).exists()
+
+
+def judge(entry: StudyImage, mask: Image.Image) -> Judgement:
+    """The mask (white = painted, at the picture's resolution) against the step's region and
+    thresholds: the server's own reading of the pixels, whatever the browser claims."""
+    painted = np.asarray(mask.convert("L")) >= 128
+    height, width = painted.shape
+    x0, y0, x1, y1 = entry.check_box(width, height)
+    inside = int(painted[y0:y1, x0:x1].sum())
+    region = (x1 - x0) * (y1 - y0)
+    rest = width * height - region
+    covered = inside / region
+    outside = (int(painted.sum()) - inside) / rest if rest else 0.0
+    passed = covered >= entry.check_min_covered and outside <= entry.check_max_outside
+    return Judgement(round(covered, 4), round(outside, 4), passed)
+
+
+def answer_check(exploration: Exploration, entry: StudyImage, mask: Image.Image) -> CheckAnswer:
+    """Judge and record the participant's answer, once (CheckAlreadyAnswered after that, with
+    nothing changed). A failed check screens the participant out where the study says so."""
+    verdict = judge(entry, mask)
+    participant = exploration.participant
+    try:
+        with transaction.atomic():
+            answer = CheckAnswer.objects.create(
+                participant=participant,
+                picture_id=exploration.picture_id,
+                passed=verdict.passed,
+                covered=verdict.covered,
+                outside=verdict.outside,
+            )
+    except IntegrityError as exc:
+        raise CheckAlreadyAnswered from exc
+    if not verdict.passed and participant.study.screen_out_on_failed_check:
+        screen_out(participant)
+    return answer
 
 
 # --- The end --------------------------------------------------------------------------------

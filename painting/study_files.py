@@ -39,6 +39,7 @@ STUDY_KEYS: dict[str, tuple[str, type, bool]] = {
     "time_limit_s": ("time_limit_s", int, False),
     "min_screen_width": ("min_screen_width", int, False),
     "min_screen_height": ("min_screen_height", int, False),
+    "screen_out_on_failed_check": ("screen_out_on_failed_check", bool, False),
     "is_open": ("is_open", bool, False),
     "completion_url": ("completion_url", str, False),
     "completion_code": ("completion_code", str, False),
@@ -48,7 +49,17 @@ STUDY_KEYS: dict[str, tuple[str, type, bool]] = {
 LIST_KEYS = ("images", "conditions")
 SWITCHES = ("show_model_view", "show_agreement", "show_deltas", "show_analysis")
 CONDITION_KEYS = ("name", *SWITCHES, "fills")
-IMAGE_KEYS = ("image", "practice")
+IMAGE_KEYS = ("image", "practice", "attention_check")
+# An image's "attention_check" object: file key -> StudyImage field (all optional).
+CHECK_KEYS = {
+    "instruction": "check_instruction",
+    "left": "check_left",
+    "top": "check_top",
+    "width": "check_width",
+    "height": "check_height",
+    "min_covered": "check_min_covered",
+    "max_outside": "check_max_outside",
+}
 
 
 class StudyFileError(ValueError):
@@ -63,6 +74,7 @@ class StudyFileError(ValueError):
 class _Image:
     ref: str
     practice: bool
+    check: dict | None = None  # StudyImage's check fields, for an attention check
     picture: Picture | None = None  # a gallery picture, or
     path: Path | None = None  # an image file to add to the gallery
     working: Image.Image | None = None
@@ -102,12 +114,39 @@ def _check_images(data: list, base_dir: Path, problems: list[str]) -> list[_Imag
             problems.append(f"{where}: an image is a gallery title or slug, or an image file path")
             continue
         image = _Image(ref, practice is True)
+        if isinstance(item, dict) and "attention_check" in item:
+            image.check = _check_check(item["attention_check"], image, where, problems)
         if ref.lower().endswith(IMAGE_SUFFIXES):
             _open_file(image, base_dir, where, problems)
         else:
             _find_in_gallery(image, where, problems)
         found.append(image)
     return found
+
+
+def _check_check(data, image: _Image, where: str, problems: list[str]) -> dict | None:
+    """An attention check's settings as StudyImage fields (defaults for those left out)."""
+    if not isinstance(data, dict):
+        problems.append(f"{where}: attention_check is an object ({', '.join(CHECK_KEYS)})")
+        return None
+    problems += _unknown(data, CHECK_KEYS, f"{where}.attention_check")
+    entry = StudyImage(is_attention_check=True, is_practice=image.practice)
+    for key, field in CHECK_KEYS.items():
+        if key not in data:
+            continue
+        value, kind = data[key], (str if key == "instruction" else float)
+        if kind is float and _is(value, int):
+            value = float(value)
+        if not _is(value, kind):
+            wanted = "a string" if kind is str else "a number from 0 to 1"
+            problems.append(f"{where}.attention_check: {key} must be {wanted}")
+            continue
+        setattr(entry, field, value)
+    try:
+        entry.full_clean(exclude=["study", "picture", "position"])
+    except ValidationError as exc:
+        problems += [f"{where}.attention_check: {m}" for m in exc.messages]
+    return {field: getattr(entry, field) for field in CHECK_KEYS.values()}
 
 
 def _find_in_gallery(image: _Image, where: str, problems: list[str]) -> None:
@@ -268,7 +307,14 @@ def load(data, base_dir: Path | str = ".") -> tuple[Study, bool]:
             study.save()
             study.images.all().delete()
             StudyImage.objects.bulk_create(
-                StudyImage(study=study, picture=i.picture, position=n, is_practice=i.practice)
+                StudyImage(
+                    study=study,
+                    picture=i.picture,
+                    position=n,
+                    is_practice=i.practice,
+                    is_attention_check=i.check is not None,
+                    **(i.check or {}),
+                )
                 for n, i in enumerate(chosen)
             )
             study.conditions.exclude(name__in=[c["name"] for c in conditions]).delete()
@@ -288,16 +334,22 @@ def dump(study: Study) -> dict:
     """The study as a file's data: load(dump(study)) gives the same study."""
     data = {key: getattr(study, field) for key, (field, _k, _r) in STUDY_KEYS.items()}
     data["images"] = [
-        {"image": _image_ref(e.picture), "practice": True}
-        if e.is_practice
-        else _image_ref(e.picture)
-        for e in study.images.select_related("picture").order_by("position", "pk")
+        _dumped_image(e) for e in study.images.select_related("picture").order_by("position", "pk")
     ]
     data["conditions"] = [
         {"name": c.name, **{s: getattr(c, s) for s in SWITCHES}, "fills": c.fills}
         for c in study.conditions.order_by("pk")
     ]
     return data
+
+
+def _dumped_image(entry: StudyImage) -> str | dict:
+    if entry.is_attention_check:
+        check = {key: getattr(entry, field) for key, field in CHECK_KEYS.items()}
+        return {"image": _image_ref(entry.picture), "attention_check": check}
+    if entry.is_practice:
+        return {"image": _image_ref(entry.picture), "practice": True}
+    return _image_ref(entry.picture)
 
 
 def _image_ref(picture: Picture) -> str:

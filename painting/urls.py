@@ -11,9 +11,7 @@ urlpatterns = [
         review_views.importance_map,
         name="importance-map",
     ),
-    path(
-        "review/studies/<slug:slug>/", review_views.study_dashboard, name="study-dashboard"
-    ),
+    path("review/studies/<slug:slug>/", review_views.study_dashboard, name="study-dashboard"),
     path("study/<slug:slug>/", study_views.consent_page, name="study"),
     path("study/<slug:slug>/consent/", study_views.consent, name="study-consent"),
     path("study/<slug:slug>/step/<int:step>/", study_views.step, name="study-step"),
@@ -26,6 +24,7 @@ urlpatterns = [
     path("pictures/<uuid:picture_id>/<str:name>", views.picture_file, name="picture-file"),
     path("e/<uuid:exploration_id>/", views.explore, name="explore"),
     path("e/<uuid:exploration_id>/rounds/", views.classify, name="classify"),
+    path("e/<uuid:exploration_id>/events/", views.late_events, name="late-events"),
     path("e/<uuid:exploration_id>/saliency.png", views.saliency, name="saliency"),
     path(
         "e/<uuid:exploration_id>/rounds/<uuid:round_id>/analysis/",

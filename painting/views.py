@@ -27,7 +27,7 @@ from . import (
     storage,
     studies,
 )
-from .forms import LatencyForm, RoundForm, UploadForm, first_error
+from .forms import LateEventsForm, LatencyForm, RoundForm, UploadForm, first_error
 from .inference import registry
 from .models import Exploration, Picture, Round
 
@@ -125,6 +125,7 @@ def _round_fragments(request: HttpRequest, round_: Round, *, new: bool = False) 
     """The result panel for a round, plus its history entry, swapped in out of band: appended
     when the round is new, replaced otherwise. In a study, the study bar comes along out of
     band too: a round that finishes may open Next."""
+    study = study_context(round_.exploration)
     context = {
         "round": round_,
         "item": round_,
@@ -133,11 +134,11 @@ def _round_fragments(request: HttpRequest, round_: Round, *, new: bool = False) 
         "analysis": selectors.analysis_of(round_),
         "oob": "append" if new else "replace",
         "shown": studies.shown_to(round_.exploration.participant),
+        "study": study,
     }
     history = EXPLORE + ("#history-append" if new else "#history-item")
     html = render_to_string(EXPLORE + "#result", context, request)
     html += render_to_string(history, context, request)
-    study = study_context(round_.exploration)
     if study:
         html += render_to_string(
             EXPLORE + "#study-bar", {"study": study, "study_oob": True}, request
@@ -264,6 +265,7 @@ def study_context(exploration: Exploration) -> dict | None:
     )
     reachable = studies.reachable_step(participant)
     ready = not step or reachable > step
+    check = studies.check_of(exploration)
     if studies.study_time_is_up(participant):
         following = reverse("painting:study-finish", args=[study.slug])
     deadlines = [
@@ -284,6 +286,10 @@ def study_context(exploration: Exploration) -> dict | None:
         "next_hint": "" if ready else studies.rounds_needed_message(participant, reachable),
         "over": studies.refusal(participant),
         "time_up": studies.time_up(exploration),
+        "check": check,
+        "check_answered": studies.CHECK_ANSWERED
+        if check and studies.is_answered(exploration)
+        else "",
         # Counted down by the browser from the page's load (its own clock may be off).
         "seconds_left": max(0, int((min(deadlines) - timezone.now()).total_seconds()))
         if deadlines
@@ -337,14 +343,19 @@ def classify(request: HtmxHttpRequest, exploration_id):
         return refused
     if refused := ratelimit.refusal(request, "classify", exploration.visitor):
         return _error(request, refused, status=429)
+    if studies.is_answered(exploration):
+        return _error(request, studies.CheckAlreadyAnswered.message, status=409)
+    check = studies.check_of(exploration)
     picture = exploration.picture
     form = RoundForm(
         request.POST,
         request.FILES,
         size=(picture.width, picture.height),
         fills=studies.shown_to(exploration.participant).fills,
+        # An attention check asks for the painting only.
         prediction_required=bool(exploration.participant_id)
-        and exploration.participant.study.ask_prediction,
+        and exploration.participant.study.ask_prediction
+        and check is None,
     )
     if not form.is_valid():
         return _error(request, first_error(form))
@@ -353,6 +364,16 @@ def classify(request: HtmxHttpRequest, exploration_id):
         quotas.check(exploration.visitor, adding_bytes=len(request.POST.get("strokes", "")))
     except quotas.QuotaExceeded as exc:
         return _error(request, str(exc), status=403)
+    answer = None
+    if check:
+        try:
+            answer = studies.answer_check(exploration, check, data["mask"])
+        except studies.CheckAlreadyAnswered as exc:
+            return _error(request, exc.message, status=409)
+        if not answer.passed and exploration.participant.study.screen_out_on_failed_check:
+            # Screened out: the study link sends them to the screened-out URL with its code.
+            slug = exploration.participant.study.slug
+            return _go_to(request, reverse("painting:study", args=[slug]))
     try:
         round_ = services.submit_round(
             exploration,
@@ -363,6 +384,8 @@ def classify(request: HtmxHttpRequest, exploration_id):
             max_pending=settings.XAI_MAX_PENDING_ROUNDS,
         )
     except services.Busy as exc:
+        if answer is not None:  # no round, no answer: the participant answers again
+            answer.delete()
         return _error(request, str(exc), status=429)
     if not request.htmx:
         return redirect(exploration_url(exploration))
@@ -409,6 +432,28 @@ def latency(request: HtmxHttpRequest, exploration_id, round_id):
     if not form.is_valid():
         return _error(request, first_error(form))
     services.record_latency(round_, form.cleaned_data["ms"])
+    return HttpResponse(status=204)
+
+
+@require_POST
+def late_events(request: HtmxHttpRequest, exploration_id):
+    """Focus, blur and tab events the page logged after its last Classify, sent (a beacon) as
+    the person leaves it: appended to the latest round's brush log."""
+    exploration = _get_exploration_for(request, exploration_id)
+    # Like the latency: events up to leaving an image whose time ran out still count.
+    if reason := studies.refusal(exploration.participant):
+        return _error(request, reason, status=403)
+    if refused := ratelimit.refusal(request, "events", exploration.visitor):
+        return _error(request, refused, status=429)
+    form = LateEventsForm(request.POST)
+    if not form.is_valid():
+        return _error(request, first_error(form))
+    try:
+        quotas.check(exploration.visitor, adding_bytes=len(request.POST["events"]))
+    except quotas.QuotaExceeded as exc:
+        return _error(request, str(exc), status=403)
+    if services.add_late_events(exploration, form.cleaned_data["events"]) is None:
+        return _error(request, "This image has no round to add the events to.", status=409)
     return HttpResponse(status=204)
 
 

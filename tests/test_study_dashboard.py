@@ -89,7 +89,8 @@ def test_it_shows_the_numbers_and_polls_its_figures(running):
     body = page.content.decode()
     assert page.status_code == 200 and 'hx-trigger="every 5s"' in body
     cells = "".join(f"<td>{n}</td>" for n in (2, 2, 1, 1, 1, 0))
-    assert f'<tr data-condition="a"><th>a</th>{cells}</tr>' in body
+    checks = "<td data-checks-passed>0</td><td data-checks-failed>0</td>"
+    assert f'<tr data-condition="a"><th>a</th>{cells}{checks}</tr>' in body
     assert "Did not agree: 3" in body and "80 s" in body and "<h1>" in body
     fragment = client.get(f"/review/studies/{running.slug}/", headers=HTMX).content.decode()
     assert fragment.lstrip().startswith('<div id="dashboard"') and "<h1>" not in fragment

@@ -36,7 +36,15 @@ def state(study: Study) -> tuple:
     """Everything a study file describes, as stored."""
     study = Study.objects.get(pk=study.pk)
     fields = {f.name: getattr(study, f.name) for f in Study._meta.fields if f.name != "id"}
-    images = list(study.images.values_list("picture__slug", "position", "is_practice"))
+    images = list(
+        study.images.values_list(
+            "picture__slug",
+            "position",
+            "is_practice",
+            "is_attention_check",
+            *study_files.CHECK_KEYS.values(),
+        )
+    )
     conditions = list(
         study.conditions.order_by("name").values(
             "name", "show_model_view", "show_agreement", "show_deltas", "show_analysis", "fills"
@@ -61,6 +69,10 @@ def test_the_example_study_loads(gallery, tmp_path):
         ("rocket", False),
         ("hubble", False),
     ]
+    check = study.images.get(is_attention_check=True)
+    assert check.picture.slug == "rocket" and study.screen_out_on_failed_check
+    assert (check.check_left, check.check_width, check.check_max_outside) == (0.4, 0.2, 0.1)
+    assert check.check_instruction == "Paint over the red square, then press Classify."
     bare = study.conditions.get(name="paint-only")
     assert not bare.show_model_view and bare.show_deltas and bare.fills == ["mean"]
 
@@ -134,6 +146,27 @@ BAD_FILES = [
     ({"images": [{"image": "coffee", "practise": True}]}, "images[1]: unknown key 'practise'"),
     ({"images": [{"image": "coffee", "practice": "yes"}]}, "practice must be true or false"),
     ({"images": [42]}, "images[1]: an image is a gallery title or slug"),
+    ({"images": [{"image": "coffee", "attention_check": 1}]}, "attention_check is an object"),
+    (
+        {"images": [{"image": "coffee", "attention_check": {"left": 0.9, "width": 0.2}}]},
+        "images[1].attention_check: The attention check's square must lie inside the image.",
+    ),
+    (
+        {"images": [{"image": "coffee", "attention_check": {"top": "0.1"}}]},
+        "top must be a number from 0 to 1",
+    ),
+    (
+        {"images": [{"image": "coffee", "attention_check": {"min_covered": 2}}]},
+        "images[1].attention_check: A share from 0 to 1.",
+    ),
+    (
+        {"images": [{"image": "coffee", "attention_check": {"colour": "red"}}]},
+        "images[1].attention_check: unknown key 'colour'",
+    ),
+    (
+        {"images": [{"image": "coffee", "practice": True, "attention_check": {}}]},
+        "either a practice image or an attention check",
+    ),
     ({"conditions": [{"name": "a", "fills": ["mean", "pink"]}]}, "unknown fill 'pink'"),
     ({"conditions": [{"name": "a", "fills": []}]}, "fills must be a list of at least one"),
     ({"conditions": [{"name": "a", "show_deltas": 1}]}, "show_deltas must be true or false"),

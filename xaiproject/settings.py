@@ -376,6 +376,7 @@ XAI_RATE_LIMITS = {
     "upload": (envint("XAI_UPLOADS_PER_MINUTE", 10), 60),
     "explore": (envint("XAI_EXPLORES_PER_MINUTE", 20), 60),  # round 0 and the model's view
     "analysis": (envint("XAI_ANALYSES_PER_MINUTE", 6), 60),  # about 3 s of the analysis worker
+    "events": (envint("XAI_EVENT_REPORTS_PER_MINUTE", 30), 60),  # focus events sent on leaving
 }
 # An address may be a classroom or an office behind one router: higher than a session's, yet a
 # client that drops its cookie (a new session per request) is held here.
@@ -384,6 +385,7 @@ XAI_ADDRESS_RATE_LIMITS = {
     "upload": (envint("XAI_UPLOADS_PER_MINUTE_PER_ADDRESS", 30), 60),
     "explore": (envint("XAI_EXPLORES_PER_MINUTE_PER_ADDRESS", 60), 60),
     "analysis": (envint("XAI_ANALYSES_PER_MINUTE_PER_ADDRESS", 12), 60),
+    "events": (envint("XAI_EVENT_REPORTS_PER_MINUTE_PER_ADDRESS", 300), 60),
 }
 # Work a visitor may have queued at once (pending or running): one person's backlog must not
 # starve everyone else's. A Classify, Retry or new exploration past it is answered 429.

@@ -346,10 +346,30 @@
     document.addEventListener("visibilitychange", () =>
       log({ type: document.visibilityState === "hidden" ? "hidden" : "visible" }));
 
+    // Those logged after the last Classify would be lost with the page: they go as it is left
+    // (Next, Finish, a reload, closing the tab), in a beacon the browser delivers even then.
+    window.addEventListener("pagehide", () => {
+      const late = events.filter((e) => LATE_TYPES.includes(e.type));
+      if (!stage.dataset.eventsUrl || !late.length) return;
+      const body = new FormData();
+      body.append("csrfmiddlewaretoken", csrfToken());
+      body.append("events", JSON.stringify(late.map((e) => ({ type: e.type, t: e.t }))));
+      if (navigator.sendBeacon(stage.dataset.eventsUrl, body)) {
+        events = events.filter((e) => !LATE_TYPES.includes(e.type)); // a page back from the cache
+      }
+    });
+
     showCropGuide(stage, canvas);
+    showCheckTarget(stage);
     setUpModelView(stage, root);
     changed();
     start(stage.dataset.initialMask);
+  }
+
+  const LATE_TYPES = ["blur", "focus", "hidden", "visible"];
+
+  function csrfToken() {
+    return JSON.parse(document.body.getAttribute("hx-headers") || "{}")["x-csrftoken"] || "";
   }
 
   // keepalive: the report still goes if the person clicks Next at once.
@@ -399,6 +419,18 @@
     guide.style.top = (50 * (1 - side / canvas.height)) + "%";
     guide.hidden = false;
     stage.closest(".workspace").querySelector("[data-crop-note]").hidden = false;
+  }
+
+  // An attention check's region, as shares of the image: "left top width height".
+  function showCheckTarget(stage) {
+    const target = stage.querySelector("[data-check-target]");
+    if (!target) return;
+    const [left, top, width, height] = target.dataset.checkTarget.split(" ").map(Number);
+    target.style.left = (100 * left) + "%";
+    target.style.top = (100 * top) + "%";
+    target.style.width = (100 * width) + "%";
+    target.style.height = (100 * height) + "%";
+    target.hidden = false;
   }
 
   function showConnectionError(message) {

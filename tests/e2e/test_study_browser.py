@@ -1,15 +1,18 @@
 """A participant completes a study in a real browser; staff replay it with the keyboard."""
 
+import io
 import re
+import zipfile
 from datetime import timedelta
 
+import pandas
 import pytest
 from django.contrib.auth.models import User
 from django.test import Client
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
-from painting import studies
+from painting import exports, studies
 from painting.models import Condition, Participant, Round
 from tests.e2e.browser import stroke
 from tests.helpers import make_study, mask_png
@@ -201,3 +204,19 @@ def test_a_prolific_participant_in_a_condition_is_sent_back_with_the_code(
     finally:
         context.close()
     assert Participant.objects.get(external_id="second-person").condition.name == "full"
+
+    # The export, read back with pandas as it is, has both, with their conditions and ids.
+    out = io.BytesIO()
+    exports.write_study_zip(study, out)
+    archive = zipfile.ZipFile(out)
+    rounds = pandas.read_csv(io.BytesIO(archive.read("rounds.csv")))
+    columns = ["external_id", "condition", "platform_study_id"]
+    people = set(rounds[columns].fillna("").itertuples(index=False, name=None))
+    assert people == {
+        ("60a1b2c3d4e5f6a7b8c9d0e1", "bare", "STUDY-9"),
+        ("second-person", "full", ""),
+    }
+    finished = pandas.read_csv(io.BytesIO(archive.read("participants.csv")))
+    by_id = finished.set_index("external_id")
+    assert by_id.loc["60a1b2c3d4e5f6a7b8c9d0e1", "status"] == "finished"
+    assert by_id.loc["60a1b2c3d4e5f6a7b8c9d0e1", "platform_session_id"] == "SESSION-3"

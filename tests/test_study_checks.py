@@ -1,0 +1,282 @@
+"""Attention checks: a study image with a marked square and an instruction, whose first
+Classify the server judges against the square; a failure is recorded, and screens the
+participant out where the study says so."""
+
+import csv
+import io
+import zipfile
+
+import pytest
+from django.core.exceptions import ValidationError
+from django.test import Client
+from PIL import Image
+
+from painting import exports, selectors, studies
+from painting.models import CheckAnswer, Exploration, Participant, Round, StudyImage
+from tests.helpers import (
+    HTMX,
+    classify,
+    join_study,
+    make_study,
+    mask_png,
+    mask_upload,
+    study_step,
+)
+
+SIZE = (600, 400)  # coffee, the check
+FIRST = (451, 300)  # chelsea, the image before it
+# The default square: left/top 0.35, width/height 0.3 of a 600 × 400 image.
+SQUARE = (210, 140, 389, 259)
+EXACT = mask_png(SIZE, SQUARE)
+
+
+def check_study(gallery, **fields):
+    """chelsea, then coffee as an attention check."""
+    study = make_study(gallery, slugs=("chelsea", "coffee"), **fields)
+    StudyImage.objects.filter(study=study, picture=gallery["coffee"]).update(
+        is_attention_check=True
+    )
+    return study
+
+
+def at_the_check(gallery, on_commit, **fields):
+    study = check_study(gallery, **fields)
+    browser = Client()
+    join_study(browser, study, on_commit, pid="P-1")
+    classify(
+        browser, study_step(browser, study, 1, on_commit), on_commit, mask_png(FIRST, (0, 0, 9, 9))
+    )
+    return study, browser, study_step(browser, study, 2, on_commit)
+
+
+def entry(**fields) -> StudyImage:
+    return StudyImage(is_attention_check=True, **fields)
+
+
+def painted(box=None, size=SIZE) -> Image.Image:
+    return Image.open(io.BytesIO(mask_png(size, box)))
+
+
+def test_the_mask_is_judged_by_share_covered_and_share_outside():
+    square = entry()
+    exact = studies.judge(square, painted(SQUARE))
+    assert (exact.covered, exact.outside, exact.passed) == (1.0, 0.0, True)
+    # A brush spills over the edges: a margin of 10 px is still a pass.
+    spill = studies.judge(square, painted((200, 130, 399, 269)))
+    assert spill.covered == 1.0 and 0 < spill.outside < 0.1 and spill.passed
+    half = studies.judge(square, painted((210, 140, 299, 259)))
+    assert half.covered == 0.5 and not half.passed
+    everything = studies.judge(square, painted((0, 0, 599, 399)))
+    assert everything.covered == 1.0 and everything.outside == 1.0 and not everything.passed
+    assert not studies.judge(square, painted()).passed
+    lenient = entry(check_min_covered=0.4, check_max_outside=1.0)
+    assert studies.judge(lenient, painted((210, 140, 299, 259))).passed
+
+
+def test_a_square_must_lie_inside_the_image_and_a_check_is_no_practice():
+    entry(check_left=0.8, check_width=0.2).clean()
+    for bad in (
+        entry(check_left=0.8, check_width=0.3),
+        entry(check_top=0.9, check_height=0.2),
+        entry(check_width=0),
+        entry(is_practice=True),
+    ):
+        with pytest.raises(ValidationError):
+            bad.clean()
+
+
+def test_the_check_page_marks_the_square_and_next_waits_for_the_answer(gallery, on_commit):
+    study, browser, check = at_the_check(gallery, on_commit)
+    page = browser.get(f"/e/{check.pk}/").content.decode()
+    assert "Paint over the red square, then press Classify." in page
+    assert 'data-check-target="0.3500 0.3500 0.3000 0.3000"' in page
+    assert "follow the instruction on the image" in page
+    refused = browser.get(f"/study/{study.slug}/finish/")
+    assert refused.status_code == 409 and "follow the instruction" in refused.content.decode()
+
+    assert classify(browser, check, on_commit, EXACT).status_code == 200
+    answer = CheckAnswer.objects.get()
+    assert answer.passed and answer.covered == 1.0 and answer.outside == 0.0
+    page = browser.get(f"/e/{check.pk}/").content.decode()
+    assert "Your answer to this image is recorded" in page
+    assert 'type="submit" class="primary"' not in page  # no Classify any more
+    assert f'href="/study/{study.slug}/finish/">Finish</a>' in page
+    assert browser.get(f"/study/{study.slug}/finish/").status_code == 200
+
+
+def test_a_check_is_answered_once(gallery, on_commit):
+    _study, browser, check = at_the_check(gallery, on_commit)
+    assert classify(browser, check, on_commit, EXACT).status_code == 200
+    again = classify(browser, check, on_commit, mask_png(SIZE, (0, 0, 599, 399)))
+    assert again.status_code == 409 and "only your first answer counts" in again.content.decode()
+    answer = CheckAnswer.objects.get()
+    assert answer.passed and check.rounds.count() == 2  # the original and the answer
+
+
+def test_a_failed_check_is_recorded_and_the_participant_goes_on(gallery, on_commit):
+    study, browser, check = at_the_check(gallery, on_commit)
+    assert classify(browser, check, on_commit, mask_png(SIZE, (0, 0, 99, 99))).status_code == 200
+    answer = CheckAnswer.objects.get()
+    assert not answer.passed and answer.covered == 0.0 and answer.outside > 0
+    assert Participant.objects.get().screened_out_at is None
+    assert browser.get(f"/study/{study.slug}/finish/").status_code == 200
+
+
+def test_a_forged_mask_fails_and_screens_out_where_the_study_says_so(gallery, on_commit):
+    study, browser, check = at_the_check(
+        gallery,
+        on_commit,
+        screen_out_on_failed_check=True,
+        screened_out_url="https://app.prolific.com/submissions/complete",
+        screened_out_code="SCRN0UT1",
+    )
+    # Painted everywhere: the square is covered, and so is everything else.
+    forged = classify(browser, check, on_commit, mask_png(SIZE, (0, 0, 599, 399)))
+    assert forged.status_code == 200 and forged["HX-Redirect"] == f"/study/{study.slug}/"
+    participant = Participant.objects.get()
+    assert participant.screened_out_at and participant.status == "screened out"
+    assert not Exploration.objects.exists() and not Round.objects.exists()
+    answer = CheckAnswer.objects.get()
+    assert not answer.passed and answer.participant == participant
+    link = browser.get(f"/study/{study.slug}/")
+    assert link.status_code == 302
+    assert link.url == "https://app.prolific.com/submissions/complete?cc=SCRN0UT1"
+    # Nothing more is taken from them.
+    assert classify(browser, check, on_commit, EXACT).status_code == 404
+    assert browser.get(f"/study/{study.slug}/step/1/").status_code == 403
+    assert CheckAnswer.objects.count() == 1
+
+    figures = selectors.study_dashboard(study)["total"]
+    assert (figures.screened_out, figures.checks_failed, figures.checks_passed) == (1, 1, 0)
+
+
+def test_a_finished_participant_cannot_answer(gallery, on_commit):
+    _study, browser, check = at_the_check(gallery, on_commit)
+    studies.finish(Participant.objects.get())  # in another tab, say, past a time limit
+    refused = classify(browser, check, on_commit, EXACT)
+    assert refused.status_code == 403 and "You have finished" in refused.content.decode()
+    assert not CheckAnswer.objects.exists() and check.rounds.count() == 1
+
+
+@pytest.mark.parametrize(
+    "mask", [mask_png((300, 200), (0, 0, 99, 99)), b"not a png", b""], ids=["size", "junk", "empty"]
+)
+def test_a_hostile_mask_is_a_400_and_answers_nothing(gallery, on_commit, mask):
+    _study, browser, check = at_the_check(gallery, on_commit)
+    refused = classify(browser, check, on_commit, mask)
+    assert refused.status_code == 400
+    assert not CheckAnswer.objects.exists() and check.rounds.count() == 1
+
+
+def test_a_check_in_another_study_or_outside_one_is_not_judged(gallery, on_commit):
+    check_study(gallery)
+    browser = Client()
+    from tests.helpers import start
+
+    exploration = start(browser, gallery["coffee"], on_commit)
+    assert classify(browser, exploration, on_commit, EXACT).status_code == 200
+    assert not CheckAnswer.objects.exists()
+
+
+def read_csv(archive: zipfile.ZipFile, name: str) -> list[dict]:
+    return list(csv.DictReader(io.StringIO(archive.read(name).decode())))
+
+
+def test_staff_see_pass_and_fail_on_the_dashboard_and_in_the_export(gallery, on_commit, staff):
+    study, browser, check = at_the_check(gallery, on_commit)
+    classify(browser, check, on_commit, EXACT)
+    _, other, second = at_the_check_again(study, on_commit)
+    classify(other, second, on_commit, mask_png(SIZE, (0, 0, 99, 99)))
+
+    body = staff.get(f"/review/studies/{study.slug}/").content.decode()
+    assert "<td data-checks-passed>1</td><td data-checks-failed>1</td></tr></tfoot>" in body
+    assert "(attention check)" in body
+    admin_list = staff.get("/admin/painting/participant/").content.decode()
+    assert "1 passed, 0 failed" in admin_list and "0 passed, 1 failed" in admin_list
+
+    out = io.BytesIO()
+    exports.write_study_zip(study, out)
+    archive = zipfile.ZipFile(out)
+    by_id = {row["external_id"]: row for row in read_csv(archive, "participants.csv")}
+    assert (by_id["P-1"]["checks_passed"], by_id["P-1"]["checks_failed"]) == ("1", "0")
+    assert (by_id["P-2"]["checks_passed"], by_id["P-2"]["checks_failed"]) == ("0", "1")
+    assert by_id["P-1"]["rounds"] == "2"  # chelsea's two; the check's are not counted
+    rounds = read_csv(archive, "rounds.csv")
+    flagged = {(r["image_id"], r["attention_check"]) for r in rounds}
+    assert flagged == {(str(gallery["chelsea"].pk), "0"), (str(gallery["coffee"].pk), "1")}
+    readme = archive.read("README.txt").decode()
+    assert "  checks_passed:" in readme and "  attention_check:" in readme
+
+
+def at_the_check_again(study, on_commit):
+    browser = Client()
+    join_study(browser, study, on_commit, pid="P-2")
+    first = study_step(browser, study, 1, on_commit)
+    classify(browser, first, on_commit, mask_png(FIRST, (0, 0, 9, 9)))
+    return study, browser, study_step(browser, study, 2, on_commit)
+
+
+def test_staff_set_up_a_check_in_admin(staff, gallery):
+    form = staff.get("/admin/painting/study/add/").text
+    for field in (
+        "images-0-is_attention_check",
+        "images-0-check_left",
+        "screen_out_on_failed_check",
+    ):
+        assert field in form, field
+    data = {
+        "name": "Checked",
+        "slug": "checked",
+        "consent_text": "Agree?",
+        "consent_version": "1",
+        "min_rounds_per_image": "1",
+        "time_limit_per_image_s": "0",
+        "time_limit_s": "0",
+        "min_screen_width": "0",
+        "min_screen_height": "0",
+        "order": "fixed",
+        "screen_out_on_failed_check": "on",
+        "is_open": "on",
+        "created_at_0": "2026-11-27",
+        "created_at_1": "12:00:00",
+        "images-TOTAL_FORMS": "1",
+        "images-INITIAL_FORMS": "0",
+        "images-0-position": "0",
+        "images-0-picture": str(gallery["camera"].pk),
+        "images-0-is_attention_check": "on",
+        "images-0-check_instruction": "Paint the red square.",
+        "images-0-check_left": "0.1",
+        "images-0-check_top": "0.2",
+        "images-0-check_width": "0.3",
+        "images-0-check_height": "0.4",
+        "images-0-check_min_covered": "0.9",
+        "images-0-check_max_outside": "0.05",
+        "conditions-TOTAL_FORMS": "0",
+        "conditions-INITIAL_FORMS": "0",
+    }
+    assert staff.post("/admin/painting/study/add/", data).status_code == 302
+    check = StudyImage.objects.get(study__slug="checked")
+    assert check.is_attention_check and check.study.screen_out_on_failed_check
+    assert (check.check_left, check.check_height, check.check_min_covered) == (0.1, 0.4, 0.9)
+
+    data["slug"], data["images-0-check_left"] = "outside", "0.8"
+    refused = staff.post("/admin/painting/study/add/", data)
+    assert refused.status_code == 200 and "must lie inside the image" in refused.text
+    assert not StudyImage.objects.filter(study__slug="outside").exists()
+
+
+def test_a_check_asks_for_the_painting_only(gallery, on_commit):
+    study = check_study(gallery, ask_prediction=True)
+    browser = Client()
+    join_study(browser, study, on_commit, pid="P-1")
+    first = study_step(browser, study, 1, on_commit)
+    assert 'name="prediction"' in browser.get(f"/e/{first.pk}/").content.decode()
+    data = {"mask": mask_upload(mask_png(FIRST, (0, 0, 9, 9))), "fill": "mean", "prediction": "cat"}
+    with on_commit(execute=True):
+        assert browser.post(f"/e/{first.pk}/rounds/", data, headers=HTMX).status_code == 200
+    check = study_step(browser, study, 2, on_commit)
+    page = browser.get(f"/e/{check.pk}/").content.decode()
+    assert 'name="prediction"' not in page
+    assert "Now paint over what you think does not matter" not in page
+    assert classify(browser, check, on_commit, EXACT).status_code == 200
+    assert CheckAnswer.objects.get().passed
