@@ -266,6 +266,10 @@ XAI_EAGER = envbool("XAI_EAGER", False)
 CELERY_TASK_ALWAYS_EAGER = XAI_EAGER
 # How long one poll for a round's result may wait for the worker before answering "pending".
 XAI_POLL_WAIT_SECONDS = float(env("XAI_POLL_WAIT_SECONDS", "10"))
+# Send each Classify's stages (ms: parse, validate, files, db, publish, queue, the worker's,
+# answered, render) as a Server-Timing header, for benchmarks/browser_latency.py. Off by default:
+# it tells a visitor how busy the workers are.
+XAI_SERVER_TIMING = envbool("XAI_SERVER_TIMING", False)
 # A round still pending after this many seconds is failed by the sweeper.
 XAI_ROUND_STALE_SECONDS = float(env("XAI_ROUND_STALE_SECONDS", str(CELERY_TASK_TIME_LIMIT + 30)))
 

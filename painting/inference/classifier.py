@@ -104,8 +104,15 @@ class Classifier:
         """The first forward pass is several times slower; pay for it before any user does."""
         self.probabilities([Image.new("RGB", (256, 256), (124, 116, 104))])
 
+    def prepare(self, images: Sequence[Image.Image]) -> torch.Tensor:
+        """The model's input batch: each image preprocessed (resized, cropped, normalized)."""
+        return torch.stack([self.preprocess(image.convert("RGB")) for image in images])
+
     def probabilities(self, images: Sequence[Image.Image]) -> torch.Tensor:
-        batch = torch.stack([self.preprocess(image.convert("RGB")) for image in images])
+        return self.probabilities_of(self.prepare(images))
+
+    def probabilities_of(self, batch: torch.Tensor) -> torch.Tensor:
+        """Softmax of a prepared batch."""
         if self._run is not None:
             with self.lock:
                 return torch.from_numpy(self._run(batch.numpy())).float().softmax(dim=-1)
@@ -114,8 +121,10 @@ class Classifier:
             return logits.float().softmax(dim=-1).cpu()
 
     def classify(self, images: Sequence[Image.Image], k: int = 5) -> list[Outcome]:
-        probs = self.probabilities(images)
-        return [Outcome.from_probabilities(row, k) for row in probs.numpy()]
+        return self.classify_prepared(self.prepare(images), k)
+
+    def classify_prepared(self, batch: torch.Tensor, k: int = 5) -> list[Outcome]:
+        return [Outcome.from_probabilities(row, k) for row in self.probabilities_of(batch).numpy()]
 
 
 def load_classifier(name: str, backend: str = "torch", cache_dir: Path | None = None) -> Classifier:
