@@ -222,10 +222,12 @@ XAI_TORCH_THREADS = envint("XAI_TORCH_THREADS", 0)  # 0: one per core
 # How much lower a worker's processes run than normal (os.nice): the analysis worker's, so that
 # Grad-CAM and analyses never slow classification down on a machine they share.
 XAI_WORKER_NICE = envint("XAI_WORKER_NICE", 0)
-# Classification backend of the inference worker: OpenVINO fp32 measured fastest here at batch
-# 1 (benchmarks/model_latency.py; ONNX Runtime without busy-waiting was 1.18x, torch 3.3x), with
-# the same top-5 as torch. Grad-CAM uses torch in the analysis worker: one runtime per process.
-XAI_BACKEND = env("XAI_BACKEND", "openvino")
+# Classification backend of the inference worker: "auto" measures ONNX Runtime and OpenVINO
+# (both f32, the same top-5 as torch) at the worker's start and keeps the faster, since which
+# one wins depends on the CPU (classifier.fastest_backend; benchmarks/model_latency.py compares
+# them all). Or name one: onnxruntime, openvino, torch. Grad-CAM uses torch in the analysis
+# worker: one runtime per process.
+XAI_BACKEND = env("XAI_BACKEND", "auto")
 XAI_COMPILED_DIR = Path(env("XAI_COMPILED_DIR", str(VAR_DIR / "compiled")))
 # Rounds waiting when the worker frees up are classified together, up to this many at once.
 XAI_MAX_BATCH = envint("XAI_MAX_BATCH", 8)

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import os
+import statistics
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +22,7 @@ from . import runtimes
 from .registry import REGISTRY, ModelSpec, WeightsMissing, sha256_of
 
 LABELS_FILE = Path(__file__).with_name("imagenet_classes.txt")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -129,8 +133,41 @@ class Classifier:
 
 def load_classifier(name: str, backend: str = "torch", cache_dir: Path | None = None) -> Classifier:
     """The named model on a backend, loaded once per process. Only the exported runtimes use
-    cache_dir, so the torch model is one copy however it is asked for."""
+    cache_dir, so the torch model is one copy however it is asked for. backend="auto": the
+    fastest on this machine (fastest_backend), measured once per process."""
+    if backend == AUTO:
+        backend = fastest_backend(name, cache_dir)[0]
     return _loaded(name, backend, None if backend == "torch" else cache_dir)
+
+
+AUTO = "auto"
+
+
+@functools.cache
+def fastest_backend(
+    name: str, cache_dir: Path | None = None, candidates: tuple[str, ...] | None = None
+) -> tuple[str, dict[str, float]]:
+    """Which runtime classifies one image fastest here, and each one's median ms at batch 1:
+    the winner differs between CPUs (ONNX Runtime or OpenVINO), so it is measured, not fixed.
+    All f32. A GPU, or no exported runtime installed, means torch without measuring."""
+    if candidates is None:
+        candidates = tuple(b for b in runtimes.available_backends() if b != "torch")
+    if torch.cuda.is_available() or not candidates:
+        return "torch", {}
+    timings = {}
+    for backend in candidates:
+        model = _loaded(name, backend, cache_dir)
+        batch = model.prepare([Image.new("RGB", (256, 256), (124, 116, 104))])
+        model.probabilities_of(batch)  # the first call is several times slower
+        times = []
+        for _ in range(15):
+            started = time.perf_counter()
+            model.probabilities_of(batch)
+            times.append((time.perf_counter() - started) * 1000)
+        timings[backend] = statistics.median(times)
+    chosen = min(timings, key=timings.__getitem__)
+    log.info("backend for %s: %s (median ms at batch 1: %s)", name, chosen, timings)
+    return chosen, timings
 
 
 @functools.cache
