@@ -137,9 +137,8 @@ def run_rounds(round_id, batch_size: int = 1, *, redelivered: bool = False) -> l
                 scores = [_scores_of(round_) for round_ in rounds]
         per_image_ms = (stages["preprocess"] + stages["model"]) / len(rounds)
         recorded = _record_all(rounds, model, outcomes, scores, per_image_ms, stages)
-        for round_, image in zip(rounds, seen, strict=True):
-            if round_.pk in recorded:
-                _store_thumbnail(round_, image)
+        answered = zip(rounds, seen, strict=True)
+        _store_thumbnails([(round_, image) for round_, image in answered if round_.pk in recorded])
     except SoftTimeLimitExceeded:
         _fail_all(
             claimed,
@@ -189,20 +188,25 @@ def _record_all(
     return recorded
 
 
-def _store_thumbnail(round_: Round, image: Image.Image) -> None:
-    """The history strip's thumbnail of what the model saw, written after the answer went out
-    (until it is here, the thumbnail's URL composes it: views.round_file). A round deleted
-    meanwhile (its participant withdrew) keeps nothing."""
-    if not round_.mask:
-        return  # the original's is the picture's own
-    try:
-        name = f"{round_.exploration_id}/{round_.pk}-thumb.jpg"
-        data = ContentFile(images.jpeg_bytes(images.thumbnail(image)))
-        round_.thumbnail.save(name, data, save=False)
-        if not Round.objects.filter(pk=round_.pk).update(thumbnail=round_.thumbnail.name):
-            round_.thumbnail.storage.delete(round_.thumbnail.name)
-    except Exception:  # the answer stands; the URL composes the thumbnail when asked
-        log.exception("round %s: no stored thumbnail", round_.pk)
+def _store_thumbnails(answered: list[tuple[Round, Image.Image]]) -> None:
+    """The history strip's thumbnails of what the model saw, written after the answers went
+    out (until then, the thumbnail's URL composes it: views.round_file), named on the rows in
+    one commit. A round deleted meanwhile (its participant withdrew) keeps nothing."""
+    written = {}
+    for round_, image in answered:
+        if not round_.mask:
+            continue  # the original's is the picture's own
+        try:
+            name = f"{round_.exploration_id}/{round_.pk}-thumb.jpg"
+            data = ContentFile(images.jpeg_bytes(images.thumbnail(image)))
+            round_.thumbnail.save(name, data, save=False)
+            written[round_.pk] = round_.thumbnail
+        except OSError:  # the answer stands; the URL composes the thumbnail when asked
+            log.exception("round %s: no stored thumbnail", round_.pk)
+    with transaction.atomic():
+        for pk, thumbnail in written.items():
+            if not Round.objects.filter(pk=pk).update(thumbnail=thumbnail.name):
+                thumbnail.storage.delete(thumbnail.name)
 
 
 def _scores_of(round_: Round) -> dict:
