@@ -17,7 +17,6 @@ click-to-result / (fastest model + bare round trip), to be ≤ 1.25.
 from __future__ import annotations
 
 import argparse
-import os
 import statistics
 import sys
 from pathlib import Path
@@ -28,19 +27,8 @@ from playwright.sync_api import sync_playwright
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.session import Session
-
-CHROMIUM = os.environ.get("XAI_CHROMIUM", "/usr/bin/chromium")
-# The flags the browser tests use (tests/e2e/conftest.py).
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-quic",
-    "--no-first-run",
-]
+from tests.e2e.browser import stroke
+from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS  # the browser tests' own flags
 
 # Click Classify and resolve with the page's times once the new round's result is done.
 CLICK_TO_RESULT = """async (expected) => {
@@ -84,11 +72,11 @@ BARE_ROUND_TRIP = """async () => {
 }"""
 
 
-def model_only(model_name: str, backends: list[str], repeat: int = 40) -> dict[str, float]:
-    """Median ms of the model alone at batch 1 on each backend, in this process."""
-    from benchmarks.e2e_latency import model_only_ms
+def model_only(model_name: str, backends: list[str]) -> dict[str, float]:
+    """Median ms of the model alone (preprocessing not timed) at batch 1 on each backend."""
+    from benchmarks.model_throughput import measure
 
-    return {backend: model_only_ms(model_name, backend, repeat) for backend in backends}
+    return {backend: 1000 / measure(model_name, backend, [1], 3.0)[1] for backend in backends}
 
 
 def browse(url: str, title: str, rounds: int, bare_repeat: int) -> tuple[list[dict], list[float]]:
@@ -106,8 +94,6 @@ def browse(url: str, title: str, rounds: int, bare_repeat: int) -> tuple[list[di
         page = context.new_page()
         page.goto(url + session.base)
         page.wait_for_selector("#result.done")
-        from tests.e2e.browser import stroke
-
         stroke(page, [(0.3, 0.3), (0.6, 0.5)])
         for _ in range(3):  # the connection and the page's code warm up
             bare.append(page.evaluate(BARE_ROUND_TRIP))
