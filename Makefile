@@ -57,4 +57,5 @@ lint: venv
 
 bench: venv
 	$(PY) benchmarks/model_latency.py
-	@echo "With the app running (make run): $(PY) benchmarks/e2e_latency.py and benchmarks/load_test.py"
+	$(PY) benchmarks/model_throughput.py
+	@echo "With the app running (XAI_SERVER_TIMING=1 make run): $(PY) benchmarks/browser_latency.py, benchmarks/e2e_latency.py and benchmarks/load_test.py"

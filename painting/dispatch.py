@@ -11,7 +11,7 @@ from functools import partial
 
 from django.db import transaction
 
-from . import pipeline, tasks
+from . import pipeline, tasks, timing
 from .models import Round
 
 log = logging.getLogger(__name__)
@@ -40,7 +40,8 @@ def enqueue_analysis(round_id) -> None:
 
 def _send(task, object_id, on_failure) -> None:
     try:
-        task.apply_async((str(object_id),), **tasks.NO_SENDER_LIMITS)
+        with timing.stage("publish"):
+            task.apply_async((str(object_id),), **tasks.NO_SENDER_LIMITS)
     except Exception:  # any failure to publish (broker down, DNS, auth)
         log.exception("could not dispatch %s for %s", task.name, object_id)
         if on_failure is not None:

@@ -422,6 +422,9 @@ class Round(models.Model):
     analysis = models.JSONField(default=dict, blank=True)
     inference_ms = models.FloatField(null=True, blank=True)  # per image, in its batch
     batch_size = models.PositiveSmallIntegerField(null=True, blank=True)
+    # The worker's time per stage for the batch this round came in (ms: claim, compose,
+    # preprocess, model, scores) and when it answered (answered_at, epoch seconds).
+    stages = models.JSONField(default=dict, blank=True)
 
     class Meta:
         ordering = ["exploration", "index"]

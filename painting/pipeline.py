@@ -22,7 +22,7 @@ from django.db.models import QuerySet
 from django.utils import timezone
 from PIL import Image
 
-from . import images, model_view, notify, originals
+from . import images, model_view, notify, originals, timing
 from .inference.classifier import Classifier, Outcome, load_classifier
 from .inference.registry import WeightsMissing
 from .models import Round
@@ -112,22 +112,33 @@ def run_rounds(round_id, batch_size: int = 1, *, redelivered: bool = False) -> l
     whose original was answered, for the model's view to follow. `redelivered`: the message
     came back after its worker died (claim_rounds).
 
+    The answers are recorded in one transaction and announced as soon as it commits; what the
+    answer does not need (the history strip's thumbnails) is written after that.
+
     Whatever goes wrong, every claimed round ends done or failed with a message."""
     claimed = [round_id]
     try:
-        rounds = claim_rounds(round_id, batch_size, redelivered=redelivered)
-        if not rounds:
-            return []
-        claimed = [r.pk for r in rounds]
-        model = inference_model(rounds[0].model_name)
-        rounds, seen = _compose_each(rounds)
-        if not rounds:
-            return []
-        started = time.perf_counter()
-        outcomes = model.classify(seen)
-        per_image_ms = (time.perf_counter() - started) * 1000 / len(rounds)
-        for round_, image, outcome in zip(rounds, seen, outcomes, strict=True):
-            _record(round_, image, model, outcome, per_image_ms, batch_size=len(rounds))
+        with timing.recording() as stages:
+            with timing.stage("claim"):
+                rounds = claim_rounds(round_id, batch_size, redelivered=redelivered)
+            if not rounds:
+                return []
+            claimed = [r.pk for r in rounds]
+            model = inference_model(rounds[0].model_name)
+            with timing.stage("compose"):
+                rounds, seen = _compose_each(rounds)
+            if not rounds:
+                return []
+            with timing.stage("preprocess"):
+                batch = model.prepare(seen)
+            with timing.stage("model"):
+                outcomes = model.classify_prepared(batch)
+            with timing.stage("scores"):
+                scores = [_scores_of(round_) for round_ in rounds]
+        per_image_ms = (stages["preprocess"] + stages["model"]) / len(rounds)
+        recorded = _record_all(rounds, model, outcomes, scores, per_image_ms, stages)
+        answered = zip(rounds, seen, strict=True)
+        _store_thumbnails([(round_, image) for round_, image in answered if round_.pk in recorded])
     except SoftTimeLimitExceeded:
         _fail_all(
             claimed,
@@ -145,26 +156,57 @@ def run_rounds(round_id, batch_size: int = 1, *, redelivered: bool = False) -> l
     return [round_.exploration_id for round_ in rounds if round_.index == 0]
 
 
-def _record(
-    round_: Round,
-    image: Image.Image,
+def _record_all(
+    rounds: list[Round],
     model: Classifier,
-    outcome: Outcome,
+    outcomes: list[Outcome],
+    scores: list[dict],
     per_image_ms: float,
-    batch_size: int,
-) -> None:
-    """Record one answer with its thumbnail. A round deleted meanwhile (its participant
-    withdrew) keeps nothing: the thumbnail written for it is deleted again."""
-    scores = _scores_of(round_)
-    thumbnail = _thumbnail_of(round_, image)
-    recorded = False
-    try:
-        recorded = record_result(
-            round_.pk, model, outcome, per_image_ms, batch_size=batch_size, **thumbnail, **scores
-        )
-    finally:
-        if thumbnail and not recorded:
-            round_.thumbnail.storage.delete(thumbnail["thumbnail"])
+    stages: dict[str, float],
+) -> set:
+    """Record the batch's answers in one commit, then announce each. The stages are the
+    batch's (shared by its rounds); answered_at (epoch seconds) lets the web side time its own
+    wake-up. Returns the ids recorded (a round deleted meanwhile is not)."""
+    worker_stages = {**{k: round(v, 3) for k, v in stages.items()}, "answered_at": time.time()}
+    with transaction.atomic():
+        recorded = {
+            round_.pk
+            for round_, outcome, extra in zip(rounds, outcomes, scores, strict=True)
+            if record_result(
+                round_.pk,
+                model,
+                outcome,
+                per_image_ms,
+                batch_size=len(rounds),
+                announce=False,
+                stages=worker_stages,
+                **extra,
+            )
+        }
+    for round_ in rounds:
+        notify.publish(round_.pk)
+    return recorded
+
+
+def _store_thumbnails(answered: list[tuple[Round, Image.Image]]) -> None:
+    """The history strip's thumbnails of what the model saw, written after the answers went
+    out (until then, the thumbnail's URL composes it: views.round_file), named on the rows in
+    one commit. A round deleted meanwhile (its participant withdrew) keeps nothing."""
+    written = {}
+    for round_, image in answered:
+        if not round_.mask:
+            continue  # the original's is the picture's own
+        try:
+            name = f"{round_.exploration_id}/{round_.pk}-thumb.jpg"
+            data = ContentFile(images.jpeg_bytes(images.thumbnail(image)))
+            round_.thumbnail.save(name, data, save=False)
+            written[round_.pk] = round_.thumbnail
+        except OSError:  # the answer stands; the URL composes the thumbnail when asked
+            log.exception("round %s: no stored thumbnail", round_.pk)
+    with transaction.atomic():
+        for pk, thumbnail in written.items():
+            if not Round.objects.filter(pk=pk).update(thumbnail=thumbnail.name):
+                thumbnail.storage.delete(thumbnail.name)
 
 
 def _scores_of(round_: Round) -> dict:
@@ -201,16 +243,6 @@ def inference_model(name: str) -> Classifier:
     return load_classifier(name, settings.XAI_BACKEND, settings.XAI_COMPILED_DIR)
 
 
-def _thumbnail_of(round_: Round, image: Image.Image) -> dict:
-    """Write the history strip's thumbnail of what the model saw; its name for the result."""
-    if not round_.mask:
-        return {}  # the original's is the picture's own
-    name = f"{round_.exploration_id}/{round_.pk}-thumb.jpg"
-    data = ContentFile(images.jpeg_bytes(images.thumbnail(image)))
-    round_.thumbnail.save(name, data, save=False)
-    return {"thumbnail": round_.thumbnail.name}
-
-
 def _fail_all(round_ids: list, message: str) -> None:
     for round_id in round_ids:
         fail_round(round_id, message)
@@ -222,11 +254,15 @@ def record_result(
     outcome: Outcome,
     inference_ms: float,
     batch_size: int = 1,
-    **scores,
+    *,
+    announce: bool = True,
+    **fields,
 ) -> bool:
-    """Store the answer; False when the round is gone (deleted while it ran)."""
+    """Store the answer (and any other fields given: scores, stages); False when the round is
+    gone (deleted while it ran). announce=False leaves notify.publish to the caller, who does
+    it once the transaction commits."""
     recorded = Round.objects.filter(pk=round_id).update(
-        **scores,
+        **fields,
         status=Round.Status.DONE,
         error="",
         model_name=model.name,
@@ -240,7 +276,8 @@ def record_result(
         inference_ms=inference_ms,
         batch_size=batch_size,
     )
-    notify.publish(round_id)
+    if announce:
+        notify.publish(round_id)
     return bool(recorded)
 
 

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from . import review
@@ -130,15 +130,17 @@ def result_in_context(round_: Round) -> RoundResult | None:
         return None
     if round_.index == 0:
         return result_of(round_, round_, None)
-    previous = (
-        Round.objects.filter(
-            exploration_id=round_.exploration_id, index__lt=round_.index, status=Round.Status.DONE
+    # The original and the previous finished round in one query (this runs on every answer).
+    done = Round.objects.filter(exploration_id=round_.exploration_id, status=Round.Status.DONE)
+    last = done.filter(index__lt=round_.index).order_by("-index").values("index")[:1]
+    both = {
+        r.index: r
+        for r in done.filter(Q(index=0) | Q(index=Subquery(last))).only(
+            "index", "status", "top", "probabilities"
         )
-        .only("index", "status", "top", "probabilities")
-        .order_by("-index")
-        .first()
-    )
-    return result_of(round_, round_.exploration.original_round, previous)
+    }
+    previous = max(both.values(), key=lambda r: r.index, default=None)
+    return result_of(round_, both.get(0), previous)
 
 
 # --- Studies, for staff ------------------------------------------------------------------

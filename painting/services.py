@@ -15,7 +15,7 @@ from django.db.models import Max
 from django.utils import timezone
 from PIL import Image
 
-from . import dispatch, images, masking, notify, pipeline, selectors
+from . import dispatch, images, masking, notify, pipeline, selectors, timing
 from .inference import registry
 from .models import Exploration, Picture, Round
 
@@ -161,11 +161,13 @@ def _create_round(
         round_.thumbnail.name = exploration.picture.thumbnail.name
     else:  # encoded and written before the transaction, which holds SQLite's write lock
         # One bit a pixel: a few kilobytes, and exactly the area that was painted.
-        png = images.png_bytes(mask.convert("1", dither=Image.Dither.NONE))
-        round_.mask.save(f"{exploration.pk}/{round_.pk}-mask.png", ContentFile(png), save=False)
+        with timing.stage("files"):
+            png = images.png_bytes(mask.convert("1", dither=Image.Dither.NONE))
+            name = f"{exploration.pk}/{round_.pk}-mask.png"
+            round_.mask.save(name, ContentFile(png), save=False)
         round_.stored_bytes = len(png) + len(json.dumps(strokes))
     try:
-        with transaction.atomic():
+        with timing.stage("db"), transaction.atomic():
             # Two concurrent Classify clicks on one exploration get distinct indexes, and the
             # visitor's queue is counted once at a time: the first holds the exploration's row
             # lock (PostgreSQL) until it commits, and the second reads after waiting for it.

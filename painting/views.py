@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 import uuid
 
 from django.conf import settings
@@ -26,6 +27,7 @@ from . import (
     services,
     storage,
     studies,
+    timing,
 )
 from .forms import LateEventsForm, LatencyForm, RoundForm, UploadForm, first_error
 from .inference import registry
@@ -343,21 +345,30 @@ def classify(request: HtmxHttpRequest, exploration_id):
         return refused
     if refused := ratelimit.refusal(request, "classify", exploration.visitor):
         return _error(request, refused, status=429)
+    with timing.recording() as stages:
+        return _classify(request, exploration, stages)
+
+
+def _classify(request: HtmxHttpRequest, exploration: Exploration, stages: dict) -> HttpResponse:
     if studies.is_answered(exploration):
         return _error(request, studies.CheckAlreadyAnswered.message, status=409)
     check = studies.check_of(exploration)
     picture = exploration.picture
-    form = RoundForm(
-        request.POST,
-        request.FILES,
-        size=(picture.width, picture.height),
-        fills=studies.shown_to(exploration.participant).fills,
-        # An attention check asks for the painting only.
-        prediction_required=bool(exploration.participant_id)
-        and exploration.participant.study.ask_prediction
-        and check is None,
-    )
-    if not form.is_valid():
+    with timing.stage("parse"):
+        post, files = request.POST, request.FILES
+    with timing.stage("validate"):  # the mask's decode and checks
+        form = RoundForm(
+            post,
+            files,
+            size=(picture.width, picture.height),
+            fills=studies.shown_to(exploration.participant).fills,
+            # An attention check asks for the painting only.
+            prediction_required=bool(exploration.participant_id)
+            and exploration.participant.study.ask_prediction
+            and check is None,
+        )
+        valid = form.is_valid()
+    if not valid:
         return _error(request, first_error(form))
     data = form.cleaned_data
     try:
@@ -390,8 +401,15 @@ def classify(request: HtmxHttpRequest, exploration_id):
     if not request.htmx:
         return redirect(exploration_url(exploration))
     # Answer with the result itself when it comes in time: no second request, no poll delay.
-    round_ = services.wait_for_round(round_, settings.XAI_POLL_WAIT_SECONDS)
-    return _round_fragments(request, round_, new=True)
+    with timing.stage("wait"):
+        round_ = services.wait_for_round(round_, settings.XAI_POLL_WAIT_SECONDS)
+    woke_at = time.time()
+    with timing.stage("render"):
+        response = _round_fragments(request, round_, new=True)
+    if settings.XAI_SERVER_TIMING:
+        breakdown = timing.round_breakdown(stages, round_.stages, woke_at)
+        response["Server-Timing"] = timing.server_timing(breakdown)
+    return response
 
 
 @require_GET
@@ -488,6 +506,12 @@ def round_file(request: HttpRequest, exploration_id, round_id, name: str):
         # Not stored: the same pixels the model saw, composed from original, mask and fill.
         png = images.png_bytes(originals.masked_image_of(round_), fast=True)
         return storage.immutable(HttpResponse(png, content_type=content_type))
+    if name == "thumb.jpg" and round_.mask and not round_.thumbnail:
+        # The worker writes it just after the answer; asked for before, it is made the same way.
+        if round_.status != Round.Status.DONE:
+            raise Http404
+        jpeg = images.jpeg_bytes(images.thumbnail(originals.masked_image_of(round_)))
+        return storage.immutable(HttpResponse(jpeg, content_type=content_type))
     return storage.serve(
         getattr(round_, field), content_type, same_origin=name in SAME_ORIGIN_FILES
     )

@@ -5,9 +5,11 @@ as `make run` starts it, and media in an S3 bucket."""
 from __future__ import annotations
 
 import io
+import os
 from pathlib import Path
 
 import pytest
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.test import Client
@@ -15,6 +17,11 @@ from django.test import Client
 from tests.helpers import RedisServer, WorkerProcess, database_env, use_broker
 from tests.servers import S3Server, WebServer
 from xaiproject.celery import app as celery_app
+
+# One backend in every test process, web and worker, unless the shell names one: measuring the
+# fastest (XAI_BACKEND=auto, the default) is tested on its own, in test_classifier.py.
+if not os.environ.get("XAI_BACKEND"):
+    settings.XAI_BACKEND = "openvino"
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -126,12 +133,12 @@ def on_commit(django_capture_on_commit_callbacks):
 @pytest.fixture(scope="session")
 def app_env(media_root, django_db_setup, django_db_blocker) -> dict[str, str]:
     """The environment of a process of the app (web, worker) working on the test data."""
-    from django.conf import settings
 
     return {
         **_database_env(django_db_blocker),
         "XAI_MEDIA_ROOT": str(media_root),
         "XAI_COMPILED_DIR": str(settings.XAI_COMPILED_DIR),  # models compiled once
+        "XAI_BACKEND": settings.XAI_BACKEND,
     }
 
 

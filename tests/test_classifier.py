@@ -131,3 +131,17 @@ def test_the_fast_backends_answer_as_torch_does(default_model, tmp_path, backend
         assert [p.class_index for p in quick.top] == [p.class_index for p in slow.top]
         assert np.abs(quick.probabilities - slow.probabilities).max() < 1e-4
     assert list(tmp_path.iterdir())  # exported once, reused by the next worker
+
+
+@pytest.mark.slow
+def test_auto_keeps_the_backend_it_measured_fastest(settings):
+    chosen, timings = classifier.fastest_backend(
+        "efficientnet-lite2", settings.XAI_COMPILED_DIR, ("openvino", "onnxruntime")
+    )
+    assert set(timings) == {"openvino", "onnxruntime"} and all(ms > 0 for ms in timings.values())
+    assert chosen == min(timings, key=timings.get)
+    loaded = classifier.load_classifier("efficientnet-lite2", "auto", settings.XAI_COMPILED_DIR)
+    assert (
+        loaded.backend
+        == classifier.fastest_backend("efficientnet-lite2", settings.XAI_COMPILED_DIR)[0]
+    )

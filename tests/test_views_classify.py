@@ -7,7 +7,7 @@ import pytest
 from django.urls import reverse
 from PIL import Image
 
-from painting import forms
+from painting import forms, timing
 from painting.dispatch import QUEUE_DOWN_MESSAGE
 from painting.masking import IMAGENET_MEAN_RGB
 from painting.models import Round
@@ -219,3 +219,25 @@ def test_a_nul_character_in_the_brush_log_is_a_clear_400_not_a_500(client, galle
     response = classify(client, exploration, on_commit, mask_png((600, 400)), strokes=strokes)
     assert response.status_code == 400 and "brush log" in response.content.decode()
     assert exploration.rounds.count() == 1
+
+
+def test_the_worker_keeps_its_stages_and_the_answer_can_say_where_the_time_went(
+    client, gallery, on_commit, settings
+):
+    exploration = start(client, gallery["coffee"], on_commit)
+    quiet = classify(client, exploration, on_commit, mask_png((600, 400), (0, 0, 100, 100)))
+    assert "Server-Timing" not in quiet  # off unless asked for: it tells how busy workers are
+    settings.XAI_SERVER_TIMING = True
+    response = classify(client, exploration, on_commit, mask_png((600, 400), (0, 0, 200, 100)))
+    round_ = exploration.rounds.get(index=2)
+    assert round_.status == Round.Status.DONE
+    assert {"claim", "compose", "preprocess", "model", "answered_at"} <= set(round_.stages)
+    assert round_.inference_ms == pytest.approx(
+        round_.stages["preprocess"] + round_.stages["model"], rel=1e-3
+    )
+    # Here the task runs once the request's transaction is captured and replayed (on_commit),
+    # so the answer holds the web's own stages; the worker's join them where a worker answers
+    # in time (timing.round_breakdown, test_timing.py; benchmarks/browser_latency.py).
+    stages = timing.parse_server_timing(response["Server-Timing"])
+    assert {"validate", "files", "db", "wait", "render"} <= set(stages)
+    assert all(ms >= 0 for ms in stages.values())

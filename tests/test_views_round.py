@@ -85,3 +85,20 @@ def test_round_files_are_served_to_their_owner_only(client, gallery, on_commit):
         ).status_code
         == 404
     )
+
+
+def test_a_thumbnail_not_written_yet_is_composed_the_same_way(client, gallery, on_commit):
+    """The worker writes the history thumbnail after the answer; asked for before, it is made
+    from what the model saw, byte for byte the same."""
+    exploration = start(client, gallery["coffee"], on_commit)
+    classify(client, exploration, on_commit, mask_png((600, 400), (0, 0, 300, 200)))
+    round_ = exploration.rounds.get(index=1)
+    url = reverse("painting:round-file", args=[exploration.pk, round_.pk, "thumb.jpg"])
+    stored = b"".join(client.get(url).streaming_content)
+    Round.objects.filter(pk=round_.pk).update(thumbnail="")
+    composed = client.get(url)
+    assert composed.status_code == 200 and composed["Content-Type"] == "image/jpeg"
+    assert composed.content == stored
+    assert Client().get(url).status_code == 404  # still its owner's only
+    Round.objects.filter(pk=round_.pk).update(status=Round.Status.PENDING)
+    assert client.get(url).status_code == 404  # nothing to show before the answer

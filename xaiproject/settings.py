@@ -290,10 +290,12 @@ XAI_TORCH_THREADS = envint("XAI_TORCH_THREADS", 0)  # 0: one per core
 # How much lower a worker's processes run than normal (os.nice): the analysis worker's, so that
 # Grad-CAM and analyses never slow classification down on a machine they share.
 XAI_WORKER_NICE = envint("XAI_WORKER_NICE", 0)
-# Classification backend of the inference worker: OpenVINO fp32 measured fastest here at batch
-# 1 (benchmarks/model_latency.py; ONNX Runtime without busy-waiting was 1.18x, torch 3.3x), with
-# the same top-5 as torch. Grad-CAM uses torch in the analysis worker: one runtime per process.
-XAI_BACKEND = env("XAI_BACKEND", "openvino")
+# Classification backend of the inference worker: "auto" measures ONNX Runtime and OpenVINO
+# (both f32, the same top-5 as torch) at the worker's start and keeps the faster, since which
+# one wins depends on the CPU (classifier.fastest_backend; benchmarks/model_latency.py compares
+# them all). Or name one: onnxruntime, openvino, torch. Grad-CAM uses torch in the analysis
+# worker: one runtime per process.
+XAI_BACKEND = env("XAI_BACKEND", "auto")
 XAI_COMPILED_DIR = Path(env("XAI_COMPILED_DIR", str(VAR_DIR / "compiled")))
 # Rounds waiting when the worker frees up are classified together, up to this many at once.
 XAI_MAX_BATCH = envint("XAI_MAX_BATCH", 8)
@@ -334,6 +336,10 @@ XAI_EAGER = envbool("XAI_EAGER", False)
 CELERY_TASK_ALWAYS_EAGER = XAI_EAGER
 # How long one poll for a round's result may wait for the worker before answering "pending".
 XAI_POLL_WAIT_SECONDS = float(env("XAI_POLL_WAIT_SECONDS", "10"))
+# Send each Classify's stages (ms: parse, validate, files, db, publish, queue, the worker's,
+# answered, render) as a Server-Timing header, for benchmarks/browser_latency.py. Off by default:
+# it tells a visitor how busy the workers are.
+XAI_SERVER_TIMING = envbool("XAI_SERVER_TIMING", False)
 # A round still pending after this many seconds is failed by the sweeper.
 XAI_ROUND_STALE_SECONDS = float(env("XAI_ROUND_STALE_SECONDS", str(CELERY_TASK_TIME_LIMIT + 30)))
 

@@ -5,8 +5,11 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import logging
 import os
+import statistics
 import threading
+import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,6 +22,7 @@ from . import runtimes
 from .registry import REGISTRY, ModelSpec, WeightsMissing, sha256_of
 
 LABELS_FILE = Path(__file__).with_name("imagenet_classes.txt")
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -104,8 +108,15 @@ class Classifier:
         """The first forward pass is several times slower; pay for it before any user does."""
         self.probabilities([Image.new("RGB", (256, 256), (124, 116, 104))])
 
+    def prepare(self, images: Sequence[Image.Image]) -> torch.Tensor:
+        """The model's input batch: each image preprocessed (resized, cropped, normalized)."""
+        return torch.stack([self.preprocess(image.convert("RGB")) for image in images])
+
     def probabilities(self, images: Sequence[Image.Image]) -> torch.Tensor:
-        batch = torch.stack([self.preprocess(image.convert("RGB")) for image in images])
+        return self.probabilities_of(self.prepare(images))
+
+    def probabilities_of(self, batch: torch.Tensor) -> torch.Tensor:
+        """Softmax of a prepared batch."""
         if self._run is not None:
             with self.lock:
                 return torch.from_numpy(self._run(batch.numpy())).float().softmax(dim=-1)
@@ -114,14 +125,49 @@ class Classifier:
             return logits.float().softmax(dim=-1).cpu()
 
     def classify(self, images: Sequence[Image.Image], k: int = 5) -> list[Outcome]:
-        probs = self.probabilities(images)
-        return [Outcome.from_probabilities(row, k) for row in probs.numpy()]
+        return self.classify_prepared(self.prepare(images), k)
+
+    def classify_prepared(self, batch: torch.Tensor, k: int = 5) -> list[Outcome]:
+        return [Outcome.from_probabilities(row, k) for row in self.probabilities_of(batch).numpy()]
 
 
 def load_classifier(name: str, backend: str = "torch", cache_dir: Path | None = None) -> Classifier:
     """The named model on a backend, loaded once per process. Only the exported runtimes use
-    cache_dir, so the torch model is one copy however it is asked for."""
+    cache_dir, so the torch model is one copy however it is asked for. backend="auto": the
+    fastest on this machine (fastest_backend), measured once per process."""
+    if backend == AUTO:
+        backend = fastest_backend(name, cache_dir)[0]
     return _loaded(name, backend, None if backend == "torch" else cache_dir)
+
+
+AUTO = "auto"
+
+
+@functools.cache
+def fastest_backend(
+    name: str, cache_dir: Path | None = None, candidates: tuple[str, ...] | None = None
+) -> tuple[str, dict[str, float]]:
+    """Which runtime classifies one image fastest here, and each one's median ms at batch 1:
+    the winner differs between CPUs (ONNX Runtime or OpenVINO), so it is measured, not fixed.
+    All f32. A GPU, or no exported runtime installed, means torch without measuring."""
+    if candidates is None:
+        candidates = tuple(b for b in runtimes.available_backends() if b != "torch")
+    if torch.cuda.is_available() or not candidates:
+        return "torch", {}
+    timings = {}
+    for backend in candidates:
+        model = _loaded(name, backend, cache_dir)
+        batch = model.prepare([Image.new("RGB", (256, 256), (124, 116, 104))])
+        model.probabilities_of(batch)  # the first call is several times slower
+        times = []
+        for _ in range(15):
+            started = time.perf_counter()
+            model.probabilities_of(batch)
+            times.append((time.perf_counter() - started) * 1000)
+        timings[backend] = statistics.median(times)
+    chosen = min(timings, key=timings.__getitem__)
+    log.info("backend for %s: %s (median ms at batch 1: %s)", name, chosen, timings)
+    return chosen, timings
 
 
 @functools.cache

@@ -1,0 +1,42 @@
+"""Stage timings: each stage counts its own time only, and the breakdown adds up to the wait."""
+
+import time
+
+from painting import timing
+
+
+def test_a_stage_inside_another_is_not_counted_twice():
+    with timing.recording() as stages:
+        with timing.stage("db"):
+            time.sleep(0.02)
+            with timing.stage("publish"):
+                time.sleep(0.03)
+        with timing.stage("db"):  # a second time adds up
+            time.sleep(0.01)
+    assert set(stages) == {"db", "publish"}
+    assert 28 <= stages["db"] < 28 + 25 and 28 <= stages["publish"] < 28 + 25
+
+
+def test_stages_outside_a_recording_cost_nothing_and_go_nowhere():
+    with timing.stage("lost"):
+        pass
+    with timing.recording() as stages:
+        pass
+    assert stages == {}
+
+
+def test_the_server_timing_header_reads_back():
+    stages = {"parse": 0.5, "worker-model": 6.25}
+    assert timing.parse_server_timing(timing.server_timing(stages)) == stages
+    assert timing.parse_server_timing("junk, x;desc=y, ok;dur=1") == {"ok": 1.0}
+
+
+def test_the_wait_is_split_into_queue_worker_and_answered():
+    web = {"validate": 2.0, "wait": 30.0, "render": 3.0}
+    worker = {"claim": 1.0, "model": 10.0, "preprocess": 4.0, "answered_at": 1000.0}
+    breakdown = timing.round_breakdown(web, worker, woke_at=1000.005)
+    assert breakdown["answered"] == 5.0 or abs(breakdown["answered"] - 5.0) < 1e-6
+    assert abs(breakdown["queue"] - (30 - 5 - 15)) < 1e-6
+    assert abs(sum(breakdown.values()) - (2 + 30 + 3)) < 1e-6  # the stages add up
+    # A round the worker never answered (failed, or still pending): the wait stays whole.
+    assert timing.round_breakdown(web, {}, woke_at=0) == web
