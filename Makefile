@@ -1,11 +1,11 @@
 # Two commands: `make run` starts the whole app, `make test` runs every test (the database's
-# rules on SQLite and again on PostgreSQL).
+# rules on SQLite and again on PostgreSQL). `make fast` is the loop while developing.
 SHELL := /bin/bash
 VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(VENV)/bin/pip
 
-.PHONY: run test test-postgres venv system lint bench
+.PHONY: run test fast test-postgres venv system lint bench
 
 $(VENV)/.installed: pyproject.toml
 	test -x $(PY) || python3 -m venv $(VENV)
@@ -48,6 +48,15 @@ test: venv system
 	$(VENV)/bin/ruff check .
 	DATABASE_URL= $(VENV)/bin/pytest
 	$(ON_POSTGRES)
+
+# No Redis, worker, web server or browser, none of the heavy tests; explorations in the test
+# process are classified by a tiny test network (tests/tiny_model.py), except in the tests
+# marked real_model, which check the real model's answers.
+FAST := -m "not worker and not browser and not server and not slow"
+
+fast: venv
+	$(VENV)/bin/ruff check .
+	DATABASE_URL= $(VENV)/bin/pytest -q $(FAST)
 
 test-postgres: venv system
 	$(ON_POSTGRES)

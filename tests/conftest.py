@@ -1,6 +1,6 @@
 """Fixtures only (helpers are in helpers.py and servers.py): isolated media, eager or real
-Celery, the gallery, a staff client, real Redis servers and Celery workers, the web server
-as `make run` starts it, and media in an S3 bucket."""
+Celery, the tiny test classifier, the gallery, a staff client, real Redis servers and Celery
+workers, the web server as `make run` starts it, and media in an S3 bucket."""
 
 from __future__ import annotations
 
@@ -9,11 +9,13 @@ import os
 from pathlib import Path
 
 import pytest
+import torch
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.test import Client
 
+from tests import tiny_model
 from tests.helpers import RedisServer, WorkerProcess, database_env, use_broker
 from tests.servers import S3Server, WebServer
 from xaiproject.celery import app as celery_app
@@ -40,6 +42,38 @@ def _isolated_media(settings, media_root):
 
 
 @pytest.fixture(autouse=True)
+def _fast_password_hasher(settings):
+    """No test logs in with a password (force_login), so hashing one need not be slow."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(scope="session")
+def tiny_model_name(tmp_path_factory) -> str:
+    return tiny_model.register(tmp_path_factory.mktemp("tiny-model"))
+
+
+# Tests where another process (a worker, a web server) classifies: it knows only the real models.
+OTHER_PROCESS_CLASSIFIES = ("worker", "server", "browser")
+
+
+@pytest.fixture(autouse=True)
+def _tiny_model_by_default(request, settings, tiny_model_name):
+    """New explorations in this process use the tiny test network (tiny_model.py), unless the
+    test checks a real model's answers (marked real_model) or another process classifies."""
+    if any(
+        request.node.get_closest_marker(name) for name in ("real_model", *OTHER_PROCESS_CLASSIFIES)
+    ):
+        yield
+        return
+    settings.XAI_MODEL = tiny_model_name
+    # A network this small gains nothing from a second thread; on a busy machine it only waits.
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(autouse=True)
 def _local_cache(settings):
     """Rate limits count in a cache of this process, empty for each test: the app's Redis
     cache (settings.CACHES) is tested by test_ratelimit, and fast tests need no Redis."""
@@ -62,11 +96,34 @@ def _eager_celery():
     celery_app.conf.task_always_eager = True
 
 
+@pytest.fixture(scope="session")
+def _gallery_rows() -> list[dict]:
+    """The gallery's rows as load_gallery first wrote them in this session (filled below)."""
+    return []
+
+
 @pytest.fixture
-def gallery(db):
-    call_command("load_gallery", stdout=io.StringIO())
+def gallery(db, _gallery_rows):
+    """The gallery as `manage.py load_gallery` makes it. The command runs once per session (a
+    second of PNG compression); later tests get the rows it wrote back, pointing at the same
+    files in the session's media folder (the command again when a test deleted one)."""
+    from django.core.files.storage import default_storage
+    from django.utils import timezone
+
     from painting.models import Picture
 
+    files = [row[name] for row in _gallery_rows for name in ("file", "thumbnail")]
+    if (
+        _gallery_rows
+        and not Picture.objects.filter(is_gallery=True).exists()
+        and all(default_storage.exists(name) for name in files)
+    ):
+        Picture.objects.bulk_create(
+            Picture(**{**row, "created_at": timezone.now()}) for row in _gallery_rows
+        )
+    else:
+        call_command("load_gallery", stdout=io.StringIO())
+        _gallery_rows[:] = Picture.objects.filter(is_gallery=True).values()
     return {p.slug: p for p in Picture.objects.filter(is_gallery=True)}
 
 

@@ -153,9 +153,12 @@ def pending_rounds(exploration: Exploration, count: int) -> list[Round]:
         ]
 
 
-def new_exploration(gallery, model_name="efficientnet-lite2") -> Exploration:
+def new_exploration(gallery, model_name: str = "") -> Exploration:
+    """An exploration of the coffee photo by the model new explorations get (services)."""
     return Exploration.objects.create(
-        visitor="v1", picture=gallery["coffee"], model_name=model_name
+        visitor="v1",
+        picture=gallery["coffee"],
+        model_name=model_name or services.current_model_name(),
     )
 
 

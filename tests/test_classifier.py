@@ -8,6 +8,8 @@ from PIL import Image
 from painting.gallery import PHOTOS
 from painting.inference import classifier, registry
 
+pytestmark = pytest.mark.real_model
+
 CAT_CLASSES = {"tabby", "tiger cat", "Egyptian cat", "Persian cat", "Siamese cat"}
 
 

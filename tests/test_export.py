@@ -66,6 +66,8 @@ def read(data: bytes) -> zipfile.ZipFile:
     return zipfile.ZipFile(io.BytesIO(data))
 
 
+@pytest.mark.slow
+@pytest.mark.real_model
 def test_the_export_round_trips(gallery, on_commit, tmp_path):
     study, exploration = run_study(gallery, on_commit)
     out = tmp_path / "export.zip"

@@ -51,6 +51,7 @@ def lite2():
     return classifier.load_classifier("efficientnet-lite2")
 
 
+@pytest.mark.real_model
 def test_grad_cam_of_espresso_looks_at_the_cup_inside_the_crop(lite2):
     cam = grad_cam(lite2, photo("coffee"), class_index=967)
     assert cam.shape == (400, 600) and cam.max() == pytest.approx(1.0, abs=0.01)
@@ -68,6 +69,8 @@ def test_grad_cam_of_espresso_looks_at_the_cup_inside_the_crop(lite2):
     assert cup > 2 * corners
 
 
+@pytest.mark.slow
+@pytest.mark.real_model
 def test_the_worker_stores_the_model_view_and_scores_each_round(client, gallery, on_commit):
     exploration = start(client, gallery["coffee"], on_commit)
     exploration.refresh_from_db()
@@ -88,6 +91,7 @@ def test_the_worker_stores_the_model_view_and_scores_each_round(client, gallery,
 
 
 @pytest.mark.slow
+@pytest.mark.real_model
 def test_the_analysis_compares_fills_and_draws_both_deletion_curves(client, gallery, on_commit):
     exploration = start(client, gallery["coffee"], on_commit)
     classify(client, exploration, on_commit, mask_png((600, 400), (180, 60, 420, 300)))
@@ -134,6 +138,8 @@ def test_any_torchvision_classifier_with_local_weights_is_offered(tmp_path, monk
     assert grad_cam(model, photo("chelsea"), outcome.top[0].class_index).shape == (300, 451)
 
 
+@pytest.mark.slow
+@pytest.mark.real_model
 def test_a_person_can_choose_the_model(client, gallery, on_commit):
     home = client.get("/").content.decode()
     assert 'value="efficientnet-lite0"' in home and 'value="resnet18"' not in home

@@ -89,8 +89,8 @@ def test_one_visitors_queue_does_not_fill_the_batch_ahead_of_others(gallery, set
     settings.XAI_BATCH_PER_VISITOR = 2
     flood = pending_rounds(new_exploration(gallery), 6)
     other = Exploration.objects.create(
-        visitor="v2", picture=gallery["chelsea"], model_name="efficientnet-lite2"
-    )
+        visitor="v2", picture=gallery["chelsea"], model_name=flood[0].model_name
+    )  # the same model: a batch holds one model's rounds
     [theirs] = pending_rounds(other, 1)  # queued last
     claimed = pipeline.claim_rounds(flood[0].pk, limit=4)
     assert claimed == [flood[0], flood[1], theirs]  # two each; not filled up with the flood

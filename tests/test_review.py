@@ -64,6 +64,8 @@ def test_staff_replay_shows_every_round_and_the_confidence_chart(staff, explored
     )
 
 
+@pytest.mark.slow
+@pytest.mark.real_model
 def test_staff_admin_lists_explorations_with_classes_and_shows_rounds_inline(staff, explored):
     listing = staff.get("/admin/painting/exploration/").content.decode()
     assert "espresso" in listing and "visitor " in listing and "replay" in listing

@@ -54,6 +54,8 @@ def test_it_classifies_the_masked_image_and_keeps_everything(client, gallery, on
         assert Image.open(f).size == (600, 400)
 
 
+@pytest.mark.slow
+@pytest.mark.real_model
 def test_the_result_compares_with_the_original_and_the_previous_round(client, gallery, on_commit):
     exploration = start(client, gallery["coffee"], on_commit)
     classify(client, exploration, on_commit, mask_png((600, 400), (0, 0, 100, 100)))

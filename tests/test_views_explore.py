@@ -1,3 +1,4 @@
+import pytest
 from django.test import Client
 from django.urls import reverse
 
@@ -5,6 +6,8 @@ from painting.models import Exploration, Round
 from tests.helpers import HTMX, classify, mask_png, start
 
 
+@pytest.mark.slow
+@pytest.mark.real_model
 def test_picking_an_image_classifies_the_unmasked_original(client, gallery, on_commit):
     exploration = start(client, gallery["coffee"], on_commit)
     original = exploration.rounds.get()
@@ -15,6 +18,8 @@ def test_picking_an_image_classifies_the_unmasked_original(client, gallery, on_c
     assert not original.mask and original.masked_fraction == 0
 
 
+@pytest.mark.slow
+@pytest.mark.real_model
 def test_the_page_shows_the_canvas_the_result_and_the_history(client, gallery, on_commit):
     exploration = start(client, gallery["coffee"], on_commit)
     body = client.get(reverse("painting:explore", args=[exploration.pk])).content.decode()
