@@ -1,11 +1,18 @@
 // The painting canvas: pointer events (mouse, pen, touch), paint/erase, brush size,
 // undo/redo/clear, restoring a past round's mask, and handing the mask to the Classify form.
 // On load the canvas holds the mask of the round on screen, so a reload changes nothing.
-// The canvas has the picture's own resolution; CSS scales it to the screen.
+// The canvas has the picture's own resolution; CSS scales it to the screen, and zooming
+// (Ctrl+wheel, pinch, the zoom buttons) scales the view around it with a CSS transform, so the
+// mask stays at the picture's resolution and every point maps back through the transform.
+// Keyboard: arrow keys move a brush cursor over the focused canvas; Space held paints along
+// the way, Shift+Space erases; [ and ] change the brush size (remembered per tool).
 (function () {
   "use strict";
 
   const PAINT_COLOUR = "#ff2d55";
+  const MAX_ZOOM = 8;
+  const BRUSH_STEPS = [4, 6, 8, 12, 16, 24, 32, 48, 64, 80, 96, 120];
+  const SIZES_KEY = "painting.brushSizes";
 
   function setUp(stage) {
     const canvas = stage.querySelector("canvas[data-mask]");
@@ -18,6 +25,8 @@
     const undoButton = root.querySelector("[data-undo]");
     const redoButton = root.querySelector("[data-redo]");
     const submitButton = form.querySelector("button[type=submit]"); // absent once a study is over
+    const view = stage.querySelector("[data-view]");
+    const cursor = stage.querySelector("[data-brush-cursor]");
 
     // Everything drawn is a list of operations, so undo/redo replay them from the base: blank,
     // or the mask the page was loaded with (undo never goes below it).
@@ -30,6 +39,11 @@
 
     function tool() {
       return root.querySelector("[data-tool]:checked").value;
+    }
+
+    function paintTool() {
+      const chosen = tool();
+      return chosen === "pan" ? "paint" : chosen;
     }
 
     function scale() {
@@ -124,43 +138,162 @@
       ];
     }
 
+    // ---- The view: zoom and pan (a CSS transform of everything over the picture) ----------
+    let zoom = 1;
+    let tx = 0;
+    let ty = 0;
+    const zoomOutput = root.querySelector("[data-zoom-output]");
+    const zoomIn = root.querySelector("[data-zoom-in]");
+    const zoomOut = root.querySelector("[data-zoom-out]");
+    const fitButton = root.querySelector("[data-fit]");
+
+    function applyView() {
+      const w = stage.clientWidth;
+      const h = stage.clientHeight;
+      zoom = Math.min(MAX_ZOOM, Math.max(1, zoom));
+      tx = Math.min(0, Math.max(w - w * zoom, tx));
+      ty = Math.min(0, Math.max(h - h * zoom, ty));
+      view.style.transform = zoom === 1 ? "" : `translate(${tx}px, ${ty}px) scale(${zoom})`;
+      stage.dataset.zoom = String(Math.round(zoom * 1000) / 1000);
+      zoomOutput.value = Math.round(zoom * 100) + "%";
+      zoomOut.disabled = fitButton.disabled = zoom === 1;
+      zoomIn.disabled = zoom >= MAX_ZOOM;
+      showCursor();
+    }
+
+    // The point (sx, sy) of the stage keeps what is under it.
+    function zoomAt(factor, sx, sy) {
+      const next = Math.min(MAX_ZOOM, Math.max(1, zoom * factor));
+      tx = sx - ((sx - tx) * next) / zoom;
+      ty = sy - ((sy - ty) * next) / zoom;
+      zoom = next;
+      applyView();
+    }
+
+    function stagePoint(x, y) {
+      const rect = stage.getBoundingClientRect();
+      return [x - rect.left, y - rect.top];
+    }
+
+    // Where the view is, in the brush log: the zoom and the picture's point at the view's
+    // top-left corner (image pixels). Logged when a zoom or pan ends, not at every step.
+    let viewLogTimer = null;
+    function logView() {
+      clearTimeout(viewLogTimer);
+      viewLogTimer = setTimeout(() => {
+        const s = canvas.width / stage.clientWidth;
+        log({
+          type: "view",
+          zoom: Math.round(zoom * 1000) / 1000,
+          x: Math.round((-tx / zoom) * s),
+          y: Math.round((-ty / zoom) * s),
+        });
+      }, 250);
+    }
+
+    stage.addEventListener("wheel", (event) => {
+      // A plain wheel scrolls the page; Ctrl (or a trackpad pinch, which Chromium and Firefox
+      // send as a wheel with ctrlKey) zooms around the pointer.
+      if (!event.ctrlKey && !event.metaKey) return;
+      event.preventDefault();
+      const unit = event.deltaMode === 1 ? 16 : event.deltaMode === 2 ? stage.clientHeight : 1;
+      zoomAt(Math.exp(-event.deltaY * unit * 0.002), ...stagePoint(event.clientX, event.clientY));
+      logView();
+    }, { passive: false });
+
+    function zoomCentre(factor) {
+      zoomAt(factor, stage.clientWidth / 2, stage.clientHeight / 2);
+      logView();
+    }
+    zoomIn.addEventListener("click", () => zoomCentre(1.5));
+    zoomOut.addEventListener("click", () => zoomCentre(1 / 1.5));
+    fitButton.addEventListener("click", () => {
+      zoom = 1;
+      tx = ty = 0;
+      applyView();
+      logView();
+    });
+    window.addEventListener("resize", applyView);
+
+    // ---- The brush you can see: an outline of its size where it would paint ----------------
+    // Sizes are in screen pixels (the range's value), remembered per tool.
+    let sizes = { paint: Number(brush.value), erase: Number(brush.value) };
+    try {
+      const stored = JSON.parse(localStorage.getItem(SIZES_KEY) || "{}");
+      for (const name of ["paint", "erase"]) {
+        if (Number(stored[name]) >= Number(brush.min) && Number(stored[name]) <= Number(brush.max)) {
+          sizes[name] = Number(stored[name]);
+        }
+      }
+    } catch (e) { /* no storage, or not ours: the defaults */ }
+
+    function setSize(value) {
+      value = Math.min(Number(brush.max), Math.max(Number(brush.min), Math.round(value)));
+      brush.value = String(value);
+      brushOutput.value = brush.value;
+      sizes[paintTool()] = value;
+      try { localStorage.setItem(SIZES_KEY, JSON.stringify(sizes)); } catch (e) { /* none */ }
+      showCursor();
+    }
+
+    function stepSize(direction) {
+      const now = Number(brush.value);
+      const steps = direction > 0 ? BRUSH_STEPS.filter((v) => v > now) : BRUSH_STEPS.filter((v) => v < now).reverse();
+      if (steps.length) setSize(steps[0]);
+    }
+
+    // cursorAt: [x, y] in the picture's pixels, or null when no pointer is over the canvas.
+    let cursorAt = null;
+    let cursorByKeys = false;
+    function showCursor() {
+      if (!cursorAt || tool() === "pan") {
+        cursor.hidden = true;
+        return;
+      }
+      const rect = canvas.getBoundingClientRect();
+      const [left, top] = stagePoint(rect.left, rect.top);
+      const s = rect.width / canvas.width;
+      const d = Number(brush.value);
+      cursor.style.width = cursor.style.height = d + "px";
+      cursor.style.left = left + cursorAt[0] * s - d / 2 + "px";
+      cursor.style.top = top + cursorAt[1] * s - d / 2 + "px";
+      cursor.classList.toggle("erase", paintTool() === "erase");
+      cursor.classList.toggle("keys", cursorByKeys);
+      cursor.hidden = false;
+    }
+
+    // ---- Pointers: one stroke at a time; two fingers zoom and pan, and never paint ---------
+    const touches = new Map(); // touch pointers down on the canvas: id -> [clientX, clientY]
+    let gesture = null;
+    let pan = null;
+    let spaceHeld = false;
+
     // One stroke at a time, from the primary pointer: a resting palm or a second finger
     // neither starts another stroke nor joins this one.
     function ours(event) {
       return stroke !== null && event.pointerId === stroke.pointerId;
     }
 
-    canvas.addEventListener("pointerdown", (event) => {
-      if (stroke || !event.isPrimary) return;
-      if (event.button !== 0 && event.pointerType === "mouse") return;
-      event.preventDefault();
-      try { canvas.setPointerCapture(event.pointerId); } catch (e) { /* synthetic pointers */ }
-      // Point times are ms since the round began, like every event's t.
+    function startStroke(at, how, pointerId, erase) {
       stroke = {
         type: "stroke",
-        tool: tool(),
+        tool: erase ? "erase" : paintTool(),
         size: Math.max(1, Math.round(Number(brush.value) * scale())),
-        pointer: event.pointerType,
-        pointerId: event.pointerId,
-        points: [point(event)],
+        pointer: how,
+        pointerId: pointerId,
+        points: [at],
         times: [Math.round(performance.now() - roundStart)],
       };
-      drawSegment(stroke, stroke.points[0], stroke.points[0]);
-    });
+      drawSegment(stroke, at, at);
+    }
 
-    canvas.addEventListener("pointermove", (event) => {
-      if (!ours(event)) return;
-      const moves = event.getCoalescedEvents ? event.getCoalescedEvents() : [event];
-      for (const move of moves.length ? moves : [event]) {
-        const p = point(move);
-        drawSegment(stroke, stroke.points[stroke.points.length - 1], p);
-        stroke.points.push(p);
-        stroke.times.push(Math.round(performance.now() - roundStart));
-      }
-    });
+    function extendStroke(at) {
+      drawSegment(stroke, stroke.points[stroke.points.length - 1], at);
+      stroke.points.push(at);
+      stroke.times.push(Math.round(performance.now() - roundStart));
+    }
 
-    function endStroke(event) {
-      if (!ours(event)) return;
+    function finishStroke() {
       const finished = stroke;
       stroke = null;
       commit(finished);
@@ -172,8 +305,182 @@
         points: finished.points.map((p, i) => [p[0], p[1], finished.times[i]]),
       });
     }
-    canvas.addEventListener("pointerup", endStroke);
-    canvas.addEventListener("pointercancel", endStroke);
+
+    // The first finger of a pinch may have painted a dot already: it goes, unlogged.
+    function dropStroke() {
+      if (!stroke) return;
+      stroke = null;
+      redraw();
+    }
+
+    function twoFingers() {
+      const [a, b] = [...touches.values()];
+      return {
+        distance: Math.max(1, Math.hypot(a[0] - b[0], a[1] - b[1])),
+        middle: stagePoint((a[0] + b[0]) / 2, (a[1] + b[1]) / 2),
+      };
+    }
+
+    canvas.addEventListener("pointerdown", (event) => {
+      if (event.pointerType === "touch") {
+        touches.set(event.pointerId, [event.clientX, event.clientY]);
+        if (touches.size === 2) {
+          dropStroke();
+          pan = null;
+          const now = twoFingers();
+          gesture = { distance: now.distance, middle: now.middle, zoom: zoom, tx: tx, ty: ty };
+          return;
+        }
+        if (touches.size > 2 || gesture) return;
+      }
+      if (stroke || pan || !event.isPrimary) return;
+      const middleButton = event.pointerType === "mouse" && event.button === 1;
+      if (event.button !== 0 && event.pointerType === "mouse" && !middleButton) return;
+      event.preventDefault();
+      try { canvas.setPointerCapture(event.pointerId); } catch (e) { /* synthetic pointers */ }
+      if (tool() === "pan" || spaceHeld || middleButton) {
+        pan = { pointerId: event.pointerId, x: event.clientX, y: event.clientY, tx: tx, ty: ty };
+        stage.classList.add("panning");
+        return;
+      }
+      cursorByKeys = false;
+      startStroke(point(event), event.pointerType, event.pointerId, false);
+    });
+
+    canvas.addEventListener("pointermove", (event) => {
+      if (touches.has(event.pointerId)) touches.set(event.pointerId, [event.clientX, event.clientY]);
+      if (gesture) {
+        if (touches.size !== 2) return;
+        // The picture's point under the fingers' first middle stays under their middle now.
+        const now = twoFingers();
+        const next = Math.min(MAX_ZOOM, Math.max(1, gesture.zoom * (now.distance / gesture.distance)));
+        tx = now.middle[0] - ((gesture.middle[0] - gesture.tx) * next) / gesture.zoom;
+        ty = now.middle[1] - ((gesture.middle[1] - gesture.ty) * next) / gesture.zoom;
+        zoom = next;
+        applyView();
+        return;
+      }
+      if (pan && event.pointerId === pan.pointerId) {
+        tx = pan.tx + event.clientX - pan.x;
+        ty = pan.ty + event.clientY - pan.y;
+        applyView();
+        return;
+      }
+      if (event.pointerType !== "touch") {
+        cursorAt = point(event);
+        cursorByKeys = false;
+        showCursor();
+      }
+      if (!ours(event)) return;
+      const moves = event.getCoalescedEvents ? event.getCoalescedEvents() : [event];
+      for (const move of moves.length ? moves : [event]) extendStroke(point(move));
+    });
+
+    canvas.addEventListener("pointerleave", (event) => {
+      if (event.pointerType !== "touch" && !cursorByKeys) {
+        cursorAt = null;
+        showCursor();
+      }
+    });
+
+    function endPointer(event) {
+      touches.delete(event.pointerId);
+      if (gesture) {
+        // Until every finger is up, a finger left on the glass neither paints nor pans.
+        if (touches.size === 0) {
+          gesture = null;
+          logView();
+        }
+        return;
+      }
+      if (pan && event.pointerId === pan.pointerId) {
+        pan = null;
+        stage.classList.remove("panning");
+        logView();
+        return;
+      }
+      if (ours(event)) finishStroke();
+    }
+    canvas.addEventListener("pointerup", endPointer);
+    canvas.addEventListener("pointercancel", endPointer);
+
+    // ---- Keyboard painting on the focused canvas -------------------------------------------
+    function keyStep(event) {
+      const s = canvas.width / canvas.getBoundingClientRect().width;
+      return Math.max(1, Math.round((event.shiftKey ? 40 : 8) * s));
+    }
+
+    canvas.addEventListener("focus", () => {
+      if (!canvas.matches(":focus-visible")) return; // a click, not the keyboard
+      if (!cursorAt) cursorAt = [Math.round(canvas.width / 2), Math.round(canvas.height / 2)];
+      cursorByKeys = true;
+      showCursor();
+    });
+    canvas.addEventListener("blur", () => {
+      if (stroke && stroke.pointer === "keyboard") finishStroke();
+      if (cursorByKeys) {
+        cursorAt = null;
+        showCursor();
+      }
+    });
+
+    const ARROWS = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] };
+    canvas.addEventListener("keydown", (event) => {
+      if (event.ctrlKey || event.metaKey || event.altKey) return;
+      if (event.key in ARROWS) {
+        event.preventDefault();
+        const [dx, dy] = ARROWS[event.key];
+        const step = keyStep(event);
+        const from = cursorAt || [canvas.width / 2, canvas.height / 2];
+        cursorAt = [
+          Math.min(canvas.width, Math.max(0, from[0] + dx * step)),
+          Math.min(canvas.height, Math.max(0, from[1] + dy * step)),
+        ];
+        cursorByKeys = true;
+        if (stroke && stroke.pointer === "keyboard") extendStroke(cursorAt);
+        keepInView();
+        showCursor();
+      } else if (event.key === " " && cursorByKeys && tool() !== "pan") {
+        event.preventDefault();
+        if (event.repeat || stroke) return;
+        if (!cursorAt) cursorAt = [Math.round(canvas.width / 2), Math.round(canvas.height / 2)];
+        startStroke(cursorAt.slice(), "keyboard", null, event.shiftKey);
+      }
+    });
+    canvas.addEventListener("keyup", (event) => {
+      if (event.key === " " && stroke && stroke.pointer === "keyboard") finishStroke();
+    });
+
+    // A keyboard brush walking off the zoomed view brings the view along.
+    function keepInView() {
+      if (zoom === 1 || !cursorAt) return;
+      const rect = canvas.getBoundingClientRect();
+      const s = rect.width / canvas.width;
+      const [x, y] = stagePoint(rect.left + cursorAt[0] * s, rect.top + cursorAt[1] * s);
+      const margin = Number(brush.value);
+      if (x < margin) tx += margin - x;
+      if (x > stage.clientWidth - margin) tx -= x - (stage.clientWidth - margin);
+      if (y < margin) ty += margin - y;
+      if (y > stage.clientHeight - margin) ty -= y - (stage.clientHeight - margin);
+      applyView();
+    }
+
+    // Space held anywhere but in a field: a drag pans (when the keyboard brush is not in use).
+    document.addEventListener("keydown", (event) => {
+      if (event.key === " " && !event.target.matches("input, textarea, select, button")) {
+        if (event.target !== canvas || !cursorByKeys) {
+          spaceHeld = true;
+          if (event.target === canvas || event.target === document.body) event.preventDefault();
+          stage.classList.add("pan-ready");
+        }
+      }
+    });
+    document.addEventListener("keyup", (event) => {
+      if (event.key === " ") {
+        spaceHeld = false;
+        stage.classList.remove("pan-ready");
+      }
+    });
 
     function undo() {
       if (!done.length) return;
@@ -249,9 +556,17 @@
     undoButton.addEventListener("click", undo);
     redoButton.addEventListener("click", redo);
     root.querySelector("[data-clear]").addEventListener("click", clear);
-    brush.addEventListener("input", () => { brushOutput.value = brush.value; });
+    brush.addEventListener("input", () => setSize(Number(brush.value)));
     root.querySelectorAll("[data-tool]").forEach((radio) =>
-      radio.addEventListener("change", () => log({ type: "tool", tool: radio.value })));
+      radio.addEventListener("change", () => {
+        log({ type: "tool", tool: radio.value });
+        if (radio.value !== "pan") {
+          brush.value = String(sizes[radio.value]);
+          brushOutput.value = brush.value;
+        }
+        stage.classList.toggle("pan-tool", radio.value === "pan");
+        showCursor();
+      }));
     form.querySelector("select[name=fill]").addEventListener("change", (event) =>
       log({ type: "fill", fill: event.target.value }));
 
@@ -269,8 +584,14 @@
       } else if ((event.ctrlKey || event.metaKey) && key === "y") {
         event.preventDefault();
         redo();
-      } else if (!event.ctrlKey && !event.metaKey && (key === "p" || key === "e")) {
-        root.querySelector(`[data-tool][value=${key === "p" ? "paint" : "erase"}]`).click();
+      } else if (event.ctrlKey || event.metaKey || event.altKey) {
+        return;
+      } else if (key === "p" || key === "e" || key === "h") {
+        const name = { p: "paint", e: "erase", h: "pan" }[key];
+        root.querySelector(`[data-tool][value=${name}]`).click();
+      } else if (event.key === "[" || event.key === "]") {
+        event.preventDefault();
+        stepSize(event.key === "]" ? 1 : -1);
       }
     });
 
@@ -348,6 +669,9 @@
 
     showCropGuide(stage, canvas);
     setUpModelView(stage, root);
+    brush.value = String(sizes[paintTool()]);
+    brushOutput.value = brush.value;
+    applyView();
     changed();
     start(stage.dataset.initialMask);
   }

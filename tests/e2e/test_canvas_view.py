@@ -1,0 +1,198 @@
+"""The canvas beyond the brush, in a real browser: a brush outline you can see and size from the
+keyboard, zoom and pan (Ctrl+wheel, buttons, Space+drag, the Pan tool, a two-finger pinch) that
+never paints and keeps painting exact at any zoom."""
+
+import re
+
+import pytest
+from playwright.sync_api import Page, expect
+
+from painting.models import Exploration
+from tests.e2e.browser import stroke
+
+pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+
+# The canvas's alpha at a picture pixel, and the painted share.
+ALPHA_AT = """([x, y]) => {
+  const c = document.querySelector("canvas[data-mask]");
+  return c.getContext("2d").getImageData(Math.floor(x), Math.floor(y), 1, 1).data[3];
+}"""
+PAINTED = "() => document.querySelector('[data-painted-output]').value"
+
+
+def open_image(page: Page, url: str, name: str = "Coffee") -> None:
+    page.goto(url)
+    page.get_by_role("button", name=re.compile(name)).click()
+    expect(page.locator("#result.done")).to_be_visible(timeout=30_000)
+    expect(page.locator("[data-stage][data-ready=true]")).to_be_attached()
+
+
+def picture_point(page: Page, x: float, y: float) -> list[float]:
+    """The picture pixel under the page point (x, y), through whatever zoom is on."""
+    return page.evaluate(
+        """([x, y]) => {
+          const c = document.querySelector("canvas[data-mask]");
+          const r = c.getBoundingClientRect();
+          return [(x - r.left) * c.width / r.width, (y - r.top) * c.height / r.height];
+        }""",
+        [x, y],
+    )
+
+
+def zoom(page: Page) -> float:
+    return float(page.locator("[data-stage]").get_attribute("data-zoom"))
+
+
+def test_the_brush_outline_and_its_sizes_per_tool(live_server, real_worker, gallery, page: Page):
+    open_image(page, live_server.url)
+    box = page.locator("canvas[data-mask]").bounding_box()
+    cursor = page.locator("[data-brush-cursor]")
+    expect(cursor).to_be_hidden()
+    page.mouse.move(box["x"] + 200, box["y"] + 150)
+    expect(cursor).to_be_visible()
+    outline = cursor.bounding_box()
+    assert outline["width"] == pytest.approx(32, abs=1)  # the brush's diameter on screen
+    assert outline["x"] + outline["width"] / 2 == pytest.approx(box["x"] + 200, abs=1)
+    assert outline["y"] + outline["height"] / 2 == pytest.approx(box["y"] + 150, abs=1)
+
+    page.keyboard.press("]")
+    expect(page.locator("[data-brush-output]")).to_have_text("48")
+    assert cursor.bounding_box()["width"] == pytest.approx(48, abs=1)
+    page.keyboard.press("e")  # erase keeps its own size
+    expect(page.locator("[data-brush-output]")).to_have_text("32")
+    page.keyboard.press("[")
+    page.keyboard.press("[")
+    expect(page.locator("[data-brush-output]")).to_have_text("16")
+    assert cursor.bounding_box()["width"] == pytest.approx(16, abs=1)
+    expect(cursor).to_have_class(re.compile("erase"))
+    page.keyboard.press("p")
+    expect(page.locator("[data-brush-output]")).to_have_text("48")
+
+    # The paint size is what a stroke paints with, and both sizes outlive a reload.
+    stroke(page, [(0.5, 0.5), (0.5, 0.5)])
+    page.reload()
+    expect(page.locator("[data-brush-output]")).to_have_text("48")
+    page.keyboard.press("e")
+    expect(page.locator("[data-brush-output]")).to_have_text("16")
+    page.mouse.move(box["x"] + 5, box["y"] - 40)  # off the canvas: no outline
+    expect(cursor).to_be_hidden()
+
+
+def test_ctrl_wheel_zooms_around_the_pointer_and_painting_stays_exact(
+    live_server, real_worker, gallery, page: Page
+):
+    open_image(page, live_server.url)
+    box = page.locator("canvas[data-mask]").bounding_box()
+    at = (box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.4)
+    before = picture_point(page, *at)
+    page.mouse.move(*at)
+    page.keyboard.down("Control")
+    page.mouse.wheel(0, -300)
+    page.keyboard.up("Control")
+    page.wait_for_function("Number(document.querySelector('[data-stage]').dataset.zoom) > 1.5")
+    assert picture_point(page, *at) == pytest.approx(before, abs=1)  # the same pixel under it
+    expect(page.locator("[data-zoom-output]")).to_have_text(re.compile(r"^1[5-9]\d%$"))
+    assert page.evaluate(PAINTED) == "0.0%"  # zooming never paints
+    # The stage keeps its place and size on the page: the picture grows inside it.
+    assert page.locator("[data-stage]").bounding_box()["width"] == pytest.approx(box["width"])
+
+    # A dot at the zoomed view lands on the picture pixel under the pointer, brush scaled down.
+    spot = (box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.6)
+    target = picture_point(page, *spot)
+    page.mouse.move(*spot)
+    page.mouse.down()
+    page.mouse.up()
+    assert page.evaluate(ALPHA_AT, target) == 255
+    brush = page.evaluate(
+        "() => { const c = document.querySelector('canvas[data-mask]');"
+        " return 32 * c.width / c.getBoundingClientRect().width; }"
+    )
+    assert page.evaluate(ALPHA_AT, [target[0] + brush * 0.4, target[1]]) == 255
+    assert page.evaluate(ALPHA_AT, [target[0] + brush * 0.6, target[1]]) == 0
+
+    # Space+drag pans without painting; so does the Pan tool.
+    painted = page.evaluate(PAINTED)
+    page.mouse.move(*spot)
+    page.keyboard.down(" ")
+    page.mouse.down()
+    page.mouse.move(spot[0] + 60, spot[1] + 40, steps=5)
+    page.mouse.up()
+    page.keyboard.up(" ")
+    assert picture_point(page, *spot)[0] < target[0] - 10
+    assert page.evaluate(PAINTED) == painted
+    page.get_by_role("radio", name=re.compile("^Pan")).check()
+    moved = picture_point(page, *spot)
+    stroke(page, [(0.5, 0.5), (0.3, 0.5)])
+    assert picture_point(page, *spot)[0] > moved[0] + 10
+    assert page.evaluate(PAINTED) == painted
+
+    page.get_by_role("button", name="Fit").click()
+    assert zoom(page) == 1
+    assert picture_point(page, box["x"], box["y"]) == pytest.approx([0, 0], abs=0.5)
+    page.get_by_role("button", name="Zoom in").click()
+    assert zoom(page) == pytest.approx(1.5)
+    page.get_by_role("button", name="Zoom out").click()
+    assert zoom(page) == 1
+
+    page.get_by_role("radio", name=re.compile("^Paint")).check()
+    page.get_by_role("button", name="Classify").click()
+    expect(page.locator('#result.done[data-round-index="1"]')).to_be_visible(timeout=30_000)
+    log = Exploration.objects.get().rounds.get(index=1).strokes
+    assert [e["type"] for e in log if e["type"] in ("stroke", "view")].count("stroke") == 1
+    views = [e for e in log if e["type"] == "view"]
+    assert views and views[-1]["zoom"] == 1 and max(e["zoom"] for e in views) > 1.5
+
+
+def touch(cdp, kind: str, points) -> None:
+    points = [{"x": x, "y": y, "id": i} for i, (x, y) in enumerate(points)]
+    cdp.send("Input.dispatchTouchEvent", {"type": kind, "touchPoints": points})
+
+
+@pytest.fixture
+def phone(browser):
+    context = browser.new_context(
+        viewport={"width": 390, "height": 844},
+        has_touch=True,
+        is_mobile=True,
+        device_scale_factor=3,
+    )
+    page = context.new_page()
+    errors = []
+    page.on("pageerror", lambda error: errors.append(str(error)))
+    yield page
+    context.close()
+    assert not errors, errors
+
+
+def test_two_fingers_pinch_and_pan_on_a_phone_and_never_paint(
+    live_server, real_worker, gallery, phone: Page
+):
+    open_image(phone, live_server.url)
+    box = phone.locator("canvas[data-mask]").bounding_box()
+    assert box["width"] >= 360  # the canvas uses the phone's width
+    cx, cy = box["x"] + box["width"] / 2, box["y"] + box["height"] / 2
+    middle = picture_point(phone, cx, cy)
+    cdp = phone.context.new_cdp_session(phone)
+
+    # One finger lands first (and paints a dot for a moment), the second turns it into a pinch.
+    touch(cdp, "touchStart", [(cx - 20, cy)])
+    touch(cdp, "touchStart", [(cx - 20, cy), (cx + 20, cy)])
+    for step in range(1, 11):
+        touch(cdp, "touchMove", [(cx - 20 - 6 * step, cy), (cx + 20 + 6 * step, cy)])
+    touch(cdp, "touchEnd", [])
+    assert zoom(phone) == pytest.approx(4, abs=0.1)
+    assert picture_point(phone, cx, cy) == pytest.approx(middle, abs=2)  # around the fingers
+    assert phone.evaluate(PAINTED) == "0.0%"
+
+    # Two fingers moving together pan.
+    touch(cdp, "touchStart", [(cx - 30, cy), (cx + 30, cy)])
+    for step in range(1, 6):
+        touch(cdp, "touchMove", [(cx - 30 + 10 * step, cy), (cx + 30 + 10 * step, cy)])
+    touch(cdp, "touchEnd", [])
+    assert picture_point(phone, cx, cy)[0] < middle[0] - 10
+    assert zoom(phone) == pytest.approx(4, abs=0.1)
+    assert phone.evaluate(PAINTED) == "0.0%"
+
+    # One finger still paints.
+    phone.touchscreen.tap(cx, cy)
+    assert phone.evaluate(ALPHA_AT, picture_point(phone, cx, cy)) == 255
