@@ -506,12 +506,14 @@
       log({ type: "clear" });
     }
 
+    // A round restored to the canvas: the canvas gets the focus, to go on painting from it.
     function restore(url) {
       if (!url) {
         commit({ type: "restore", image: null });
         redraw();
         changed();
         log({ type: "restore", mask: null });
+        canvas.focus();
         return;
       }
       const image = new Image();
@@ -520,6 +522,7 @@
         redraw();
         changed();
         log({ type: "restore", mask: url });
+        canvas.focus();
       };
       image.src = url;
     }
@@ -650,6 +653,7 @@
     let awaited = null; // the id of the round that Classify started
     document.body.addEventListener("htmx:afterSettle", () => {
       const result = document.getElementById("result");
+      announce(result);
       if (classifiedAt === null || awaited === null || !result) return;
       if (result.dataset.roundId !== awaited || result.classList.contains("pending")) return;
       if (result.classList.contains("done") && result.dataset.latencyUrl) {
@@ -658,7 +662,25 @@
       classifiedAt = null;
       const prediction = form.querySelector("[data-prediction-input]");
       if (prediction && result.classList.contains("done")) prediction.value = "";
+      // The new answer gets the focus (and, on a phone, comes into view below the canvas).
+      result.tabIndex = -1;
+      result.focus();
     });
+
+    // Screen readers hear each new answer once, from a live region that stays on the page
+    // (the result itself is swapped whole, and a freshly inserted live region is not read).
+    const announcer = document.querySelector("[data-announce]");
+    let announced = document.getElementById("result")?.dataset.roundId;
+    function announce(result) {
+      if (!announcer || !result || result.classList.contains("pending")) return;
+      if (result.dataset.roundId === announced) return;
+      announced = result.dataset.roundId;
+      const text = (selector) => result.querySelector(selector)?.textContent.trim() || "";
+      const answer = result.classList.contains("done")
+        ? `${text("[data-top1]")}, ${text("[data-confidence]")}. ${text(".verdict")}`
+        : text(".error");
+      announcer.textContent = `${text(".round-label")}: ${answer}`.trim();
+    }
 
     // Attention: the window losing or getting the focus, and the tab being switched away from
     // or back to, go into the brush log like any other event (jsPsych's interaction data).

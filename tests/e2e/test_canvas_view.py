@@ -196,3 +196,95 @@ def test_two_fingers_pinch_and_pan_on_a_phone_and_never_paint(
     # One finger still paints.
     phone.touchscreen.tap(cx, cy)
     assert phone.evaluate(ALPHA_AT, picture_point(phone, cx, cy)) == 255
+
+    # Classify: the new result comes into view below the canvas, with the focus.
+    phone.get_by_role("button", name="Classify").click()
+    result = phone.locator('#result.done[data-round-index="1"]')
+    expect(result).to_be_visible(timeout=30_000)
+    expect(result).to_be_focused()
+    expect(result).to_be_in_viewport()
+
+
+def tab_to(page: Page, selector: str, limit: int = 80) -> None:
+    for _ in range(limit):
+        page.keyboard.press("Tab")
+        if page.evaluate("s => document.activeElement.matches(s)", selector):
+            return
+    raise AssertionError(f"Tab never reached {selector}")
+
+
+def test_keyboard_only_paint_classify_and_where_the_focus_goes(
+    live_server, real_worker, gallery, page: Page
+):
+    open_image(page, live_server.url)
+    tab_to(page, "canvas[data-mask]")
+    cursor = page.locator("[data-brush-cursor]")
+    expect(cursor).to_be_visible()  # the keyboard brush, at the middle of the picture
+    width = page.evaluate("() => document.querySelector('canvas[data-mask]').width")
+    height = page.evaluate("() => document.querySelector('canvas[data-mask]').height")
+    step = page.evaluate(
+        "() => { const c = document.querySelector('canvas[data-mask]');"
+        " return Math.round(8 * c.width / c.getBoundingClientRect().width); }"
+    )
+    middle = [round(width / 2), round(height / 2)]
+    page.keyboard.press("ArrowUp")  # moving without Space paints nothing
+    assert page.evaluate(PAINTED) == "0.0%"
+    page.keyboard.press("ArrowDown")
+
+    page.keyboard.down(" ")
+    for _ in range(10):
+        page.keyboard.press("ArrowRight")
+    page.keyboard.up(" ")
+    assert page.evaluate(ALPHA_AT, middle) == 255
+    assert page.evaluate(ALPHA_AT, [middle[0] + 10 * step - 1, middle[1]]) == 255
+    assert page.evaluate(ALPHA_AT, [middle[0], middle[1] - 6 * step]) == 0
+    painted = float(page.evaluate(PAINTED).rstrip("%"))
+    assert painted > 0
+
+    # Shift+Space erases along the way back.
+    page.keyboard.down("Shift")
+    page.keyboard.down(" ")
+    page.keyboard.up("Shift")
+    for _ in range(4):
+        page.keyboard.press("ArrowLeft")
+    page.keyboard.up(" ")
+    assert page.evaluate(ALPHA_AT, [middle[0] + 8 * step, middle[1]]) == 0
+    assert page.evaluate(ALPHA_AT, [middle[0] + step, middle[1]]) == 255
+    assert 0 < float(page.evaluate(PAINTED).rstrip("%")) < painted
+
+    tab_to(page, "button[type=submit].primary")
+    page.keyboard.press("Enter")
+    result = page.locator('#result.done[data-round-index="1"]')
+    expect(result).to_be_visible(timeout=30_000)
+    expect(result).to_be_focused()
+    top1 = result.locator("[data-top1]").inner_text()
+    expect(page.locator("[data-announce]")).to_contain_text(top1)
+    expect(page.locator("[data-announce]")).to_contain_text("Round 1")
+
+    log = Exploration.objects.get().rounds.get(index=1).strokes
+    strokes = [e for e in log if e["type"] == "stroke"]
+    assert [(e["tool"], e["pointer"], len(e["points"])) for e in strokes] == [
+        ("paint", "keyboard", 11),
+        ("erase", "keyboard", 5),
+    ]
+
+    # Restoring a past round puts the focus on the canvas, to paint on from there.
+    page.locator("#history-list li").nth(0).get_by_role("button").focus()
+    page.keyboard.press("Enter")
+    expect(page.locator("canvas[data-mask]")).to_be_focused()
+    expect(page.locator("[data-painted-output]")).to_have_text("0.0%")
+    expect(page.locator("[data-announce]")).to_contain_text("Original")
+
+
+def test_axe_finds_nothing_on_the_home_and_explore_pages(
+    live_server, real_worker, gallery, page: Page
+):
+    from axe_playwright_python.sync_playwright import Axe
+
+    page.goto(live_server.url)
+    found = Axe().run(page)
+    assert found.violations_count == 0, found.generate_report()
+    page.get_by_role("button", name=re.compile("Coffee")).click()
+    expect(page.locator("#result.done")).to_be_visible(timeout=30_000)
+    found = Axe().run(page)
+    assert found.violations_count == 0, found.generate_report()
