@@ -27,6 +27,9 @@ class Picture(models.Model):
     owner = models.CharField(max_length=64, blank=True, db_index=True)
     file = models.FileField(upload_to=FOLDER)
     thumbnail = models.FileField(upload_to=FOLDER)
+    # The Region tool's superpixels (painting.segments), made when the picture is added.
+    segments = models.FileField(upload_to=FOLDER, blank=True)
+    segment_count = models.PositiveIntegerField(default=0)
     width = models.PositiveIntegerField()
     height = models.PositiveIntegerField()
     sha256 = models.CharField(max_length=64)

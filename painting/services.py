@@ -15,7 +15,7 @@ from django.db.models import Max
 from django.utils import timezone
 from PIL import Image
 
-from . import dispatch, images, masking, notify, pipeline, selectors
+from . import dispatch, images, masking, notify, pipeline, segments, selectors
 from .inference import registry
 from .models import Exploration, Picture, Round
 
@@ -67,7 +67,28 @@ def add_picture(image: Image.Image, *, title: str, owner: str = "", **gallery) -
     )
     picture.file.save(f"{sha[:16]}.{extension}", ContentFile(data), save=False)
     picture.thumbnail.save(f"{sha[:16]}-thumb.jpg", ContentFile(thumbnail), save=False)
+    _store_segments(picture, working)
     picture.save()
+    return picture
+
+
+def _store_segments(picture: Picture, working: Image.Image) -> None:
+    labels = segments.slic_labels(working)
+    png = segments.encode(labels)
+    picture.segment_count = int(labels.max()) + 1
+    picture.stored_bytes += len(png)
+    picture.segments.save(f"{picture.sha256[:16]}-segments.png", ContentFile(png), save=False)
+
+
+def ensure_segments(picture: Picture) -> Picture:
+    """A picture added before the Region tool gets its superpixels on first use, once."""
+    if picture.segments:
+        return picture
+    with picture.file.open("rb") as source:
+        working = Image.open(source)
+        working.load()
+    _store_segments(picture, working)
+    picture.save(update_fields=["segments", "segment_count", "stored_bytes"])
     return picture
 
 

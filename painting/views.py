@@ -342,6 +342,7 @@ def classify(request: HtmxHttpRequest, exploration_id):
         request.POST,
         request.FILES,
         size=(picture.width, picture.height),
+        segments=picture.segment_count,
         fills=studies.shown_to(exploration.participant).fills,
         prediction_required=bool(exploration.participant_id)
         and exploration.participant.study.ask_prediction,
@@ -426,7 +427,11 @@ def _immutable(response: HttpResponse) -> HttpResponse:
 
 
 # The photo's own file is a PNG (gallery) or a JPEG (uploads): its type follows its name.
-PICTURE_FILES = {"image.png": ("file", None), "thumb.jpg": ("thumbnail", "image/jpeg")}
+PICTURE_FILES = {
+    "image.png": ("file", None),
+    "thumb.jpg": ("thumbnail", "image/jpeg"),
+    "segments.png": ("segments", "image/png"),
+}
 ROUND_FILES = {
     "mask.png": ("mask", "image/png"),
     "masked.png": ("masked_image", "image/png"),
@@ -441,6 +446,8 @@ def picture_file(request: HttpRequest, picture_id, name: str):
     if name not in PICTURE_FILES or not visible:
         raise Http404
     field, content_type = PICTURE_FILES[name]
+    if name == "segments.png":
+        services.ensure_segments(picture)
     return _file_response(getattr(picture, field), content_type)
 
 

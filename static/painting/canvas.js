@@ -43,7 +43,126 @@
 
     function paintTool() {
       const chosen = tool();
-      return chosen === "pan" ? "paint" : chosen;
+      return chosen === "erase" ? "erase" : "paint";
+    }
+
+    // ---- Regions: SLIC superpixels, the map fetched once as a PNG (id = red + 256 × green) --
+    const boundaries = stage.querySelector("[data-boundaries]");
+    let regions = null;
+    let regionsLoading = null;
+
+    function loadRegions() {
+      if (regionsLoading || !stage.dataset.segments) return;
+      regionsLoading = true;
+      const image = new Image();
+      image.onload = () => {
+        const w = canvas.width;
+        const h = canvas.height;
+        const layer = document.createElement("canvas");
+        layer.width = w;
+        layer.height = h;
+        const lctx = layer.getContext("2d", { willReadFrequently: true });
+        lctx.drawImage(image, 0, 0, w, h);
+        const d = lctx.getImageData(0, 0, w, h).data;
+        const labels = new Uint16Array(w * h);
+        const boxes = [];
+        for (let p = 0, i = 0; p < labels.length; p++, i += 4) {
+          const id = d[i] + (d[i + 1] << 8);
+          labels[p] = id;
+          const x = p % w;
+          const y = (p - x) / w;
+          const box = boxes[id];
+          if (!box) boxes[id] = [x, y, x, y];
+          else {
+            if (x < box[0]) box[0] = x;
+            if (x > box[2]) box[2] = x;
+            box[3] = y;
+          }
+        }
+        regions = { labels: labels, boxes: boxes, w: w, h: h };
+        drawBoundaries();
+        stage.dataset.regions = String(boxes.length);
+      };
+      image.onerror = () => {
+        regionsLoading = null;
+        showConnectionError("The image's regions could not be loaded: try the Region tool again.");
+      };
+      image.src = stage.dataset.segments;
+    }
+
+    function drawBoundaries() {
+      const { labels, w, h } = regions;
+      const bctx = boundaries.getContext("2d");
+      const out = bctx.createImageData(w, h);
+      const d = out.data;
+      for (let y = 0; y < h; y++) {
+        for (let x = 0; x < w; x++) {
+          const p = y * w + x;
+          if ((x + 1 < w && labels[p + 1] !== labels[p]) || (y + 1 < h && labels[p + w] !== labels[p])) {
+            d[p * 4] = d[p * 4 + 1] = d[p * 4 + 2] = 255;
+            d[p * 4 + 3] = 140;
+          }
+        }
+      }
+      bctx.putImageData(out, 0, 0);
+    }
+
+    function regionAt(at) {
+      const x = Math.min(regions.w - 1, Math.max(0, Math.floor(at[0])));
+      const y = Math.min(regions.h - 1, Math.max(0, Math.floor(at[1])));
+      return regions.labels[y * regions.w + x];
+    }
+
+    // Visits the pixels of a segment inside its box: visit(data, index into data).
+    function eachRegionPixel(segment, visit, write) {
+      const [x0, y0, x1, y1] = regions.boxes[segment];
+      const bw = x1 - x0 + 1;
+      const pixels = ctx.getImageData(x0, y0, bw, y1 - y0 + 1);
+      const labels = regions.labels;
+      for (let y = y0; y <= y1; y++) {
+        for (let x = x0; x <= x1; x++) {
+          if (labels[y * regions.w + x] === segment) visit(pixels.data, ((y - y0) * bw + (x - x0)) * 4);
+        }
+      }
+      if (write) ctx.putImageData(pixels, x0, y0);
+    }
+
+    function applyRegion(op) {
+      const erase = op.tool === "erase";
+      eachRegionPixel(op.segment, (d, i) => {
+        d[i] = erase ? 0 : 255;
+        d[i + 1] = erase ? 0 : 45;
+        d[i + 2] = erase ? 0 : 85;
+        d[i + 3] = erase ? 0 : 255;
+      }, true);
+    }
+
+    function regionPainted(segment) {
+      let on = 0;
+      let all = 0;
+      eachRegionPixel(segment, (d, i) => {
+        all++;
+        if (d[i + 3] >= 128) on++;
+      }, false);
+      return on * 2 > all;
+    }
+
+    // A tap: the whole segment under it, painted, or cleared when it is painted already (or
+    // with Shift, or with the eraser's key). Shown at once; kept when the finger lifts.
+    function tapRegion(at, how, pointerId, erase) {
+      if (!regions) return false;
+      const segment = regionAt(at);
+      stroke = {
+        type: "region",
+        tool: erase || regionPainted(segment) ? "erase" : "paint",
+        segment: segment,
+        pointer: how,
+        pointerId: pointerId,
+        at: at,
+        time: Math.round(performance.now() - roundStart),
+      };
+      applyRegion(stroke);
+      return true;
     }
 
     function scale() {
@@ -76,7 +195,9 @@
     }
 
     function apply(op) {
-      if (op.type === "stroke") {
+      if (op.type === "region") {
+        applyRegion(op);
+      } else if (op.type === "stroke") {
         op.points.forEach((p, i) => drawSegment(op, op.points[Math.max(0, i - 1)], p));
       } else if (op.type === "clear") {
         ctx.clearRect(0, 0, canvas.width, canvas.height);
@@ -246,7 +367,7 @@
     let cursorAt = null;
     let cursorByKeys = false;
     function showCursor() {
-      if (!cursorAt || tool() === "pan") {
+      if (!cursorAt || tool() === "pan" || (tool() === "region" && !cursorByKeys)) {
         cursor.hidden = true;
         return;
       }
@@ -297,6 +418,17 @@
       const finished = stroke;
       stroke = null;
       commit(finished);
+      if (finished.type === "region") {
+        log({
+          type: "region",
+          tool: finished.tool,
+          segment: finished.segment,
+          pointer: finished.pointer,
+          x: finished.at[0],
+          y: finished.at[1],
+        });
+        return;
+      }
       log({
         type: "stroke",
         tool: finished.tool,
@@ -344,7 +476,8 @@
         return;
       }
       cursorByKeys = false;
-      startStroke(point(event), event.pointerType, event.pointerId, false);
+      if (tool() === "region") tapRegion(point(event), event.pointerType, event.pointerId, event.shiftKey);
+      else startStroke(point(event), event.pointerType, event.pointerId, false);
     });
 
     canvas.addEventListener("pointermove", (event) => {
@@ -371,7 +504,7 @@
         cursorByKeys = false;
         showCursor();
       }
-      if (!ours(event)) return;
+      if (!ours(event) || stroke.type === "region") return;
       const moves = event.getCoalescedEvents ? event.getCoalescedEvents() : [event];
       for (const move of moves.length ? moves : [event]) extendStroke(point(move));
     });
@@ -437,14 +570,18 @@
           Math.min(canvas.height, Math.max(0, from[1] + dy * step)),
         ];
         cursorByKeys = true;
-        if (stroke && stroke.pointer === "keyboard") extendStroke(cursorAt);
+        if (stroke && stroke.pointer === "keyboard" && stroke.type === "stroke") extendStroke(cursorAt);
         keepInView();
         showCursor();
       } else if (event.key === " " && cursorByKeys && tool() !== "pan") {
         event.preventDefault();
         if (event.repeat || stroke) return;
         if (!cursorAt) cursorAt = [Math.round(canvas.width / 2), Math.round(canvas.height / 2)];
-        startStroke(cursorAt.slice(), "keyboard", null, event.shiftKey);
+        if (tool() === "region") {
+          if (tapRegion(cursorAt.slice(), "keyboard", null, event.shiftKey)) finishStroke();
+        } else {
+          startStroke(cursorAt.slice(), "keyboard", null, event.shiftKey);
+        }
       }
     });
     canvas.addEventListener("keyup", (event) => {
@@ -563,7 +700,9 @@
     root.querySelectorAll("[data-tool]").forEach((radio) =>
       radio.addEventListener("change", () => {
         log({ type: "tool", tool: radio.value });
-        if (radio.value !== "pan") {
+        boundaries.hidden = radio.value !== "region";
+        if (radio.value === "region") loadRegions();
+        if (radio.value === "paint" || radio.value === "erase") {
           brush.value = String(sizes[radio.value]);
           brushOutput.value = brush.value;
         }
@@ -589,8 +728,8 @@
         redo();
       } else if (event.ctrlKey || event.metaKey || event.altKey) {
         return;
-      } else if (key === "p" || key === "e" || key === "h") {
-        const name = { p: "paint", e: "erase", h: "pan" }[key];
+      } else if (key === "p" || key === "e" || key === "h" || key === "r") {
+        const name = { p: "paint", e: "erase", h: "pan", r: "region" }[key];
         root.querySelector(`[data-tool][value=${name}]`).click();
       } else if (event.key === "[" || event.key === "]") {
         event.preventDefault();
@@ -694,6 +833,9 @@
     brush.value = String(sizes[paintTool()]);
     brushOutput.value = brush.value;
     applyView();
+    boundaries.hidden = tool() !== "region"; // a reload may keep the tool chosen
+    stage.classList.toggle("pan-tool", tool() === "pan");
+    loadRegions(); // ahead of the first tap, so a tap paints at once
     changed();
     start(stage.dataset.initialMask);
   }

@@ -9,6 +9,7 @@ from playwright.sync_api import Page, expect
 
 from painting.models import Exploration
 from tests.e2e.browser import stroke
+from tests.e2e.test_painting import CANVAS_SHARE
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -288,3 +289,46 @@ def test_axe_finds_nothing_on_the_home_and_explore_pages(
     expect(page.locator("#result.done")).to_be_visible(timeout=30_000)
     found = Axe().run(page)
     assert found.violations_count == 0, found.generate_report()
+
+
+def test_a_tap_paints_a_whole_region_and_a_second_tap_clears_it(
+    live_server, real_worker, gallery, page: Page
+):
+    from painting import segments
+
+    open_image(page, live_server.url)
+    coffee = gallery["coffee"]
+    with coffee.segments.open("rb") as f:
+        labels = segments.decode(f.read())
+    page.keyboard.press("r")
+    expect(page.locator("[data-stage]")).to_have_attribute(
+        "data-regions", str(coffee.segment_count)
+    )
+    expect(page.locator("[data-boundaries]")).to_be_visible()  # shown while the tool is on
+
+    box = page.locator("canvas[data-mask]").bounding_box()
+    at = (box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.45)
+    x, y = (int(v) for v in picture_point(page, *at))
+    segment = int(labels[y, x])
+    size = int((labels == segment).sum())
+    page.mouse.click(*at)
+    # Exactly the segment's pixels: its share of the picture, and its far pixels too.
+    assert page.evaluate(CANVAS_SHARE) * labels.size == pytest.approx(size, abs=0.5)
+    ys, xs = (labels == segment).nonzero()
+    far = max(range(len(xs)), key=lambda i: abs(xs[i] - x) + abs(ys[i] - y))
+    assert page.evaluate(ALPHA_AT, [int(xs[far]), int(ys[far])]) == 255
+    page.mouse.click(*at)
+    assert page.evaluate(PAINTED) == "0.0%"
+    page.mouse.click(*at)
+    page.keyboard.press("p")  # a brush stroke joins the same mask
+    expect(page.locator("[data-boundaries]")).to_be_hidden()
+    stroke(page, [(0.05, 0.1), (0.1, 0.2)])
+    shown = page.evaluate(PAINTED)
+
+    page.get_by_role("button", name="Classify").click()
+    expect(page.locator('#result.done[data-round-index="1"]')).to_be_visible(timeout=30_000)
+    round1 = Exploration.objects.get().rounds.get(index=1)
+    assert f"{round1.masked_fraction * 100:.1f}%" == shown
+    taps = [(e["tool"], e["segment"]) for e in round1.strokes if e["type"] == "region"]
+    assert taps == [("paint", segment), ("erase", segment), ("paint", segment)]
+    assert "stroke" in [e["type"] for e in round1.strokes]
