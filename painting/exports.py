@@ -66,6 +66,8 @@ ROUND_COLUMNS = {
     "original_class": "the top-1 class of round 0",
     "original_class_probability": "probability of the original class in this round (0–1)",
     "prediction": "what the participant expected the model to say, written before the result",
+    "live": "1 when the round was sent by itself after a stroke or tap (the Live switch), 0 for"
+    " a Classify click",
     "step_started_at": "when the participant first opened this image (UTC, ISO 8601); its time"
     " limit, if any, runs from here",
     "ms_since_step_start": "ms from the first opening of the image to this round's arrival on"
@@ -245,6 +247,7 @@ def _round_row(
         if original_top and round_.probabilities is not None
         else "",
         "prediction": round_.prediction,
+        "live": int(round_.live),
         "step_started_at": _iso(exploration.created_at),
         "ms_since_step_start": _ms(round_.created_at, exploration.created_at),
         "ms_since_previous_round": _ms(round_.created_at, previous and previous.created_at),

@@ -76,6 +76,12 @@ class RoundForm(forms.Form):
     fill = forms.ChoiceField(choices=[(f.value, f.label) for f in Fill], initial=Fill.MEAN.value)
     strokes = forms.CharField(required=False)
     prediction = forms.CharField(required=False, max_length=200, strip=True)
+    # "1" when the Live switch sent this round by itself after a stroke; empty for a click.
+    live = forms.ChoiceField(
+        choices=[("", "Classify"), ("1", "live")],
+        required=False,
+        error_messages={"invalid_choice": "live must be 1 or empty."},
+    )
 
     def __init__(
         self,
@@ -114,6 +120,9 @@ class RoundForm(forms.Form):
             black = Image.new("RGBA", mask.size, (0, 0, 0, 255))
             mask = Image.alpha_composite(black, mask.convert("RGBA"))
         return mask.convert("L").point(lambda v: 255 if v >= 128 else 0)
+
+    def clean_live(self) -> bool:
+        return self.cleaned_data.get("live") == "1"
 
     def clean_fill(self) -> Fill:
         return Fill(self.cleaned_data["fill"])

@@ -311,6 +311,7 @@ class Round(models.Model):
     strokes = models.JSONField(default=list, blank=True)  # the brush and event log
     stored_bytes = models.PositiveBigIntegerField(default=0)  # mask and log, for the quota
     prediction = models.CharField(max_length=200, blank=True)  # participant's, before the result
+    live = models.BooleanField(default=False)  # sent by itself after a stroke (the Live switch)
     client_latency_ms = models.FloatField(null=True, blank=True)  # Classify to result, as seen
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
     error = models.TextField(blank=True)

@@ -143,6 +143,7 @@ def submit_round(
     strokes: list,
     *,
     prediction: str = "",
+    live: bool = False,
     max_pending: int | None = None,
 ) -> Round:
     """Save the mask as a pending round and dispatch it; the worker composes and classifies.
@@ -154,6 +155,7 @@ def submit_round(
         fill=fill,
         strokes=strokes,
         prediction=prediction,
+        live=live,
         max_pending=max_pending,
     )
     round_.refresh_from_db()  # dispatch ran on commit and may have failed the round already
@@ -167,6 +169,7 @@ def _create_round(
     fill: masking.Fill,
     strokes: list,
     prediction: str = "",
+    live: bool = False,
     max_pending: int | None = None,
 ) -> Round:
     round_ = Round(
@@ -175,6 +178,7 @@ def _create_round(
         masked_fraction=0.0 if mask is None else masking.painted_fraction(mask),
         strokes=strokes,
         prediction=prediction[:200],
+        live=live,
         model_name=exploration.model_name,
     )
     if mask is None:  # the original: what the model sees is the picture itself

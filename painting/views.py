@@ -361,6 +361,7 @@ def classify(request: HtmxHttpRequest, exploration_id):
             data["fill"],
             data["strokes"],
             prediction=data["prediction"],
+            live=data["live"],
             max_pending=settings.XAI_MAX_PENDING_ROUNDS,
         )
     except services.Busy as exc:

@@ -427,6 +427,7 @@
           x: finished.at[0],
           y: finished.at[1],
         });
+        wantLive(); // after its log event, which goes with the round
         return;
       }
       log({
@@ -436,6 +437,7 @@
         pointer: finished.pointer,
         points: finished.points.map((p, i) => [p[0], p[1], finished.times[i]]),
       });
+      wantLive();
     }
 
     // The first finger of a pinch may have painted a dot already: it goes, unlogged.
@@ -625,6 +627,7 @@
       redraw();
       changed();
       log({ type: "undo" });
+      wantLive();
     }
 
     function redo() {
@@ -634,6 +637,7 @@
       apply(op);
       changed();
       log({ type: "redo" });
+      wantLive();
     }
 
     function clear() {
@@ -641,6 +645,7 @@
       apply(op); // before commit(), which measures the painted share
       commit(op);
       log({ type: "clear" });
+      wantLive();
     }
 
     // A round restored to the canvas: the canvas gets the focus, to go on painting from it.
@@ -759,6 +764,8 @@
       files.items.add(maskFile());
       form.querySelector("[data-mask-input]").files = files.files;
       log({ type: "classify" });
+      liveWanted = false; // this round takes every stroke so far
+      if (liveInput.value !== "1") liveInput.dataset.sent = "";
       form.querySelector("[data-strokes-input]").value = JSON.stringify(events);
       sent = { events: events, roundStart: roundStart };
       events = [];
@@ -774,10 +781,12 @@
       if (!sent) return;
       // Our 4xx answers are swapped in as messages, so htmx counts them as successful.
       const status = event.detail.xhr ? event.detail.xhr.status : 0;
+      liveInput.value = "";
       if (status < 200 || status >= 300) {
         events = sent.events.concat(events);
         roundStart = sent.roundStart;
         classifiedAt = null;
+        liveWanted = false; // a refused round is not sent again by itself: the next stroke may
       } else {
         // Swapped in already: the new round, whose result may come now or by a poll.
         const result = document.getElementById("result");
@@ -802,8 +811,50 @@
       const prediction = form.querySelector("[data-prediction-input]");
       if (prediction && result.classList.contains("done")) prediction.value = "";
       // The new answer gets the focus (and, on a phone, comes into view below the canvas).
+      if (liveInput.dataset.sent === "1") {
+        liveInput.dataset.sent = "";
+        if (liveWanted) goLive(); // painted meanwhile: the latest canvas goes now
+        return; // a live answer leaves the focus where the painting goes on
+      }
       result.tabIndex = -1;
       result.focus();
+    });
+
+    // ---- Live: each finished stroke or tap classifies by itself --------------------------
+    // At most one round in flight (Classify to its result on screen); strokes made meanwhile
+    // are sent together, once, with the canvas as it is then: the latest wins.
+    const liveToggle = root.querySelector("[data-live]");
+    const liveInput = form.querySelector("[data-live-input]");
+    let liveWanted = false;
+
+    function wantLive() {
+      if (!liveToggle || !liveToggle.checked || !submitButton) return;
+      liveWanted = true;
+      goLive();
+    }
+
+    function goLive() {
+      if (!liveWanted || sent !== null || classifiedAt !== null) return;
+      if (stage.dataset.ready !== "true") return;
+      liveWanted = false;
+      liveInput.value = liveInput.dataset.sent = "1";
+      form.requestSubmit();
+    }
+    if (liveToggle) {
+      liveToggle.addEventListener("change", () => log({ type: "live", on: liveToggle.checked }));
+    }
+
+    // An answer never replaces a newer one on screen (a slow poll of an older round), unless
+    // the person asked for that round in the history. Its history item is still updated.
+    document.body.addEventListener("htmx:beforeSwap", (event) => {
+      if (!event.detail.target || event.detail.target.id !== "result") return;
+      const elt = event.detail.requestConfig && event.detail.requestConfig.elt;
+      if (elt && elt.closest && elt.closest("#history-list")) return;
+      const shown = document.getElementById("result");
+      const incoming = /data-round-index="(\d+)"/.exec(event.detail.serverResponse || "");
+      if (shown && incoming && Number(incoming[1]) < Number(shown.dataset.roundIndex)) {
+        event.detail.swapOverride = "none";
+      }
     });
 
     // Screen readers hear each new answer once, from a live region that stays on the page

@@ -332,3 +332,31 @@ def test_a_tap_paints_a_whole_region_and_a_second_tap_clears_it(
     taps = [(e["tool"], e["segment"]) for e in round1.strokes if e["type"] == "region"]
     assert taps == [("paint", segment), ("erase", segment), ("paint", segment)]
     assert "stroke" in [e["type"] for e in round1.strokes]
+
+
+def test_live_a_stroke_alone_classifies_one_round_in_flight_and_the_latest_wins(
+    live_server, real_worker, gallery, page: Page
+):
+    open_image(page, live_server.url)
+    page.get_by_label("Live").check()
+    held = []
+    classify_post = re.compile(r"/e/[^/]+/rounds/$")
+    page.route(classify_post, lambda route: held.append(route))  # the first waits here
+    stroke(page, [(0.2, 0.2), (0.3, 0.3)])
+    page.wait_for_timeout(200)
+    assert len(held) == 1  # the stroke alone sent it
+    stroke(page, [(0.6, 0.6), (0.7, 0.7)])
+    stroke(page, [(0.1, 0.8), (0.2, 0.9)])
+    page.wait_for_timeout(300)
+    assert len(held) == 1  # nothing more while one is in flight
+    held[0].continue_()
+    page.unroute(classify_post)
+
+    expect(page.locator('#result.done[data-round-index="2"]')).to_be_visible(timeout=30_000)
+    page.wait_for_timeout(300)
+    rounds = list(Exploration.objects.get().rounds.order_by("index"))
+    assert [r.live for r in rounds] == [False, True, True]  # the two later strokes: one round
+    count = [[e["type"] for e in r.strokes].count("stroke") for r in rounds[1:]]
+    assert count == [1, 2], [r.strokes for r in rounds]
+    assert f"{rounds[2].masked_fraction * 100:.1f}%" == page.evaluate(PAINTED)
+    expect(page.locator('#result[data-round-index="2"]')).to_be_visible()  # not overwritten
