@@ -799,8 +799,20 @@
     // that round shows (in the Classify answer itself, or after a poll).
     let classifiedAt = null;
     let awaited = null; // the id of the round that Classify started
+    // The round on screen is marked in the history strip.
+    function markCurrent() {
+      const result = document.getElementById("result");
+      document.querySelectorAll("#history-list .history-item").forEach((item) => {
+        const current = result && item.closest("li").id === "round-" + result.dataset.roundId;
+        if (current) item.setAttribute("aria-current", "true");
+        else item.removeAttribute("aria-current");
+      });
+    }
+    markCurrent();
+
     document.body.addEventListener("htmx:afterSettle", () => {
       const result = document.getElementById("result");
+      markCurrent();
       announce(result);
       if (classifiedAt === null || awaited === null || !result) return;
       if (result.dataset.roundId !== awaited || result.classList.contains("pending")) return;

@@ -261,6 +261,9 @@ def test_keyboard_only_paint_classify_and_where_the_focus_goes(
     top1 = result.locator("[data-top1]").inner_text()
     expect(page.locator("[data-announce]")).to_contain_text(top1)
     expect(page.locator("[data-announce]")).to_contain_text("Round 1")
+    current = page.locator("#history-list [aria-current=true]")
+    expect(current).to_have_count(1)
+    expect(current).to_contain_text("#1")  # the round on screen, marked in the history
 
     log = Exploration.objects.get().rounds.get(index=1).strokes
     strokes = [e for e in log if e["type"] == "stroke"]
@@ -275,6 +278,7 @@ def test_keyboard_only_paint_classify_and_where_the_focus_goes(
     expect(page.locator("canvas[data-mask]")).to_be_focused()
     expect(page.locator("[data-painted-output]")).to_have_text("0.0%")
     expect(page.locator("[data-announce]")).to_contain_text("Original")
+    expect(current).to_contain_text("Original")
 
 
 def test_axe_finds_nothing_on_the_home_and_explore_pages(
