@@ -1,10 +1,14 @@
 """The canvas beyond the brush, in a real browser: a brush outline you can see and size from the
 keyboard, zoom and pan (Ctrl+wheel, buttons, Space+drag, the Pan tool, a two-finger pinch) that
-never paints and keeps painting exact at any zoom."""
+never paints and keeps painting exact at any zoom, keyboard-only painting and where the focus
+goes, axe-core, Region taps and an edit the model is sent, and the Live switch."""
 
+import io
 import re
 
+import numpy as np
 import pytest
+from PIL import Image
 from playwright.sync_api import Page, expect
 
 from painting.models import Exploration
@@ -329,10 +333,21 @@ def test_a_tap_paints_a_whole_region_and_a_second_tap_clears_it(
     stroke(page, [(0.05, 0.1), (0.1, 0.2)])
     shown = page.evaluate(PAINTED)
 
+    # An edit, not a mask: the region is sent darker, and the model sees exactly that.
+    page.get_by_label("Masked area becomes").select_option("darken")
     page.get_by_role("button", name="Classify").click()
     expect(page.locator('#result.done[data-round-index="1"]')).to_be_visible(timeout=30_000)
     round1 = Exploration.objects.get().rounds.get(index=1)
     assert f"{round1.masked_fraction * 100:.1f}%" == shown
+    assert round1.fill == "darken"
+    seen = page.request.get(
+        f"{live_server.url}/e/{round1.exploration_id}/rounds/{round1.pk}/masked.png"
+    )
+    seen = np.asarray(Image.open(io.BytesIO(seen.body())).convert("RGB")).astype(int)
+    with coffee.file.open("rb") as f:
+        original = np.asarray(Image.open(f).convert("RGB")).astype(int)
+    assert (seen[y, x] == original[y, x] // 2).all()
+    assert (seen[int(ys[far]), int(xs[far])] == original[int(ys[far]), int(xs[far])] // 2).all()
     taps = [(e["tool"], e["segment"]) for e in round1.strokes if e["type"] == "region"]
     assert taps == [("paint", segment), ("erase", segment), ("paint", segment)]
     assert "stroke" in [e["type"] for e in round1.strokes]
