@@ -609,7 +609,8 @@
       if (event.key === " " && !event.target.matches("input, textarea, select, button")) {
         if (event.target !== canvas || !cursorByKeys) {
           spaceHeld = true;
-          if (event.target === canvas || event.target === document.body) event.preventDefault();
+          // Over the picture, Space pans instead of scrolling the page.
+          if (cursorAt && !cursorByKeys) event.preventDefault();
           stage.classList.add("pan-ready");
         }
       }
