@@ -59,7 +59,9 @@ ROUND_COLUMNS = {
     "model": "model that answered",
     "weights_sha256": "sha256 of the model's weights file",
     "preprocessing": "how the model resized, cropped and normalised the image",
-    "fill": "what painted pixels were replaced with (mean, black, blur, inpaint)",
+    "fill": "what painted pixels were replaced with (mean, black, blur, inpaint), or how they"
+    " were edited (darken: half the brightness; brighten: halfway to white; grey: colour"
+    " removed, ITU-R 601 luma)",
     "round_index": "0 is the unmasked original; 1, 2, … are the participant's Classify clicks",
     "masked_percent": "share of the image painted, in %",
     "top5": "JSON list of the five most likely classes: index, label, probability",
@@ -68,6 +70,8 @@ ROUND_COLUMNS = {
     "original_class": "the top-1 class of round 0",
     "original_class_probability": "probability of the original class in this round (0–1)",
     "prediction": "what the participant expected the model to say, written before the result",
+    "live": "1 when the round was sent by itself after a stroke or tap (the Live switch), 0 for"
+    " a Classify click",
     "step_started_at": "when the participant first opened this image (UTC, ISO 8601); its time"
     " limit, if any, runs from here",
     "ms_since_step_start": "ms from the first opening of the image to this round's arrival on"
@@ -128,7 +132,8 @@ EVENT_COLUMNS = {
     "event_index": "0-based position of the event in its round's log",
     "type": "stroke, undo, redo, clear, restore (a past round's mask, or the page's own at"
     " load), tool, fill, classify; blur and focus (the browser window lost or got the focus),"
-    " hidden and visible (the tab was switched away from or back to)",
+    " hidden and visible (the tab was switched away from or back to); view (a zoom or pan"
+    " ended: zoom, and x/y the picture's pixel at the view's top-left corner)",
     "t": "ms since the round began (the previous Classify, or the page load), browser clock;"
     " for an event sent on leaving, ms since the round's Classify (or the later page load)",
     "sent_on_leave": "1 for an event logged after the round's Classify and sent as the"
@@ -136,10 +141,13 @@ EVENT_COLUMNS = {
     " blur, hidden and visible only; else 0",
     "tool": "stroke: paint or erase; tool: the tool chosen",
     "size": "stroke: brush diameter in image pixels",
-    "pointer": "stroke: mouse, pen or touch",
+    "pointer": "stroke: mouse, pen, touch or keyboard (arrow keys with Space held)",
     "points": "stroke: number of points sampled",
-    "x": "stroke: x of its first point, in image pixels from the left",
-    "y": "stroke: y of its first point, in image pixels from the top",
+    "x": "stroke: x of its first point, in image pixels from the left; view: x of the view's"
+    " top-left corner",
+    "y": "stroke: y of its first point, in image pixels from the top; view: y of the view's"
+    " top-left corner",
+    "zoom": "view: the zoom (1 = the whole picture fits)",
     "first_point_t": "stroke: ms since the round began at its first point",
     "last_point_t": "stroke: ms since the round began at its last point",
     "fill": "fill: the fill chosen",
@@ -256,6 +264,7 @@ def _round_row(
         if original_top and round_.probabilities is not None
         else "",
         "prediction": round_.prediction,
+        "live": int(round_.live),
         "step_started_at": _iso(exploration.created_at),
         "ms_since_step_start": _ms(round_.created_at, exploration.created_at),
         "ms_since_previous_round": _ms(round_.created_at, previous and previous.created_at),
@@ -307,10 +316,11 @@ def _event_rows(head: dict, events) -> Iterator[dict]:
             "size": _number(event.get("size")),
             "pointer": _text(event, "pointer"),
             "points": len(points) if isinstance(points, list) else "",
-            "x": _number(first[0]) if len(first) > 0 else "",
-            "y": _number(first[1]) if len(first) > 1 else "",
+            "x": _number(first[0]) if len(first) > 0 else _number(event.get("x")),
+            "y": _number(first[1]) if len(first) > 1 else _number(event.get("y")),
             "first_point_t": _number(first[2]) if len(first) > 2 else "",
             "last_point_t": _number(last[2]) if len(last) > 2 else "",
+            "zoom": _number(event.get("zoom")),
             "fill": _text(event, "fill"),
             "mask": _text(event, "mask"),
             "source": _text(event, "source"),
@@ -409,13 +419,13 @@ def _readme(study: Study) -> str:
         "  platform_study_id, platform_session_id, condition, exploration, practice,",
         "  attention_check, round_index, received_at (server time, UTC) and events, the",
         "  browser's log since the previous Classify: strokes (tool paint/erase, size in image",
-        "  pixels, pointer mouse/pen/touch, points [x, y, ms since the round began] in image",
-        "  pixels), undo, redo,",
-        "  clear, restore (a past round's mask), tool and fill changes, classify, blur and focus",
-        "  of the window, hidden and visible (tab switches); each event's t is ms since the",
-        "  round began (the previous Classify, or the page load). Events logged after the",
-        "  round's Classify and sent as the participant left the page come last, marked",
-        '  "sent": "leave".',
+        "  pixels, pointer mouse/pen/touch/keyboard, points [x, y, ms since the round began] in",
+        "  image pixels), undo, redo, clear, restore (a past round's mask), tool and fill",
+        "  changes, classify, blur and focus of the window, hidden and visible (tab switches),",
+        "  view (zoom and the view's top-left corner in image pixels, when a zoom or pan ends);",
+        "  each event's t is ms since the round began (the previous Classify, or the page load).",
+        "  Events logged after the round's Classify and sent as the participant left the page",
+        '  come last, marked "sent": "leave".',
         "",
         "All CSV files: empty means none (pandas reads NaN); 1/0 for yes/no; times in UTC.",
         "  A participant id from the platform made only of digits reads as a number: pass",

@@ -41,7 +41,7 @@ def _exploration_deleted(sender, instance: Exploration, using: str, **kwargs) ->
 
 @receiver(post_delete, sender=Picture)
 def _picture_deleted(sender, instance: Picture, using: str, **kwargs) -> None:
-    names = [f.name for f in (instance.file, instance.thumbnail) if f]
+    names = [f.name for f in (instance.file, instance.thumbnail, instance.segments) if f]
     _after_commit(using, partial(_delete_unless_shared, instance.file.storage, names))
 
 
@@ -59,6 +59,8 @@ def _delete(storage: Storage, names: list[str], folders: list[str] = ()) -> None
 
 def _delete_unless_shared(storage: Storage, names: list[str]) -> None:
     """A picture's files, unless another picture row names the same file."""
-    shared = Picture.objects.filter(Q(file__in=names) | Q(thumbnail__in=names))
-    kept = {name for row in shared.values_list("file", "thumbnail") for name in row}
+    shared = Picture.objects.filter(
+        Q(file__in=names) | Q(thumbnail__in=names) | Q(segments__in=names)
+    )
+    kept = {name for row in shared.values_list("file", "thumbnail", "segments") for name in row}
     _delete(storage, [name for name in names if name not in kept])

@@ -76,17 +76,25 @@ class RoundForm(forms.Form):
     fill = forms.ChoiceField(choices=[(f.value, f.label) for f in Fill], initial=Fill.MEAN.value)
     strokes = forms.CharField(required=False)
     prediction = forms.CharField(required=False, max_length=200, strip=True)
+    # "1" when the Live switch sent this round by itself after a stroke; empty for a click.
+    live = forms.ChoiceField(
+        choices=[("", "Classify"), ("1", "live")],
+        required=False,
+        error_messages={"invalid_choice": "live must be 1 or empty."},
+    )
 
     def __init__(
         self,
         *args,
         size: tuple[int, int],
+        segments: int = 0,
         fills: tuple[Fill, ...] = tuple(Fill),
         prediction_required: bool = False,
         **kwargs,
     ):
         super().__init__(*args, **kwargs)
         self.size = size
+        self.segments = segments
         # A study condition may offer fewer fills; one it does not offer is refused.
         self.fields["fill"].choices = [(f.value, f.label) for f in fills]
         self.fields["fill"].error_messages["invalid_choice"] = (
@@ -113,6 +121,9 @@ class RoundForm(forms.Form):
             mask = Image.alpha_composite(black, mask.convert("RGBA"))
         return mask.convert("L").point(lambda v: 255 if v >= 128 else 0)
 
+    def clean_live(self) -> bool:
+        return self.cleaned_data.get("live") == "1"
+
     def clean_fill(self) -> Fill:
         return Fill(self.cleaned_data["fill"])
 
@@ -134,7 +145,20 @@ class RoundForm(forms.Form):
             raise forms.ValidationError("The brush log must be a list of strokes.")
         if _contains_nul(strokes):
             raise forms.ValidationError("The brush log contains a NUL character (\\u0000).")
+        for event in strokes:
+            if isinstance(event, dict) and event.get("type") == "region":
+                self._check_region(event.get("segment"))
         return strokes
+
+    def _check_region(self, segment) -> None:
+        """A Region tap names a superpixel of this picture (booleans are not ids)."""
+        if isinstance(segment, bool) or not isinstance(segment, int):
+            raise forms.ValidationError("A region in the brush log has no whole-number id.")
+        if not 0 <= segment < self.segments:
+            raise forms.ValidationError(
+                f"The brush log names region {segment}, but this image has "
+                f"{self.segments} regions (0 to {self.segments - 1})."
+            )
 
 
 class LatencyForm(forms.Form):

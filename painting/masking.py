@@ -18,6 +18,10 @@ class Fill(StrEnum):
     BLACK = "black"
     BLUR = "blur"
     INPAINT = "inpaint"
+    # Edits beyond masking: the painted area keeps its content, changed.
+    DARKEN = "darken"
+    BRIGHTEN = "brighten"
+    GREY = "grey"
 
     @property
     def label(self) -> str:
@@ -29,7 +33,13 @@ FILL_LABELS = {
     Fill.BLACK: "Black",
     Fill.BLUR: "Blur of the original",
     Fill.INPAINT: "Inpaint from the edges",
+    Fill.DARKEN: "Darker (half the brightness)",
+    Fill.BRIGHTEN: "Brighter (halfway to white)",
+    Fill.GREY: "Grey (its colour removed)",
 }
+
+# The fills that take the painted content away; "would another fill agree?" compares these.
+REMOVING_FILLS = (Fill.MEAN, Fill.BLACK, Fill.BLUR, Fill.INPAINT)
 
 
 def painted(mask: Image.Image) -> np.ndarray:
@@ -68,6 +78,12 @@ def _fill_pixels(rgb: Image.Image, where: np.ndarray, fill: Fill) -> np.ndarray:
         return np.asarray(rgb.filter(ImageFilter.GaussianBlur(radius)))
     if fill is Fill.INPAINT:
         return inpaint(np.asarray(rgb), where)
+    if fill is Fill.DARKEN:
+        return (np.asarray(rgb, np.uint16) // 2).astype(np.uint8)
+    if fill is Fill.BRIGHTEN:
+        return (255 - (255 - np.asarray(rgb, np.uint16)) // 2).astype(np.uint8)
+    if fill is Fill.GREY:
+        return np.repeat(np.asarray(rgb.convert("L"))[..., None], 3, axis=2)
     raise ValueError(f"unknown fill {fill!r}")
 
 

@@ -111,7 +111,7 @@ def analyse_round(round_id) -> None:
         original = originals.original_image(picture.pk, picture.sha256)
         painted = _painted(round_)
         fill = masking.Fill(round_.fill)
-        others = [f for f in masking.Fill if f is not fill]
+        others = [f for f in masking.REMOVING_FILLS if f is not fill]
         user_masks, model_masks = agreement.deletion_masks(painted, saliency)
         batch = [masking.compose_where(original, painted, f) for f in others] + [
             masking.compose_where(original, m, fill) for m in user_masks + model_masks

@@ -28,6 +28,9 @@ class Picture(models.Model):
     owner = models.CharField(max_length=64, blank=True, db_index=True)
     file = models.FileField(upload_to=FOLDER)
     thumbnail = models.FileField(upload_to=FOLDER)
+    # The Region tool's superpixels (painting.segments), made when the picture is added.
+    segments = models.FileField(upload_to=FOLDER, blank=True)
+    segment_count = models.PositiveIntegerField(default=0)
     width = models.PositiveIntegerField()
     height = models.PositiveIntegerField()
     sha256 = models.CharField(max_length=64)
@@ -399,6 +402,7 @@ class Round(models.Model):
     strokes = models.JSONField(default=list, blank=True)  # the brush and event log
     stored_bytes = models.PositiveBigIntegerField(default=0)  # mask and log, for the quota
     prediction = models.CharField(max_length=200, blank=True)  # participant's, before the result
+    live = models.BooleanField(default=False)  # sent by itself after a stroke (the Live switch)
     client_latency_ms = models.FloatField(null=True, blank=True)  # Classify to result, as seen
     status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
     error = models.TextField(blank=True)

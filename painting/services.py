@@ -15,7 +15,7 @@ from django.db.models import Max
 from django.utils import timezone
 from PIL import Image
 
-from . import dispatch, images, masking, notify, pipeline, selectors, timing
+from . import dispatch, images, masking, notify, pipeline, segments, selectors, timing
 from .inference import registry
 from .models import Exploration, Picture, Round
 
@@ -67,7 +67,28 @@ def add_picture(image: Image.Image, *, title: str, owner: str = "", **gallery) -
     )
     picture.file.save(f"{sha[:16]}.{extension}", ContentFile(data), save=False)
     picture.thumbnail.save(f"{sha[:16]}-thumb.jpg", ContentFile(thumbnail), save=False)
+    _store_segments(picture, working)
     picture.save()
+    return picture
+
+
+def _store_segments(picture: Picture, working: Image.Image) -> None:
+    labels = segments.slic_labels(working)
+    png = segments.encode(labels)
+    picture.segment_count = int(labels.max()) + 1
+    picture.stored_bytes += len(png)
+    picture.segments.save(f"{picture.sha256[:16]}-segments.png", ContentFile(png), save=False)
+
+
+def ensure_segments(picture: Picture) -> Picture:
+    """A picture added before the Region tool gets its superpixels on first use, once."""
+    if picture.segments:
+        return picture
+    with picture.file.open("rb") as source:
+        working = Image.open(source)
+        working.load()
+    _store_segments(picture, working)
+    picture.save(update_fields=["segments", "segment_count", "stored_bytes"])
     return picture
 
 
@@ -122,6 +143,7 @@ def submit_round(
     strokes: list,
     *,
     prediction: str = "",
+    live: bool = False,
     max_pending: int | None = None,
 ) -> Round:
     """Save the mask as a pending round and dispatch it; the worker composes and classifies.
@@ -133,6 +155,7 @@ def submit_round(
         fill=fill,
         strokes=strokes,
         prediction=prediction,
+        live=live,
         max_pending=max_pending,
     )
     round_.refresh_from_db()  # dispatch ran on commit and may have failed the round already
@@ -146,6 +169,7 @@ def _create_round(
     fill: masking.Fill,
     strokes: list,
     prediction: str = "",
+    live: bool = False,
     max_pending: int | None = None,
 ) -> Round:
     round_ = Round(
@@ -154,6 +178,7 @@ def _create_round(
         masked_fraction=0.0 if mask is None else masking.painted_fraction(mask),
         strokes=strokes,
         prediction=prediction[:200],
+        live=live,
         model_name=exploration.model_name,
     )
     if mask is None:  # the original: what the model sees is the picture itself

@@ -361,6 +361,7 @@ def _classify(request: HtmxHttpRequest, exploration: Exploration, stages: dict) 
             post,
             files,
             size=(picture.width, picture.height),
+            segments=picture.segment_count,
             fills=studies.shown_to(exploration.participant).fills,
             # An attention check asks for the painting only.
             prediction_required=bool(exploration.participant_id)
@@ -392,6 +393,7 @@ def _classify(request: HtmxHttpRequest, exploration: Exploration, stages: dict) 
             data["fill"],
             data["strokes"],
             prediction=data["prediction"],
+            live=data["live"],
             max_pending=settings.XAI_MAX_PENDING_ROUNDS,
         )
     except services.Busy as exc:
@@ -476,7 +478,11 @@ def late_events(request: HtmxHttpRequest, exploration_id):
 
 
 # The photo's own file is a PNG (gallery) or a JPEG (uploads): its type follows its name.
-PICTURE_FILES = {"image.png": ("file", None), "thumb.jpg": ("thumbnail", "image/jpeg")}
+PICTURE_FILES = {
+    "image.png": ("file", None),
+    "thumb.jpg": ("thumbnail", "image/jpeg"),
+    "segments.png": ("segments", "image/png"),
+}
 ROUND_FILES = {
     "mask.png": ("mask", "image/png"),
     "masked.png": ("masked_image", "image/png"),
@@ -493,6 +499,8 @@ def picture_file(request: HttpRequest, picture_id, name: str):
     if name not in PICTURE_FILES or not visible:
         raise Http404
     field, content_type = PICTURE_FILES[name]
+    if name == "segments.png":
+        services.ensure_segments(picture)
     return storage.serve(getattr(picture, field), content_type)
 
 

@@ -365,6 +365,30 @@ def test_focus_and_tab_switches_are_rows_and_counted_per_participant(gallery, on
     assert (participant["blur_events"], participant["hidden_events"]) == ("2", "1")
 
 
+def test_a_view_event_and_a_keyboard_stroke_are_rows(gallery, on_commit):
+    study, exploration = run_study(gallery, on_commit)
+    log = [
+        {"type": "view", "t": 5, "zoom": 2.5, "x": 120, "y": 80},
+        {
+            "type": "stroke",
+            "t": 9,
+            "tool": "erase",
+            "size": 8,
+            "pointer": "keyboard",
+            "points": [[300, 200, 6], [316, 200, 8]],
+        },
+        {"type": "view", "t": 12, "zoom": "big", "x": None},
+    ]
+    Round.objects.filter(exploration=exploration, index=1).update(strokes=log)
+    rows = [r for r in rows_of(export_of(study), "events.csv") if r["round_index"] == "1"]
+    assert [(r["type"], r["zoom"], r["x"], r["y"]) for r in rows] == [
+        ("view", "2.5", "120", "80"),
+        ("stroke", "", "300", "200"),
+        ("view", "", "", ""),
+    ]
+    assert rows[1]["pointer"] == "keyboard"
+
+
 def test_a_hostile_log_still_exports_flat_rows():
     from painting.exports import _event_rows
 

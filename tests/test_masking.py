@@ -76,3 +76,18 @@ def test_it_refuses_a_mask_of_another_size():
 
 def test_painted_fraction_counts_painted_pixels():
     assert painted_fraction(box_mask((10, 10), (0, 0, 4, 9))) == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize(
+    "fill, expected",
+    [
+        (Fill.DARKEN, (50, 100, 25)),
+        (Fill.BRIGHTEN, (178, 205, 140)),
+        (Fill.GREY, (round(0.299 * 100 + 0.587 * 200 + 0.114 * 50),) * 3),
+    ],
+)
+def test_an_edit_changes_the_painted_pixels_and_keeps_their_content(fill, expected):
+    image = Image.new("RGB", (40, 40), (100, 200, 50))
+    out = np.asarray(compose(image, box_mask(image.size, (0, 0, 19, 39)), fill))
+    assert tuple(out[5, 5]) == pytest.approx(expected, abs=1)
+    assert tuple(out[5, 30]) == (100, 200, 50)

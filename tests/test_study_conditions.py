@@ -10,6 +10,7 @@ from django.test import Client
 from django.utils import timezone
 
 from painting import studies
+from painting.masking import Fill
 from painting.models import Condition, Participant, Round
 from tests.helpers import HTMX, join_study, make_study, mask_png, mask_upload, study_step
 
@@ -117,7 +118,7 @@ def test_without_conditions_everything_is_shown(client, gallery):
     assert "Show the model's view" in page and "data-saliency" in page
     assert "vs. original" in page and "data-agreement" in page
     assert "Compare fills and deletion curves" in page
-    assert page.count("<option value=") == 4
+    assert page.count("<option value=") == len(Fill)  # every fill, the edits too
 
 
 def parts_in(html: str) -> set[str]:

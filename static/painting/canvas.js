@@ -1,11 +1,18 @@
 // The painting canvas: pointer events (mouse, pen, touch), paint/erase, brush size,
 // undo/redo/clear, restoring a past round's mask, and handing the mask to the Classify form.
 // On load the canvas holds the mask of the round on screen, so a reload changes nothing.
-// The canvas has the picture's own resolution; CSS scales it to the screen.
+// The canvas has the picture's own resolution; CSS scales it to the screen, and zooming
+// (Ctrl+wheel, pinch, the zoom buttons) scales the view around it with a CSS transform, so the
+// mask stays at the picture's resolution and every point maps back through the transform.
+// Keyboard: arrow keys move a brush cursor over the focused canvas; Space held paints along
+// the way, Shift+Space erases; [ and ] change the brush size (remembered per tool).
 (function () {
   "use strict";
 
   const PAINT_COLOUR = "#ff2d55";
+  const MAX_ZOOM = 8;
+  const BRUSH_STEPS = [4, 6, 8, 12, 16, 24, 32, 48, 64, 80, 96, 120];
+  const SIZES_KEY = "painting.brushSizes";
 
   function setUp(stage) {
     const canvas = stage.querySelector("canvas[data-mask]");
@@ -18,6 +25,8 @@
     const undoButton = root.querySelector("[data-undo]");
     const redoButton = root.querySelector("[data-redo]");
     const submitButton = form.querySelector("button[type=submit]"); // absent once a study is over
+    const view = stage.querySelector("[data-view]");
+    const cursor = stage.querySelector("[data-brush-cursor]");
 
     // Everything drawn is a list of operations, so undo/redo replay them from the base: blank,
     // or the mask the page was loaded with (undo never goes below it).
@@ -30,6 +39,130 @@
 
     function tool() {
       return root.querySelector("[data-tool]:checked").value;
+    }
+
+    function paintTool() {
+      const chosen = tool();
+      return chosen === "erase" ? "erase" : "paint";
+    }
+
+    // ---- Regions: SLIC superpixels, the map fetched once as a PNG (id = red + 256 × green) --
+    const boundaries = stage.querySelector("[data-boundaries]");
+    let regions = null;
+    let regionsLoading = null;
+
+    function loadRegions() {
+      if (regionsLoading || !stage.dataset.segments) return;
+      regionsLoading = true;
+      const image = new Image();
+      image.onload = () => {
+        const w = canvas.width;
+        const h = canvas.height;
+        const layer = document.createElement("canvas");
+        layer.width = w;
+        layer.height = h;
+        const lctx = layer.getContext("2d", { willReadFrequently: true });
+        lctx.drawImage(image, 0, 0, w, h);
+        const d = lctx.getImageData(0, 0, w, h).data;
+        const labels = new Uint16Array(w * h);
+        const boxes = [];
+        for (let p = 0, i = 0; p < labels.length; p++, i += 4) {
+          const id = d[i] + (d[i + 1] << 8);
+          labels[p] = id;
+          const x = p % w;
+          const y = (p - x) / w;
+          const box = boxes[id];
+          if (!box) boxes[id] = [x, y, x, y];
+          else {
+            if (x < box[0]) box[0] = x;
+            if (x > box[2]) box[2] = x;
+            box[3] = y;
+          }
+        }
+        regions = { labels: labels, boxes: boxes, w: w, h: h };
+        drawBoundaries();
+        stage.dataset.regions = String(boxes.length);
+      };
+      image.onerror = () => {
+        regionsLoading = null;
+        showConnectionError("The image's regions could not be loaded: try the Region tool again.");
+      };
+      image.src = stage.dataset.segments;
+    }
+
+    function drawBoundaries() {
+      const { labels, w, h } = regions;
+      const bctx = boundaries.getContext("2d");
+      const out = bctx.createImageData(w, h);
+      const d = out.data;
+      for (let y = 0; y < h; y++) {
+        for (let x = 0; x < w; x++) {
+          const p = y * w + x;
+          if ((x + 1 < w && labels[p + 1] !== labels[p]) || (y + 1 < h && labels[p + w] !== labels[p])) {
+            d[p * 4] = d[p * 4 + 1] = d[p * 4 + 2] = 255;
+            d[p * 4 + 3] = 140;
+          }
+        }
+      }
+      bctx.putImageData(out, 0, 0);
+    }
+
+    function regionAt(at) {
+      const x = Math.min(regions.w - 1, Math.max(0, Math.floor(at[0])));
+      const y = Math.min(regions.h - 1, Math.max(0, Math.floor(at[1])));
+      return regions.labels[y * regions.w + x];
+    }
+
+    // Visits the pixels of a segment inside its box: visit(data, index into data).
+    function eachRegionPixel(segment, visit, write) {
+      const [x0, y0, x1, y1] = regions.boxes[segment];
+      const bw = x1 - x0 + 1;
+      const pixels = ctx.getImageData(x0, y0, bw, y1 - y0 + 1);
+      const labels = regions.labels;
+      for (let y = y0; y <= y1; y++) {
+        for (let x = x0; x <= x1; x++) {
+          if (labels[y * regions.w + x] === segment) visit(pixels.data, ((y - y0) * bw + (x - x0)) * 4);
+        }
+      }
+      if (write) ctx.putImageData(pixels, x0, y0);
+    }
+
+    function applyRegion(op) {
+      const erase = op.tool === "erase";
+      eachRegionPixel(op.segment, (d, i) => {
+        d[i] = erase ? 0 : 255;
+        d[i + 1] = erase ? 0 : 45;
+        d[i + 2] = erase ? 0 : 85;
+        d[i + 3] = erase ? 0 : 255;
+      }, true);
+    }
+
+    function regionPainted(segment) {
+      let on = 0;
+      let all = 0;
+      eachRegionPixel(segment, (d, i) => {
+        all++;
+        if (d[i + 3] >= 128) on++;
+      }, false);
+      return on * 2 > all;
+    }
+
+    // A tap: the whole segment under it, painted, or cleared when it is painted already (or
+    // with Shift, or with the eraser's key). Shown at once; kept when the finger lifts.
+    function tapRegion(at, how, pointerId, erase) {
+      if (!regions) return false;
+      const segment = regionAt(at);
+      stroke = {
+        type: "region",
+        tool: erase || regionPainted(segment) ? "erase" : "paint",
+        segment: segment,
+        pointer: how,
+        pointerId: pointerId,
+        at: at,
+        time: Math.round(performance.now() - roundStart),
+      };
+      applyRegion(stroke);
+      return true;
     }
 
     function scale() {
@@ -62,7 +195,9 @@
     }
 
     function apply(op) {
-      if (op.type === "stroke") {
+      if (op.type === "region") {
+        applyRegion(op);
+      } else if (op.type === "stroke") {
         op.points.forEach((p, i) => drawSegment(op, op.points[Math.max(0, i - 1)], p));
       } else if (op.type === "clear") {
         ctx.clearRect(0, 0, canvas.width, canvas.height);
@@ -124,46 +259,177 @@
       ];
     }
 
+    // ---- The view: zoom and pan (a CSS transform of everything over the picture) ----------
+    let zoom = 1;
+    let tx = 0;
+    let ty = 0;
+    const zoomOutput = root.querySelector("[data-zoom-output]");
+    const zoomIn = root.querySelector("[data-zoom-in]");
+    const zoomOut = root.querySelector("[data-zoom-out]");
+    const fitButton = root.querySelector("[data-fit]");
+
+    function applyView() {
+      const w = stage.clientWidth;
+      const h = stage.clientHeight;
+      zoom = Math.min(MAX_ZOOM, Math.max(1, zoom));
+      tx = Math.min(0, Math.max(w - w * zoom, tx));
+      ty = Math.min(0, Math.max(h - h * zoom, ty));
+      view.style.transform = zoom === 1 ? "" : `translate(${tx}px, ${ty}px) scale(${zoom})`;
+      stage.dataset.zoom = String(Math.round(zoom * 1000) / 1000);
+      zoomOutput.value = Math.round(zoom * 100) + "%";
+      zoomOut.disabled = fitButton.disabled = zoom === 1;
+      zoomIn.disabled = zoom >= MAX_ZOOM;
+      showCursor();
+    }
+
+    // The point (sx, sy) of the stage keeps what is under it.
+    function zoomAt(factor, sx, sy) {
+      const next = Math.min(MAX_ZOOM, Math.max(1, zoom * factor));
+      tx = sx - ((sx - tx) * next) / zoom;
+      ty = sy - ((sy - ty) * next) / zoom;
+      zoom = next;
+      applyView();
+    }
+
+    function stagePoint(x, y) {
+      const rect = stage.getBoundingClientRect();
+      return [x - rect.left, y - rect.top];
+    }
+
+    // Where the view is, in the brush log: the zoom and the picture's point at the view's
+    // top-left corner (image pixels). Logged when a zoom or pan ends, not at every step.
+    let viewLogTimer = null;
+    function logView() {
+      clearTimeout(viewLogTimer);
+      viewLogTimer = setTimeout(() => {
+        const s = canvas.width / stage.clientWidth;
+        log({
+          type: "view",
+          zoom: Math.round(zoom * 1000) / 1000,
+          x: Math.round((-tx / zoom) * s),
+          y: Math.round((-ty / zoom) * s),
+        });
+      }, 250);
+    }
+
+    stage.addEventListener("wheel", (event) => {
+      // A plain wheel scrolls the page; Ctrl (or a trackpad pinch, which Chromium and Firefox
+      // send as a wheel with ctrlKey) zooms around the pointer.
+      if (!event.ctrlKey && !event.metaKey) return;
+      event.preventDefault();
+      const unit = event.deltaMode === 1 ? 16 : event.deltaMode === 2 ? stage.clientHeight : 1;
+      zoomAt(Math.exp(-event.deltaY * unit * 0.002), ...stagePoint(event.clientX, event.clientY));
+      logView();
+    }, { passive: false });
+
+    function zoomCentre(factor) {
+      zoomAt(factor, stage.clientWidth / 2, stage.clientHeight / 2);
+      logView();
+    }
+    zoomIn.addEventListener("click", () => zoomCentre(1.5));
+    zoomOut.addEventListener("click", () => zoomCentre(1 / 1.5));
+    fitButton.addEventListener("click", () => {
+      zoom = 1;
+      tx = ty = 0;
+      applyView();
+      logView();
+    });
+    window.addEventListener("resize", applyView);
+
+    // ---- The brush you can see: an outline of its size where it would paint ----------------
+    // Sizes are in screen pixels (the range's value), remembered per tool.
+    let sizes = { paint: Number(brush.value), erase: Number(brush.value) };
+    try {
+      const stored = JSON.parse(localStorage.getItem(SIZES_KEY) || "{}");
+      for (const name of ["paint", "erase"]) {
+        if (Number(stored[name]) >= Number(brush.min) && Number(stored[name]) <= Number(brush.max)) {
+          sizes[name] = Number(stored[name]);
+        }
+      }
+    } catch (e) { /* no storage, or not ours: the defaults */ }
+
+    function setSize(value) {
+      value = Math.min(Number(brush.max), Math.max(Number(brush.min), Math.round(value)));
+      brush.value = String(value);
+      brushOutput.value = brush.value;
+      sizes[paintTool()] = value;
+      try { localStorage.setItem(SIZES_KEY, JSON.stringify(sizes)); } catch (e) { /* none */ }
+      showCursor();
+    }
+
+    function stepSize(direction) {
+      const now = Number(brush.value);
+      const steps = direction > 0 ? BRUSH_STEPS.filter((v) => v > now) : BRUSH_STEPS.filter((v) => v < now).reverse();
+      if (steps.length) setSize(steps[0]);
+    }
+
+    // cursorAt: [x, y] in the picture's pixels, or null when no pointer is over the canvas.
+    let cursorAt = null;
+    let cursorByKeys = false;
+    function showCursor() {
+      if (!cursorAt || tool() === "pan" || (tool() === "region" && !cursorByKeys)) {
+        cursor.hidden = true;
+        return;
+      }
+      const rect = canvas.getBoundingClientRect();
+      const [left, top] = stagePoint(rect.left, rect.top);
+      const s = rect.width / canvas.width;
+      const d = Number(brush.value);
+      cursor.style.width = cursor.style.height = d + "px";
+      cursor.style.left = left + cursorAt[0] * s - d / 2 + "px";
+      cursor.style.top = top + cursorAt[1] * s - d / 2 + "px";
+      cursor.classList.toggle("erase", paintTool() === "erase");
+      cursor.classList.toggle("keys", cursorByKeys);
+      cursor.hidden = false;
+    }
+
+    // ---- Pointers: one stroke at a time; two fingers zoom and pan, and never paint ---------
+    const touches = new Map(); // touch pointers down on the canvas: id -> [clientX, clientY]
+    let gesture = null;
+    let pan = null;
+    let spaceHeld = false;
+
     // One stroke at a time, from the primary pointer: a resting palm or a second finger
     // neither starts another stroke nor joins this one.
     function ours(event) {
       return stroke !== null && event.pointerId === stroke.pointerId;
     }
 
-    canvas.addEventListener("pointerdown", (event) => {
-      if (stroke || !event.isPrimary) return;
-      if (event.button !== 0 && event.pointerType === "mouse") return;
-      event.preventDefault();
-      try { canvas.setPointerCapture(event.pointerId); } catch (e) { /* synthetic pointers */ }
-      // Point times are ms since the round began, like every event's t.
+    function startStroke(at, how, pointerId, erase) {
       stroke = {
         type: "stroke",
-        tool: tool(),
+        tool: erase ? "erase" : paintTool(),
         size: Math.max(1, Math.round(Number(brush.value) * scale())),
-        pointer: event.pointerType,
-        pointerId: event.pointerId,
-        points: [point(event)],
+        pointer: how,
+        pointerId: pointerId,
+        points: [at],
         times: [Math.round(performance.now() - roundStart)],
       };
-      drawSegment(stroke, stroke.points[0], stroke.points[0]);
-    });
+      drawSegment(stroke, at, at);
+    }
 
-    canvas.addEventListener("pointermove", (event) => {
-      if (!ours(event)) return;
-      const moves = event.getCoalescedEvents ? event.getCoalescedEvents() : [event];
-      for (const move of moves.length ? moves : [event]) {
-        const p = point(move);
-        drawSegment(stroke, stroke.points[stroke.points.length - 1], p);
-        stroke.points.push(p);
-        stroke.times.push(Math.round(performance.now() - roundStart));
-      }
-    });
+    function extendStroke(at) {
+      drawSegment(stroke, stroke.points[stroke.points.length - 1], at);
+      stroke.points.push(at);
+      stroke.times.push(Math.round(performance.now() - roundStart));
+    }
 
-    function endStroke(event) {
-      if (!ours(event)) return;
+    function finishStroke() {
       const finished = stroke;
       stroke = null;
       commit(finished);
+      if (finished.type === "region") {
+        log({
+          type: "region",
+          tool: finished.tool,
+          segment: finished.segment,
+          pointer: finished.pointer,
+          x: finished.at[0],
+          y: finished.at[1],
+        });
+        wantLive(); // after its log event, which goes with the round
+        return;
+      }
       log({
         type: "stroke",
         tool: finished.tool,
@@ -171,9 +437,190 @@
         pointer: finished.pointer,
         points: finished.points.map((p, i) => [p[0], p[1], finished.times[i]]),
       });
+      wantLive();
     }
-    canvas.addEventListener("pointerup", endStroke);
-    canvas.addEventListener("pointercancel", endStroke);
+
+    // The first finger of a pinch may have painted a dot already: it goes, unlogged.
+    function dropStroke() {
+      if (!stroke) return;
+      stroke = null;
+      redraw();
+    }
+
+    function twoFingers() {
+      const [a, b] = [...touches.values()];
+      return {
+        distance: Math.max(1, Math.hypot(a[0] - b[0], a[1] - b[1])),
+        middle: stagePoint((a[0] + b[0]) / 2, (a[1] + b[1]) / 2),
+      };
+    }
+
+    canvas.addEventListener("pointerdown", (event) => {
+      if (event.pointerType === "touch") {
+        touches.set(event.pointerId, [event.clientX, event.clientY]);
+        if (touches.size === 2) {
+          dropStroke();
+          pan = null;
+          const now = twoFingers();
+          gesture = { distance: now.distance, middle: now.middle, zoom: zoom, tx: tx, ty: ty };
+          return;
+        }
+        if (touches.size > 2 || gesture) return;
+      }
+      if (stroke || pan || !event.isPrimary) return;
+      const middleButton = event.pointerType === "mouse" && event.button === 1;
+      if (event.button !== 0 && event.pointerType === "mouse" && !middleButton) return;
+      event.preventDefault();
+      try { canvas.setPointerCapture(event.pointerId); } catch (e) { /* synthetic pointers */ }
+      if (tool() === "pan" || spaceHeld || middleButton) {
+        pan = { pointerId: event.pointerId, x: event.clientX, y: event.clientY, tx: tx, ty: ty };
+        stage.classList.add("panning");
+        return;
+      }
+      cursorByKeys = false;
+      if (tool() === "region") tapRegion(point(event), event.pointerType, event.pointerId, event.shiftKey);
+      else startStroke(point(event), event.pointerType, event.pointerId, false);
+    });
+
+    canvas.addEventListener("pointermove", (event) => {
+      if (touches.has(event.pointerId)) touches.set(event.pointerId, [event.clientX, event.clientY]);
+      if (gesture) {
+        if (touches.size !== 2) return;
+        // The picture's point under the fingers' first middle stays under their middle now.
+        const now = twoFingers();
+        const next = Math.min(MAX_ZOOM, Math.max(1, gesture.zoom * (now.distance / gesture.distance)));
+        tx = now.middle[0] - ((gesture.middle[0] - gesture.tx) * next) / gesture.zoom;
+        ty = now.middle[1] - ((gesture.middle[1] - gesture.ty) * next) / gesture.zoom;
+        zoom = next;
+        applyView();
+        return;
+      }
+      if (pan && event.pointerId === pan.pointerId) {
+        tx = pan.tx + event.clientX - pan.x;
+        ty = pan.ty + event.clientY - pan.y;
+        applyView();
+        return;
+      }
+      if (event.pointerType !== "touch") {
+        cursorAt = point(event);
+        cursorByKeys = false;
+        showCursor();
+      }
+      if (!ours(event) || stroke.type === "region") return;
+      const moves = event.getCoalescedEvents ? event.getCoalescedEvents() : [event];
+      for (const move of moves.length ? moves : [event]) extendStroke(point(move));
+    });
+
+    canvas.addEventListener("pointerleave", (event) => {
+      if (event.pointerType !== "touch" && !cursorByKeys) {
+        cursorAt = null;
+        showCursor();
+      }
+    });
+
+    function endPointer(event) {
+      touches.delete(event.pointerId);
+      if (gesture) {
+        // Until every finger is up, a finger left on the glass neither paints nor pans.
+        if (touches.size === 0) {
+          gesture = null;
+          logView();
+        }
+        return;
+      }
+      if (pan && event.pointerId === pan.pointerId) {
+        pan = null;
+        stage.classList.remove("panning");
+        logView();
+        return;
+      }
+      if (ours(event)) finishStroke();
+    }
+    canvas.addEventListener("pointerup", endPointer);
+    canvas.addEventListener("pointercancel", endPointer);
+
+    // ---- Keyboard painting on the focused canvas -------------------------------------------
+    function keyStep(event) {
+      const s = canvas.width / canvas.getBoundingClientRect().width;
+      return Math.max(1, Math.round((event.shiftKey ? 40 : 8) * s));
+    }
+
+    canvas.addEventListener("focus", () => {
+      if (!canvas.matches(":focus-visible")) return; // a click, not the keyboard
+      if (!cursorAt) cursorAt = [Math.round(canvas.width / 2), Math.round(canvas.height / 2)];
+      cursorByKeys = true;
+      showCursor();
+    });
+    canvas.addEventListener("blur", () => {
+      if (stroke && stroke.pointer === "keyboard") finishStroke();
+      if (cursorByKeys) {
+        cursorAt = null;
+        showCursor();
+      }
+    });
+
+    const ARROWS = { ArrowLeft: [-1, 0], ArrowRight: [1, 0], ArrowUp: [0, -1], ArrowDown: [0, 1] };
+    canvas.addEventListener("keydown", (event) => {
+      if (event.ctrlKey || event.metaKey || event.altKey) return;
+      if (event.key in ARROWS) {
+        event.preventDefault();
+        const [dx, dy] = ARROWS[event.key];
+        const step = keyStep(event);
+        const from = cursorAt || [canvas.width / 2, canvas.height / 2];
+        cursorAt = [
+          Math.min(canvas.width, Math.max(0, from[0] + dx * step)),
+          Math.min(canvas.height, Math.max(0, from[1] + dy * step)),
+        ];
+        cursorByKeys = true;
+        if (stroke && stroke.pointer === "keyboard" && stroke.type === "stroke") extendStroke(cursorAt);
+        keepInView();
+        showCursor();
+      } else if (event.key === " " && cursorByKeys && tool() !== "pan") {
+        event.preventDefault();
+        if (event.repeat || stroke) return;
+        if (!cursorAt) cursorAt = [Math.round(canvas.width / 2), Math.round(canvas.height / 2)];
+        if (tool() === "region") {
+          if (tapRegion(cursorAt.slice(), "keyboard", null, event.shiftKey)) finishStroke();
+        } else {
+          startStroke(cursorAt.slice(), "keyboard", null, event.shiftKey);
+        }
+      }
+    });
+    canvas.addEventListener("keyup", (event) => {
+      if (event.key === " " && stroke && stroke.pointer === "keyboard") finishStroke();
+    });
+
+    // A keyboard brush walking off the zoomed view brings the view along.
+    function keepInView() {
+      if (zoom === 1 || !cursorAt) return;
+      const rect = canvas.getBoundingClientRect();
+      const s = rect.width / canvas.width;
+      const [x, y] = stagePoint(rect.left + cursorAt[0] * s, rect.top + cursorAt[1] * s);
+      const margin = Number(brush.value);
+      if (x < margin) tx += margin - x;
+      if (x > stage.clientWidth - margin) tx -= x - (stage.clientWidth - margin);
+      if (y < margin) ty += margin - y;
+      if (y > stage.clientHeight - margin) ty -= y - (stage.clientHeight - margin);
+      applyView();
+    }
+
+    // Space held anywhere but in a field: a drag pans (when the keyboard brush is not in use).
+    document.addEventListener("keydown", (event) => {
+      if (event.key === " " && !event.target.matches("input, textarea, select, button")) {
+        if (event.target !== canvas || !cursorByKeys) {
+          spaceHeld = true;
+          // Over the picture, Space pans instead of scrolling the page.
+          if (cursorAt && !cursorByKeys) event.preventDefault();
+          stage.classList.add("pan-ready");
+        }
+      }
+    });
+    document.addEventListener("keyup", (event) => {
+      if (event.key === " ") {
+        spaceHeld = false;
+        stage.classList.remove("pan-ready");
+      }
+    });
 
     function undo() {
       if (!done.length) return;
@@ -181,6 +628,7 @@
       redraw();
       changed();
       log({ type: "undo" });
+      wantLive();
     }
 
     function redo() {
@@ -190,6 +638,7 @@
       apply(op);
       changed();
       log({ type: "redo" });
+      wantLive();
     }
 
     function clear() {
@@ -197,14 +646,17 @@
       apply(op); // before commit(), which measures the painted share
       commit(op);
       log({ type: "clear" });
+      wantLive();
     }
 
+    // A round restored to the canvas: the canvas gets the focus, to go on painting from it.
     function restore(url) {
       if (!url) {
         commit({ type: "restore", image: null });
         redraw();
         changed();
         log({ type: "restore", mask: null });
+        canvas.focus();
         return;
       }
       const image = new Image();
@@ -213,6 +665,7 @@
         redraw();
         changed();
         log({ type: "restore", mask: url });
+        canvas.focus();
       };
       image.src = url;
     }
@@ -249,9 +702,19 @@
     undoButton.addEventListener("click", undo);
     redoButton.addEventListener("click", redo);
     root.querySelector("[data-clear]").addEventListener("click", clear);
-    brush.addEventListener("input", () => { brushOutput.value = brush.value; });
+    brush.addEventListener("input", () => setSize(Number(brush.value)));
     root.querySelectorAll("[data-tool]").forEach((radio) =>
-      radio.addEventListener("change", () => log({ type: "tool", tool: radio.value })));
+      radio.addEventListener("change", () => {
+        log({ type: "tool", tool: radio.value });
+        boundaries.hidden = radio.value !== "region";
+        if (radio.value === "region") loadRegions();
+        if (radio.value === "paint" || radio.value === "erase") {
+          brush.value = String(sizes[radio.value]);
+          brushOutput.value = brush.value;
+        }
+        stage.classList.toggle("pan-tool", radio.value === "pan");
+        showCursor();
+      }));
     form.querySelector("select[name=fill]").addEventListener("change", (event) =>
       log({ type: "fill", fill: event.target.value }));
 
@@ -269,8 +732,14 @@
       } else if ((event.ctrlKey || event.metaKey) && key === "y") {
         event.preventDefault();
         redo();
-      } else if (!event.ctrlKey && !event.metaKey && (key === "p" || key === "e")) {
-        root.querySelector(`[data-tool][value=${key === "p" ? "paint" : "erase"}]`).click();
+      } else if (event.ctrlKey || event.metaKey || event.altKey) {
+        return;
+      } else if (key === "p" || key === "e" || key === "h" || key === "r") {
+        const name = { p: "paint", e: "erase", h: "pan", r: "region" }[key];
+        root.querySelector(`[data-tool][value=${name}]`).click();
+      } else if (event.key === "[" || event.key === "]") {
+        event.preventDefault();
+        stepSize(event.key === "]" ? 1 : -1);
       }
     });
 
@@ -296,6 +765,8 @@
       files.items.add(maskFile());
       form.querySelector("[data-mask-input]").files = files.files;
       log({ type: "classify" });
+      liveWanted = false; // this round takes every stroke so far
+      if (liveInput.value !== "1") liveInput.dataset.sent = "";
       form.querySelector("[data-strokes-input]").value = JSON.stringify(events);
       sent = { events: events, roundStart: roundStart };
       events = [];
@@ -311,10 +782,12 @@
       if (!sent) return;
       // Our 4xx answers are swapped in as messages, so htmx counts them as successful.
       const status = event.detail.xhr ? event.detail.xhr.status : 0;
+      liveInput.value = "";
       if (status < 200 || status >= 300) {
         events = sent.events.concat(events);
         roundStart = sent.roundStart;
         classifiedAt = null;
+        liveWanted = false; // a refused round is not sent again by itself: the next stroke may
       } else {
         // Swapped in already: the new round, whose result may come now or by a poll.
         const result = document.getElementById("result");
@@ -327,8 +800,21 @@
     // that round shows (in the Classify answer itself, or after a poll).
     let classifiedAt = null;
     let awaited = null; // the id of the round that Classify started
+    // The round on screen is marked in the history strip.
+    function markCurrent() {
+      const result = document.getElementById("result");
+      document.querySelectorAll("#history-list .history-item").forEach((item) => {
+        const current = result && item.closest("li").id === "round-" + result.dataset.roundId;
+        if (current) item.setAttribute("aria-current", "true");
+        else item.removeAttribute("aria-current");
+      });
+    }
+    markCurrent();
+
     document.body.addEventListener("htmx:afterSettle", () => {
       const result = document.getElementById("result");
+      markCurrent();
+      announce(result);
       if (classifiedAt === null || awaited === null || !result) return;
       if (result.dataset.roundId !== awaited || result.classList.contains("pending")) return;
       if (result.classList.contains("done") && result.dataset.latencyUrl) {
@@ -337,7 +823,67 @@
       classifiedAt = null;
       const prediction = form.querySelector("[data-prediction-input]");
       if (prediction && result.classList.contains("done")) prediction.value = "";
+      // The new answer gets the focus (and, on a phone, comes into view below the canvas).
+      if (liveInput.dataset.sent === "1") {
+        liveInput.dataset.sent = "";
+        if (liveWanted) goLive(); // painted meanwhile: the latest canvas goes now
+        return; // a live answer leaves the focus where the painting goes on
+      }
+      result.tabIndex = -1;
+      result.focus();
     });
+
+    // ---- Live: each finished stroke or tap classifies by itself --------------------------
+    // At most one round in flight (Classify to its result on screen); strokes made meanwhile
+    // are sent together, once, with the canvas as it is then: the latest wins.
+    const liveToggle = root.querySelector("[data-live]");
+    const liveInput = form.querySelector("[data-live-input]");
+    let liveWanted = false;
+
+    function wantLive() {
+      if (!liveToggle || !liveToggle.checked || !submitButton) return;
+      liveWanted = true;
+      goLive();
+    }
+
+    function goLive() {
+      if (!liveWanted || sent !== null || classifiedAt !== null) return;
+      if (stage.dataset.ready !== "true") return;
+      liveWanted = false;
+      liveInput.value = liveInput.dataset.sent = "1";
+      form.requestSubmit();
+    }
+    if (liveToggle) {
+      liveToggle.addEventListener("change", () => log({ type: "live", on: liveToggle.checked }));
+    }
+
+    // An answer never replaces a newer one on screen (a slow poll of an older round), unless
+    // the person asked for that round in the history. Its history item is still updated.
+    document.body.addEventListener("htmx:beforeSwap", (event) => {
+      if (!event.detail.target || event.detail.target.id !== "result") return;
+      const elt = event.detail.requestConfig && event.detail.requestConfig.elt;
+      if (elt && elt.closest && elt.closest("#history-list")) return;
+      const shown = document.getElementById("result");
+      const incoming = /data-round-index="(\d+)"/.exec(event.detail.serverResponse || "");
+      if (shown && incoming && Number(incoming[1]) < Number(shown.dataset.roundIndex)) {
+        event.detail.swapOverride = "none";
+      }
+    });
+
+    // Screen readers hear each new answer once, from a live region that stays on the page
+    // (the result itself is swapped whole, and a freshly inserted live region is not read).
+    const announcer = document.querySelector("[data-announce]");
+    let announced = document.getElementById("result")?.dataset.roundId;
+    function announce(result) {
+      if (!announcer || !result || result.classList.contains("pending")) return;
+      if (result.dataset.roundId === announced) return;
+      announced = result.dataset.roundId;
+      const text = (selector) => result.querySelector(selector)?.textContent.trim() || "";
+      const answer = result.classList.contains("done")
+        ? `${text("[data-top1]")}, ${text("[data-confidence]")}. ${text(".verdict")}`
+        : text(".error");
+      announcer.textContent = `${text(".round-label")}: ${answer}`.trim();
+    }
 
     // Attention: the window losing or getting the focus, and the tab being switched away from
     // or back to, go into the brush log like any other event (jsPsych's interaction data).
@@ -362,6 +908,12 @@
     showCropGuide(stage, canvas);
     showCheckTarget(stage);
     setUpModelView(stage, root);
+    brush.value = String(sizes[paintTool()]);
+    brushOutput.value = brush.value;
+    applyView();
+    boundaries.hidden = tool() !== "region"; // a reload may keep the tool chosen
+    stage.classList.toggle("pan-tool", tool() === "pan");
+    loadRegions(); // ahead of the first tap, so a tap paints at once
     changed();
     start(stage.dataset.initialMask);
   }
