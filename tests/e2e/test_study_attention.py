@@ -101,7 +101,9 @@ def test_a_check_is_answered_and_late_events_reach_the_export(
 
     # The check: the square is drawn over the image, with the instruction; Finish waits.
     expect(page.locator("#result.done")).to_be_visible(timeout=30_000)
-    expect(page.get_by_text("Paint over the red square, then press Classify.")).to_be_visible()
+    instruction = "Paint over the red square, then press Classify."
+    expect(page.locator("[data-check-instruction]")).to_have_text(instruction)
+    expect(page.locator("#result .hint")).to_have_text(instruction)  # not the usual hint
     target = page.locator("[data-check-target]").bounding_box()
     canvas = page.locator("canvas[data-mask]").bounding_box()
     assert abs(target["x"] - (canvas["x"] + 0.35 * canvas["width"])) < 2
