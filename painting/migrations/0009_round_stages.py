@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('painting', '0008_study_time_limits_and_screen'),
+        ("painting", "0008_study_time_limits_and_screen"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='round',
-            name='stages',
+            model_name="round",
+            name="stages",
             field=models.JSONField(blank=True, default=dict),
         ),
     ]
