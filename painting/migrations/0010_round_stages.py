@@ -4,15 +4,14 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('painting', '0009_attention_checks'),
+        ("painting", "0009_attention_checks"),
     ]
 
     operations = [
         migrations.AddField(
-            model_name='round',
-            name='stages',
+            model_name="round",
+            name="stages",
             field=models.JSONField(blank=True, default=dict),
         ),
     ]

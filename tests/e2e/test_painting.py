@@ -39,6 +39,11 @@ def test_paint_classify_and_review(live_server, real_worker, gallery, page: Page
     expect(page.locator('#result.done[data-round-index="1"]')).to_be_visible(timeout=30_000)
     expect(page.locator("#result")).to_contain_text("vs. original")
     expect(page.locator("#history-list li")).to_have_count(2)
+    # Its thumbnail shows with the answer, written by the worker yet or not (views.round_file).
+    thumbnail = page.locator("#history-list li").nth(1).locator("img")
+    expect(thumbnail).to_be_visible()
+    loaded = "img => img.complete && img.naturalWidth > 0"
+    page.wait_for_function(loaded, arg=thumbnail.element_handle())
 
     exploration = Exploration.objects.get()
     round1 = exploration.rounds.get(index=1)
