@@ -1,5 +1,6 @@
-"""Rate limits for requests that cost worker time, in fixed windows, counted in Django's cache
-(the broker's Redis, shared by every web process) per visitor and per client address.
+"""Rate limits for requests that cost worker time, in fixed windows that open at a client's
+first request, counted in Django's cache (the broker's Redis, shared by every web process) per
+visitor and per client address.
 
 Counting per address as well holds a client that drops its cookie to get a fresh session (and
 a fresh budget) with every request."""
@@ -8,7 +9,6 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-import time
 
 import redis
 from django.conf import settings
@@ -70,9 +70,10 @@ def _over(limits: dict, action: str, who: str) -> bool:
     if action not in limits:
         return False
     limit, period = limits[action]
-    key = f"ratelimit:{action}:{who}:{int(time.time() // period)}"
+    # A window opens at the first request and lasts `period`: incr keeps the key's expiry.
+    key = f"ratelimit:{action}:{who}"
     try:
-        cache.add(key, 0, timeout=period + 1)
+        cache.add(key, 0, timeout=period)
         return cache.incr(key) > limit
     except ValueError:  # evicted between add and incr: this is its first request again
         return False

@@ -45,7 +45,7 @@ def purge(older_than: timedelta, now: datetime | None = None) -> Purged:
 def _referenced_files() -> set[str]:
     names = set()
     for model, fields in (
-        (Picture, ("file", "thumbnail")),
+        (Picture, ("file", "thumbnail", "segments")),
         (Exploration, ("saliency",)),
         (Round, ("mask", "masked_image", "thumbnail")),
     ):

@@ -82,7 +82,7 @@ def test_painted_fraction_counts_painted_pixels():
     "fill, expected",
     [
         (Fill.DARKEN, (50, 100, 25)),
-        (Fill.BRIGHTEN, (178, 205, 140)),
+        (Fill.BRIGHTEN, (178, 228, 153)),  # halfway to 255
         (Fill.GREY, (round(0.299 * 100 + 0.587 * 200 + 0.114 * 50),) * 3),
     ],
 )

@@ -17,7 +17,8 @@ def test_an_upload_is_stored_as_a_jpeg_and_counted(client, db, on_commit):
     upload(client, jpeg((1024, 768)), capture=on_commit)
     picture = Picture.objects.get()
     assert picture.file.name.endswith(".jpg")
-    assert picture.stored_bytes == picture.file.size + picture.thumbnail.size
+    files = (picture.file, picture.thumbnail, picture.segments)  # segments: the Region tool's
+    assert picture.stored_bytes == sum(f.size for f in files)
     served = client.get(reverse("painting:picture-file", args=[picture.pk, "image.png"]))
     assert served["Content-Type"] == "image/jpeg"
     assert quotas.stored_bytes_of(picture.owner) >= picture.stored_bytes

@@ -54,6 +54,11 @@ def test_the_system_check_names_a_bucket_the_page_would_not_show(in_bucket, sett
     assert in_bucket.origin in errors[0].hint
 
 
+
+def picture_files(pictures) -> set[str]:
+    """What a picture stores: its file, thumbnail and Region map."""
+    return {f.name for p in pictures for f in (p.file, p.thumbnail, p.segments) if f}
+
 @pytest.mark.django_db
 def test_health_asks_the_bucket(in_bucket, settings):
     assert health.check()["storage"] == "ok"
@@ -68,7 +73,7 @@ def test_health_asks_the_bucket(in_bucket, settings):
 @pytest.mark.django_db
 def test_purge_lists_the_bucket_and_deletes_only_orphans(in_bucket):
     gallery = load_gallery()
-    kept = {p.file.name for p in gallery.values()} | {p.thumbnail.name for p in gallery.values()}
+    kept = picture_files(gallery.values())
     orphan = default_storage.save("rounds/lost/1-mask.png", ContentFile(b"png"))
 
     assert retention.delete_orphaned_files() == 0  # too young: it may be a row being written
@@ -116,9 +121,13 @@ def test_an_upload_classified_by_a_worker_lives_in_the_bucket_for_its_owner_only
         session.classify(mask)  # the web side writes the mask, the worker its thumbnail
     exploration = Exploration.objects.get(pk=session.base.strip("/").split("/")[-1])
     upload = exploration.picture
+    deadline = time.monotonic() + 30  # the worker writes a round's thumbnail after its answer
+    while exploration.rounds.filter(index__gt=0, thumbnail="").exists():
+        assert time.monotonic() < deadline, "the worker wrote no thumbnail"
+        time.sleep(0.1)
     rounds = list(exploration.rounds.order_by("index"))
     assert [r.status for r in rounds] == [Round.Status.DONE] * 3
-    stored = {upload.file.name, upload.thumbnail.name, exploration.saliency.name}
+    stored = picture_files([upload]) | {exploration.saliency.name}
     stored |= {name for r in rounds[1:] for name in (r.mask.name, r.thumbnail.name)}
     assert in_bucket.keys() == stored
     assert exploration.saliency.name.startswith(f"explorations/{exploration.pk}/")
@@ -196,8 +205,7 @@ def test_a_participants_masks_are_exported_from_the_bucket_and_go_when_they_with
         mask = archive.read(f"masks/{code}/{exploration.pk}-001.png")
     assert mask == in_bucket.read(masked.mask.name)
 
-    gallery_files = {p.file.name for p in Picture.objects.all()}
-    gallery_files |= {p.thumbnail.name for p in Picture.objects.all()}
+    gallery_files = picture_files(Picture.objects.all())
     withdrawn = participant.client.post(
         f"/study/{study.slug}/withdraw/",
         headers={"X-CSRFToken": participant.headers["X-CSRFToken"]},
