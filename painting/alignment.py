@@ -1,0 +1,154 @@
+"""Human–model alignment as published benchmarks measure it. Pure: numpy and scipy, no Django,
+no torch.
+
+- ClickMe/Harmonization (Fel et al. 2022): the human map is shrunk to 64×64, blurred with their
+  Gaussian kernel (size 10, σ 10), and compared with the model's map by Spearman rank
+  correlation; the score is that correlation divided by the human ceiling, here the split-half
+  correlation of the people who explored the image. IoU and Dice of both maps' top 10%.
+- Quantus (Hedström et al. 2023) localisation, with what the person kept as ground truth:
+  pointing game, relevance mass accuracy, relevance rank accuracy.
+
+Every map is compared inside the model's crop (the centred square it saw): outside it the
+model's map is 0 by construction, which would only inflate agreement."""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+from PIL import Image
+from scipy import ndimage, stats
+
+HARMONIZATION_SIDE = 64  # the benchmark blurs and compares at this resolution
+BLUR_SIZE, BLUR_SIGMA = 10, 10.0  # its Gaussian kernel
+TOP_SHARE = 0.10  # its binarisation for IoU and Dice
+LOCALISATION_SIDE = 224  # Quantus works at the model's input resolution
+CEILING_SPLITS = 100  # random split halves averaged for the ceiling (seeded: reproducible)
+
+
+def crop_square(values: np.ndarray, crop_fraction: float, side: int) -> np.ndarray:
+    """The centred square the model saw (as gradcam places its map), resampled to side×side
+    by area averaging (0–1 floats stay 0–1)."""
+    height, width = values.shape
+    crop = max(1, round(min(width, height) * crop_fraction))
+    left, top = (width - crop) // 2, (height - crop) // 2
+    square = np.asarray(values[top : top + crop, left : left + crop], np.float32)
+    resized = Image.fromarray(square, "F").resize((side, side), Image.Resampling.BOX)
+    return np.asarray(resized, np.float32)
+
+
+def _gaussian_kernel(size: int = BLUR_SIZE, sigma: float = BLUR_SIGMA) -> np.ndarray:
+    axis = np.arange(size, dtype=np.float64) - (size - 1) / 2
+    xx, yy = np.meshgrid(axis, axis)
+    kernel = np.exp(-(xx**2 + yy**2) / (2 * sigma**2))
+    return kernel / kernel.sum()
+
+
+def blurred(human: np.ndarray) -> np.ndarray:
+    """The benchmark's blur of a human map. Its edges are extended, not padded with zeros as
+    its convolution does: ClickMe maps are clicks on a zero ground, ours are kept pixels
+    (1) on painted ones (0), and zeros would darken the border of a map of someone who kept
+    everything into a centre bias that the model's maps would then agree with."""
+    return ndimage.convolve(np.asarray(human, np.float64), _gaussian_kernel(), mode="nearest")
+
+
+def spearman(a: np.ndarray, b: np.ndarray) -> float | None:
+    """Spearman rank correlation of two maps pixel by pixel; None when either is constant
+    (a correlation is undefined there, and 0 would read as a finding)."""
+    a, b = np.ravel(a), np.ravel(b)
+    if np.ptp(a) == 0 or np.ptp(b) == 0:
+        return None
+    return float(stats.spearmanr(a, b).statistic)
+
+
+def top_region(values: np.ndarray, share: float = TOP_SHARE) -> np.ndarray:
+    """The `share` of pixels with the highest values (ties broken by position, so the count
+    is exact)."""
+    count = max(1, round(values.size * share))
+    top = np.argsort(-np.ravel(values), kind="stable")[:count]
+    region = np.zeros(values.size, bool)
+    region[top] = True
+    return region.reshape(values.shape)
+
+
+def iou_and_dice(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
+    """IoU and Dice of two boolean regions (both empty: 1, they agree)."""
+    overlap = np.logical_and(a, b).sum()
+    union = np.logical_or(a, b).sum()
+    sizes = a.sum() + b.sum()
+    return (
+        float(overlap / union) if union else 1.0,
+        float(2 * overlap / sizes) if sizes else 1.0,
+    )
+
+
+def harmonization_scores(human: np.ndarray, model: np.ndarray) -> dict:
+    """Spearman of the blurred human map (kept = 1, painted = 0, or a mean of such) with the
+    model's map, and IoU and Dice of their top 10%: both side×side maps of the model's crop."""
+    human = blurred(human)
+    iou, dice = iou_and_dice(top_region(human), top_region(model))
+    return {"spearman": spearman(human, model), "iou_top10": iou, "dice_top10": dice}
+
+
+def split_half_ceiling(
+    maps: list[np.ndarray], splits: int = CEILING_SPLITS, seed: int = 0
+) -> float | None:
+    """The human ceiling of an image: people split at random into two halves, the Spearman of
+    the halves' blurred mean maps, averaged over `splits` splits. None below two people, or
+    when no split gives a correlation (everyone kept everything)."""
+    if len(maps) < 2:
+        return None
+    stack = np.stack(maps)
+    rng = np.random.default_rng(seed)
+    scores = []
+    for _ in range(splits):
+        order = rng.permutation(len(maps))
+        half = len(maps) // 2
+        a, b = stack[order[:half]].mean(axis=0), stack[order[half:]].mean(axis=0)
+        if (score := spearman(blurred(a), blurred(b))) is not None:
+            scores.append(score)
+    return float(np.mean(scores)) if scores else None
+
+
+def alignment_score(rho: float | None, ceiling: float | None) -> float | None:
+    """Spearman divided by the human ceiling, as the benchmark reports it; None when either is
+    unknown or the ceiling is not positive (a ratio to nothing means nothing)."""
+    if rho is None or ceiling is None or ceiling <= 0 or math.isnan(ceiling):
+        return None
+    return rho / ceiling
+
+
+def localisation_scores(model: np.ndarray, kept: np.ndarray) -> dict:
+    """Quantus' localisation metrics of the model's map with the kept region as ground truth
+    (both side×side maps of the model's crop; `kept` boolean):
+    - pointing_game: 1 if a maximum of the map lies in the kept region, else 0;
+    - relevance_mass: the map's total inside the kept region over its total;
+    - relevance_rank: of the map's k highest pixels (k = the kept region's size), the share
+      inside it.
+    All None when the person kept nothing (or everything is zero in the map)."""
+    kept = np.asarray(kept, bool)
+    relevance = np.ravel(np.asarray(model, np.float64))
+    truth = np.ravel(kept)
+    k = int(truth.sum())
+    if k == 0 or relevance.sum() <= 0:
+        return {"pointing_game": None, "relevance_mass": None, "relevance_rank": None}
+    highest = np.argsort(relevance, kind="stable")[-k:]
+    return {
+        "pointing_game": int(truth[relevance == relevance.max()].any()),
+        "relevance_mass": float(relevance[truth].sum() / relevance.sum()),
+        "relevance_rank": float(truth[highest].sum() / k),
+    }
+
+
+def scores(human: np.ndarray, model: np.ndarray, crop_fraction: float) -> dict:
+    """Every score of one human map (kept share per pixel, 0–1, at the image's size) against
+    the model's map (0–1, at the image's size): harmonization_scores at 64×64 and
+    localisation_scores at 224×224 with the pixels kept by at least half the masks as truth."""
+    small = HARMONIZATION_SIDE
+    result = harmonization_scores(
+        crop_square(human, crop_fraction, small), crop_square(model, crop_fraction, small)
+    )
+    side = LOCALISATION_SIDE
+    kept = crop_square(human, crop_fraction, side) >= 0.5
+    result.update(localisation_scores(crop_square(model, crop_fraction, side), kept))
+    return result
