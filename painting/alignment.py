@@ -14,6 +14,7 @@ model's map is 0 by construction, which would only inflate agreement."""
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
@@ -140,15 +141,25 @@ def localisation_scores(model: np.ndarray, kept: np.ndarray) -> dict:
     }
 
 
-def scores(human: np.ndarray, model: np.ndarray, crop_fraction: float) -> dict:
-    """Every score of one human map (kept share per pixel, 0–1, at the image's size) against
-    the model's map (0–1, at the image's size): harmonization_scores at 64×64 and
-    localisation_scores at 224×224 with the pixels kept by at least half the masks as truth."""
-    small = HARMONIZATION_SIDE
-    result = harmonization_scores(
-        crop_square(human, crop_fraction, small), crop_square(model, crop_fraction, small)
+@dataclass(frozen=True)
+class Cropped:
+    """A map (human or model) inside the model's crop, at both resolutions the scores use."""
+
+    small: np.ndarray  # HARMONIZATION_SIDE²
+    large: np.ndarray  # LOCALISATION_SIDE²
+
+
+def cropped(values: np.ndarray, crop_fraction: float) -> Cropped:
+    return Cropped(
+        crop_square(values, crop_fraction, HARMONIZATION_SIDE),
+        crop_square(values, crop_fraction, LOCALISATION_SIDE),
     )
-    side = LOCALISATION_SIDE
-    kept = crop_square(human, crop_fraction, side) >= 0.5
-    result.update(localisation_scores(crop_square(model, crop_fraction, side), kept))
+
+
+def scores(human: Cropped, model: Cropped) -> dict:
+    """Every score of a human map (the share of masks that kept each pixel, 0–1) against the
+    model's map: harmonization_scores at 64×64, and localisation_scores at 224×224 with the
+    pixels kept by at least half the masks as ground truth."""
+    result = harmonization_scores(human.small, model.small)
+    result.update(localisation_scores(model.large, human.large >= 0.5))
     return result

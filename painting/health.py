@@ -50,7 +50,7 @@ def uses_workers() -> bool:
 
 
 def broker() -> str:
-    """"ok" when the broker answers, "skipped" without one; raises otherwise."""
+    """ "ok" when the broker answers, "skipped" without one; raises otherwise."""
     from xaiproject.celery import app
 
     if not uses_workers():

@@ -15,9 +15,7 @@ class QuotaExceeded(Exception):
 
 def stored_bytes_of(visitor: str) -> int:
     pictures = Picture.objects.filter(owner=visitor).aggregate(total=Sum("stored_bytes"))
-    rounds = Round.objects.filter(exploration__visitor=visitor).aggregate(
-        total=Sum("stored_bytes")
-    )
+    rounds = Round.objects.filter(exploration__visitor=visitor).aggregate(total=Sum("stored_bytes"))
     return (pictures["total"] or 0) + (rounds["total"] or 0)
 
 

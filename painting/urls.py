@@ -11,9 +11,7 @@ urlpatterns = [
         review_views.importance_map,
         name="importance-map",
     ),
-    path(
-        "review/studies/<slug:slug>/", review_views.study_dashboard, name="study-dashboard"
-    ),
+    path("review/studies/<slug:slug>/", review_views.study_dashboard, name="study-dashboard"),
     path("study/<slug:slug>/", study_views.consent_page, name="study"),
     path("study/<slug:slug>/consent/", study_views.consent, name="study-consent"),
     path("study/<slug:slug>/step/<int:step>/", study_views.step, name="study-step"),

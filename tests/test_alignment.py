@@ -98,7 +98,7 @@ def test_scores_are_taken_inside_the_models_crop():
     model[:, 50:100] = 1.0  # the left half of the crop
     human = np.zeros((100, 200), np.float32)
     human[:, :100] = 1.0  # kept the left half of the image: outside the crop, and the crop's left
-    scores = alignment.scores(human, model, crop_fraction=1.0)
+    scores = alignment.scores(alignment.cropped(human, 1.0), alignment.cropped(model, 1.0))
     assert scores["pointing_game"] == 1 and scores["relevance_mass"] == pytest.approx(1.0)
     assert scores["spearman"] > 0.8
 
@@ -115,8 +115,10 @@ def test_grad_cam_of_the_coffee_photo_agrees_with_a_person_who_kept_the_cup(lite
     kept_cup[60:300, 180:430] = 1.0
     kept_corner = np.zeros((400, 600), np.float32)
     kept_corner[320:400, 130:230] = 1.0  # a corner of the crop, no cup
-    cup = alignment.scores(kept_cup, cam, lite2.spec.crop_fraction)
-    corner = alignment.scores(kept_corner, cam, lite2.spec.crop_fraction)
+    crop = lite2.spec.crop_fraction
+    model = alignment.cropped(cam, crop)
+    cup = alignment.scores(alignment.cropped(kept_cup, crop), model)
+    corner = alignment.scores(alignment.cropped(kept_corner, crop), model)
     assert cup["spearman"] > 0.3 > corner["spearman"]
     assert cup["pointing_game"] == 1 and corner["pointing_game"] == 0
     assert cup["relevance_mass"] > 0.5 > corner["relevance_mass"]

@@ -268,7 +268,5 @@ def crop_fraction_of(name: str) -> float:
     return REGISTRY[name].crop_fraction if name in REGISTRY else 1.0
 
 
-
-
 def preprocessing_of(name: str) -> str:
     return REGISTRY[name].preprocessing if name in REGISTRY else ""
