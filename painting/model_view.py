@@ -33,7 +33,11 @@ def gradient_model(name: str) -> Classifier:
 def compute_saliency(exploration_id) -> None:
     """The model's view of an exploration, then the scores of rounds that waited for it; then
     the other explanation methods, and every round's alignment with each."""
-    exploration = Exploration.objects.select_related("picture").filter(pk=exploration_id).first()
+    exploration = (
+        Exploration.objects.select_related("picture", "participant__condition")
+        .filter(pk=exploration_id)
+        .first()
+    )
     if exploration is None:
         return  # deleted before its turn came (a withdrawal)
     model = gradient_model(exploration.model_name)
@@ -43,7 +47,9 @@ def compute_saliency(exploration_id) -> None:
     ).exclude(mask="")
     for round_ in waiting:
         Round.objects.filter(pk=round_.pk).update(**scores_against_model(round_))
-    for method in settings.XAI_EXPLANATION_METHODS:
+    condition = exploration.participant.condition if exploration.participant_id else None
+    fixed = [condition.explanation_method] if condition and condition.explanation_method else []
+    for method in dict.fromkeys(settings.XAI_EXPLANATION_METHODS + fixed):
         if method in methods.METHODS:
             _store_explanation(exploration, model, method)
     for round_id in exploration.rounds.exclude(mask="").values_list("pk", flat=True):

@@ -214,6 +214,7 @@ class Shown:
     deltas: bool = True
     analysis: bool = True
     fills: tuple[Fill, ...] = tuple(Fill)
+    explanation: str = ""  # the one explanation method shown; empty: the person chooses
 
 
 EVERYTHING = Shown()
@@ -230,6 +231,7 @@ def shown_to(participant: Participant | None) -> Shown:
         deltas=condition.show_deltas,
         analysis=condition.show_analysis,
         fills=tuple(condition.offered_fills) or (Fill.MEAN,),
+        explanation=condition.explanation_method,
     )
 
 

@@ -26,6 +26,11 @@ urlpatterns = [
     path("e/<uuid:exploration_id>/rounds/", views.classify, name="classify"),
     path("e/<uuid:exploration_id>/saliency.png", views.saliency, name="saliency"),
     path(
+        "e/<uuid:exploration_id>/explanations/<slug:method>.png",
+        views.explanation,
+        name="explanation",
+    ),
+    path(
         "e/<uuid:exploration_id>/rounds/<uuid:round_id>/analysis/",
         views.analysis,
         name="analysis",
