@@ -16,7 +16,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from PIL import Image
 
-from . import agreement, alignment, images, masking, notify, originals
+from . import agreement, alignment, images, masking, notify, originals, review
 from .inference import methods, registry
 from .inference.classifier import Classifier, load_classifier
 from .inference.gradcam import explanation_map
@@ -66,10 +66,7 @@ def explanation_of(exploration: Exploration, method: str) -> np.ndarray | None:
     computed."""
     name = exploration.saliency.name if method == methods.DEFAULT else None
     name = name or exploration.explanations.get(method)
-    if not name:
-        return None
-    with exploration.saliency.storage.open(name, "rb") as f:
-        return np.asarray(Image.open(f).convert("L"), np.float32) / 255
+    return review.stored_map(name) if name else None
 
 
 def _store_saliency(exploration: Exploration, model: Classifier) -> None:
@@ -152,7 +149,7 @@ def score_alignment(round_id) -> None:
     exploration = round_.exploration
     crop = registry.crop_fraction_of(exploration.model_name)
     model_maps = {
-        method: _model_map(name, crop) for method, name in exploration.explanations.items()
+        method: review.model_map(name, crop) for method, name in exploration.explanations.items()
     }
     if not model_maps:
         return  # compute_saliency scores it when the maps come
@@ -169,14 +166,6 @@ def score_alignment(round_id) -> None:
         Exploration.objects.filter(pk=exploration.pk).update(
             alignment={m: alignment.scores(human, maps) for m, maps in model_maps.items()}
         )
-
-
-@functools.lru_cache(maxsize=128)
-def _model_map(name: str, crop_fraction: float) -> alignment.Cropped:
-    """Per worker process, each stored map cropped once (a stored name never changes)."""
-    with default_storage.open(name, "rb") as f:
-        values = np.asarray(Image.open(f).convert("L"), np.float32) / 255
-    return alignment.cropped(values, crop_fraction)
 
 
 def _exploration_human_map(exploration: Exploration, crop: float) -> alignment.Cropped | None:

@@ -10,7 +10,7 @@ from django.conf import settings
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet
 from django.utils import timezone
 
-from . import alignment, review
+from . import review
 from .inference import methods
 from .models import Condition, Exploration, Participant, Picture, Round, Study
 
@@ -107,48 +107,6 @@ def analysis_of(round_: Round) -> dict:
         "fills_disagree": done
         and any(f["label"] != round_.top1["label"] for f in round_.analysis["fills"]),
     }
-
-
-@dataclass(frozen=True)
-class AlignmentRow:
-    """One explanation method's map against a person's (or people's) kept map."""
-
-    method: str
-    title: str
-    spearman: float | None
-    iou_top10: float | None
-    dice_top10: float | None
-    pointing_game: int | None
-    relevance_mass: float | None
-    relevance_rank: float | None
-    score: float | None = None  # Spearman ÷ the image's human ceiling, where it is known
-
-
-def alignment_rows(
-    scores: dict, only: str = "", ceiling: float | None = None
-) -> list[AlignmentRow]:
-    """Stored alignment scores ({method: alignment.scores}) as rows in the menu's order; only
-    the method `only` when a study fixes it."""
-    return [
-        AlignmentRow(
-            method=key,
-            title=methods.title_of(key),
-            **{field: scores[key].get(field) for field in ALIGNMENT_FIELDS},
-            score=alignment.alignment_score(scores[key].get("spearman"), ceiling),
-        )
-        for key in methods.METHODS
-        if key in scores and (not only or key == only)
-    ]
-
-
-ALIGNMENT_FIELDS = (
-    "spearman",
-    "iou_top10",
-    "dice_top10",
-    "pointing_game",
-    "relevance_mass",
-    "relevance_rank",
-)
 
 
 def explanation_menu(only: str = "") -> list[tuple[str, str]]:

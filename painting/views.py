@@ -134,7 +134,7 @@ def _round_fragments(request: HttpRequest, round_: Round, *, new: bool = False) 
         "analysis": selectors.analysis_of(round_),
         "oob": "append" if new else "replace",
         "shown": shown,
-        "alignment": selectors.alignment_rows(round_.alignment, shown.explanation),
+        "alignment": review.alignment_rows(round_.alignment, shown.explanation),
     }
     history = EXPLORE + ("#history-append" if new else "#history-item")
     html = render_to_string(EXPLORE + "#result", context, request)
@@ -327,9 +327,7 @@ def explore(request: HtmxHttpRequest, exploration_id):
         "round": latest,
         "result": selectors.result_in_context(latest) if latest else None,
         "analysis": selectors.analysis_of(latest) if latest else None,
-        "alignment": selectors.alignment_rows(latest.alignment, shown.explanation)
-        if latest
-        else [],
+        "alignment": review.alignment_rows(latest.alignment, shown.explanation) if latest else [],
         "explanation_menu": selectors.explanation_menu(shown.explanation),
         "shown": shown,
         "study": study_context(exploration),
