@@ -105,6 +105,7 @@ def study_step(client, study, step: int, capture) -> Exploration:
     assert response.status_code == 302
     return Exploration.objects.get(pk=response.url.strip("/").split("/")[-1])
 
+
 def files_of(media_root, exploration_id) -> list[Path]:
     """Every stored file named after the exploration: its rounds' and its own."""
     root = Path(media_root)
@@ -121,8 +122,10 @@ def mask_png(size: tuple[int, int], box: tuple[int, int, int, int] | None = None
     mask.save(buffer, format="PNG")
     return buffer.getvalue()
 
+
 def photo(slug):
     return next(p for p in PHOTOS if p.slug == slug).open().convert("RGB")
+
 
 def jpeg(size=(320, 240)) -> bytes:
     buffer = io.BytesIO()
@@ -136,6 +139,7 @@ def upload(client, data: bytes, name="photo.jpg", capture=None):
         return client.post(reverse("painting:upload"), {"image": file})
     with capture(execute=True):
         return client.post(reverse("painting:upload"), {"image": file})
+
 
 def pending_rounds(exploration: Exploration, count: int) -> list[Round]:
     """Rounds saved as pending whose dispatch never runs (the test transaction never commits)."""
@@ -154,6 +158,7 @@ def new_exploration(gallery, model_name="efficientnet-lite2") -> Exploration:
         visitor="v1", picture=gallery["coffee"], model_name=model_name
     )
 
+
 def wait_finished(round_id, timeout=60) -> Round:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -162,6 +167,7 @@ def wait_finished(round_id, timeout=60) -> Round:
             return round_
         time.sleep(0.05)
     raise AssertionError(f"round {round_id} still {round_.status} after {timeout}s")
+
 
 def database_env() -> dict[str, str]:
     """The environment that points another process (a worker, a web server) at the test
@@ -180,6 +186,7 @@ def use_broker(url: str) -> None:
     celery_app.conf.broker_url = url
     celery_app._pool = None
     celery_app.amqp._producer_pool = None
+
 
 class RedisServer:
     """A real redis-server on its own port, which tests may stop and start again."""
@@ -226,6 +233,7 @@ class RedisServer:
         if self.process and self.process.poll() is None:
             self.process.terminate()
             self.process.wait(10)
+
 
 class WorkerProcess:
     """A real `celery worker` process, against the test database (database: the environment

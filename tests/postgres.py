@@ -43,9 +43,7 @@ def _bindir() -> Path:
         key=lambda p: int(p.split("/")[-3]) if p.split("/")[-3].isdigit() else 0,
     )
     if not found:
-        raise RuntimeError(
-            "PostgreSQL is missing: run `make system` (apt-get install postgresql)"
-        )
+        raise RuntimeError("PostgreSQL is missing: run `make system` (apt-get install postgresql)")
     return Path(found[-1]).parent
 
 

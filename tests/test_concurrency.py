@@ -60,18 +60,14 @@ def masks(count: int) -> list[Image.Image]:
 def test_concurrent_classify_clicks_on_one_exploration_get_distinct_indexes(gallery):
     exploration = new_exploration(gallery)
     painted = masks(12)
-    rounds = at_once(
-        12, lambda i: services.submit_round(exploration, painted[i], Fill.MEAN, [])
-    )
+    rounds = at_once(12, lambda i: services.submit_round(exploration, painted[i], Fill.MEAN, []))
     assert sorted(r.index for r in rounds) == list(range(12))
     assert exploration.rounds.count() == 12
 
 
 def test_a_burst_of_clicks_on_next_makes_one_exploration_of_the_step(gallery):
     participant = studies.consent(make_study(gallery))
-    explorations = at_once(
-        8, lambda i: studies.exploration_for_step(participant, "v1", 1).pk
-    )
+    explorations = at_once(8, lambda i: studies.exploration_for_step(participant, "v1", 1).pk)
     assert len(set(explorations)) == 1 and Exploration.objects.count() == 1
 
 

@@ -83,9 +83,7 @@ def test_every_systemd_unit_runs_a_program_that_is_here():
             assert command.count("manage.py") <= 1
         if "Install" in parsed:
             assert parsed["Install"]["WantedBy"] == "multi-user.target"
-    served = {
-        q for path in services for c in exec_starts(path) for q in re.findall(r"-Q (\S+)", c)
-    }
+    served = {q for path in services for c in exec_starts(path) for q in re.findall(r"-Q (\S+)", c)}
     assert served == set(health.queues())
     for timer in SYSTEMD.glob("*.timer"):
         assert (SYSTEMD / timer.name.replace(".timer", ".service")).exists()

@@ -16,9 +16,6 @@ def encode(image: Image.Image, fmt: str, **kw) -> bytes:
     return buffer.getvalue()
 
 
-
-
-
 def upload(data: bytes, max_pixels: int = 40_000_000) -> Image.Image:
     return open_upload(data, max_pixels=max_pixels, max_side=1024)
 

@@ -1,6 +1,5 @@
 """The worker side of a round: batching, failures, archiving."""
 
-
 import numpy as np
 from django.core.files.base import ContentFile
 from PIL import Image

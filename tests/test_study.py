@@ -160,9 +160,7 @@ def test_an_image_taken_out_of_the_study_still_opens_and_leads_on(client, galler
     assert f'href="/study/{study.slug}/finish/"' in body  # nothing left to explore
 
 
-def test_withdrawing_deletes_the_participants_data_and_files(
-    client, gallery, on_commit, settings
-):
+def test_withdrawing_deletes_the_participants_data_and_files(client, gallery, on_commit, settings):
     study = make_study(gallery)
     join_study(client, study, on_commit)
     exploration = study_step(client, study, 1, on_commit)

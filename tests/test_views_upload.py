@@ -1,4 +1,3 @@
-
 from django.test import Client
 from django.urls import reverse
 
