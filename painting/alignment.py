@@ -163,3 +163,51 @@ def scores(human: Cropped, model: Cropped) -> dict:
     result = harmonization_scores(human.small, model.small)
     result.update(localisation_scores(model.large, human.large >= 0.5))
     return result
+
+
+# --- Faithfulness: RISE deletion and insertion (Petsiuk et al. 2018) ------------------------
+
+RISE_STEPS = 10  # pixels removed (or inserted) in tenths: 2 × 2 × 10 model calls per round
+RISE_GRID = HARMONIZATION_SIDE  # the order is decided per cell of a 64×64 grid over the crop
+
+
+def importance_order(values: np.ndarray) -> np.ndarray:
+    """Flat indices of a map's cells, most important first (ties in reading order)."""
+    return np.argsort(-np.ravel(values), kind="stable")
+
+
+def person_order(kept: Cropped) -> np.ndarray:
+    """A person's order of importance: what they kept first, the middle of what they kept
+    before its edges (their kept map blurred as the benchmark blurs it), what they painted
+    last."""
+    return importance_order(blurred(kept.small))
+
+
+def rise_masks(order: np.ndarray, side: int = RISE_GRID, steps: int = RISE_STEPS) -> list:
+    """side×side boolean masks of the first 1/steps, 2/steps, … 1 of the cells in `order`."""
+    masks = []
+    for step in range(1, steps + 1):
+        mask = np.zeros(side * side, bool)
+        mask[order[: round(len(order) * step / steps)]] = True
+        masks.append(mask.reshape(side, side))
+    return masks
+
+
+def in_image(grid: np.ndarray, size: tuple[int, int], crop_fraction: float) -> np.ndarray:
+    """A boolean grid over the model's crop, stretched to an image of `size` (width, height);
+    False outside the crop."""
+    width, height = size
+    side = max(1, round(min(width, height) * crop_fraction))
+    left, top = (width - side) // 2, (height - side) // 2
+    cells = Image.fromarray(grid.astype(np.uint8) * 255, "L")
+    stretched = np.asarray(cells.resize((side, side), Image.Resampling.NEAREST)) > 127
+    full = np.zeros((height, width), bool)
+    full[top : top + side, left : left + side] = stretched
+    return full
+
+
+def normalised_auc(curve: list[float]) -> float:
+    """Area under a curve sampled at evenly spaced fractions from 0 to 1 (trapezoids): RISE's
+    AUC, 0–1 for probabilities."""
+    values = np.asarray(curve, np.float64)
+    return float(np.trapezoid(values, dx=1 / (len(values) - 1)))

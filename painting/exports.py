@@ -92,6 +92,16 @@ ROUND_COLUMNS = {
     "kept_iou": "IoU of the unpainted region with that important region (0–1)",
     "explanation_shown": "the explanation method the participant's condition fixed (empty:"
     " they could choose any in the menu; see alignment.csv for every method)",
+    "rise_method": "RISE curves (computed when the participant pressed “Compare fills and"
+    " deletion curves”; else the next five columns are empty): the heatmap's method",
+    "deletion_auc_person": "RISE deletion: the original class's probability as the model's crop"
+    " is replaced by the round's fill in 10 steps, what the participant kept first (their kept"
+    " map blurred as Harmonization blurs it), normalised area under the curve (0–1; lower: the"
+    " order found the evidence sooner)",
+    "insertion_auc_person": "RISE insertion: likewise as the crop's original pixels are put"
+    " back into the blur fill's image, in the same order (0–1; higher: sooner)",
+    "deletion_auc_heatmap": "RISE deletion in the heatmap's order (rise_method)",
+    "insertion_auc_heatmap": "RISE insertion in the heatmap's order (rise_method)",
 }
 
 # The alignment scores, the same in alignment.csv and images.csv (review.ALIGNMENT_FIELDS).
@@ -308,7 +318,17 @@ def _round_row(
         "kept_important": _num(round_.kept_important),
         "kept_iou": _num(round_.kept_iou),
         "explanation_shown": studies.shown_to(exploration.participant).explanation,
+        **_rise_columns(round_.rise),
     }
+
+
+def _rise_columns(rise: dict | None) -> dict:
+    rise = rise or {}
+    columns = {"rise_method": rise.get("method", "")}
+    for who in ("person", "heatmap"):
+        for curve in ("deletion", "insertion"):
+            columns[f"{curve}_auc_{who}"] = _num(rise.get(who, {}).get(f"{curve}_auc"))
+    return columns
 
 
 def _alignment_rows(study: Study, round_: Round, place: StepPlace) -> Iterator[dict]:
@@ -522,7 +542,7 @@ def _models_of(study: Study) -> list[str]:
 
 def _finished_rounds(study: Study, consented_by) -> Iterator[Round]:
     """The study's finished rounds, each exploration's in order (round 0 first), with its brush
-    log as the stored JSON text in `events_json`.
+    log as the stored JSON text in `events_json` and its RISE curves (or None) in `rise`.
 
     The rounds are listed without their brush logs and probabilities, which are fetched a few
     rounds at a time: sorting rows that carry megabytes of strokes makes the database hold
@@ -548,11 +568,11 @@ def _finished_rounds(study: Study, consented_by) -> Iterator[Round]:
         heavy = Round.objects.filter(pk__in=[r.pk for r in chunk]).annotate(
             events_json=Cast("strokes", TextField())
         )
-        rows = heavy.values_list("pk", "events_json", "probabilities")
-        fetched = {pk: (events_json, probabilities) for pk, events_json, probabilities in rows}
+        rows = heavy.values_list("pk", "events_json", "probabilities", "analysis__rise")
+        fetched = {pk: rest for pk, *rest in rows}
         for round_ in chunk:
             if round_.pk in fetched:
-                round_.events_json, round_.probabilities = fetched.pop(round_.pk)
+                round_.events_json, round_.probabilities, round_.rise = fetched.pop(round_.pk)
                 yield round_
 
 

@@ -214,7 +214,11 @@ def _painted(round_: Round) -> np.ndarray:
 def analyse_round(round_id) -> None:
     """Re-score the round's mask under the other fills, and its deletion curves against the
     heatmap's, in one batch. Runs in the worker."""
-    round_ = Round.objects.select_related("exploration__picture").filter(pk=round_id).first()
+    round_ = (
+        Round.objects.select_related("exploration__picture", "exploration__participant__condition")
+        .filter(pk=round_id)
+        .first()
+    )
     if round_ is None:
         return  # deleted before its turn came (a withdrawal)
     exploration = round_.exploration
@@ -234,6 +238,8 @@ def analyse_round(round_id) -> None:
             masking.compose_where(original, m, fill) for m in user_masks + model_masks
         ]
         outcomes = model.classify(batch)
+        start = original_round.top[0]["probability"]
+        rise = _rise_curves(exploration, model, original, painted, fill, (target, start))
     except SoftTimeLimitExceeded:
         status = Round.AnalysisStatus.FAILED
         result = {"error": "The analysis took too long. Try again when fewer people are busy."}
@@ -244,7 +250,6 @@ def analyse_round(round_id) -> None:
     else:
         fills, curves = outcomes[: len(others)], outcomes[len(others) :]
         steps = agreement.DELETION_STEPS
-        start = original_round.top[0]["probability"]
         status = Round.AnalysisStatus.DONE
         result = {
             "fills": [
@@ -259,6 +264,53 @@ def analyse_round(round_id) -> None:
             "painted_fraction": round_.masked_fraction,
             "user": [start] + [o.probability_of(target) for o in curves[:steps]],
             "model": [start] + [o.probability_of(target) for o in curves[steps:]],
+            "rise": rise,
         }
     Round.objects.filter(pk=round_id).update(analysis_status=status, analysis=result)
     notify.publish(f"analysis-{round_id}")
+
+
+def _rise_curves(
+    exploration: Exploration,
+    model: Classifier,
+    original: Image.Image,
+    painted: np.ndarray,
+    fill: masking.Fill,
+    target: tuple[int, float],
+) -> dict:
+    """RISE deletion and insertion curves of the original class, in the person's order (what
+    they kept first) and in the heatmap's (the method their condition fixes, else Grad-CAM),
+    over the model's crop: deletion replaces cells with the round's fill, insertion puts
+    original cells into the blur fill's image. alignment.RISE_STEPS steps each. `target`: the
+    original class and its probability in the original."""
+    target, start = target
+    condition = exploration.participant.condition if exploration.participant_id else None
+    method = (condition and condition.explanation_method) or methods.DEFAULT
+    name = exploration.explanations.get(method) or exploration.saliency.name
+    if method not in exploration.explanations:
+        method = methods.DEFAULT
+    crop = registry.crop_fraction_of(exploration.model_name)
+    kept = alignment.cropped((~painted).astype(np.float32), crop)
+    orders = {
+        "person": alignment.person_order(kept),
+        "heatmap": alignment.importance_order(review.model_map(name, crop).small),
+    }
+    result = {"method": method}
+    everywhere = np.ones(painted.shape, bool)
+    for who, order in orders.items():
+        regions = [alignment.in_image(m, original.size, crop) for m in alignment.rise_masks(order)]
+        deleted = [masking.compose_where(original, r, fill) for r in regions]
+        inserted = [masking.compose_where(original, everywhere, masking.Fill.BLUR)] + [
+            masking.compose_where(original, ~r, masking.Fill.BLUR) for r in regions[:-1]
+        ]
+        outcomes = model.classify(deleted + inserted)
+        probability = [o.probability_of(target) for o in outcomes]
+        deletion = [start] + probability[: len(deleted)]
+        insertion = probability[len(deleted) :] + [start]
+        result[who] = {
+            "deletion": deletion,
+            "insertion": insertion,
+            "deletion_auc": alignment.normalised_auc(deletion),
+            "insertion_auc": alignment.normalised_auc(insertion),
+        }
+    return result

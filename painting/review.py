@@ -260,3 +260,54 @@ def _human_maps(picture: Picture, explorations, crop: float):
     if total is None:
         return None, 0, []
     return alignment.cropped(total / people, crop), people, sample
+
+
+# --- RISE deletion and insertion AUCs -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RiseRow:
+    order: str  # whose order of importance: the person's, or the heatmap's
+    deletion_auc: float | None
+    insertion_auc: float | None
+
+
+def rise_rows(rise: dict | None) -> list[RiseRow]:
+    """A round's RISE AUCs (model_view._rise_curves), the person's order first."""
+    if not rise:
+        return []
+    method = methods.title_of(rise["method"])
+    return [
+        RiseRow(label, rise[who]["deletion_auc"], rise[who]["insertion_auc"])
+        for who, label in (("person", "What the person kept"), ("heatmap", f"{method} heatmap"))
+    ]
+
+
+@dataclass(frozen=True)
+class RiseSummary:
+    rounds: int
+    rows: list[RiseRow]  # means over the rounds
+
+
+def rise_summary(picture: Picture) -> RiseSummary | None:
+    """Mean RISE AUCs of the picture's analysed rounds (each round's own heatmap method)."""
+    analysed = Round.objects.filter(
+        exploration__picture=picture,
+        analysis_status=Round.AnalysisStatus.DONE,
+        analysis__has_key="rise",
+    ).values_list("analysis__rise", flat=True)
+    sums, count = {}, 0
+    for rise in analysed.iterator(chunk_size=500):
+        count += 1
+        for who in ("person", "heatmap"):
+            for auc in ("deletion_auc", "insertion_auc"):
+                sums[who, auc] = sums.get((who, auc), 0.0) + rise[who][auc]
+    if not count:
+        return None
+    return RiseSummary(
+        rounds=count,
+        rows=[
+            RiseRow(label, sums[who, "deletion_auc"] / count, sums[who, "insertion_auc"] / count)
+            for who, label in (("person", "What people kept"), ("heatmap", "The heatmap"))
+        ],
+    )

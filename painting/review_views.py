@@ -43,6 +43,7 @@ def image_summary(request: HttpRequest, picture_id):
         "picture": picture,
         "explorations": explorations,
         "alignments": review.image_alignment(picture),
+        "rise": review.rise_summary(picture),
     }
     return render(request, "painting/image_summary.html", context)
 

@@ -106,6 +106,7 @@ def analysis_of(round_: Round) -> dict:
         "chart": review.deletion_chart(round_.analysis) if done else None,
         "fills_disagree": done
         and any(f["label"] != round_.top1["label"] for f in round_.analysis["fills"]),
+        "rise": review.rise_rows(round_.analysis.get("rise")) if done else [],
     }
 
 

@@ -124,3 +124,28 @@ def test_grad_cam_of_the_coffee_photo_agrees_with_a_person_who_kept_the_cup(lite
     assert cup["relevance_mass"] > 0.5 > corner["relevance_mass"]
     assert cup["relevance_rank"] > corner["relevance_rank"]
     assert cup["iou_top10"] > corner["iou_top10"]
+
+
+def test_rise_masks_grow_in_the_given_order_and_the_auc_is_normalised():
+    values = np.arange(16, dtype=np.float32).reshape(4, 4)
+    order = alignment.importance_order(values)
+    assert list(order[:3]) == [15, 14, 13]
+    masks = alignment.rise_masks(order, side=4, steps=4)
+    assert [m.sum() for m in masks] == [4, 8, 12, 16]
+    assert masks[0][3].all() and not masks[0][:3].any()  # the highest row first
+    assert alignment.normalised_auc([1.0, 1.0, 1.0]) == pytest.approx(1.0)
+    assert alignment.normalised_auc([1.0, 0.0, 0.0]) == pytest.approx(0.25)
+    assert alignment.normalised_auc([0.0, 0.5, 1.0]) == pytest.approx(0.5)
+
+
+def test_a_persons_order_puts_what_they_kept_first_and_grids_land_in_the_crop():
+    kept = np.zeros((64, 64), np.float32)
+    kept[:, :16] = 1.0  # kept the left quarter
+    order = alignment.person_order(alignment.Cropped(kept, kept))
+    first = np.zeros(64 * 64, bool)
+    first[order[: 64 * 16]] = True
+    assert first.reshape(64, 64)[:, :16].all()
+    grid = np.zeros((4, 4), bool)
+    grid[0, 0] = True
+    full = alignment.in_image(grid, (200, 100), crop_fraction=1.0)  # crop: x 50–150
+    assert full[:25, 50:75].all() and full.sum() == 25 * 25

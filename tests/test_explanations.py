@@ -125,3 +125,32 @@ def test_the_image_summary_shows_methods_side_by_side_with_the_ceiling(
 def test_the_image_summary_of_an_unexplored_image_says_so(staff, gallery):
     page = staff.get(f"/review/images/{gallery['chelsea'].pk}/").content.decode()
     assert "No model's view has been computed for this image yet." in page
+
+
+@pytest.mark.slow
+def test_rise_deletion_and_insertion_in_the_persons_order_and_the_heatmaps(
+    client, staff, gallery, on_commit
+):
+    exploration = start(client, gallery["coffee"], on_commit)
+    # Painted over the cup: what this person kept (and deletes first) is the table around it.
+    classify(client, exploration, on_commit, mask_png((600, 400), CUP))
+    round_ = exploration.rounds.get(index=1)
+    url = f"/e/{exploration.pk}/rounds/{round_.pk}/analysis/"
+    with on_commit(execute=True):
+        client.post(url, headers=HTMX)
+    round_.refresh_from_db()
+    rise = round_.analysis["rise"]
+    original = exploration.rounds.get(index=0).top[0]["probability"]
+    assert rise["method"] == "gradcam"
+    for who in ("person", "heatmap"):
+        deletion, insertion = rise[who]["deletion"], rise[who]["insertion"]
+        assert len(deletion) == len(insertion) == 11
+        assert deletion[0] == insertion[-1] == pytest.approx(original)
+        assert 0 <= rise[who]["deletion_auc"] <= 1 and 0 <= rise[who]["insertion_auc"] <= 1
+    # The heatmap's order takes the cup away first: the espresso goes sooner than in the
+    # order of someone who kept everything but the cup, and comes back sooner on insertion.
+    assert rise["heatmap"]["deletion_auc"] < rise["person"]["deletion_auc"]
+    assert rise["heatmap"]["insertion_auc"] > rise["person"]["insertion_auc"]
+    assert "Deletion AUC" in client.get(url, headers=HTMX).content.decode()
+    summary = staff.get(f"/review/images/{exploration.picture_id}/").content.decode()
+    assert "<span data-rise-rounds>1</span> analysed round" in summary
