@@ -3,6 +3,15 @@
 from django.db import migrations, models
 
 
+def grad_cam_is_the_first_explanation(apps, schema_editor):
+    """Explorations made before the methods: their Grad-CAM (`saliency`) is their one map."""
+    Exploration = apps.get_model("painting", "Exploration")
+    for exploration in Exploration.objects.exclude(saliency="").only("pk", "saliency").iterator():
+        Exploration.objects.filter(pk=exploration.pk).update(
+            explanations={"gradcam": exploration.saliency.name}
+        )
+
+
 class Migration(migrations.Migration):
 
     dependencies = [
@@ -30,4 +39,5 @@ class Migration(migrations.Migration):
             name='alignment',
             field=models.JSONField(blank=True, default=dict),
         ),
+        migrations.RunPython(grad_cam_is_the_first_explanation, migrations.RunPython.noop),
     ]
