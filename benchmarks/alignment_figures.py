@@ -22,12 +22,13 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-# Each person paints one rectangle (x0, y0, x1, y1) of the 600×400 coffee photo.
+# Each person paints one rectangle (x0, y0, x1, y1) of the 600×400 coffee photo: three paint
+# the table around the cup (what they believe does not matter), one paints the cup itself.
 MASKS = {
+    "painted the table on the left": (0, 0, 200, 400),
+    "painted the table below and right": (150, 300, 600, 400),
+    "painted the table on the right": (440, 0, 600, 400),
     "painted the cup": (180, 60, 430, 300),
-    "painted the left side": (0, 0, 260, 400),
-    "painted the table below": (100, 280, 600, 400),
-    "painted the saucer's right": (330, 150, 520, 330),
 }
 
 
@@ -35,7 +36,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--photo", default="coffee")
     parser.add_argument("--threads", type=int, default=2, help="torch threads, as on 2 cores")
-    parser.add_argument("--repeats", type=int, default=3, help="timings per method (median)")
+    parser.add_argument(
+        "--repeats", type=int, default=3, help="timings per method (median); 0: none"
+    )
     args = parser.parse_args()
     os.environ["XAI_VAR_DIR"] = tempfile.mkdtemp(prefix="alignment-figures-")
     os.environ["XAI_EAGER"] = "1"
@@ -61,8 +64,9 @@ def main() -> None:
 
     photo = Image.open(image).convert("RGB")
     explanation_map(model, photo, 967, "gradcam")  # warm up
-    print(f"Seconds per method on {args.photo} ({args.threads} torch threads):")
-    for key in methods.METHODS:
+    if args.repeats:
+        print(f"Seconds per method on {args.photo} ({args.threads} torch threads):")
+    for key in methods.METHODS if args.repeats else []:
         times = []
         for _ in range(args.repeats):
             started = time.perf_counter()

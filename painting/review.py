@@ -101,7 +101,10 @@ def kept_maps(picture: Picture, explorations=None) -> Iterator[np.ndarray]:
             if count:
                 yield summed / count
             current, summed, count = exploration_id, np.zeros(size[::-1], np.float64), 0
-        summed += _kept_at(name, size)
+        try:
+            summed += _kept_at(name, size)
+        except FileNotFoundError:  # deleted since it was listed (a withdrawal)
+            continue
         count += 1
     if count:
         yield summed / count
