@@ -224,6 +224,7 @@ class ConditionForm(forms.ModelForm):
             "show_deltas",
             "show_analysis",
             "fills",
+            "explanation_method",
         ]
 
 

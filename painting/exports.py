@@ -1,5 +1,6 @@
-"""A study's data as one ZIP: rounds.csv, events.jsonl, events.csv, participants.csv, the masks,
-and a README whose codebook is built from the same column dicts the writers use.
+"""A study's data as one ZIP: rounds.csv, events.jsonl, events.csv, participants.csv,
+alignment.csv, images.csv, the masks, and a README whose codebook is built from the same column
+dicts the writers use.
 
 One pass over the finished rounds, each brush log copied as the database holds it, straight
 into a file (the admin's is a spooled temporary file, the command's the output): memory stays
@@ -24,8 +25,8 @@ from django.db.models import TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 
-from . import selectors, studies
-from .inference import registry
+from . import review, selectors, studies
+from .inference import methods, registry
 from .models import CheckAnswer, Exploration, Participant, Round, Study, StudyImage
 
 SPOOL_BYTES = 8 * 1024 * 1024  # a temporary file stays in memory up to this size
@@ -92,6 +93,65 @@ ROUND_COLUMNS = {
     "finished_at": "when the result was recorded (UTC, ISO 8601)",
     "mask_file": "path of the mask PNG in this ZIP (white = painted); empty for round 0, and"
     " for a mask deleted while the export ran (its participant withdrew)",
+    "kept_important": "share of the model's important region (the top 20% of its Grad-CAM)"
+    " left unpainted (0–1); empty for round 0 and until the heatmap was computed",
+    "kept_iou": "IoU of the unpainted region with that important region (0–1)",
+    "explanation_shown": "the explanation method the participant's condition fixed (empty:"
+    " they could choose any in the menu; see alignment.csv for every method)",
+    "rise_method": "RISE curves (computed when the participant pressed “Compare fills and"
+    " deletion curves”; else the next five columns are empty): the heatmap's method",
+    "deletion_auc_person": "RISE deletion: the original class's probability as the model's crop"
+    " is replaced by the round's fill in 10 steps, what the participant kept first (their kept"
+    " map blurred as Harmonization blurs it), normalised area under the curve (0–1; lower: the"
+    " order found the evidence sooner)",
+    "insertion_auc_person": "RISE insertion: likewise as the crop's original pixels are put"
+    " back into the blur fill's image, in the same order (0–1; higher: sooner)",
+    "deletion_auc_heatmap": "RISE deletion in the heatmap's order (rise_method)",
+    "insertion_auc_heatmap": "RISE insertion in the heatmap's order (rise_method)",
+}
+
+# The alignment scores, the same in alignment.csv and images.csv (review.ALIGNMENT_FIELDS).
+SCORE_COLUMNS = {
+    "spearman": "Spearman rank correlation of the human map, blurred as ClickMe/Harmonization"
+    " blur it (64×64, Gaussian kernel 10 px, σ 10, edges extended), with the method's map, both"
+    " inside the model's crop (-1–1; empty where either map is constant, e.g. nothing painted"
+    " inside the crop)",
+    "iou_top10": "IoU of the two maps' top 10% (0–1), Harmonization's binarisation",
+    "dice_top10": "Dice of the two maps' top 10% (0–1)",
+    "pointing_game": "Quantus pointing game: 1 if the map's maximum is in the kept region"
+    " (pixels at least half the masks left unpainted, inside the crop, 224×224), else 0",
+    "relevance_mass": "Quantus relevance mass accuracy: the map's total inside the kept region"
+    " over its total (0–1)",
+    "relevance_rank": "Quantus relevance rank accuracy: of the map's k highest pixels (k = the"
+    " kept region's size), the share inside the kept region (0–1)",
+}
+ALIGNMENT_COLUMNS = {
+    "study": "study slug",
+    "participant": "anonymous participant code",
+    "exploration": "exploration id",
+    "practice": "1 for the practice image, else 0",
+    "image_id": "image id",
+    "model": "model whose maps these are",
+    "level": "round: one round's mask; exploration: the mean of the exploration's masked"
+    " rounds (a pixel's share of its masks that kept it)",
+    "round_index": "the round (rounds.csv) for level round; empty for level exploration",
+    "method": "explanation method: " + ", ".join(f"{k} = {t}" for k, t in methods.CHOICES),
+    **SCORE_COLUMNS,
+}
+IMAGE_COLUMNS = {
+    "study": "study slug",
+    "image_id": "image id",
+    "image_title": "the image's title",
+    "model": "model whose maps these are",
+    "method": "explanation method (as in alignment.csv)",
+    "people": "explorations of the image in this export with at least one masked round: the"
+    " human map is their mean, and the ceiling rests on them (on a seeded random 500 of them"
+    " beyond that)",
+    "human_ceiling": "split-half ceiling: the Spearman of the blurred mean maps of two random"
+    " halves of the people, averaged over 100 seeded splits (empty below two people)",
+    "alignment_score": "spearman ÷ human_ceiling: ClickMe/Harmonization's human alignment score"
+    " (empty where either is unknown)",
+    **SCORE_COLUMNS,
 }
 PARTICIPANT_COLUMNS = {
     "participant": "anonymous participant code",
@@ -279,7 +339,67 @@ def _round_row(
         "created_at": _iso(round_.created_at),
         "finished_at": _iso(round_.finished_at),
         "mask_file": mask_file,
+        "kept_important": _num(round_.kept_important),
+        "kept_iou": _num(round_.kept_iou),
+        "explanation_shown": studies.shown_to(exploration.participant).explanation,
+        **_rise_columns(round_.rise),
     }
+
+
+def _rise_columns(rise: dict | None) -> dict:
+    rise = rise or {}
+    columns = {"rise_method": rise.get("method", "")}
+    for who in ("person", "heatmap"):
+        for curve in ("deletion", "insertion"):
+            columns[f"{curve}_auc_{who}"] = _num(rise.get(who, {}).get(f"{curve}_auc"))
+    return columns
+
+
+def _alignment_rows(study: Study, round_: Round, place: StepPlace) -> Iterator[dict]:
+    """alignment.csv's rows of a round: its exploration's (with round 0) and its own."""
+    exploration = round_.exploration
+    head = {
+        "study": study.slug,
+        "participant": exploration.participant.code,
+        "exploration": exploration.pk,
+        "practice": int(place.practice),
+        "image_id": exploration.picture_id,
+        "model": exploration.model_name,
+    }
+    levels = [("round", round_.index, round_.alignment)]
+    if round_.index == 0:
+        levels = [("exploration", "", exploration.alignment)]
+    for level, index, scores in levels:
+        for row in review.alignment_rows(scores):
+            yield {
+                **head,
+                "level": level,
+                "round_index": index,
+                "method": row.method,
+                **{k: _num(getattr(row, k)) for k in SCORE_COLUMNS},
+            }
+
+
+def _image_rows(study: Study, consented_by) -> Iterator[dict]:
+    """images.csv: each image of the study against each model's maps, over the participants
+    who had consented when the export began."""
+    explorations = Exploration.objects.filter(
+        participant__study=study, participant__consented_at__lte=consented_by
+    )
+    for entry in studies.steps_of(study).select_related("picture"):
+        for result in review.image_alignment(entry.picture, explorations):
+            for row in result.rows:
+                yield {
+                    "study": study.slug,
+                    "image_id": entry.picture_id,
+                    "image_title": entry.picture.title,
+                    "model": result.model_name,
+                    "method": row.method,
+                    "people": result.people,
+                    "human_ceiling": _num(result.ceiling),
+                    "alignment_score": _num(row.score),
+                    **{k: _num(getattr(row, k)) for k in SCORE_COLUMNS},
+                }
 
 
 def _text(event: dict, key: str) -> str:
@@ -431,6 +551,14 @@ def _readme(study: Study) -> str:
         "  A participant id from the platform made only of digits reads as a number: pass",
         "  dtype={'external_id': str} to pandas.read_csv where that can happen.",
         "",
+        "alignment.csv: each round's mask, and each exploration's masks together, against each",
+        "  explanation method's map of the original class (ClickMe/Harmonization and Quantus).",
+        *(f"  {name}: {meaning}" for name, meaning in ALIGNMENT_COLUMNS.items()),
+        "",
+        "images.csv: each image against each model's maps, over all its participants in this",
+        "  export: the human map (the mean of their explorations' kept maps) and its ceiling.",
+        *(f"  {name}: {meaning}" for name, meaning in IMAGE_COLUMNS.items()),
+        "",
         "masks/: each round's mask as a PNG at the image's resolution, white = painted.",
         "",
         "Models: " + ", ".join(f"{n} = {registry.title_of(n)}" for n in _models_of(study)),
@@ -445,7 +573,7 @@ def _models_of(study: Study) -> list[str]:
 
 def _finished_rounds(study: Study, consented_by) -> Iterator[Round]:
     """The study's finished rounds, each exploration's in order (round 0 first), with its brush
-    log as the stored JSON text in `events_json`.
+    log as the stored JSON text in `events_json` and its RISE curves (or None) in `rise`.
 
     The rounds are listed without their brush logs and probabilities, which are fetched a few
     rounds at a time: sorting rows that carry megabytes of strokes makes the database hold
@@ -471,11 +599,11 @@ def _finished_rounds(study: Study, consented_by) -> Iterator[Round]:
         heavy = Round.objects.filter(pk__in=[r.pk for r in chunk]).annotate(
             events_json=Cast("strokes", TextField())
         )
-        rows = heavy.values_list("pk", "events_json", "probabilities")
-        fetched = {pk: (events_json, probabilities) for pk, events_json, probabilities in rows}
+        rows = heavy.values_list("pk", "events_json", "probabilities", "analysis__rise")
+        fetched = {pk: rest for pk, *rest in rows}
         for round_ in chunk:
             if round_.pk in fetched:
-                round_.events_json, round_.probabilities = fetched.pop(round_.pk)
+                round_.events_json, round_.probabilities, round_.rise = fetched.pop(round_.pk)
                 yield round_
 
 
@@ -507,12 +635,15 @@ def write_study_zip(study: Study, out: IO[bytes]) -> None:
         tempfile.SpooledTemporaryFile(SPOOL_BYTES) as rounds_file,
         tempfile.SpooledTemporaryFile(SPOOL_BYTES) as events_file,
         tempfile.SpooledTemporaryFile(SPOOL_BYTES) as events_csv_file,
+        tempfile.SpooledTemporaryFile(SPOOL_BYTES) as alignment_file,
     ):
         archive.writestr("README.txt", _readme(study))
         rounds_text = io.TextIOWrapper(rounds_file, encoding="utf-8", newline="")
         rounds_csv = _csv_writer(rounds_text, ROUND_COLUMNS)
         events_text = io.TextIOWrapper(events_csv_file, encoding="utf-8", newline="")
         events_csv = _csv_writer(events_text, EVENT_COLUMNS)
+        alignment_text = io.TextIOWrapper(alignment_file, encoding="utf-8", newline="")
+        alignment_csv = _csv_writer(alignment_text, ALIGNMENT_COLUMNS)
         exploration_id, original, previous = None, None, None
         for round_ in _finished_rounds(study, began):
             if round_.exploration_id != exploration_id:
@@ -526,6 +657,7 @@ def write_study_zip(study: Study, out: IO[bytes]) -> None:
             rounds_csv.writerow({key: _inert(value) for key, value in row.items()})
             events_file.write(_event_line(study, round_, place))
             _write_events(events_csv, study, round_, place, attention)
+            alignment_csv.writerows(_alignment_rows(study, round_, place))
             previous = round_
             # Its file fields hold the round in a reference cycle, which only the cyclic
             # collector frees, rounds later: let go of the brush log now.
@@ -537,6 +669,15 @@ def write_study_zip(study: Study, out: IO[bytes]) -> None:
         _add_file(archive, "events.jsonl", events_file)
         events_text.flush()
         _add_file(archive, "events.csv", events_text.detach())
+        alignment_text.flush()
+        _add_file(archive, "alignment.csv", alignment_text.detach())
+        with archive.open("images.csv", "w") as entry:
+            text = io.TextIOWrapper(entry, encoding="utf-8", newline="")
+            images_csv = _csv_writer(text, IMAGE_COLUMNS)
+            for row in _image_rows(study, began):
+                images_csv.writerow({key: _inert(value) for key, value in row.items()})
+            text.flush()
+            text.detach()
         with archive.open("participants.csv", "w") as entry:
             text = io.TextIOWrapper(entry, encoding="utf-8", newline="")
             participants_csv = _csv_writer(text, PARTICIPANT_COLUMNS)

@@ -1,5 +1,6 @@
-"""The model's own view against the user's, computed on the analysis worker: Grad-CAM per
-exploration (in torch), kept-importance scores per round, other fills and deletion curves.
+"""The model's own view against the user's, computed on the analysis worker: each explanation
+method's map per exploration (in torch), kept-importance and alignment scores per round and
+per exploration, other fills and deletion curves.
 Tasks call these; asking for them is services' job."""
 
 from __future__ import annotations
@@ -9,12 +10,16 @@ import logging
 
 import numpy as np
 from celery.exceptions import SoftTimeLimitExceeded
+from django.conf import settings
 from django.core.files.base import ContentFile
+from django.core.files.storage import default_storage
+from django.db import transaction
 from PIL import Image
 
-from . import agreement, images, masking, notify, originals
+from . import agreement, alignment, images, masking, notify, originals, review
+from .inference import methods, registry
 from .inference.classifier import Classifier, load_classifier
-from .inference.gradcam import grad_cam
+from .inference.gradcam import explanation_map
 from .models import Exploration, Round
 
 log = logging.getLogger(__name__)
@@ -26,45 +31,157 @@ def gradient_model(name: str) -> Classifier:
 
 
 def compute_saliency(exploration_id) -> None:
-    """The model's view of an exploration, then the scores of rounds that waited for it."""
-    exploration = Exploration.objects.select_related("picture").filter(pk=exploration_id).first()
+    """The model's view of an exploration, then the scores of rounds that waited for it; then
+    the other explanation methods, and every round's alignment with each."""
+    exploration = (
+        Exploration.objects.select_related("picture", "participant__condition")
+        .filter(pk=exploration_id)
+        .first()
+    )
     if exploration is None:
         return  # deleted before its turn came (a withdrawal)
-    _store_saliency(exploration, gradient_model(exploration.model_name))
+    model = gradient_model(exploration.model_name)
+    _store_saliency(exploration, model)
     waiting = exploration.rounds.filter(
         status=Round.Status.DONE, kept_important__isnull=True
     ).exclude(mask="")
     for round_ in waiting:
         Round.objects.filter(pk=round_.pk).update(**scores_against_model(round_))
+    condition = exploration.participant.condition if exploration.participant_id else None
+    fixed = [condition.explanation_method] if condition and condition.explanation_method else []
+    for method in dict.fromkeys(settings.XAI_EXPLANATION_METHODS + fixed):
+        if method in methods.METHODS:
+            _store_explanation(exploration, model, method)
+    for round_id in exploration.rounds.exclude(mask="").values_list("pk", flat=True):
+        score_alignment(round_id)
 
 
 def saliency_of(exploration: Exploration) -> np.ndarray | None:
     """The model's Grad-CAM for the original's top-1 class, 0–1 per pixel, once computed."""
-    if not exploration.saliency:
-        return None
-    with exploration.saliency.open("rb") as f:
-        return np.asarray(Image.open(f).convert("L"), np.float32) / 255
+    return explanation_of(exploration, methods.DEFAULT)
+
+
+def explanation_of(exploration: Exploration, method: str) -> np.ndarray | None:
+    """An explanation method's map for the original's top-1 class, 0–1 per pixel, once
+    computed."""
+    name = exploration.saliency.name if method == methods.DEFAULT else None
+    name = name or exploration.explanations.get(method)
+    return review.stored_map(name) if name else None
 
 
 def _store_saliency(exploration: Exploration, model: Classifier) -> None:
     """Computed in the worker right after the original's answer, before the user has painted."""
+    _store_explanation(exploration, model, methods.DEFAULT)
+
+
+def _store_explanation(exploration: Exploration, model: Classifier, method: str) -> None:
+    """Compute one method's map (once per exploration; copied from another exploration of the
+    same photo with the same weights and class when there is one: a gallery photo's maps are
+    computed once, whoever explores it) and store it in the exploration's own folder, which
+    goes with it (files.py)."""
+    exploration.refresh_from_db(fields=["saliency", "explanations"])
     original = exploration.original_round
-    if original is None or exploration.saliency:
+    done = exploration.saliency if method == methods.DEFAULT else None
+    if original is None or done or method in exploration.explanations:
         return
     try:
-        picture = exploration.picture
-        cam = grad_cam(
-            model, originals.original_image(picture.pk, picture.sha256), original.top[0]["index"]
-        )
+        png = _same_map_elsewhere(exploration, original, method)
+        if png is None:
+            picture = exploration.picture
+            values = explanation_map(
+                model,
+                originals.original_image(picture.pk, picture.sha256),
+                original.top[0]["index"],
+                method,
+            )
+            png = images.png_bytes(Image.fromarray((values * 255).astype(np.uint8), "L"), fast=True)
     except Exception:  # the answer stands without the heatmap
-        log.exception("no saliency for exploration %s", exploration.pk)
+        log.exception("no %s for exploration %s", method, exploration.pk)
         return
-    png = images.png_bytes(Image.fromarray((cam * 255).astype(np.uint8), "L"), fast=True)
-    # In the exploration's own folder, which goes with it (files.py).
-    exploration.saliency.save(f"{exploration.pk}/saliency.png", ContentFile(png), save=False)
-    name = exploration.saliency.name
-    if not Exploration.objects.filter(pk=exploration.pk).update(saliency=name):
-        exploration.saliency.storage.delete(name)  # the exploration went meanwhile
+    storage = exploration.saliency.storage
+    file_name = "saliency.png" if method == methods.DEFAULT else f"{method}.png"
+    name = storage.save(f"explorations/{exploration.pk}/{file_name}", ContentFile(png))
+    with transaction.atomic():
+        row = Exploration.objects.select_for_update().filter(pk=exploration.pk).first()
+        if row is None:
+            storage.delete(name)  # the exploration went meanwhile
+            return
+        changes = {"explanations": {**row.explanations, method: name}}
+        if method == methods.DEFAULT:
+            changes["saliency"] = name
+        Exploration.objects.filter(pk=exploration.pk).update(**changes)
+    exploration.explanations = changes["explanations"]
+    if method == methods.DEFAULT:
+        exploration.saliency.name = name
+
+
+def _same_map_elsewhere(exploration: Exploration, original: Round, method: str) -> bytes | None:
+    """The PNG of the same map stored for another exploration (same photo, model, weights and
+    class), or None."""
+    others = (
+        Exploration.objects.filter(
+            picture_id=exploration.picture_id,
+            model_name=exploration.model_name,
+            explanations__has_key=method,
+            rounds__index=0,
+            rounds__weights_sha256=original.weights_sha256,
+            rounds__top__0__index=original.top[0]["index"],
+        )
+        .exclude(pk=exploration.pk)
+        .values_list("explanations", flat=True)
+    )
+    for stored in others[:3]:
+        try:
+            with default_storage.open(stored[method], "rb") as f:
+                return f.read()
+        except OSError:  # deleted meanwhile (a withdrawal): try another, or compute it
+            continue
+    return None
+
+
+def score_alignment(round_id) -> None:
+    """A round's alignment with every explanation method computed so far, and its
+    exploration's (the mean of its masked rounds): on the analysis worker, after the round was
+    classified, and again once the exploration's maps are all there."""
+    round_ = Round.objects.select_related("exploration").filter(pk=round_id).first()
+    if round_ is None or not round_.mask:
+        return
+    exploration = round_.exploration
+    crop = registry.crop_fraction_of(exploration.model_name)
+    model_maps = {
+        method: review.model_map(name, crop) for method, name in exploration.explanations.items()
+    }
+    if not model_maps:
+        return  # compute_saliency scores it when the maps come
+    try:
+        kept = alignment.cropped((~_painted(round_)).astype(np.float32), crop)
+        human = _exploration_human_map(exploration, crop)
+    except (OSError, ValueError):  # a mask deleted meanwhile (a withdrawal)
+        log.warning("round %s: no alignment", round_id, exc_info=True)
+        return
+    Round.objects.filter(pk=round_id).update(
+        alignment={m: alignment.scores(kept, maps) for m, maps in model_maps.items()}
+    )
+    if human is not None:
+        Exploration.objects.filter(pk=exploration.pk).update(
+            alignment={m: alignment.scores(human, maps) for m, maps in model_maps.items()}
+        )
+
+
+def _exploration_human_map(exploration: Exploration, crop: float) -> alignment.Cropped | None:
+    """The share of the exploration's masks (rounds not failed) that kept each pixel."""
+    names = (
+        exploration.rounds.exclude(mask="")
+        .exclude(status=Round.Status.FAILED)
+        .values_list("mask", flat=True)
+    )
+    total, count = None, 0
+    for name in names:
+        with default_storage.open(name, "rb") as f:
+            kept = (~masking.painted(Image.open(f))).astype(np.float32)
+        total = kept if total is None else total + kept
+        count += 1
+    return alignment.cropped(total / count, crop) if count else None
 
 
 def scores_against_model(round_: Round) -> dict:
@@ -97,7 +214,11 @@ def _painted(round_: Round) -> np.ndarray:
 def analyse_round(round_id) -> None:
     """Re-score the round's mask under the other fills, and its deletion curves against the
     heatmap's, in one batch. Runs in the worker."""
-    round_ = Round.objects.select_related("exploration__picture").filter(pk=round_id).first()
+    round_ = (
+        Round.objects.select_related("exploration__picture", "exploration__participant__condition")
+        .filter(pk=round_id)
+        .first()
+    )
     if round_ is None:
         return  # deleted before its turn came (a withdrawal)
     exploration = round_.exploration
@@ -117,6 +238,8 @@ def analyse_round(round_id) -> None:
             masking.compose_where(original, m, fill) for m in user_masks + model_masks
         ]
         outcomes = model.classify(batch)
+        start = original_round.top[0]["probability"]
+        rise = _rise_curves(exploration, model, original, painted, fill, (target, start))
     except SoftTimeLimitExceeded:
         status = Round.AnalysisStatus.FAILED
         result = {"error": "The analysis took too long. Try again when fewer people are busy."}
@@ -127,7 +250,6 @@ def analyse_round(round_id) -> None:
     else:
         fills, curves = outcomes[: len(others)], outcomes[len(others) :]
         steps = agreement.DELETION_STEPS
-        start = original_round.top[0]["probability"]
         status = Round.AnalysisStatus.DONE
         result = {
             "fills": [
@@ -142,6 +264,53 @@ def analyse_round(round_id) -> None:
             "painted_fraction": round_.masked_fraction,
             "user": [start] + [o.probability_of(target) for o in curves[:steps]],
             "model": [start] + [o.probability_of(target) for o in curves[steps:]],
+            "rise": rise,
         }
     Round.objects.filter(pk=round_id).update(analysis_status=status, analysis=result)
     notify.publish(f"analysis-{round_id}")
+
+
+def _rise_curves(
+    exploration: Exploration,
+    model: Classifier,
+    original: Image.Image,
+    painted: np.ndarray,
+    fill: masking.Fill,
+    target: tuple[int, float],
+) -> dict:
+    """RISE deletion and insertion curves of the original class, in the person's order (what
+    they kept first) and in the heatmap's (the method their condition fixes, else Grad-CAM),
+    over the model's crop: deletion replaces cells with the round's fill, insertion puts
+    original cells into the blur fill's image. alignment.RISE_STEPS steps each. `target`: the
+    original class and its probability in the original."""
+    target, start = target
+    condition = exploration.participant.condition if exploration.participant_id else None
+    method = (condition and condition.explanation_method) or methods.DEFAULT
+    name = exploration.explanations.get(method) or exploration.saliency.name
+    if method not in exploration.explanations:
+        method = methods.DEFAULT
+    crop = registry.crop_fraction_of(exploration.model_name)
+    kept = alignment.cropped((~painted).astype(np.float32), crop)
+    orders = {
+        "person": alignment.person_order(kept),
+        "heatmap": alignment.importance_order(review.model_map(name, crop).small),
+    }
+    result = {"method": method}
+    everywhere = np.ones(painted.shape, bool)
+    for who, order in orders.items():
+        regions = [alignment.in_image(m, original.size, crop) for m in alignment.rise_masks(order)]
+        deleted = [masking.compose_where(original, r, fill) for r in regions]
+        inserted = [masking.compose_where(original, everywhere, masking.Fill.BLUR)] + [
+            masking.compose_where(original, ~r, masking.Fill.BLUR) for r in regions[:-1]
+        ]
+        outcomes = model.classify(deleted + inserted)
+        probability = [o.probability_of(target) for o in outcomes]
+        deletion = [start] + probability[: len(deleted)]
+        insertion = probability[len(deleted) :] + [start]
+        result[who] = {
+            "deletion": deletion,
+            "insertion": insertion,
+            "deletion_auc": alignment.normalised_auc(deletion),
+            "insertion_auc": alignment.normalised_auc(insertion),
+        }
+    return result

@@ -13,6 +13,7 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
 
+from .inference import methods
 from .masking import Fill
 
 
@@ -259,6 +260,13 @@ class Condition(models.Model):
         default=True, help_text="The “Compare fills and deletion curves” button."
     )
     fills = models.JSONField(default=all_fills, help_text="The fills offered (at least one).")
+    explanation_method = models.CharField(
+        max_length=16,
+        blank=True,
+        choices=methods.CHOICES,
+        help_text="The one explanation method its participants see; empty: they choose from "
+        "the menu. To show none, leave the model's view out.",
+    )
     withdrawn_count = models.PositiveIntegerField(default=0, editable=False)
 
     class Meta:
@@ -344,6 +352,11 @@ class Exploration(models.Model):
     model_name = models.CharField(max_length=64)
     # Grad-CAM of the original top-1 class, at the image's resolution (greyscale PNG).
     saliency = models.FileField(upload_to="explorations/", blank=True)
+    # Every explanation method's map of that class, as computed: {method: stored PNG name}
+    # (Grad-CAM's is `saliency`'s file), and the exploration's alignment with each: the mean of
+    # its masked rounds' kept maps against the method's map ({method: alignment.scores}).
+    explanations = models.JSONField(default=dict, blank=True)
+    alignment = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     updated_at = models.DateTimeField(default=timezone.now)
 
@@ -417,6 +430,8 @@ class Round(models.Model):
     # and the IoU of the unpainted region with it.
     kept_important = models.FloatField(null=True, blank=True)
     kept_iou = models.FloatField(null=True, blank=True)
+    # Its kept map against each computed explanation method's: {method: alignment.scores}.
+    alignment = models.JSONField(default=dict, blank=True)
     # Other fills and deletion curves, computed on request: the state, when it was asked for,
     # and the result (fills, curves) or the error.
     analysis_status = models.CharField(

@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import functools
+from collections.abc import Iterator
 from dataclasses import dataclass
 
 import numpy as np
 from django.core.files.storage import default_storage
 from PIL import Image
 
-from . import images, masking
-from .models import Picture, Round
+from . import alignment, images, masking
+from .inference import methods, registry
+from .models import Exploration, Picture, Round
 
 CHART_WIDTH, CHART_HEIGHT, CHART_PAD = 600, 160, 24
 
@@ -78,30 +81,43 @@ def importance_map_size(picture: Picture) -> tuple[int, int]:
     return max(1, round(picture.width * scale)), max(1, round(picture.height * scale))
 
 
-def kept_fraction_map(picture: Picture) -> tuple[np.ndarray, int]:
-    """Per pixel (at importance_map_size), how often people kept it unpainted: the mean over
-    explorations of each exploration's mean over its masked rounds. Returns the map and the
-    explorations counted. Reads one mask at a time."""
+def kept_maps(picture: Picture, explorations=None) -> Iterator[np.ndarray]:
+    """Each exploration's kept map at importance_map_size: per pixel, the share of its masked
+    rounds that left it unpainted. Of `explorations` (a queryset) when given, else of every
+    exploration of the picture. Reads one mask at a time."""
     size = importance_map_size(picture)
-    total = np.zeros(size[::-1], np.float64)
-    explorations, current, summed, rounds = 0, None, None, 0
+    rounds = Round.objects.filter(exploration__picture=picture, status=Round.Status.DONE)
+    if explorations is not None:
+        rounds = rounds.filter(exploration__in=explorations)
     masks = (
-        Round.objects.filter(exploration__picture=picture, status=Round.Status.DONE)
-        .exclude(mask="")
+        rounds.exclude(mask="")
         .order_by("exploration_id", "index")
         .values_list("exploration_id", "mask")
         .iterator(chunk_size=500)
     )
+    current, summed, count = None, None, 0
     for exploration_id, name in masks:
         if exploration_id != current:
-            if rounds:
-                total += summed / rounds
-                explorations += 1
-            current, summed, rounds = exploration_id, np.zeros_like(total), 0
-        summed += _kept_at(name, size)
-        rounds += 1
-    if rounds:
-        total += summed / rounds
+            if count:
+                yield summed / count
+            current, summed, count = exploration_id, np.zeros(size[::-1], np.float64), 0
+        try:
+            summed += _kept_at(name, size)
+        except FileNotFoundError:  # deleted since it was listed (a withdrawal)
+            continue
+        count += 1
+    if count:
+        yield summed / count
+
+
+def kept_fraction_map(picture: Picture) -> tuple[np.ndarray, int]:
+    """Per pixel (at importance_map_size), how often people kept it unpainted: the mean over
+    explorations of each exploration's mean over its masked rounds. Returns the map and the
+    explorations counted."""
+    size = importance_map_size(picture)
+    total, explorations = np.zeros(size[::-1], np.float64), 0
+    for kept in kept_maps(picture):
+        total += kept
         explorations += 1
     if not explorations:
         return np.ones(size[::-1], np.float32), 0
@@ -130,3 +146,171 @@ def heatmap_png(values: np.ndarray, size: tuple[int, int] | None = None) -> byte
     rgba[..., 1] = (200 * (1 - values)).astype(np.uint8)
     rgba[..., 3] = (200 * values).astype(np.uint8)
     return images.png_bytes(Image.fromarray(rgba, "RGBA"), fast=True)
+
+
+# --- Human–model alignment per image (ClickMe/Harmonization, Quantus) -----------------------
+
+
+@dataclass(frozen=True)
+class AlignmentRow:
+    """One explanation method's map against a person's (or people's) kept map."""
+
+    method: str
+    title: str
+    spearman: float | None
+    iou_top10: float | None
+    dice_top10: float | None
+    pointing_game: int | None
+    relevance_mass: float | None
+    relevance_rank: float | None
+    score: float | None = None  # Spearman ÷ the image's human ceiling, where it is known
+
+
+def alignment_rows(
+    scores: dict, only: str = "", ceiling: float | None = None
+) -> list[AlignmentRow]:
+    """Stored alignment scores ({method: alignment.scores}) as rows in the menu's order; only
+    the method `only` when a study fixes it."""
+    return [
+        AlignmentRow(
+            method=key,
+            title=methods.title_of(key),
+            **{field: scores[key].get(field) for field in ALIGNMENT_FIELDS},
+            score=alignment.alignment_score(scores[key].get("spearman"), ceiling),
+        )
+        for key in methods.METHODS
+        if key in scores and (not only or key == only)
+    ]
+
+
+ALIGNMENT_FIELDS = (
+    "spearman",
+    "iou_top10",
+    "dice_top10",
+    "pointing_game",
+    "relevance_mass",
+    "relevance_rank",
+)
+
+
+# The ceiling rests on at most this many people, a seeded random sample of them (their maps are
+# held at 64×64 at once); the human map itself is the mean over everyone.
+CEILING_PEOPLE = 500
+
+
+def stored_map(name: str) -> np.ndarray:
+    """A stored explanation map (greyscale PNG), 0–1 per pixel."""
+    with default_storage.open(name, "rb") as f:
+        return np.asarray(Image.open(f).convert("L"), np.float32) / 255
+
+
+@functools.lru_cache(maxsize=128)
+def model_map(name: str, crop_fraction: float) -> alignment.Cropped:
+    """A stored explanation map inside the model's crop; cropped once per process (a stored
+    name never changes)."""
+    return alignment.cropped(stored_map(name), crop_fraction)
+
+
+@dataclass(frozen=True)
+class ImageAlignment:
+    """The people who explored an image with one model, against that model's maps."""
+
+    model_name: str
+    people: int  # explorations with at least one masked round
+    ceiling: float | None  # their split-half Spearman; None below two people
+    scores: dict  # {method: alignment.scores} of everyone's mean kept map
+    rows: list[AlignmentRow]  # with Spearman ÷ ceiling
+
+
+def image_alignment(picture: Picture, explorations=None) -> list[ImageAlignment]:
+    """Per model that explored the picture (of `explorations` when given), its maps against
+    the human map and the human ceiling. The maps are those of the most recent exploration
+    that has them (the same for every exploration of a model: one photo, one original class)."""
+    chosen = Exploration.objects.filter(picture=picture)
+    if explorations is not None:
+        chosen = chosen.filter(pk__in=explorations.values("pk"))
+    results = []
+    for model_name in sorted(set(chosen.values_list("model_name", flat=True))):
+        with_maps = (
+            chosen.filter(model_name=model_name).exclude(explanations={}).order_by("-created_at")
+        )
+        maps_of = with_maps.values_list("explanations", flat=True).first()
+        if not maps_of:
+            continue
+        crop = registry.crop_fraction_of(model_name)
+        human, people, sample = _human_maps(picture, chosen.filter(model_name=model_name), crop)
+        if human is None:
+            continue
+        ceiling = alignment.split_half_ceiling(sample)
+        scores = {m: alignment.scores(human, model_map(n, crop)) for m, n in maps_of.items()}
+        rows = alignment_rows(scores, ceiling=ceiling)
+        results.append(ImageAlignment(model_name, people, ceiling, scores, rows))
+    return results
+
+
+def _human_maps(picture: Picture, explorations, crop: float):
+    """(everyone's mean kept map cropped, how many people, a sample of their 64×64 maps)."""
+    rng = np.random.default_rng(0)
+    total, people, sample = None, 0, []
+    for kept in kept_maps(picture, explorations):
+        total = kept if total is None else total + kept
+        people += 1
+        small = alignment.crop_square(kept, crop, alignment.HARMONIZATION_SIDE)
+        if len(sample) < CEILING_PEOPLE:
+            sample.append(small)
+        elif (slot := rng.integers(people)) < CEILING_PEOPLE:  # reservoir sampling
+            sample[slot] = small
+    if total is None:
+        return None, 0, []
+    return alignment.cropped(total / people, crop), people, sample
+
+
+# --- RISE deletion and insertion AUCs -------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class RiseRow:
+    order: str  # whose order of importance: the person's, or the heatmap's
+    deletion_auc: float | None
+    insertion_auc: float | None
+
+
+def rise_rows(rise: dict | None) -> list[RiseRow]:
+    """A round's RISE AUCs (model_view._rise_curves), the person's order first."""
+    if not rise:
+        return []
+    method = methods.title_of(rise["method"])
+    return [
+        RiseRow(label, rise[who]["deletion_auc"], rise[who]["insertion_auc"])
+        for who, label in (("person", "What the person kept"), ("heatmap", f"{method} heatmap"))
+    ]
+
+
+@dataclass(frozen=True)
+class RiseSummary:
+    rounds: int
+    rows: list[RiseRow]  # means over the rounds
+
+
+def rise_summary(picture: Picture) -> RiseSummary | None:
+    """Mean RISE AUCs of the picture's analysed rounds (each round's own heatmap method)."""
+    analysed = Round.objects.filter(
+        exploration__picture=picture,
+        analysis_status=Round.AnalysisStatus.DONE,
+        analysis__has_key="rise",
+    ).values_list("analysis__rise", flat=True)
+    sums, count = {}, 0
+    for rise in analysed.iterator(chunk_size=500):
+        count += 1
+        for who in ("person", "heatmap"):
+            for auc in ("deletion_auc", "insertion_auc"):
+                sums[who, auc] = sums.get((who, auc), 0.0) + rise[who][auc]
+    if not count:
+        return None
+    return RiseSummary(
+        rounds=count,
+        rows=[
+            RiseRow(label, sums[who, "deletion_auc"] / count, sums[who, "insertion_auc"] / count)
+            for who, label in (("person", "What people kept"), ("heatmap", "The heatmap"))
+        ],
+    )

@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from django.contrib.admin.views.decorators import staff_member_required
 from django.db.models import Count
-from django.http import HttpRequest, HttpResponse
+from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, render
 from django.views.decorators.http import require_GET
 
 from . import review, selectors
+from .inference import methods
 from .models import Exploration, Picture, Study
 from .views import HtmxHttpRequest
 
@@ -38,7 +39,12 @@ def image_summary(request: HttpRequest, picture_id):
         .annotate(round_count=Count("rounds"))
         .order_by("-updated_at")
     )
-    context = {"picture": picture, "explorations": explorations}
+    context = {
+        "picture": picture,
+        "explorations": explorations,
+        "alignments": review.image_alignment(picture),
+        "rise": review.rise_summary(picture),
+    }
     return render(request, "painting/image_summary.html", context)
 
 
@@ -49,6 +55,26 @@ def importance_map(request: HttpRequest, picture_id):
     kept, _count = review.kept_fraction_map(picture)
     png = review.heatmap_png(kept, (picture.width, picture.height))
     response = HttpResponse(png, content_type="image/png")
+    response["Cache-Control"] = "private, no-cache"
+    return response
+
+
+@staff_member_required
+@require_GET
+def image_explanation(request: HttpRequest, picture_id, model_name: str, method: str):
+    """One method's map of an image with one model (from the latest exploration that has it)."""
+    picture = get_object_or_404(Picture, pk=picture_id)
+    name = (
+        Exploration.objects.filter(
+            picture=picture, model_name=model_name, explanations__has_key=method
+        )
+        .order_by("-created_at")
+        .values_list(f"explanations__{method}", flat=True)
+        .first()
+    )
+    if not name or method not in methods.METHODS:
+        raise Http404
+    response = HttpResponse(review.heatmap_png(review.stored_map(name)), content_type="image/png")
     response["Cache-Control"] = "private, no-cache"
     return response
 

@@ -12,6 +12,7 @@ from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
 from django.utils import timezone
 
 from . import review
+from .inference import methods
 from .models import CheckAnswer, Condition, Exploration, Participant, Picture, Round, Study
 
 
@@ -106,7 +107,21 @@ def analysis_of(round_: Round) -> dict:
         "chart": review.deletion_chart(round_.analysis) if done else None,
         "fills_disagree": done
         and any(f["label"] != round_.top1["label"] for f in round_.analysis["fills"]),
+        "rise": review.rise_rows(round_.analysis.get("rise")) if done else [],
     }
+
+
+def explanation_menu(only: str = "") -> list[tuple[str, str]]:
+    """(key, title) of the explanation methods a person can choose from: those the analysis
+    worker computes, or the one a study condition fixes."""
+    if only:
+        return [(only, methods.title_of(only))]
+    return [(key, methods.title_of(key)) for key in explanation_keys()]
+
+
+def explanation_keys() -> list[str]:
+    computed = [m for m in settings.XAI_EXPLANATION_METHODS if m in methods.METHODS]
+    return [methods.DEFAULT] + [m for m in computed if m != methods.DEFAULT]
 
 
 def history_of(exploration: Exploration) -> list[Round]:

@@ -224,6 +224,7 @@ class Shown:
     deltas: bool = True
     analysis: bool = True
     fills: tuple[Fill, ...] = tuple(Fill)
+    explanation: str = ""  # the one explanation method shown; empty: the person chooses
 
 
 EVERYTHING = Shown()
@@ -240,6 +241,7 @@ def shown_to(participant: Participant | None) -> Shown:
         deltas=condition.show_deltas,
         analysis=condition.show_analysis,
         fills=tuple(condition.offered_fills) or (Fill.MEAN,),
+        explanation=condition.explanation_method,
     )
 
 

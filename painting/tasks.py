@@ -46,6 +46,8 @@ def classify_round(self, round_id: str) -> None:
     )
     for exploration_id in answered:
         _send_quietly(compute_saliency, str(exploration_id))
+    # Its mask against the model's maps, off the hot path (it needs the mask, not the answer).
+    _send_quietly(score_alignment, round_id)
 
 
 def _send_quietly(task, *args, **options) -> None:
@@ -64,3 +66,8 @@ def analyse_round(round_id: str) -> None:
 @shared_task(name="painting.tasks.compute_saliency")
 def compute_saliency(exploration_id: str) -> None:
     model_view.compute_saliency(exploration_id)
+
+
+@shared_task(name="painting.tasks.score_alignment")
+def score_alignment(round_id: str) -> None:
+    model_view.score_alignment(round_id)

@@ -11,6 +11,11 @@ urlpatterns = [
         review_views.importance_map,
         name="importance-map",
     ),
+    path(
+        "review/images/<uuid:picture_id>/explanations/<slug:model_name>/<slug:method>.png",
+        review_views.image_explanation,
+        name="image-explanation",
+    ),
     path("review/studies/<slug:slug>/", review_views.study_dashboard, name="study-dashboard"),
     path("study/<slug:slug>/", study_views.consent_page, name="study"),
     path("study/<slug:slug>/consent/", study_views.consent, name="study-consent"),
@@ -26,6 +31,11 @@ urlpatterns = [
     path("e/<uuid:exploration_id>/rounds/", views.classify, name="classify"),
     path("e/<uuid:exploration_id>/events/", views.late_events, name="late-events"),
     path("e/<uuid:exploration_id>/saliency.png", views.saliency, name="saliency"),
+    path(
+        "e/<uuid:exploration_id>/explanations/<slug:method>.png",
+        views.explanation,
+        name="explanation",
+    ),
     path(
         "e/<uuid:exploration_id>/rounds/<uuid:round_id>/analysis/",
         views.analysis,

@@ -30,7 +30,7 @@ from . import (
     timing,
 )
 from .forms import LateEventsForm, LatencyForm, RoundForm, UploadForm, first_error
-from .inference import registry
+from .inference import methods, registry
 from .models import Exploration, Picture, Round
 
 EXPLORE = "painting/explore.html"
@@ -128,6 +128,7 @@ def _round_fragments(request: HttpRequest, round_: Round, *, new: bool = False) 
     when the round is new, replaced otherwise. In a study, the study bar comes along out of
     band too: a round that finishes may open Next."""
     study = study_context(round_.exploration)
+    shown = studies.shown_to(round_.exploration.participant)
     context = {
         "round": round_,
         "item": round_,
@@ -135,8 +136,9 @@ def _round_fragments(request: HttpRequest, round_: Round, *, new: bool = False) 
         "result": selectors.result_in_context(round_),
         "analysis": selectors.analysis_of(round_),
         "oob": "append" if new else "replace",
-        "shown": studies.shown_to(round_.exploration.participant),
+        "shown": shown,
         "study": study,
+        "alignment": review.alignment_rows(round_.alignment, shown.explanation),
     }
     history = EXPLORE + ("#history-append" if new else "#history-item")
     html = render_to_string(EXPLORE + "#result", context, request)
@@ -323,6 +325,7 @@ def explore(request: HtmxHttpRequest, exploration_id):
         return redirect("painting:study-finish", slug=exploration.participant.study.slug)
     rounds = selectors.history_of(exploration)
     latest = rounds[-1] if rounds else None
+    shown = studies.shown_to(exploration.participant)
     context = {
         "exploration": exploration,
         "picture": exploration.picture,
@@ -332,7 +335,9 @@ def explore(request: HtmxHttpRequest, exploration_id):
         "round": latest,
         "result": selectors.result_in_context(latest) if latest else None,
         "analysis": selectors.analysis_of(latest) if latest else None,
-        "shown": studies.shown_to(exploration.participant),
+        "alignment": review.alignment_rows(latest.alignment, shown.explanation) if latest else [],
+        "explanation_menu": selectors.explanation_menu(shown.explanation),
+        "shown": shown,
         "study": study_context(exploration),
     }
     return render(request, EXPLORE, context)
@@ -527,11 +532,23 @@ def round_file(request: HttpRequest, exploration_id, round_id, name: str):
 
 @require_GET
 def saliency(request: HttpRequest, exploration_id):
-    """The model's view: its Grad-CAM of the original class, as a heat overlay."""
+    """The model's view by Grad-CAM (the first URL it had)."""
+    return explanation(request, exploration_id, methods.DEFAULT)
+
+
+@require_GET
+def explanation(request: HttpRequest, exploration_id, method: str):
+    """One explanation method's map of the original class, as a heat overlay; in a study
+    whose condition fixes the method, only that one (staff may look at any)."""
     exploration = _get_exploration_for(request, exploration_id)
     if left_out := _left_out(request, exploration, "model_view"):
         return left_out
-    values = model_view.saliency_of(exploration)
+    if method not in methods.METHODS:
+        raise Http404
+    fixed = studies.shown_to(exploration.participant).explanation
+    if fixed and method != fixed and not request.user.is_staff:
+        return _error(request, "This is not part of the study in your condition.", status=403)
+    values = model_view.explanation_of(exploration, method)
     if values is None:
         raise Http404
     return storage.immutable(HttpResponse(review.heatmap_png(values), content_type="image/png"))

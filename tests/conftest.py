@@ -26,6 +26,9 @@ if not os.environ.get("XAI_BACKEND"):
     settings.XAI_BACKEND = "openvino"
 
 ROOT = Path(__file__).resolve().parent.parent
+# The explanation methods computed per exploration, here and in the processes tests start:
+# each other method is seconds of CPU per exploration; the tests of the methods ask for them.
+ONLY_GRAD_CAM = "gradcam"
 
 
 @pytest.fixture(scope="session")
@@ -39,6 +42,7 @@ def _isolated_media(settings, media_root):
     # In view tests the task runs when the captured commit callbacks do, after the response:
     # nothing is worth waiting for inside the request.
     settings.XAI_POLL_WAIT_SECONDS = 0.05
+    settings.XAI_EXPLANATION_METHODS = [ONLY_GRAD_CAM]
 
 
 @pytest.fixture(autouse=True)
@@ -157,6 +161,7 @@ def start_worker(media_root, django_db_setup, django_db_blocker, tmp_path_factor
 
     def start(redis_url: str, queues: str = "inference,analysis", **env) -> WorkerProcess:
         log = tmp_path_factory.mktemp("worker") / "worker.log"
+        env = {"XAI_EXPLANATION_METHODS": ONLY_GRAD_CAM, **env}
         worker = WorkerProcess(redis_url, database, str(media_root), log, queues, **env)
         workers.append(worker.start())
         return workers[-1]
@@ -196,6 +201,7 @@ def app_env(media_root, django_db_setup, django_db_blocker) -> dict[str, str]:
         "XAI_MEDIA_ROOT": str(media_root),
         "XAI_COMPILED_DIR": str(settings.XAI_COMPILED_DIR),  # models compiled once
         "XAI_BACKEND": settings.XAI_BACKEND,
+        "XAI_EXPLANATION_METHODS": ONLY_GRAD_CAM,
     }
 
 

@@ -16,7 +16,14 @@ from django.test import Client
 from PIL import Image
 
 from painting import studies
-from painting.exports import EVENT_COLUMNS, PARTICIPANT_COLUMNS, ROUND_COLUMNS, write_study_zip
+from painting.exports import (
+    ALIGNMENT_COLUMNS,
+    EVENT_COLUMNS,
+    IMAGE_COLUMNS,
+    PARTICIPANT_COLUMNS,
+    ROUND_COLUMNS,
+    write_study_zip,
+)
 from painting.models import Exploration, Participant, Round
 from tests.helpers import (
     HTMX,
@@ -311,17 +318,41 @@ def test_every_csv_column_is_in_the_codebook(gallery, on_commit):
     study, _ = run_study(gallery, on_commit)
     archive = export_of(study)
     readme = archive.read("README.txt").decode()
-    for name in ("rounds.csv", "participants.csv", "events.csv"):
+    columns_of = {
+        "rounds.csv": ROUND_COLUMNS,
+        "participants.csv": PARTICIPANT_COLUMNS,
+        "events.csv": EVENT_COLUMNS,
+        "alignment.csv": ALIGNMENT_COLUMNS,
+        "images.csv": IMAGE_COLUMNS,
+    }
+    for name, columns in columns_of.items():
         header = next(csv.reader(io.StringIO(archive.read(name).decode())))
-        assert header == list(
-            {
-                "rounds.csv": ROUND_COLUMNS,
-                "participants.csv": PARTICIPANT_COLUMNS,
-                "events.csv": EVENT_COLUMNS,
-            }[name]
-        )
+        assert header == list(columns)
         for column in header:
             assert f"  {column}:" in readme, (name, column)
+
+
+def test_the_alignment_of_each_round_exploration_and_image_is_exported(gallery, on_commit):
+    study, exploration = run_study(gallery, on_commit)
+    archive = export_of(study)
+    rounds = rows_of(archive, "rounds.csv")
+    assert rounds[0]["kept_important"] == "" and 0 <= float(rounds[1]["kept_important"]) <= 1
+    assert [r["explanation_shown"] for r in rounds] == ["", "", ""]  # no condition fixes it
+    rows = rows_of(archive, "alignment.csv")
+    # The tests compute Grad-CAM only: the exploration's row, then each masked round's.
+    assert [(r["level"], r["round_index"], r["method"]) for r in rows] == [
+        ("exploration", "", "gradcam"),
+        ("round", "1", "gradcam"),
+        ("round", "2", "gradcam"),
+    ]
+    stored = exploration.rounds.get(index=2).alignment["gradcam"]
+    assert float(rows[2]["relevance_mass"]) == pytest.approx(stored["relevance_mass"])
+    assert rows[2]["pointing_game"] in ("0", "1") and -1 <= float(rows[2]["spearman"]) <= 1
+    [image] = rows_of(archive, "images.csv")
+    assert image["image_id"] == str(exploration.picture_id) and image["method"] == "gradcam"
+    # One person: no split halves, so no ceiling and no score; the correlation is there.
+    assert image["people"] == "1" and image["human_ceiling"] == image["alignment_score"] == ""
+    assert -1 <= float(image["spearman"]) <= 1
 
 
 def test_events_csv_is_one_flat_row_per_event(gallery, on_commit):
@@ -450,6 +481,11 @@ def test_the_csv_files_load_in_pandas_as_they_are(gallery, on_commit):
         assert numeric(events[column]), column
     assert events["size"].isna()[1] and events["size"][0] == 24
     assert list(events["type"]) == ["stroke", "classify"] * 2
+    alignment, images = frame("alignment.csv"), frame("images.csv")
+    for column in ("spearman", "iou_top10", "dice_top10", "relevance_mass", "relevance_rank"):
+        assert numeric(alignment[column]) and numeric(images[column]), column
+    assert numeric(rounds["kept_important"]) and numeric(images["people"])
+    assert images["human_ceiling"].isna().all()  # one person
 
 
 @pytest.mark.django_db

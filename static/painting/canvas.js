@@ -957,6 +957,24 @@
     });
     opacity.addEventListener("input", () => { overlay.style.opacity = opacity.value / 100; });
     overlay.style.opacity = opacity.value / 100;
+    // The method menu: its option's value is the method's overlay URL. The alignment table of
+    // each round marks the chosen method's row.
+    const menu = root.querySelector("[data-saliency-method]");
+    if (!menu) return;
+    const markChosen = () => {
+      const chosen = menu.selectedOptions[0].dataset.method;
+      document.querySelectorAll("[data-alignment] tr[data-method]").forEach((row) => {
+        row.classList.toggle("chosen", row.dataset.method === chosen);
+      });
+    };
+    menu.addEventListener("change", () => {
+      overlay.dataset.src = menu.value;
+      if (toggle.checked) overlay.src = menu.value;
+      else overlay.removeAttribute("src");
+      markChosen();
+    });
+    document.body.addEventListener("htmx:afterSettle", markChosen);
+    markChosen();
   }
 
   // Outline the centred square the model crops to (its short side × crop fraction).

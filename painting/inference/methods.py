@@ -1,0 +1,27 @@
+"""The explanation methods on offer, by key: what the web side needs to name them, without
+importing torch or the `grad-cam` package (gradcam.py computes them)."""
+
+from __future__ import annotations
+
+DEFAULT = "gradcam"
+# Key: (title, how it weighs the target layer's channels). The first is the default.
+METHODS = {
+    "gradcam": ("Grad-CAM", "gradients averaged per channel"),
+    "gradcampp": ("Grad-CAM++", "second-order gradient weights"),
+    "hirescam": ("HiResCAM", "gradients times activations, per pixel"),
+    "scorecam": (
+        "Score-CAM",
+        "the class score of the image seen through each of its most varied channels",
+    ),
+    "eigencam": (
+        "EigenCAM",
+        "the first principal component of the activations (the same for every class)",
+    ),
+}
+
+
+def title_of(key: str) -> str:
+    return METHODS[key][0] if key in METHODS else key
+
+
+CHOICES = [(key, title) for key, (title, _about) in METHODS.items()]
