@@ -49,8 +49,9 @@ redis-server --port "$REDIS_PORT" --bind 127.0.0.1 --save "" --appendonly no --d
 pids+=($!)
 "$PY" manage.py migrate --noinput -v0 && "$PY" manage.py load_gallery >/dev/null \
   && "$PY" manage.py collectstatic --noinput -v0 || exit 1
-# The inference worker: one process owns the GPU; its batches take what is waiting.
-.venv/bin/celery -A xaiproject worker -Q inference --concurrency 1 --loglevel WARNING \
+# The inference worker: INFERENCE_PROCESSES processes (default 1) share the GPU; each one's
+# batches take what is waiting, and its CPU work (compose, preprocess, record) runs beside the others'.
+.venv/bin/celery -A xaiproject worker -Q inference --concurrency "${INFERENCE_PROCESSES:-1}" --loglevel WARNING \
   -n "inference-$WEB_PORT@%h" >"$WORK/inference.log" 2>&1 &
 pids+=($!)
 XAI_BACKEND=torch XAI_TORCH_THREADS=1 XAI_WORKER_NICE=10 .venv/bin/celery -A xaiproject worker \
