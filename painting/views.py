@@ -343,6 +343,14 @@ def explore(request: HtmxHttpRequest, exploration_id):
     return render(request, EXPLORE, context)
 
 
+def _wait(wait, round_: Round) -> Round:
+    """A round deleted while its request waits (a withdrawal, a purge) is gone: 404, not 500."""
+    try:
+        return wait(round_, settings.XAI_POLL_WAIT_SECONDS)
+    except Round.DoesNotExist:
+        raise Http404 from None
+
+
 @require_POST
 def classify(request: HtmxHttpRequest, exploration_id):
     exploration = _get_exploration_for(request, exploration_id)
@@ -409,7 +417,7 @@ def _classify(request: HtmxHttpRequest, exploration: Exploration, stages: dict) 
         return redirect(exploration_url(exploration))
     # Answer with the result itself when it comes in time: no second request, no poll delay.
     with timing.stage("wait"):
-        round_ = services.wait_for_round(round_, settings.XAI_POLL_WAIT_SECONDS)
+        round_ = _wait(services.wait_for_round, round_)
     woke_at = time.time()
     with timing.stage("render"):
         response = _round_fragments(request, round_, new=True)
@@ -425,7 +433,7 @@ def round_result(request: HtmxHttpRequest, exploration_id, round_id):
     if not request.htmx:
         return redirect(exploration_url(round_.exploration))
     if request.GET.get("wait"):
-        round_ = services.wait_for_round(round_, settings.XAI_POLL_WAIT_SECONDS)
+        round_ = _wait(services.wait_for_round, round_)
     return _round_fragments(request, round_)
 
 
@@ -493,8 +501,9 @@ ROUND_FILES = {
     "masked.png": ("masked_image", "image/png"),
     "thumb.jpg": ("thumbnail", "image/jpeg"),
 }
-# The canvas reads a mask's pixels (restoring a round), which it may only do from this origin.
-SAME_ORIGIN_FILES = {"mask.png"}
+# The canvas reads the pixels of a mask (restoring a round) and of the Region map, which it may
+# only do from this origin.
+SAME_ORIGIN_FILES = {"mask.png", "segments.png"}
 
 
 @require_GET
@@ -506,7 +515,9 @@ def picture_file(request: HttpRequest, picture_id, name: str):
     field, content_type = PICTURE_FILES[name]
     if name == "segments.png":
         services.ensure_segments(picture)
-    return storage.serve(getattr(picture, field), content_type)
+    return storage.serve(
+        getattr(picture, field), content_type, same_origin=name in SAME_ORIGIN_FILES
+    )
 
 
 @require_GET
@@ -583,5 +594,5 @@ def analysis(request: HtmxHttpRequest, exploration_id, round_id):
         except services.Busy as exc:
             return _error(request, str(exc), status=429)
     if round_.analysis_status == Round.AnalysisStatus.PENDING:
-        round_ = services.wait_for_analysis(round_, settings.XAI_POLL_WAIT_SECONDS)
+        round_ = _wait(services.wait_for_analysis, round_)
     return _analysis_fragment(request, round_)

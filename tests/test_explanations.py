@@ -21,6 +21,7 @@ def every_method(settings):
     settings.XAI_EXPLANATION_METHODS = ALL
 
 
+@pytest.mark.real_model  # the cup is what the real model looks at
 @pytest.mark.slow
 def test_every_method_is_stored_and_each_round_is_scored_against_each(
     client, gallery, on_commit, every_method
@@ -97,6 +98,7 @@ def test_a_study_condition_fixes_the_method(client, gallery, on_commit, settings
         assert refused.status_code == 403 and "not part of the study" in refused.content.decode()
 
 
+@pytest.mark.real_model  # the cup is what the real model looks at
 @pytest.mark.slow
 def test_the_image_summary_shows_methods_side_by_side_with_the_ceiling(
     client, staff, gallery, on_commit, settings
@@ -127,6 +129,7 @@ def test_the_image_summary_of_an_unexplored_image_says_so(staff, gallery):
     assert "No model's view has been computed for this image yet." in page
 
 
+@pytest.mark.real_model  # the cup is what the real model looks at
 @pytest.mark.slow
 def test_rise_deletion_and_insertion_in_the_persons_order_and_the_heatmaps(
     client, staff, gallery, on_commit

@@ -54,10 +54,18 @@ def test_the_system_check_names_a_bucket_the_page_would_not_show(in_bucket, sett
     assert in_bucket.origin in errors[0].hint
 
 
-
 def picture_files(pictures) -> set[str]:
     """What a picture stores: its file, thumbnail and Region map."""
     return {f.name for p in pictures for f in (p.file, p.thumbnail, p.segments) if f}
+
+
+def wait_for_thumbnails(exploration: Exploration) -> None:
+    """The worker writes a round's thumbnail just after its answer."""
+    deadline = time.monotonic() + 30
+    while exploration.rounds.filter(index__gt=0, thumbnail="").exists():
+        assert time.monotonic() < deadline, "the worker wrote no thumbnail"
+        time.sleep(0.1)
+
 
 @pytest.mark.django_db
 def test_health_asks_the_bucket(in_bucket, settings):
@@ -121,10 +129,7 @@ def test_an_upload_classified_by_a_worker_lives_in_the_bucket_for_its_owner_only
         session.classify(mask)  # the web side writes the mask, the worker its thumbnail
     exploration = Exploration.objects.get(pk=session.base.strip("/").split("/")[-1])
     upload = exploration.picture
-    deadline = time.monotonic() + 30  # the worker writes a round's thumbnail after its answer
-    while exploration.rounds.filter(index__gt=0, thumbnail="").exists():
-        assert time.monotonic() < deadline, "the worker wrote no thumbnail"
-        time.sleep(0.1)
+    wait_for_thumbnails(exploration)
     rounds = list(exploration.rounds.order_by("index"))
     assert [r.status for r in rounds] == [Round.Status.DONE] * 3
     stored = picture_files([upload]) | {exploration.saliency.name}
@@ -187,6 +192,7 @@ def test_a_participants_masks_are_exported_from_the_bucket_and_go_when_they_with
     participant = Session(server.url, study=study.slug)
     participant.classify(random_masks(participant.size, 1)[0])
     exploration = Exploration.objects.get(participant__study=study)
+    wait_for_thumbnails(exploration)
     masked = exploration.rounds.get(index=1)
     assert {masked.mask.name, masked.thumbnail.name} <= in_bucket.keys()
 

@@ -301,15 +301,20 @@
     let viewLogTimer = null;
     function logView() {
       clearTimeout(viewLogTimer);
-      viewLogTimer = setTimeout(() => {
-        const s = canvas.width / stage.clientWidth;
-        log({
-          type: "view",
-          zoom: Math.round(zoom * 1000) / 1000,
-          x: Math.round((-tx / zoom) * s),
-          y: Math.round((-ty / zoom) * s),
-        });
-      }, 250);
+      viewLogTimer = setTimeout(flushView, 250);
+    }
+    // A view change still waiting for its timer is logged now (a Classify takes the log).
+    function flushView() {
+      if (viewLogTimer === null) return;
+      clearTimeout(viewLogTimer);
+      viewLogTimer = null;
+      const s = canvas.width / stage.clientWidth;
+      log({
+        type: "view",
+        zoom: Math.round(zoom * 1000) / 1000,
+        x: Math.round((-tx / zoom) * s),
+        y: Math.round((-ty / zoom) * s),
+      });
     }
 
     stage.addEventListener("wheel", (event) => {
@@ -764,6 +769,7 @@
       const files = new DataTransfer();
       files.items.add(maskFile());
       form.querySelector("[data-mask-input]").files = files.files;
+      flushView();
       log({ type: "classify" });
       liveWanted = false; // this round takes every stroke so far
       if (liveInput.value !== "1") liveInput.dataset.sent = "";

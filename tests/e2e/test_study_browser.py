@@ -13,6 +13,7 @@ from django.utils import timezone
 from playwright.sync_api import Page, expect
 
 from painting import exports, studies
+from painting.masking import Fill
 from painting.models import Condition, Participant, Round
 from tests.e2e.browser import stroke
 from tests.helpers import make_study, mask_png
@@ -200,7 +201,8 @@ def test_a_prolific_participant_in_a_condition_is_sent_back_with_the_code(
         other = context.new_page()
         open_study(other, f"{live_server.url}/study/{study.slug}/?PROLIFIC_PID=second-person")
         expect(other.locator("[data-saliency-toggle]")).to_have_count(1)
-        expect(other.locator("select[name=fill] option")).to_have_count(4)
+        # "full" offers every fill: the removing ones and the edits.
+        expect(other.locator("select[name=fill] option")).to_have_count(len(Fill))
     finally:
         context.close()
     assert Participant.objects.get(external_id="second-person").condition.name == "full"
