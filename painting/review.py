@@ -14,7 +14,11 @@ from . import alignment, images, masking
 from .inference import methods, registry
 from .models import Exploration, Picture, Round
 
-CHART_WIDTH, CHART_HEIGHT, CHART_PAD = 600, 160, 24
+# The plot area's margins leave room for the tick labels and the axis titles. A chart is drawn
+# at its own width where there is room (1×, so its 13px text stays 13px): the deletion chart
+# fits the explore page's 360px column, the confidence chart the replay page.
+CHART_WIDTH, NARROW_CHART_WIDTH, CHART_HEIGHT = 600, 320, 200
+CHART_LEFT, CHART_RIGHT_PAD, CHART_TOP, CHART_BOTTOM = 60, 16, 12, 156
 
 
 @dataclass(frozen=True)
@@ -25,23 +29,29 @@ class Chart:
     top1: str  # of the top-1 probability (or the heatmap order's curve)
     xs: list[tuple[int, str]]  # (x, label) for the axis ticks
     label: str  # what the chart shows, for screen readers
+    x_title: str
+    y_title: str
     width: int = CHART_WIDTH
     height: int = CHART_HEIGHT
-    left: int = CHART_PAD
-    right: int = CHART_WIDTH - CHART_PAD
-    top: int = CHART_PAD
-    bottom: int = CHART_HEIGHT - CHART_PAD
+    left: int = CHART_LEFT
+    top: int = CHART_TOP
+    bottom: int = CHART_BOTTOM
+
+    @property
+    def right(self) -> int:
+        return self.width - CHART_RIGHT_PAD
 
 
-def _x(i: int, count: int) -> int:
-    return round(CHART_PAD + i * (CHART_WIDTH - 2 * CHART_PAD) / max(1, count - 1))
+def _x(i: int, count: int, width: int = CHART_WIDTH) -> int:
+    right = width - CHART_RIGHT_PAD
+    return round(CHART_LEFT + i * (right - CHART_LEFT) / max(1, count - 1))
 
 
-def polyline(values: list[float]) -> str:
-    """SVG points for probabilities (0–1) spread evenly across the chart."""
-    height = CHART_HEIGHT - 2 * CHART_PAD
+def polyline(values: list[float], width: int = CHART_WIDTH) -> str:
+    """SVG points for probabilities (0–1) spread evenly across a chart `width` wide."""
+    height = CHART_BOTTOM - CHART_TOP
     return " ".join(
-        f"{_x(i, len(values))},{round(CHART_HEIGHT - CHART_PAD - v * height)}"
+        f"{_x(i, len(values), width)},{round(CHART_BOTTOM - v * height)}"
         for i, v in enumerate(values)
     )
 
@@ -56,6 +66,8 @@ def confidence_chart(rounds: list[Round]) -> Chart | None:
         top1=polyline([r.top[0]["probability"] for r in done]),
         xs=[(_x(i, len(done)), str(r.index)) for i, r in enumerate(done)],
         label="Confidence across rounds",
+        x_title="Round",
+        y_title="Probability",
     )
 
 
@@ -63,11 +75,15 @@ def deletion_chart(analysis: dict) -> Chart:
     """The two deletion curves of an analysed round: `original` is the user's, `top1` the
     heatmap order's; the axis counts tenths of the painted area."""
     steps = len(analysis["user"])
+    width = NARROW_CHART_WIDTH
     return Chart(
-        original=polyline(analysis["user"]),
-        top1=polyline(analysis["model"]),
-        xs=[(_x(i, steps), f"{i * 10}%") for i in range(0, steps, 2)],
+        original=polyline(analysis["user"], width),
+        top1=polyline(analysis["model"], width),
+        xs=[(_x(i, steps, width), f"{i * 10}%") for i in range(0, steps, 2)],
         label="Probability of the original class as the painted area is removed",
+        x_title="Share of the painted area removed",
+        y_title="Probability",
+        width=width,
     )
 
 
@@ -133,17 +149,39 @@ def _kept_at(name: str, size: tuple[int, int]) -> np.ndarray:
     return np.asarray(kept.resize(size, Image.Resampling.BOX), np.float64) / 255
 
 
+# Viridis at nine even steps: perceptually uniform, readable in grey and by most colour-blind
+# people, and far from the paint colour (a pinkish red). The page's legend uses the same stops.
+HEATMAP_STOPS = (
+    "#440154", "#472c7a", "#3b528b", "#2c718e", "#21908d", "#27ad81", "#5cc863", "#aadc32",
+    "#fde725",
+)  # fmt: skip
+
+
+def heatmap_scale() -> list[tuple[int, str]]:
+    """The heatmap's colour scale, low to high, as (percent, colour) gradient stops for its
+    legend (SVG stops: the page's CSP allows no inline style)."""
+    last = len(HEATMAP_STOPS) - 1
+    return [(round(100 * i / last), colour) for i, colour in enumerate(HEATMAP_STOPS)]
+
+
+def _heatmap_rgb(values: np.ndarray) -> np.ndarray:
+    """Viridis for values in 0–1, interpolated between HEATMAP_STOPS."""
+    at = np.linspace(0, 1, len(HEATMAP_STOPS))
+    stops = np.array([[int(h[i : i + 2], 16) for i in (1, 3, 5)] for h in HEATMAP_STOPS])
+    return np.stack([np.interp(values, at, stops[:, c]) for c in range(3)], axis=-1)
+
+
 def heatmap_png(values: np.ndarray, size: tuple[int, int] | None = None) -> bytes:
-    """Warm and opaque where values are high (0–1), clear where they are low; stretched to
+    """Viridis and opaque where values are high (0–1), clear where they are low; stretched to
     `size` (width, height) when given."""
     if size is not None and values.shape != size[::-1]:
         stretched = Image.fromarray(values.astype(np.float32), "F").resize(
             size, Image.Resampling.BILINEAR
         )
-        values = np.clip(np.asarray(stretched), 0, 1)
+        values = np.asarray(stretched)
+    values = np.clip(values, 0, 1)
     rgba = np.zeros((*values.shape, 4), np.uint8)
-    rgba[..., 0] = 255
-    rgba[..., 1] = (200 * (1 - values)).astype(np.uint8)
+    rgba[..., :3] = np.round(_heatmap_rgb(values)).astype(np.uint8)
     rgba[..., 3] = (200 * values).astype(np.uint8)
     return images.png_bytes(Image.fromarray(rgba, "RGBA"), fast=True)
 

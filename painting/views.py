@@ -337,6 +337,7 @@ def explore(request: HtmxHttpRequest, exploration_id):
         "analysis": selectors.analysis_of(latest) if latest else None,
         "alignment": review.alignment_rows(latest.alignment, shown.explanation) if latest else [],
         "explanation_menu": selectors.explanation_menu(shown.explanation),
+        "heatmap_scale": review.heatmap_scale(),
         "shown": shown,
         "study": study_context(exploration),
     }

@@ -9,7 +9,7 @@ import torch
 from django.test import Client
 from django.utils import timezone
 
-from painting import agreement, model_view
+from painting import agreement, model_view, review
 from painting.inference import classifier, registry
 from painting.inference.gradcam import grad_cam
 from painting.models import Round
@@ -165,7 +165,8 @@ def test_a_reloaded_page_shows_the_analysis_as_it_was(client, gallery, on_commit
         client.get(f"/e/{exploration.pk}/").content.decode(),
         client.get(f"/e/{exploration.pk}/rounds/{round_.pk}/", headers=HTMX).content.decode(),
     ):
-        assert 'viewBox="0 0 600 160"' in page and 'points=""' not in page
+        chart = f'viewBox="0 0 {review.NARROW_CHART_WIDTH} {review.CHART_HEIGHT}"'
+        assert chart in page and 'points=""' not in page
         assert ("data-fills-disagree" in page) == ("data-fills-disagree" in fresh.content.decode())
 
 

@@ -3,6 +3,7 @@
 from django import template
 
 from painting import agreement
+from painting.inference import registry
 from painting.masking import Fill
 
 register = template.Library()
@@ -36,3 +37,9 @@ def kept_reading(share: float) -> str:
 @register.filter
 def fill_label(value: str) -> str:
     return Fill(value).label
+
+
+@register.filter
+def model_title(name: str) -> str:
+    """A model's name as people read it: "ResNet-50", not "resnet50"."""
+    return registry.title_of(name)

@@ -241,6 +241,7 @@
       redoButton.disabled = undone.length === 0;
       paintedOutput.value = (paintedFraction() * 100).toFixed(1) + "%";
       stage.dataset.painted = paintedOutput.value;
+      showPreview();
     }
 
     function paintedFraction() {
@@ -910,6 +911,58 @@
         events = events.filter((e) => !LATE_TYPES.includes(e.type)); // a page back from the cache
       }
     });
+
+    // ---- Preview: the picture as the model will get it, for the fills computed here -------
+    // The same arithmetic as painting/masking.py, on the same pixels: painted where the mask's
+    // alpha is at least 128 (forms.clean_mask), the picture as decoded from its PNG.
+    const previewFills = {
+      mean: () => [124, 116, 104], // masking.IMAGENET_MEAN_RGB
+      black: () => [0, 0, 0],
+      darken: (r, g, b) => [r >> 1, g >> 1, b >> 1],
+      brighten: (r, g, b) => [255 - ((255 - r) >> 1), 255 - ((255 - g) >> 1), 255 - ((255 - b) >> 1)],
+      grey: (r, g, b) => { // PIL's RGB → L
+        const l = (r * 19595 + g * 38470 + b * 7471 + 0x8000) >> 16;
+        return [l, l, l];
+      },
+    };
+    const preview = stage.querySelector("[data-preview]");
+    const previewToggle = form.querySelector("[data-preview-toggle]");
+    const previewNote = form.querySelector("[data-preview-note]");
+    const fillSelect = form.querySelector("select[name=fill]");
+    const picture = view.querySelector("img");
+    let picturePixels = null;
+
+    function showPreview() {
+      if (!preview || !previewToggle) return;
+      const fill = previewFills[fillSelect.value];
+      previewNote.hidden = !previewToggle.checked || Boolean(fill);
+      preview.hidden = !previewToggle.checked || !fill;
+      if (preview.hidden) return;
+      if (!picturePixels) {
+        if (!picture.complete || !picture.naturalWidth) return; // again once it has loaded
+        const copy = document.createElement("canvas");
+        copy.width = canvas.width;
+        copy.height = canvas.height;
+        const cctx = copy.getContext("2d");
+        cctx.drawImage(picture, 0, 0, copy.width, copy.height);
+        picturePixels = cctx.getImageData(0, 0, copy.width, copy.height);
+      }
+      const mask = ctx.getImageData(0, 0, canvas.width, canvas.height).data;
+      const out = new ImageData(new Uint8ClampedArray(picturePixels.data), canvas.width);
+      const d = out.data;
+      for (let i = 0; i < d.length; i += 4) {
+        if (mask[i + 3] < 128) continue;
+        const [r, g, b] = fill(d[i], d[i + 1], d[i + 2]);
+        d[i] = r; d[i + 1] = g; d[i + 2] = b;
+      }
+      preview.getContext("2d").putImageData(out, 0, 0);
+      preview.dataset.fill = fillSelect.value;
+    }
+    if (previewToggle) {
+      previewToggle.addEventListener("change", showPreview);
+      fillSelect.addEventListener("change", showPreview);
+      picture.addEventListener("load", showPreview);
+    }
 
     showCropGuide(stage, canvas);
     showCheckTarget(stage);

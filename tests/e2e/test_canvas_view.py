@@ -3,6 +3,7 @@ keyboard, zoom and pan (Ctrl+wheel, buttons, Space+drag, the Pan tool, a two-fin
 never paints and keeps painting exact at any zoom, keyboard-only painting and where the focus
 goes, axe-core, Region taps and an edit the model is sent, and the Live switch."""
 
+import base64
 import io
 import re
 
@@ -11,6 +12,7 @@ import pytest
 from PIL import Image
 from playwright.sync_api import Page, expect
 
+from painting import masking
 from painting.models import Exploration
 from tests.e2e.browser import stroke
 from tests.e2e.test_painting import CANVAS_SHARE
@@ -379,3 +381,54 @@ def test_live_a_stroke_alone_classifies_one_round_in_flight_and_the_latest_wins(
     assert count == [1, 2], [r.strokes for r in rounds]
     assert f"{rounds[2].masked_fraction * 100:.1f}%" == page.evaluate(PAINTED)
     expect(page.locator('#result[data-round-index="2"]')).to_be_visible()  # not overwritten
+
+
+def canvas_pixels(canvas) -> np.ndarray:
+    """A canvas's RGBA pixels, as the page drew them."""
+    data_url = canvas.evaluate("c => c.toDataURL('image/png')")
+    return np.asarray(Image.open(io.BytesIO(base64.b64decode(data_url.split(",")[1]))))
+
+
+def test_the_preview_is_exactly_what_the_model_is_sent(
+    live_server, real_worker, gallery, page: Page
+):
+    open_image(page, live_server.url)
+    page.get_by_label("Masked area becomes").select_option("darken")
+    stroke(page, [(0.3, 0.3), (0.6, 0.5)])
+    preview = page.locator("canvas[data-preview]")
+    expect(preview).to_be_hidden()
+    page.get_by_label("Preview what the model sees").check()
+    expect(preview).to_be_visible()
+    expect(preview).to_have_attribute("data-fill", "darken")
+    shown = canvas_pixels(preview)
+
+    page.get_by_role("button", name="Classify").click()
+    expect(page.locator('#result.done[data-round-index="1"]')).to_be_visible(timeout=30_000)
+    round1 = Exploration.objects.get().rounds.get(index=1)
+    seen = page.request.get(
+        f"{live_server.url}/e/{round1.exploration_id}/rounds/{round1.pk}/masked.png"
+    )
+    seen = np.asarray(Image.open(io.BytesIO(seen.body())).convert("RGB"))
+    assert shown.shape[:2] == seen.shape[:2]
+    assert (shown[..., 3] == 255).all()
+    # Every pixel, painted or not, as the server composed it.
+    assert np.array_equal(shown[..., :3], seen)
+    assert round1.masked_fraction > 0.01
+
+    # The other fills computed here, against masking.compose with the round's mask.
+    with round1.mask.open("rb") as f:
+        mask = Image.open(f)
+        mask.load()
+    with round1.exploration.picture.file.open("rb") as f:
+        original = Image.open(f).convert("RGB")
+    for fill in ["brighten", "grey", "mean", "black"]:
+        page.get_by_label("Masked area becomes").select_option(fill)
+        expect(preview).to_have_attribute("data-fill", fill)
+        shown = canvas_pixels(preview)
+        expected = np.asarray(masking.compose(original, mask, masking.Fill(fill)))
+        assert np.array_equal(shown[..., :3], expected), fill
+
+    # Blur is not computed here: the preview says so instead of showing something else.
+    page.get_by_label("Masked area becomes").select_option("blur")
+    expect(preview).to_be_hidden()
+    expect(page.locator("[data-preview-note]")).to_be_visible()

@@ -5,6 +5,7 @@ import re
 import pytest
 from playwright.sync_api import Page, expect
 
+from painting.inference import registry
 from painting.models import Exploration, Round
 from tests.e2e.browser import stroke
 
@@ -112,6 +113,19 @@ def test_a_bad_mask_shows_a_message_and_keeps_the_rounds(
     assert Round.objects.count() == 1
 
 
+# The RGB of the overlay's most opaque pixel.
+STRONGEST_PIXEL = """img => {
+  const c = document.createElement("canvas");
+  c.width = img.naturalWidth; c.height = img.naturalHeight;
+  const ctx = c.getContext("2d");
+  ctx.drawImage(img, 0, 0);
+  const d = ctx.getImageData(0, 0, c.width, c.height).data;
+  let best = 3;
+  for (let i = 3; i < d.length; i += 4) if (d[i] > d[best]) best = i;
+  return [d[best - 3], d[best - 2], d[best - 1]];
+}"""
+
+
 def test_the_model_view_agreement_and_analysis(live_server, real_worker, gallery, page: Page):
     import time
 
@@ -130,17 +144,34 @@ def test_the_model_view_agreement_and_analysis(live_server, real_worker, gallery
     page.wait_for_function("document.querySelector('[data-saliency]').naturalWidth === 600")
     page.get_by_label("Opacity of the model's view").fill("30")
     assert overlay.evaluate("img => img.style.opacity") == "0.3"
+    # In viridis, not the paint's red: the most important pixel is yellow-green; with its scale.
+    r, g, b = overlay.evaluate(STRONGEST_PIXEL)
+    assert g > 150 and b < 120 and (r, g, b) != (255, 45, 85), (r, g, b)
+    expect(page.locator("[data-heatmap-scale]")).to_be_visible()
+    expect(page.locator("[data-heatmap-scale]")).to_have_text(re.compile(r"low\s+high importance"))
     page.get_by_label("Show the model's view").uncheck()
     expect(overlay).to_be_hidden()
 
     stroke(page, [(0.02, 0.1), (0.05, 0.9)])  # the table's edge, outside what the model sees
     page.get_by_role("button", name="Classify").click()
     expect(page.locator("[data-agreement]")).to_contain_text("You kept 100%", timeout=30_000)
+    expect(page.locator("[data-iou-hint]")).to_contain_text("intersection over union")
     page.get_by_role("button", name="Compare fills and deletion curves").click()
-    expect(page.locator(".analysis svg.chart")).to_be_visible(timeout=30_000)
+    expect(page.locator(".analysis svg.chart")).to_be_visible(timeout=90_000)
     expect(page.locator("[data-user-curve]")).to_be_attached()
     expect(page.locator(".fills tr")).to_have_count(4)
     assert exploration.rounds.get(index=1).analysis_status == "done"
+    # Legible at 1×: axis titles, and tick labels at least 11 CSS pixels tall.
+    expect(page.locator(".analysis [data-x-title]")).to_contain_text("Share of the painted")
+    expect(page.locator(".analysis [data-y-title]")).to_contain_text("Probability")
+    assert page.locator(".analysis .chart .tick").first.bounding_box()["height"] >= 11
+
+    # The Continue tile says which model and when.
+    page.goto(live_server.url)
+    meta = page.locator("[data-continue-meta]")
+    expect(meta).to_contain_text(registry.title_of(exploration.model_name))
+    expect(meta).to_contain_text("2 rounds")
+    expect(meta).to_contain_text(re.compile(r"minutes? ago"))
 
 
 def test_choosing_another_classifier(live_server, real_worker, gallery, page: Page):
