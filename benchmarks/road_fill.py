@@ -3,7 +3,8 @@
     .venv/bin/python benchmarks/road_fill.py [--repeats 5]
 
 Fills holes of several sizes in the gallery's Coffee photo (600×400) and in the same photo
-scaled to 1024×683 (the largest working copy, XAI_WORKING_MAX_SIDE), and reports the median ms of compose(..., Fill.ROAD).
+scaled to 1024×683 (the largest working copy, XAI_WORKING_MAX_SIDE), and reports the median
+ms of compose(..., Fill.ROAD).
 """
 
 from __future__ import annotations

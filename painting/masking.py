@@ -142,7 +142,9 @@ ROAD_NEIGHBOURS = (
     ((-1, -1), 1 / 12),
 )
 ROAD_NOISE = 0.01 * 255
-ROAD_SIDE = 160  # solved on the image scaled so its longer side is at most this (see benchmarks/road_fill.py)
+# Solved on the image scaled so its longer side is at most this: a round's fill costs well
+# under 200 ms (benchmarks/road_fill.py); the full-resolution system takes seconds.
+ROAD_SIDE = 160
 ROAD_SEED = 0  # fixed: the same picture and mask give the same bytes (the replay relies on it)
 
 
