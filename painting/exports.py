@@ -60,9 +60,10 @@ ROUND_COLUMNS = {
     "model": "model that answered",
     "weights_sha256": "sha256 of the model's weights file",
     "preprocessing": "how the model resized, cropped and normalised the image",
-    "fill": "what painted pixels were replaced with (mean, black, blur, inpaint), or how they"
-    " were edited (darken: half the brightness; brighten: halfway to white; grey: colour"
-    " removed, ITU-R 601 luma)",
+    "fill": "what painted pixels were replaced with (mean, black, blur, inpaint; road: ROAD's"
+    " noisy linear imputation, each pixel the mean of its 8 neighbours plus noise, solved at"
+    " most 160 pixels on the longer side), or how they were edited (darken: half the"
+    " brightness; brighten: halfway to white; grey: colour removed, ITU-R 601 luma)",
     "round_index": "0 is the unmasked original; 1, 2, … are the participant's Classify clicks",
     "masked_percent": "share of the image painted, in %",
     "top5": "JSON list of the five most likely classes: index, label, probability",

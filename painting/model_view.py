@@ -296,21 +296,35 @@ def _rise_curves(
         "heatmap": alignment.importance_order(review.model_map(name, crop).small),
     }
     result = {"method": method}
-    everywhere = np.ones(painted.shape, bool)
     for who, order in orders.items():
-        regions = [alignment.in_image(m, original.size, crop) for m in alignment.rise_masks(order)]
-        deleted = [masking.compose_where(original, r, fill) for r in regions]
-        inserted = [masking.compose_where(original, everywhere, masking.Fill.BLUR)] + [
-            masking.compose_where(original, ~r, masking.Fill.BLUR) for r in regions[:-1]
-        ]
-        outcomes = model.classify(deleted + inserted)
-        probability = [o.probability_of(target) for o in outcomes]
-        deletion = [start] + probability[: len(deleted)]
-        insertion = probability[len(deleted) :] + [start]
-        result[who] = {
-            "deletion": deletion,
-            "insertion": insertion,
-            "deletion_auc": alignment.normalised_auc(deletion),
-            "insertion_auc": alignment.normalised_auc(insertion),
-        }
+        result[who] = rise_of_order(model, original, order, crop, fill, (target, start))
     return result
+
+
+def rise_of_order(
+    model: Classifier,
+    original: Image.Image,
+    order: np.ndarray,
+    crop: float,
+    fill: masking.Fill,
+    target: tuple[int, float],
+) -> dict:
+    """One order's RISE deletion (cells replaced by `fill`) and insertion (original cells put
+    into the blurred image) curves of the target class, with their normalised AUCs."""
+    target, start = target
+    regions = [alignment.in_image(m, original.size, crop) for m in alignment.rise_masks(order)]
+    everywhere = np.ones(regions[0].shape, bool)
+    deleted = [masking.compose_where(original, r, fill) for r in regions]
+    inserted = [masking.compose_where(original, everywhere, masking.Fill.BLUR)] + [
+        masking.compose_where(original, ~r, masking.Fill.BLUR) for r in regions[:-1]
+    ]
+    outcomes = model.classify(deleted + inserted)
+    probability = [o.probability_of(target) for o in outcomes]
+    deletion = [start] + probability[: len(deleted)]
+    insertion = probability[len(deleted) :] + [start]
+    return {
+        "deletion": deletion,
+        "insertion": insertion,
+        "deletion_auc": alignment.normalised_auc(deletion),
+        "insertion_auc": alignment.normalised_auc(insertion),
+    }

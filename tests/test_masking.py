@@ -2,7 +2,14 @@ import numpy as np
 import pytest
 from PIL import Image, ImageDraw
 
-from painting.masking import IMAGENET_MEAN_RGB, Fill, compose, inpaint, painted_fraction
+from painting.masking import (
+    IMAGENET_MEAN_RGB,
+    ROAD_NOISE,
+    Fill,
+    compose,
+    inpaint,
+    painted_fraction,
+)
 
 
 def gradient(size=(64, 48)) -> Image.Image:
@@ -61,6 +68,40 @@ def test_inpaint_continues_a_flat_colour_and_stays_within_a_gradient():
 def test_inpaint_of_an_all_painted_image_falls_back_to_the_mean():
     pixels = np.asarray(gradient())
     out = inpaint(pixels, np.ones(pixels.shape[:2], bool))
+    assert (out == IMAGENET_MEAN_RGB).all()
+
+
+def test_road_fills_a_hole_in_a_linear_gradient_with_the_gradient():
+    # 400×300 is solved at 160×120: the reduced resolution and the upsampling are exercised.
+    image = gradient((400, 300))
+    mask = box_mask(image.size, (100, 80, 299, 219))
+    out = np.asarray(compose(image, mask, Fill.ROAD)).astype(float)
+    hole = np.asarray(mask) >= 128
+    error = out[hole] - np.asarray(image)[hole]
+    assert np.abs(error.mean()) < 1.0  # the neighbour mean of a linear ramp is the ramp
+    assert 0.6 * ROAD_NOISE < error.std() < 1.6 * ROAD_NOISE  # plus ROAD's small noise
+    assert np.abs(error).max() < 8 * ROAD_NOISE
+
+
+def test_road_continues_a_flat_colour_and_not_the_painted_content():
+    pixels = np.full((300, 500, 3), (10, 200, 30), np.uint8)
+    pixels[100:200, 200:300] = (250, 0, 250)  # what is painted must not leak into the fill
+    image = Image.fromarray(pixels)
+    out = np.asarray(compose(image, box_mask(image.size, (195, 95, 304, 204)), Fill.ROAD))
+    centre = out[110:190, 210:290].reshape(-1, 3).mean(0)
+    assert np.abs(centre - (10, 200, 30)).max() < 1.5
+
+
+def test_road_is_reproducible_byte_for_byte():
+    image = gradient((300, 200))
+    mask = box_mask(image.size, (20, 30, 150, 170))
+    first = compose(image, mask, Fill.ROAD).tobytes()
+    assert compose(image.copy(), mask.copy(), Fill.ROAD).tobytes() == first
+
+
+def test_road_of_an_all_painted_image_falls_back_to_the_mean():
+    image = gradient()
+    out = np.asarray(compose(image, Image.new("L", image.size, 255), Fill.ROAD))
     assert (out == IMAGENET_MEAN_RGB).all()
 
 

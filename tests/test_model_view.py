@@ -102,7 +102,7 @@ def test_the_analysis_compares_fills_and_draws_both_deletion_curves(client, gall
     round_.refresh_from_db()
     analysis = round_.analysis
     assert round_.analysis_status == Round.AnalysisStatus.DONE
-    assert [f["fill"] for f in analysis["fills"]] == ["black", "blur", "inpaint"]
+    assert [f["fill"] for f in analysis["fills"]] == ["black", "blur", "inpaint", "road"]
     original = exploration.rounds.get(index=0).top[0]["probability"]
     for curve in (analysis["user"], analysis["model"]):
         assert len(curve) == 11 and curve[0] == pytest.approx(original)

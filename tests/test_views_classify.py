@@ -101,6 +101,44 @@ def test_bad_masks_get_a_clear_message_and_save_nothing(client, gallery, on_comm
     assert exploration.rounds.count() == 1
 
 
+def test_the_road_fill_is_accepted_and_a_fresh_process_rebuilds_exactly_what_the_model_saw(
+    client, gallery, on_commit
+):
+    import subprocess
+    import sys
+
+    exploration = start(client, gallery["coffee"], on_commit)
+    mask = mask_png((600, 400), (180, 60, 430, 300))
+    response = classify(client, exploration, on_commit, mask, fill="road")
+    round_ = exploration.rounds.get(index=1)
+    assert response.status_code == 200 and round_.status == Round.Status.DONE
+    assert round_.fill == "road"
+    seen = client.get(f"/e/{exploration.pk}/rounds/{round_.pk}/masked.png").content
+    pixels = np.asarray(Image.open(io.BytesIO(seen)).convert("RGB"))
+    with exploration.picture.file.open("rb") as f:
+        original = np.asarray(Image.open(f).convert("RGB"))
+    assert (pixels[350, 550] == original[350, 550]).all()  # not painted: untouched
+    assert np.abs(pixels[180, 300].astype(int) - original[180, 300]).max() > 0
+    # The replay is another process: compose from the stored original, mask and fill there.
+    with exploration.picture.file.open("rb") as f:
+        picture = f.read()
+    script = (
+        "import io, sys; from PIL import Image; from painting.masking import Fill, compose\n"
+        "picture, mask = sys.stdin.buffer.read().split(b'--mask--')\n"
+        "out = compose(Image.open(io.BytesIO(picture)).convert('RGB'),"
+        " Image.open(io.BytesIO(mask)), Fill.ROAD)\n"
+        "sys.stdout.buffer.write(out.tobytes())"
+    )
+    replay = subprocess.run(
+        [sys.executable, "-c", script],
+        input=picture + b"--mask--" + mask,
+        capture_output=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[1],
+    ).stdout
+    assert replay == pixels.tobytes()
+
+
 def test_an_unknown_fill_is_refused(client, gallery, on_commit):
     exploration = start(client, gallery["coffee"], on_commit)
     response = classify(client, exploration, on_commit, mask_png((600, 400)), fill="glitter")
