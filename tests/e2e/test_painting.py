@@ -6,6 +6,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from painting.inference import registry
+from painting.masking import REMOVING_FILLS
 from painting.models import Exploration, Round
 from tests.e2e.browser import stroke
 
@@ -159,7 +160,8 @@ def test_the_model_view_agreement_and_analysis(live_server, real_worker, gallery
     page.get_by_role("button", name="Compare fills and deletion curves").click()
     expect(page.locator(".analysis svg.chart")).to_be_visible(timeout=90_000)
     expect(page.locator("[data-user-curve]")).to_be_attached()
-    expect(page.locator(".fills tr")).to_have_count(4)
+    # Every other removing fill (one row each), and the one this round used.
+    expect(page.locator(".fills tr")).to_have_count(len(REMOVING_FILLS))
     assert exploration.rounds.get(index=1).analysis_status == "done"
     # Legible at 1×: axis titles, and tick labels at least 11 CSS pixels tall.
     expect(page.locator(".analysis [data-x-title]")).to_contain_text("Share of the painted")

@@ -47,7 +47,7 @@ def test_the_page_shows_images_from_the_bucket_and_restores_a_mask(
     )
 
     page.goto(server.url + session.base)
-    images = page.locator(".stage > img:not([hidden]), .history-item img")
+    images = page.locator(".stage-view > img:not([hidden]), .history-item img")
     expect(images).to_have_count(3)  # the photo, the original's and round 1's thumbnails
     page.wait_for_function("() => [...document.images].every(i => i.complete)")
     widths = images.evaluate_all("images => images.map(i => i.naturalWidth)")
