@@ -34,6 +34,19 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
+def stop_group(process: subprocess.Popen | None) -> None:
+    """End a process started in its own session, and everything it started: SIGTERM, then
+    SIGKILL after 30 s."""
+    if process is None or process.poll() is not None:
+        return
+    os.killpg(process.pid, signal.SIGTERM)
+    try:
+        process.wait(30)
+    except subprocess.TimeoutExpired:
+        os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
 class WebServer:
     """scripts/serve.sh on a free port; its files (nginx's, the secret key, temporary uploads)
     in workdir. Give the database (XAI_DB_PATH or DATABASE_URL) and XAI_MEDIA_ROOT in env, or leave
@@ -87,14 +100,7 @@ class WebServer:
         raise RuntimeError("the web server did not start:\n" + self.log_path.read_text()[-3000:])
 
     def stop(self) -> None:
-        if self.process is None or self.process.poll() is not None:
-            return
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
+        stop_group(self.process)
 
 
 class SlowBodies:
@@ -181,14 +187,7 @@ class ShellProcess:
         return self.process is not None and self.process.poll() is None
 
     def stop(self) -> None:
-        if not self.running():
-            return
-        os.killpg(self.process.pid, signal.SIGTERM)
-        try:
-            self.process.wait(30)
-        except subprocess.TimeoutExpired:
-            os.killpg(self.process.pid, signal.SIGKILL)
-            self.process.wait()
+        stop_group(self.process)
 
 
 class S3Server:
