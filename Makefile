@@ -57,7 +57,7 @@ FAST := -m "not worker and not browser and not server and not slow"
 
 fast: venv
 	$(VENV)/bin/ruff check .
-	DATABASE_URL= $(VENV)/bin/pytest -q $(FAST)
+	DATABASE_URL= $(VENV)/bin/pytest -q -n auto $(FAST)
 
 test-postgres: venv system
 	$(ON_POSTGRES)

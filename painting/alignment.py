@@ -18,7 +18,6 @@ from dataclasses import dataclass
 
 import numpy as np
 from PIL import Image
-from scipy import ndimage, stats
 
 HARMONIZATION_SIDE = 64  # the benchmark blurs and compares at this resolution
 BLUR_SIZE, BLUR_SIGMA = 10, 10.0  # its Gaussian kernel
@@ -50,6 +49,8 @@ def blurred(human: np.ndarray) -> np.ndarray:
     its convolution does: ClickMe maps are clicks on a zero ground, ours are kept pixels
     (1) on painted ones (0), and zeros would darken the border of a map of someone who kept
     everything into a centre bias that the model's maps would then agree with."""
+    from scipy import ndimage  # imported here: a second of start-up for every web process
+
     return ndimage.convolve(np.asarray(human, np.float64), _gaussian_kernel(), mode="nearest")
 
 
@@ -59,6 +60,8 @@ def spearman(a: np.ndarray, b: np.ndarray) -> float | None:
     a, b = np.ravel(a), np.ravel(b)
     if np.ptp(a) == 0 or np.ptp(b) == 0:
         return None
+    from scipy import stats
+
     return float(stats.spearmanr(a, b).statistic)
 
 

@@ -37,7 +37,7 @@ def encode(labels: np.ndarray) -> bytes:
     rgb[..., 0] = labels & 0xFF
     rgb[..., 1] = labels >> 8
     out = io.BytesIO()
-    Image.fromarray(rgb, "RGB").save(out, format="PNG", optimize=True)
+    Image.fromarray(rgb, "RGB").save(out, format="PNG")
     return out.getvalue()
 
 

@@ -39,9 +39,12 @@ def media_root(tmp_path_factory) -> Path:
 @pytest.fixture(autouse=True)
 def _isolated_media(settings, media_root):
     settings.MEDIA_ROOT = str(media_root)
+    # Static files are served from static/ where a test asks (WHITENOISE_USE_FINDERS), never
+    # from a collectstatic folder a `make run` left: whitenoise would index it for each Client.
+    settings.STATIC_ROOT = str(media_root.parent / "no-static-root")
     # In view tests the task runs when the captured commit callbacks do, after the response:
     # nothing is worth waiting for inside the request.
-    settings.XAI_POLL_WAIT_SECONDS = 0.05
+    settings.XAI_POLL_WAIT_SECONDS = 0
     settings.XAI_EXPLANATION_METHODS = [ONLY_GRAD_CAM]
 
 

@@ -6,7 +6,6 @@ import os
 import re
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
@@ -245,8 +244,6 @@ print(sum(bool(refusal(request, "explore", "")) for _ in range(int(sys.argv[1]))
 
 def count_in_processes(processes: int, each: int, **env) -> list[tuple[str, int]]:
     """Each process counts `each` requests from one address; (cache class, refused) per process."""
-    if time.time() % 60 > 50:  # the processes must count in the same one-minute window
-        time.sleep(61 - time.time() % 60)
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "xaiproject.settings", **env}
     command = [sys.executable, "-c", COUNT_IN_THIS_PROCESS, str(each)]
     running = [

@@ -19,7 +19,7 @@ import torch
 from PIL import Image
 
 from . import runtimes
-from .registry import REGISTRY, ModelSpec, WeightsMissing, sha256_of
+from .registry import ModelSpec, WeightsMissing, sha256_of, spec_of
 
 LABELS_FILE = Path(__file__).with_name("imagenet_classes.txt")
 log = logging.getLogger(__name__)
@@ -172,6 +172,4 @@ def fastest_backend(
 
 @functools.cache
 def _loaded(name: str, backend: str, cache_dir: Path | None) -> Classifier:
-    if name not in REGISTRY:
-        raise WeightsMissing(f"Unknown model {name!r}; known: {', '.join(REGISTRY)}.")
-    return Classifier(REGISTRY[name], backend=backend, cache_dir=cache_dir)
+    return Classifier(spec_of(name), backend=backend, cache_dir=cache_dir)

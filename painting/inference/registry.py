@@ -7,6 +7,7 @@ model with random weights.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import os
 from collections.abc import Callable
@@ -140,8 +141,25 @@ class ModelSpec:
     preprocessing: str
 
 
-REGISTRY: dict[str, ModelSpec] = {
-    spec.name: spec
+class _Registry(dict):
+    """The models below, and every other torchvision ImageNet CNN, which are found the first
+    time a name not below is asked for: finding them imports torchvision (seconds of start-up
+    for each web process that never needs it)."""
+
+    def __missing__(self, name: str) -> ModelSpec:
+        _register_torchvision_classifiers()
+        if dict.__contains__(self, name):
+            return dict.__getitem__(self, name)
+        raise KeyError(name)
+
+    def __contains__(self, name: object) -> bool:
+        if not dict.__contains__(self, name):
+            _register_torchvision_classifiers()
+        return dict.__contains__(self, name)
+
+
+REGISTRY: dict[str, ModelSpec] = _Registry(
+    (spec.name, spec)
     for spec in (
         ModelSpec(
             "resnet50",
@@ -174,7 +192,7 @@ REGISTRY: dict[str, ModelSpec] = {
             "bicubic resize of the short side to 256, center crop 224, x/127.5-1",
         ),
     )
-}
+)
 
 
 def _family(name: str) -> str | None:
@@ -227,30 +245,42 @@ def _existing(path: Path) -> Path | None:
     return path if path.is_file() else None
 
 
+@functools.cache
 def _register_torchvision_classifiers() -> None:
-    """Every other torchvision ImageNet CNN; each is listed once its weights file is present."""
+    """Every other torchvision ImageNet CNN; each is offered once its weights file is present."""
     from torchvision import models
 
     for name in models.list_models(module=models):
-        if name not in REGISTRY and _family(name):
+        if not dict.__contains__(REGISTRY, name) and _family(name):
             REGISTRY[name] = _torchvision_spec(name)
 
 
-_register_torchvision_classifiers()
+def _other_torchvision_weights_present() -> bool:
+    return any(
+        not path.name.startswith("resnet50-") for path in resnet50_checkpoint_dir().glob("*.pth")
+    )
+
+
+def spec_of(name: str) -> ModelSpec:
+    """The named model's spec; WeightsMissing (with the known names) for an unknown name."""
+    if name not in REGISTRY:
+        raise WeightsMissing(f"Unknown model {name!r}; known: {', '.join(REGISTRY)}.")
+    return REGISTRY[name]
 
 
 def available_models() -> list[str]:
     """Registered models whose weights are present, best first."""
+    if _other_torchvision_weights_present():
+        _register_torchvision_classifiers()
     return [name for name, spec in REGISTRY.items() if spec.weights_path() is not None]
 
 
 def default_model_name(preferred: str = "") -> str:
     """The preferred model when its weights exist, else the best available one."""
     if preferred:
-        if preferred not in REGISTRY:
-            raise WeightsMissing(f"Unknown model {preferred!r}; known: {', '.join(REGISTRY)}.")
-        if REGISTRY[preferred].weights_path() is None:
-            raise WeightsMissing(f"No weights for {preferred}. {REGISTRY[preferred].missing_help}")
+        spec = spec_of(preferred)
+        if spec.weights_path() is None:
+            raise WeightsMissing(f"No weights for {preferred}. {spec.missing_help}")
         return preferred
     available = available_models()
     if not available:
