@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import functools
 import logging
+from typing import TYPE_CHECKING
 
 import numpy as np
 from celery.exceptions import SoftTimeLimitExceeded
@@ -18,15 +19,18 @@ from PIL import Image
 
 from . import agreement, alignment, images, masking, notify, originals, review
 from .inference import methods, registry
-from .inference.classifier import Classifier, load_classifier
-from .inference.gradcam import explanation_map
 from .models import Exploration, Round
+
+if TYPE_CHECKING:
+    from .inference.classifier import Classifier
 
 log = logging.getLogger(__name__)
 
 
 def gradient_model(name: str) -> Classifier:
     """The model in torch, for Grad-CAM and the analyses (the analysis worker)."""
+    from .inference.classifier import load_classifier  # torch: never in web processes
+
     return load_classifier(name, "torch")
 
 
@@ -87,6 +91,8 @@ def _store_explanation(exploration: Exploration, model: Classifier, method: str)
     try:
         png = _same_map_elsewhere(exploration, original, method)
         if png is None:
+            from .inference.gradcam import explanation_map
+
             picture = exploration.picture
             values = explanation_map(
                 model,

@@ -11,6 +11,7 @@ from __future__ import annotations
 import logging
 import time
 from datetime import timedelta
+from typing import TYPE_CHECKING
 
 import numpy as np
 from celery.exceptions import SoftTimeLimitExceeded
@@ -23,9 +24,11 @@ from django.utils import timezone
 from PIL import Image
 
 from . import images, model_view, notify, originals, timing
-from .inference.classifier import Classifier, Outcome, load_classifier
 from .inference.registry import WeightsMissing
 from .models import Round
+
+if TYPE_CHECKING:
+    from .inference.classifier import Classifier, Outcome
 
 log = logging.getLogger(__name__)
 
@@ -240,6 +243,8 @@ def _crash_message(exc: Exception) -> str:
 
 def inference_model(name: str) -> Classifier:
     """The model on the inference worker's fast backend."""
+    from .inference.classifier import load_classifier  # torch: never in web processes
+
     return load_classifier(name, settings.XAI_BACKEND, settings.XAI_COMPILED_DIR)
 
 

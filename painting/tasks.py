@@ -11,7 +11,6 @@ from celery.signals import worker_process_init
 from django.conf import settings
 
 from . import model_view, pipeline
-from .inference.classifier import configure_torch
 from .inference.registry import WeightsMissing, default_model_name
 
 log = logging.getLogger(__name__)
@@ -27,6 +26,8 @@ def _load_model_once(**_kwargs) -> None:
     """Each worker process sizes its thread pool and loads the model before the first round."""
     # run.sh starts the analysis worker lower, so that it yields the CPU to classification.
     os.nice(settings.XAI_WORKER_NICE)
+    from .inference.classifier import configure_torch  # torch: in workers, not web processes
+
     configure_torch(settings.XAI_TORCH_THREADS)
     # Without weights each round fails with the message that says how to install them.
     with contextlib.suppress(WeightsMissing):

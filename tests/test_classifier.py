@@ -1,5 +1,10 @@
 """The real default classifier on real photos, and the resnet50 code path."""
 
+import os
+import subprocess
+import sys
+from pathlib import Path
+
 import numpy as np
 import pytest
 import torch
@@ -96,6 +101,36 @@ def test_resnet50_is_listed_and_loaded_only_from_a_weights_file(tmp_path, monkey
     assert len(outcome.top) == 5
     assert model.weights_sha256 == registry.sha256_of(path)
     assert model.preprocess(photo("coffee")).shape == (3, 224, 224)
+
+
+@pytest.mark.parametrize(
+    "env",
+    [{}, {"XDG_CACHE_HOME": "/srv/cache"}, {"TORCH_HOME": "~/models", "XDG_CACHE_HOME": "/x"}],
+)
+def test_the_weights_folder_is_torchs_own_without_importing_torch(env, monkeypatch):
+    for name in ("TORCH_HOME", "XDG_CACHE_HOME"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    assert registry.resnet50_checkpoint_dir() == Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def test_a_web_process_lists_the_models_without_loading_torch():
+    """Only workers classify: a web process that imports every view and lists the models
+    never imports torch, torchvision, the grad-cam package, scipy or a model runtime."""
+    script = (
+        "import sys, django; django.setup(); import xaiproject.urls;"
+        "from painting import views, exports, admin, review_views, study_views, services;"
+        "from painting.inference import registry; assert registry.available_models();"
+        "heavy = ('torch', 'torchvision', 'pytorch_grad_cam', 'scipy.stats', 'openvino',"
+        " 'onnxruntime', 'skimage'); print([m for m in heavy if m in sys.modules])"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "xaiproject.settings"}
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"
 
 
 def test_unknown_models_are_refused():

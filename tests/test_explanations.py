@@ -5,7 +5,7 @@ fixes the method."""
 import pytest
 from django.test import Client
 
-from painting import model_view
+from painting.inference import gradcam
 from painting.inference.methods import METHODS
 from painting.models import Exploration
 from tests.helpers import HTMX, classify, join_study, make_study, mask_png, start, study_step
@@ -63,7 +63,7 @@ def test_a_second_exploration_of_the_photo_copies_the_maps(
     def not_again(*args, **kwargs):
         raise AssertionError("computed again")
 
-    monkeypatch.setattr(model_view, "explanation_map", not_again)
+    monkeypatch.setattr(gradcam, "explanation_map", not_again)
     second = start(Client(), gallery["coffee"], on_commit)
     first.refresh_from_db()
     second.refresh_from_db()

@@ -13,10 +13,13 @@ import os
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
-import torch
 from PIL import Image
+
+if TYPE_CHECKING:
+    import torch
 
 RESNET50_FILES = {
     # sha256 prefix (as in torchvision's file names) -> torchvision weights enum member
@@ -38,7 +41,12 @@ def sha256_of(path: Path) -> str:
 
 
 def resnet50_checkpoint_dir() -> Path:
-    return Path(torch.hub.get_dir()) / "checkpoints"
+    """torch.hub.get_dir()'s checkpoints, found as torch finds them ($TORCH_HOME, else
+    $XDG_CACHE_HOME/torch, else ~/.cache/torch) without importing torch: a web process lists
+    the models but never runs one."""
+    cache = os.environ.get("XDG_CACHE_HOME", os.path.join("~", ".cache"))
+    torch_home = os.environ.get("TORCH_HOME", os.path.join(cache, "torch"))
+    return Path(os.path.expanduser(torch_home)) / "hub" / "checkpoints"
 
 
 def resnet50_weights_path() -> Path | None:
@@ -65,6 +73,7 @@ def _efficientnet_lite_weights_path(variant: str) -> Path | None:
 
 
 def build_resnet50(weights_path: Path) -> tuple[torch.nn.Module, Callable]:
+    import torch
     from torchvision.models import ResNet50_Weights, resnet50
 
     state = torch.load(weights_path, map_location="cpu", weights_only=True)
@@ -80,6 +89,8 @@ def _efficientnet_lite_transform(size: int) -> Callable[[Image.Image], torch.Ten
     resize_to = int(size / 0.875)
 
     def transform(image: Image.Image) -> torch.Tensor:
+        import torch
+
         w, h = image.size
         scale = resize_to / min(w, h)
         resized = image.resize(
@@ -96,6 +107,7 @@ def _efficientnet_lite_transform(size: int) -> Callable[[Image.Image], torch.Ten
 
 def _build_efficientnet_lite(variant: str, size: int):
     def build(weights_path: Path) -> tuple[torch.nn.Module, Callable]:
+        import torch
         from efficientnet_lite_pytorch import EfficientNet
 
         model = EfficientNet.from_name(f"efficientnet-{variant}")
@@ -206,6 +218,7 @@ def saliency_layer_of(name: str) -> str:
 
 def _build_torchvision(name: str):
     def build(weights_path: Path) -> tuple[torch.nn.Module, Callable]:
+        import torch
         from torchvision import models
 
         model = models.get_model(name, weights=None)  # architecture; real weights follow
