@@ -8,9 +8,8 @@ from painting.inference import registry
 from painting.models import Picture
 
 
-def test_load_gallery_is_idempotent_and_records_licences(db):
-    call_command("load_gallery", stdout=io.StringIO())
-    call_command("load_gallery", stdout=io.StringIO())
+def test_load_gallery_is_idempotent_and_records_licences(gallery):
+    call_command("load_gallery", stdout=io.StringIO())  # again, over the session's gallery
     assert Picture.objects.filter(is_gallery=True).count() == 6
     coffee = Picture.objects.get(slug="coffee")
     assert (coffee.width, coffee.height, coffee.licence) == (600, 400, "CC0")

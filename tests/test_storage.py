@@ -39,6 +39,7 @@ def load_gallery() -> dict[str, Picture]:
     return {p.slug: p for p in Picture.objects.filter(is_gallery=True)}
 
 
+@pytest.mark.server  # moto's S3 server
 def test_settings_describe_a_private_bucket_and_where_its_urls_point(in_bucket, settings):
     options = settings.STORAGES["default"]["OPTIONS"]
     assert options["querystring_auth"] and options["querystring_expire"] == URL_SECONDS
@@ -47,6 +48,7 @@ def test_settings_describe_a_private_bucket_and_where_its_urls_point(in_bucket, 
     assert storage.signed_urls_are_allowed_images(None) == []
 
 
+@pytest.mark.server  # moto's S3 server
 def test_the_system_check_names_a_bucket_the_page_would_not_show(in_bucket, settings):
     settings.CONTENT_SECURITY_POLICY = {"DIRECTIVES": {"img-src": ["'self'"]}}
     errors = storage.signed_urls_are_allowed_images(None)
@@ -67,6 +69,7 @@ def wait_for_thumbnails(exploration: Exploration) -> None:
         time.sleep(0.1)
 
 
+@pytest.mark.server  # moto's S3 server
 @pytest.mark.django_db
 def test_health_asks_the_bucket(in_bucket, settings):
     assert health.check()["storage"] == "ok"
@@ -78,6 +81,7 @@ def test_health_asks_the_bucket(in_bucket, settings):
     assert health.check()["storage"] == "failed"
 
 
+@pytest.mark.server  # moto's S3 server
 @pytest.mark.django_db
 def test_purge_lists_the_bucket_and_deletes_only_orphans(in_bucket):
     gallery = load_gallery()
