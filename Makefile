@@ -53,7 +53,9 @@ test: venv system
 # No Redis, worker, web server or browser, none of the heavy tests; explorations in the test
 # process are classified by a tiny test network (tests/tiny_model.py), except in the tests
 # marked real_model, which check the real model's answers.
-FAST := -m "not worker and not browser and not server and not slow"
+# Modules whose every test is heavy are not even imported (Playwright, hypothesis).
+FAST := -m "not worker and not browser and not server and not slow" \
+	--ignore=tests/e2e --ignore=tests/test_fuzz.py
 
 fast: venv
 	$(VENV)/bin/ruff check .
