@@ -7,7 +7,7 @@ import logging
 import os
 
 from celery import shared_task
-from celery.signals import worker_process_init
+from celery.signals import worker_init, worker_process_init
 from django.conf import settings
 
 from . import model_view, pipeline
@@ -19,6 +19,13 @@ log = logging.getLogger(__name__)
 # before its own settings; sent without, every task runs under the limits of the worker that
 # runs it (CELERY_TASK_SOFT_TIME_LIMIT / CELERY_TASK_TIME_LIMIT, from its environment).
 NO_SENDER_LIMITS = {"time_limit": None, "soft_time_limit": None}
+
+
+@worker_init.connect
+def _import_the_model_code(**_kwargs) -> None:
+    """The worker's main process imports torch and the runtimes once, before it forks: each pool
+    process (a replacement too) starts with them. Web processes never import them."""
+    import painting.inference.classifier  # noqa: F401
 
 
 @worker_process_init.connect

@@ -327,6 +327,9 @@ CELERY_TASK_ROUTES = {
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+# A pool process loads its model before it says it is up (tasks._load_model_once): seconds on a
+# busy machine, where Celery's 4 s default killed each replacement of a crashed process.
+CELERY_WORKER_PROC_ALIVE_TIMEOUT = 60
 CELERY_TASK_SOFT_TIME_LIMIT = float(env("XAI_TASK_SOFT_TIME_LIMIT", "60"))
 CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 10
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
