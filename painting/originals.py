@@ -22,10 +22,15 @@ def original_image(picture_id, sha256: str) -> Image.Image:
 def masked_image_of(round_: Round) -> Image.Image:
     """The stored original with the round's mask filled: exactly what the model was shown."""
     picture = round_.exploration.picture
-    original = original_image(picture.pk, picture.sha256)
     if not round_.mask:
-        return original
+        return original_image(picture.pk, picture.sha256)
     with round_.mask.open("rb") as f:
         mask = Image.open(f)
         mask.load()
-    return masking.compose(original, mask, masking.Fill(round_.fill))
+    return seen_by_model(picture, mask, masking.Fill(round_.fill))
+
+
+def seen_by_model(picture: Picture, mask: Image.Image, fill: masking.Fill) -> Image.Image:
+    """What the model is shown for this mask and fill: a round's (masked_image_of), and the
+    page's preview of one before it is sent (services.preview_png), composed the same way."""
+    return masking.compose(original_image(picture.pk, picture.sha256), mask, fill)

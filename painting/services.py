@@ -7,15 +7,17 @@ workers goes out through dispatch; the worker side lives in pipeline."""
 from __future__ import annotations
 
 import json
+import threading
 
 from django.conf import settings
+from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 from PIL import Image
 
-from . import dispatch, images, masking, notify, pipeline, segments, selectors, timing
+from . import dispatch, images, masking, notify, originals, pipeline, segments, selectors, timing
 from .inference import registry
 from .models import Exploration, Picture, Round
 
@@ -309,3 +311,28 @@ def wait_for_analysis(round_: Round, timeout: float) -> Round:
         )
         round_.refresh_from_db()
     return round_
+
+
+# Previews composed at once in this process (blur, inpaint and ROAD cost 10 to 200 ms of CPU
+# each); one visitor has at most one in progress anywhere (a cache key all processes share).
+_PREVIEWS = threading.BoundedSemaphore(settings.XAI_PREVIEW_CONCURRENCY)
+PREVIEW_HELD_SECONDS = 10  # how long a crashed process's claim on a visitor's preview lasts
+
+
+def preview_png(picture: Picture, mask: Image.Image, fill: masking.Fill, visitor: str) -> bytes:
+    """What the model would be shown for this mask and fill, composed exactly as for a round
+    (originals.seen_by_model), as a PNG. Writes nothing. Raises Busy when this visitor's
+    previous preview is still being composed, or this process has no room for another."""
+    key = f"preview-in-progress:{visitor}"
+    if visitor and not cache.add(key, 1, timeout=PREVIEW_HELD_SECONDS):
+        raise Busy("Your previous preview is still being made. Wait a moment and try again.")
+    try:
+        if not _PREVIEWS.acquire(blocking=False):
+            raise Busy("The server is making other previews right now. Try again in a moment.")
+        try:
+            return images.png_bytes(originals.seen_by_model(picture, mask, fill), fast=True)
+        finally:
+            _PREVIEWS.release()
+    finally:
+        if visitor:
+            cache.delete(key)

@@ -912,9 +912,11 @@
       }
     });
 
-    // ---- Preview: the picture as the model will get it, for the fills computed here -------
-    // The same arithmetic as painting/masking.py, on the same pixels: painted where the mask's
-    // alpha is at least 128 (forms.clean_mask), the picture as decoded from its PNG.
+    // ---- Preview: the picture as the model will get it ----------------------------------
+    // The fills below are computed here, with the same arithmetic as painting/masking.py, on
+    // the same pixels: painted where the mask's alpha is at least 128 (forms.clean_mask), the
+    // picture as decoded from its PNG. The others (blur, inpaint, ROAD) the server composes
+    // exactly as for a round (views.preview), asked once the canvas settles, not per move.
     const previewFills = {
       mean: () => [124, 116, 104], // masking.IMAGENET_MEAN_RGB
       black: () => [0, 0, 0],
@@ -925,19 +927,27 @@
         return [l, l, l];
       },
     };
+    const PREVIEW_SETTLE_MS = 150;
     const preview = stage.querySelector("[data-preview]");
     const previewToggle = form.querySelector("[data-preview-toggle]");
     const previewNote = form.querySelector("[data-preview-note]");
     const fillSelect = form.querySelector("select[name=fill]");
     const picture = view.querySelector("img");
+    const previewUrl = stage.dataset.previewUrl;
     let picturePixels = null;
 
     function showPreview() {
       if (!preview || !previewToggle) return;
       const fill = previewFills[fillSelect.value];
-      previewNote.hidden = !previewToggle.checked || Boolean(fill);
-      preview.hidden = !previewToggle.checked || !fill;
+      const byServer = !fill && Boolean(previewUrl);
+      previewNote.hidden = !previewToggle.checked || Boolean(fill) || byServer;
+      if (!previewNote.hidden) previewNote.textContent = previewNote.dataset.text;
+      preview.hidden = !previewToggle.checked || !(fill || byServer);
       if (preview.hidden) return;
+      if (byServer) {
+        askServer();
+        return;
+      }
       if (!picturePixels) {
         if (!picture.complete || !picture.naturalWidth) return; // again once it has loaded
         const copy = document.createElement("canvas");
@@ -957,8 +967,73 @@
       }
       preview.getContext("2d").putImageData(out, 0, 0);
       preview.dataset.fill = fillSelect.value;
+      preview.dataset.source = "page";
     }
+
+    // One request at a time; changes made while it is out are sent together when it is back.
+    let serverTimer = null;
+    let serverBusy = false;
+    let serverAgain = false;
+
+    function askServer() {
+      preview.dataset.pending = "true";
+      clearTimeout(serverTimer);
+      serverTimer = setTimeout(sendToServer, PREVIEW_SETTLE_MS);
+    }
+
+    function wantedFromServer(fill) {
+      return previewToggle.checked && fillSelect.value === fill && !previewFills[fill];
+    }
+
+    function sendToServer() {
+      serverTimer = null;
+      if (serverBusy) {
+        serverAgain = true;
+        return;
+      }
+      const fill = fillSelect.value;
+      if (!wantedFromServer(fill)) return;
+      const body = new FormData();
+      body.append("mask", maskFile());
+      body.append("fill", fill);
+      serverBusy = true;
+      fetch(previewUrl, {
+        method: "POST",
+        headers: { "X-CSRFToken": csrfToken() },
+        body: body,
+        credentials: "same-origin",
+      })
+        .then(async (response) => {
+          if (!response.ok) throw new Error(await refusalOf(response));
+          return createImageBitmap(await response.blob());
+        })
+        .then((bitmap) => {
+          if (!wantedFromServer(fill)) return;
+          const pctx = preview.getContext("2d");
+          pctx.clearRect(0, 0, preview.width, preview.height);
+          pctx.drawImage(bitmap, 0, 0, preview.width, preview.height);
+          preview.dataset.fill = fill;
+          preview.dataset.source = "server";
+          previewNote.hidden = true;
+        })
+        .catch((error) => {
+          if (!wantedFromServer(fill)) return;
+          previewNote.textContent = error.message || "The preview could not be made: try again.";
+          previewNote.hidden = false;
+        })
+        .finally(() => {
+          serverBusy = false;
+          if (serverAgain) {
+            serverAgain = false;
+            sendToServer();
+          } else if (serverTimer === null) {
+            delete preview.dataset.pending;
+          }
+        });
+    }
+
     if (previewToggle) {
+      previewNote.dataset.text = previewNote.textContent;
       previewToggle.addEventListener("change", showPreview);
       fillSelect.addEventListener("change", showPreview);
       picture.addEventListener("load", showPreview);
@@ -981,6 +1056,13 @@
 
   function csrfToken() {
     return JSON.parse(document.body.getAttribute("hx-headers") || "{}")["x-csrftoken"] || "";
+  }
+
+  // The message of a refusal (views._error answers with the page's message partial).
+  async function refusalOf(response) {
+    const html = await response.text();
+    const flash = new DOMParser().parseFromString(html, "text/html").querySelector(".flash");
+    return flash ? flash.textContent.trim() : `The preview failed (HTTP ${response.status}).`;
   }
 
   // keepalive: the report still goes if the person clicks Next at once.
