@@ -12,7 +12,7 @@ from django import forms
 from django.conf import settings
 from PIL import Image
 
-from . import images
+from . import edits, images
 from .masking import Fill
 
 MAX_MASK_BYTES = 8 * 1024 * 1024
@@ -64,9 +64,18 @@ class UploadForm(forms.Form):
         return name.rsplit(".", 1)[0][:200] or "Upload"
 
 
+def _switch(name: str) -> forms.ChoiceField:
+    return forms.ChoiceField(
+        choices=[("", "off"), ("1", "on")],
+        required=False,
+        error_messages={"invalid_choice": f"{name} must be 1 or empty."},
+    )
+
+
 class MaskForm(forms.Form):
-    """A painted mask as a PNG at the picture's size, and a fill: what a Classify sends, and
-    what the page's preview of the model's picture sends (the same checks for both)."""
+    """A painted mask as a PNG at the picture's size, a fill, and the edits of the whole
+    picture (painting.edits): what a Classify sends, and what the page's preview of the
+    model's picture sends (the same checks for both). cleaned_data["edits"]: an Edits."""
 
     mask = forms.FileField(
         error_messages={
@@ -75,6 +84,23 @@ class MaskForm(forms.Form):
         }
     )
     fill = forms.ChoiceField(choices=[(f.value, f.label) for f in Fill], initial=Fill.MEAN.value)
+    crop = forms.CharField(
+        required=False,
+        max_length=64,
+        strip=False,
+        error_messages={"max_length": "The crop is longer than 64 characters."},
+    )
+    flip_horizontal = _switch("flip_horizontal")
+    flip_vertical = _switch("flip_vertical")
+    rotation = forms.ChoiceField(
+        choices=[("", "none")] + [(str(r), f"{r}°") for r in edits.ROTATIONS],
+        required=False,
+        error_messages={
+            "invalid_choice": "The rotation must be one of "
+            + ", ".join(map(str, edits.ROTATIONS))
+            + " degrees."
+        },
+    )
 
     def __init__(
         self, *args, size: tuple[int, int], fills: tuple[Fill, ...] = tuple(Fill), **kwargs
@@ -104,6 +130,19 @@ class MaskForm(forms.Form):
 
     def clean_fill(self) -> Fill:
         return Fill(self.cleaned_data["fill"])
+
+    def clean(self) -> dict:
+        data = super().clean()
+        try:
+            data["edits"] = edits.Edits(
+                crop=edits.parse_crop(data.get("crop") or ""),
+                flip_horizontal=data.get("flip_horizontal") == "1",
+                flip_vertical=data.get("flip_vertical") == "1",
+                rotation=int(data.get("rotation") or 0),
+            ).check(self.size)
+        except edits.EditRejected as exc:
+            self.add_error("crop", str(exc))
+        return data
 
 
 class PreviewForm(MaskForm):

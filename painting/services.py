@@ -18,6 +18,8 @@ from django.utils import timezone
 from PIL import Image
 
 from . import dispatch, images, masking, notify, originals, pipeline, segments, selectors, timing
+from .edits import NONE as NO_EDITS
+from .edits import Edits
 from .inference import registry
 from .models import Exploration, Picture, Round
 
@@ -146,9 +148,11 @@ def submit_round(
     *,
     prediction: str = "",
     live: bool = False,
+    edits: Edits = NO_EDITS,
     max_pending: int | None = None,
 ) -> Round:
-    """Save the mask as a pending round and dispatch it; the worker composes and classifies.
+    """Save the mask (and the edits) as a pending round and dispatch it; the worker composes
+    and classifies.
     Raises Busy, having saved nothing, when the visitor has max_pending rounds queued already."""
     _refuse_if_busy(exploration.visitor, max_pending)  # before any file is written
     round_ = _create_round(
@@ -158,6 +162,7 @@ def submit_round(
         strokes=strokes,
         prediction=prediction,
         live=live,
+        edits=edits,
         max_pending=max_pending,
     )
     round_.refresh_from_db()  # dispatch ran on commit and may have failed the round already
@@ -172,6 +177,7 @@ def _create_round(
     strokes: list,
     prediction: str = "",
     live: bool = False,
+    edits: Edits = NO_EDITS,
     max_pending: int | None = None,
 ) -> Round:
     round_ = Round(
@@ -182,6 +188,7 @@ def _create_round(
         prediction=prediction[:200],
         live=live,
         model_name=exploration.model_name,
+        **edits.as_fields(),
     )
     if mask is None:  # the original: what the model sees is the picture itself
         round_.masked_image.name = exploration.picture.file.name
@@ -319,8 +326,10 @@ _PREVIEWS = threading.BoundedSemaphore(settings.XAI_PREVIEW_CONCURRENCY)
 PREVIEW_HELD_SECONDS = 10  # how long a crashed process's claim on a visitor's preview lasts
 
 
-def preview_png(picture: Picture, mask: Image.Image, fill: masking.Fill, visitor: str) -> bytes:
-    """What the model would be shown for this mask and fill, composed exactly as for a round
+def preview_png(
+    picture: Picture, mask: Image.Image, fill: masking.Fill, edits: Edits, visitor: str
+) -> bytes:
+    """What the model would be shown for this mask, fill and edits, composed as for a round
     (originals.seen_by_model), as a PNG. Writes nothing. Raises Busy when this visitor's
     previous preview is still being composed, or this process has no room for another."""
     key = f"preview-in-progress:{visitor}"
@@ -330,7 +339,7 @@ def preview_png(picture: Picture, mask: Image.Image, fill: masking.Fill, visitor
         if not _PREVIEWS.acquire(blocking=False):
             raise Busy("The server is making other previews right now. Try again in a moment.")
         try:
-            return images.png_bytes(originals.seen_by_model(picture, mask, fill), fast=True)
+            return images.png_bytes(originals.seen_by_model(picture, mask, fill, edits), fast=True)
         finally:
             _PREVIEWS.release()
     finally:

@@ -408,6 +408,7 @@ def _classify(request: HtmxHttpRequest, exploration: Exploration, stages: dict) 
             data["strokes"],
             prediction=data["prediction"],
             live=data["live"],
+            edits=data["edits"],
             max_pending=settings.XAI_MAX_PENDING_ROUNDS,
         )
     except services.Busy as exc:
@@ -430,8 +431,8 @@ def _classify(request: HtmxHttpRequest, exploration: Exploration, stages: dict) 
 
 @require_POST
 def preview(request: HtmxHttpRequest, exploration_id):
-    """The picture the model would be shown for the canvas's mask and a fill, as a PNG, for
-    the fills the page cannot compute itself (blur, inpaint, ROAD). Writes nothing."""
+    """The picture the model would be shown for the canvas's mask, a fill and the edits, as a
+    PNG, for what the page cannot compute itself (blur, inpaint, ROAD). Writes nothing."""
     exploration = _get_exploration_for(request, exploration_id)
     if refused := ratelimit.refusal(request, "preview", exploration.visitor):
         return _error(request, refused, status=429)
@@ -446,7 +447,9 @@ def preview(request: HtmxHttpRequest, exploration_id):
         return _error(request, first_error(form))
     data = form.cleaned_data
     try:
-        png = services.preview_png(picture, data["mask"], data["fill"], exploration.visitor)
+        png = services.preview_png(
+            picture, data["mask"], data["fill"], data["edits"], exploration.visitor
+        )
     except services.Busy as exc:
         return _error(request, str(exc), status=429)
     response = HttpResponse(png, content_type="image/png")

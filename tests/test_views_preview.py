@@ -12,6 +12,7 @@ from django.urls import reverse
 from PIL import Image
 
 from painting import pipeline, services
+from painting.edits import NONE
 from painting.models import Round
 from tests.helpers import HTMX, classify, files_of, mask_png, mask_upload, start
 
@@ -172,13 +173,13 @@ def test_one_visitor_has_one_preview_in_progress_and_a_process_a_few(
 
     monkeypatch.setattr(services.originals, "seen_by_model", slow)
     blur = services.masking.Fill.BLUR
-    first = threading.Thread(target=services.preview_png, args=(picture, mask, blur, "v1"))
+    first = threading.Thread(target=services.preview_png, args=(picture, mask, blur, NONE, "v1"))
     first.start()
     others = settings.XAI_PREVIEW_CONCURRENCY - 1
     try:
         assert started.wait(10)
         with pytest.raises(services.Busy, match="Your previous preview is still being made"):
-            services.preview_png(picture, mask, blur, "v1")
+            services.preview_png(picture, mask, blur, NONE, "v1")
         for _ in range(others):
             assert services._PREVIEWS.acquire(blocking=False)
         refused = ask(client, exploration)  # another visitor, while the process is full
