@@ -100,6 +100,11 @@ class Edits:
             rotation=stored.rotation,
         )
 
+    @property
+    def crop_text(self) -> str:
+        """The crop as the page sends it (parse_crop); '' for none."""
+        return ",".join(map(str, self.crop)) if self.crop else ""
+
     def describe(self) -> str:
         """In words, in the order they apply; '' for none."""
         parts = []
