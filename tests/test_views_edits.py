@@ -5,6 +5,7 @@ edits that do not fit are refused with a message and nothing written."""
 import io
 
 import numpy as np
+import pytest
 from django.urls import reverse
 from PIL import Image
 
@@ -94,6 +95,8 @@ def test_the_replay_shows_each_rounds_edits(client, gallery, on_commit, staff):
     replay = staff.get(reverse("painting:replay", args=[exploration.pk])).content.decode()
     assert replay.count("No edits of the whole picture") == 2  # the original and round 2
     assert "Edits: Flipped top–bottom, rotated 180° clockwise" in replay
+    admin = staff.get(f"/admin/painting/exploration/{exploration.pk}/change/").content.decode()
+    assert "Flipped top–bottom, rotated 180° clockwise" in admin
 
 
 def test_edits_that_do_not_fit_are_refused_and_nothing_is_written(
@@ -121,3 +124,21 @@ def test_edits_that_do_not_fit_are_refused_and_nothing_is_written(
             assert message in response.content.decode(), response.content.decode()
     assert exploration.rounds.count() == 1
     assert sorted(files_of(media_root, exploration.pk)) == before
+
+
+def test_the_other_fills_of_an_analysis_get_the_rounds_edits(client, gallery, on_commit):
+    exploration = start(client, gallery["coffee"], on_commit)
+    send(client, exploration, on_commit, **EDITS)
+    round_ = exploration.rounds.get(index=1)
+    with on_commit(execute=True):
+        client.post(reverse("painting:analysis", args=[exploration.pk, round_.pk]), headers=HTMX)
+    round_.refresh_from_db()
+    assert round_.analysis_status == Round.AnalysisStatus.DONE, round_.analysis
+    [mean] = [row for row in round_.analysis["fills"] if row["fill"] == "mean"]
+    with exploration.picture.file.open("rb") as f:
+        original = Image.open(f).convert("RGB")
+    composed = masking.compose(original, Image.open(io.BytesIO(MASK)), masking.Fill.MEAN)
+    model = pipeline.inference_model(round_.model_name)
+    [edited] = model.classify([round_.edits.apply(composed)])
+    assert mean["probability"] == pytest.approx(edited.top[0].probability, abs=1e-6)
+    assert mean["label"] == edited.top[0].label
