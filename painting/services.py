@@ -320,7 +320,7 @@ def wait_for_analysis(round_: Round, timeout: float) -> Round:
     return round_
 
 
-# Previews composed at once in this process (blur, inpaint and ROAD cost 10 to 200 ms of CPU
+# Previews composed at once in this process (blur, inpaint and ROAD cost 100 to 170 ms of CPU
 # each); one visitor has at most one in progress anywhere (a cache key all processes share).
 _PREVIEWS = threading.BoundedSemaphore(settings.XAI_PREVIEW_CONCURRENCY)
 PREVIEW_HELD_SECONDS = 10  # how long a crashed process's claim on a visitor's preview lasts

@@ -279,8 +279,9 @@ XAI_VISITOR_MAX_STORED_BYTES = envint("XAI_VISITOR_MAX_STORED_MB", 100) * 2**20
 # How many uploads the web process decodes at once: a PNG or WebP is decoded at full size
 # (160 MB at 40 megapixels) before it is reduced; more uploads wait their turn.
 XAI_DECODE_CONCURRENCY = envint("XAI_DECODE_CONCURRENCY", 2)
-# How many previews of a fill (blur, inpaint, ROAD: 10 to 200 ms of CPU at 1024 px) a web
-# process composes at once; one asked for past that is refused (429), not queued.
+# How many previews of a fill (blur, inpaint, ROAD: 100 to 170 ms of CPU at 1024 px with the
+# PNG, benchmarks/preview_fill.py) a web process composes at once; one asked for past that is
+# refused (429), not queued.
 XAI_PREVIEW_CONCURRENCY = envint("XAI_PREVIEW_CONCURRENCY", 2)
 # The largest request body: an upload plus the rest of its form. Larger ones are refused
 # before they are read, by nginx in front and by painting.body_limit in Django.
