@@ -226,8 +226,8 @@ EVENT_COLUMNS = {
     "mask": "restore: URL of the restored round's mask (empty: an empty mask)",
     "source": "restore: load when it is the mask the page opened with",
     "edit": "edit: the edit of the whole picture made (rotate: a quarter turn clockwise;"
-    " flip_horizontal, flip_vertical; crop; reset: all edits undone); the edits in force are"
-    " the round's (rounds.csv)",
+    " flip_horizontal, flip_vertical; crop; reset: all edits undone; restore: a past round's"
+    " edits, with its mask, from the history); the edits in force are the round's (rounds.csv)",
     "crop": "edit crop: the rectangle, left,top,width,height in the original image's pixels"
     " (empty: the crop was removed)",
 }
@@ -573,7 +573,8 @@ def _readme(study: Study) -> str:
         "  image pixels), undo, redo, clear, restore (a past round's mask), tool and fill",
         "  changes, classify, blur and focus of the window, hidden and visible (tab switches),",
         "  view (zoom and the view's top-left corner in image pixels, when a zoom or pan ends),",
-        "  edit (rotate, flip_horizontal, flip_vertical, crop with its rectangle, or reset);",
+        "  edit (rotate, flip_horizontal, flip_vertical, crop with its rectangle, reset, or",
+        "  restore: a past round's edits);",
         "  each event's t is ms since the round began (the previous Classify, or the page load).",
         "  Events logged after the round's Classify and sent as the participant left the page",
         '  come last, marked "sent": "leave".',

@@ -735,7 +735,9 @@
 
     document.addEventListener("click", (event) => {
       const item = event.target.closest("[data-restore-mask]");
-      if (item) restore(item.dataset.restoreMask);
+      if (!item) return;
+      restore(item.dataset.restoreMask);
+      restoreEdits(item.dataset.restoreEdits);
     });
 
     document.addEventListener("keydown", (event) => {
@@ -1018,6 +1020,18 @@
       const crop = cropBetween(from, at);
       const kept = crop[2] >= 4 && crop[3] >= 4 ? crop : null;
       edit({ ...edits, crop: kept }, { edit: "crop", crop: kept ? kept.join(",") : "" });
+    }
+
+    // A past round's edits, as its history item carries them: "crop;flipH;flipV;rotation".
+    function restoreEdits(text) {
+      const [crop, flipH, flipV, rotation] = (text || ";;;0").split(";");
+      const parsed = crop ? crop.split(",").map(Number) : null;
+      const next = { crop: parsed, flipH: flipH === "1", flipV: flipV === "1", rotation: Number(rotation) || 0 };
+      if (JSON.stringify(next) === JSON.stringify(edits)) return;
+      edits = next;
+      log({ type: "edit", edit: "restore", crop: parsed ? crop : "" });
+      showEdits();
+      showPreview();
     }
 
     root.querySelector("[data-rotate]").addEventListener("click", () =>

@@ -88,6 +88,10 @@ def test_rotate_crop_and_classify_the_model_gets_what_the_preview_shows(
     page.get_by_role("button", name="Reset edits").click()
     expect(edits).to_have_text("No edits")
     expect(page.locator("[data-edit-crop]")).to_be_hidden()
+    # Restoring round 1 from the history brings its edits back with its mask.
+    page.locator(f"#round-{round1.pk} button").click()
+    expect(edits).to_have_text(text)
+    expect(page.locator("[data-edit-crop]")).to_be_visible()
 
     # The staff replay shows the round's edits, with the picture the model got.
     staff = Client()
