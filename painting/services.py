@@ -6,9 +6,12 @@ workers goes out through dispatch; the worker side lives in pipeline."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
 import threading
 
+import redis
 from django.conf import settings
 from django.core.cache import cache
 from django.core.files.base import ContentFile
@@ -22,6 +25,8 @@ from .edits import NONE as NO_EDITS
 from .edits import Edits
 from .inference import registry
 from .models import Exploration, Picture, Round
+
+log = logging.getLogger(__name__)
 
 
 class Busy(Exception):
@@ -332,9 +337,13 @@ def preview_png(
     """What the model would be shown for this mask, fill and edits, composed as for a round
     (originals.seen_by_model), as a PNG. Writes nothing. Raises Busy when this visitor's
     previous preview is still being composed, or this process has no room for another."""
-    key = f"preview-in-progress:{visitor}"
-    if visitor and not cache.add(key, 1, timeout=PREVIEW_HELD_SECONDS):
-        raise Busy("Your previous preview is still being made. Wait a moment and try again.")
+    key = f"preview-in-progress:{visitor}" if visitor else ""
+    try:
+        if key and not cache.add(key, 1, timeout=PREVIEW_HELD_SECONDS):
+            raise Busy("Your previous preview is still being made. Wait a moment and try again.")
+    except redis.RedisError:  # as the rate limits do: no shared cache, no per-visitor count
+        log.warning("previews are not counted: the cache cannot be reached", exc_info=True)
+        key = ""
     try:
         if not _PREVIEWS.acquire(blocking=False):
             raise Busy("The server is making other previews right now. Try again in a moment.")
@@ -343,5 +352,6 @@ def preview_png(
         finally:
             _PREVIEWS.release()
     finally:
-        if visitor:
-            cache.delete(key)
+        if key:
+            with contextlib.suppress(redis.RedisError):
+                cache.delete(key)

@@ -14,7 +14,7 @@ from PIL import Image
 from painting import pipeline, services
 from painting.edits import NONE
 from painting.models import Round
-from tests.helpers import HTMX, classify, files_of, mask_png, mask_upload, start
+from tests.helpers import HTMX, classify, files_of, free_port, mask_png, mask_upload, start
 
 SIZE = (600, 400)
 MASK = mask_png(SIZE, (120, 60, 420, 300))
@@ -192,3 +192,18 @@ def test_one_visitor_has_one_preview_in_progress_and_a_process_a_few(
         first.join(10)
     monkeypatch.setattr(services.originals, "seen_by_model", real)
     assert ask(client, exploration).status_code == 200  # every slot given back
+
+
+def test_without_a_reachable_cache_a_preview_is_still_made(
+    client, gallery, on_commit, settings, caplog
+):
+    exploration = start(client, gallery["coffee"], on_commit)
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{free_port()}/1",
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
+    assert ask(client, exploration).status_code == 200
+    assert "previews are not counted" in caplog.text
