@@ -1101,8 +1101,8 @@
       previewNote.hidden = !previewToggle.checked || Boolean(fill) || byServer;
       if (!previewNote.hidden) previewNote.textContent = previewNote.dataset.text;
       preview.hidden = !previewToggle.checked || !(fill || byServer);
-      // The picture the preview shows is edited already: no crop box or guide over it.
-      cropBox.hidden = !preview.hidden || !edits.crop;
+      // The picture the preview shows is edited already: no crop box or guide over it (CSS).
+      stage.classList.toggle("previewing", !preview.hidden);
       if (preview.hidden) return;
       if (byServer) {
         askServer();

@@ -52,6 +52,7 @@ def test_rotate_crop_and_classify_the_model_gets_what_the_preview_shows(
     shown = canvas_pixels(preview)
     assert shown.shape[:2] == (300, 240)
     expect(page.locator("[data-edit-crop]")).to_be_hidden()  # the preview is cropped already
+    expect(page.locator("[data-crop-guide]")).to_be_hidden()
 
     page.get_by_role("button", name="Classify").click()
     expect(page.locator('#result.done[data-round-index="1"]')).to_be_visible(timeout=30_000)
