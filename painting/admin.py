@@ -65,6 +65,7 @@ class RoundInline(admin.TabularInline):
         "mask_image",
         "fill",
         "masked",
+        "edited",
         "answer",
         "top5",
         "prediction",
@@ -92,6 +93,10 @@ class RoundInline(admin.TabularInline):
     @admin.display(description="painted")
     def masked(self, round_):
         return percent(round_.masked_fraction)
+
+    @admin.display(description="edits")
+    def edited(self, round_):
+        return round_.edits.describe() or "–"
 
     @admin.display(description="top-1")
     def answer(self, round_):

@@ -74,6 +74,16 @@ ROUND_COLUMNS = {
     "prediction": "what the participant expected the model to say, written before the result",
     "live": "1 when the round was sent by itself after a stroke or tap (the Live switch), 0 for"
     " a Classify click",
+    "crop_left": "edits of the whole picture, applied after the fill, in this order: crop, flips,"
+    " rotation; what the model classified and the round's masked image are the edited picture,"
+    " while the mask and masked_percent stay in the original image's pixels. crop_left: x of"
+    " the crop rectangle's left edge in the original image's pixels (empty: not cropped)",
+    "crop_top": "y of the crop rectangle's top edge, original image pixels (empty: not cropped)",
+    "crop_width": "the crop rectangle's width, original image pixels (empty: not cropped)",
+    "crop_height": "the crop rectangle's height, original image pixels (empty: not cropped)",
+    "flip_horizontal": "1 when the (cropped) picture was mirrored left–right, else 0",
+    "flip_vertical": "1 when it was mirrored top–bottom (after any left–right flip), else 0",
+    "rotation": "then turned clockwise by this many degrees: 0, 90, 180 or 270",
     "step_started_at": "when the participant first opened this image (UTC, ISO 8601); its time"
     " limit, if any, runs from here",
     "ms_since_step_start": "ms from the first opening of the image to this round's arrival on"
@@ -194,7 +204,8 @@ EVENT_COLUMNS = {
     "type": "stroke, undo, redo, clear, restore (a past round's mask, or the page's own at"
     " load), tool, fill, classify; blur and focus (the browser window lost or got the focus),"
     " hidden and visible (the tab was switched away from or back to); view (a zoom or pan"
-    " ended: zoom, and x/y the picture's pixel at the view's top-left corner)",
+    " ended: zoom, and x/y the picture's pixel at the view's top-left corner); edit (an edit"
+    " of the whole picture: see edit)",
     "t": "ms since the round began (the previous Classify, or the page load), browser clock;"
     " for an event sent on leaving, ms since the round's Classify (or the later page load)",
     "sent_on_leave": "1 for an event logged after the round's Classify and sent as the"
@@ -214,6 +225,11 @@ EVENT_COLUMNS = {
     "fill": "fill: the fill chosen",
     "mask": "restore: URL of the restored round's mask (empty: an empty mask)",
     "source": "restore: load when it is the mask the page opened with",
+    "edit": "edit: the edit of the whole picture made (rotate: a quarter turn clockwise;"
+    " flip_horizontal, flip_vertical; crop; reset: all edits undone; restore: a past round's"
+    " edits, with its mask, from the history); the edits in force are the round's (rounds.csv)",
+    "crop": "edit crop: the rectangle, left,top,width,height in the original image's pixels"
+    " (empty: the crop was removed)",
 }
 
 
@@ -326,6 +342,7 @@ def _round_row(
         else "",
         "prediction": round_.prediction,
         "live": int(round_.live),
+        **_edit_columns(round_),
         "step_started_at": _iso(exploration.created_at),
         "ms_since_step_start": _ms(round_.created_at, exploration.created_at),
         "ms_since_previous_round": _ms(round_.created_at, previous and previous.created_at),
@@ -420,6 +437,16 @@ def _point(points, at: int) -> list:
     return point if isinstance(point, list) else []
 
 
+def _edit_columns(round_: Round) -> dict:
+    fields = round_.edits.as_fields()
+    return {
+        **{key: _num(value) for key, value in fields.items() if key.startswith("crop_")},
+        "flip_horizontal": int(round_.flip_horizontal),
+        "flip_vertical": int(round_.flip_vertical),
+        "rotation": round_.rotation,
+    }
+
+
 def _event_rows(head: dict, events) -> Iterator[dict]:
     """The brush log as flat rows: anything the browser put in it that is not an event of a
     known shape still gets its row, with what could be read of it."""
@@ -445,6 +472,8 @@ def _event_rows(head: dict, events) -> Iterator[dict]:
             "fill": _text(event, "fill"),
             "mask": _text(event, "mask"),
             "source": _text(event, "source"),
+            "edit": _text(event, "edit"),
+            "crop": _text(event, "crop"),
         }
 
 
@@ -543,7 +572,9 @@ def _readme(study: Study) -> str:
         "  pixels, pointer mouse/pen/touch/keyboard, points [x, y, ms since the round began] in",
         "  image pixels), undo, redo, clear, restore (a past round's mask), tool and fill",
         "  changes, classify, blur and focus of the window, hidden and visible (tab switches),",
-        "  view (zoom and the view's top-left corner in image pixels, when a zoom or pan ends);",
+        "  view (zoom and the view's top-left corner in image pixels, when a zoom or pan ends),",
+        "  edit (rotate, flip_horizontal, flip_vertical, crop with its rectangle, reset, or",
+        "  restore: a past round's edits);",
         "  each event's t is ms since the round began (the previous Classify, or the page load).",
         "  Events logged after the round's Classify and sent as the participant left the page",
         '  come last, marked "sent": "leave".',

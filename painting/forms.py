@@ -12,7 +12,7 @@ from django import forms
 from django.conf import settings
 from PIL import Image
 
-from . import images
+from . import edits, images
 from .masking import Fill
 
 MAX_MASK_BYTES = 8 * 1024 * 1024
@@ -64,8 +64,18 @@ class UploadForm(forms.Form):
         return name.rsplit(".", 1)[0][:200] or "Upload"
 
 
-class RoundForm(forms.Form):
-    """A Classify: the painted mask as a PNG at the picture's size, the fill and the strokes."""
+def _switch(name: str) -> forms.ChoiceField:
+    return forms.ChoiceField(
+        choices=[("", "off"), ("1", "on")],
+        required=False,
+        error_messages={"invalid_choice": f"{name} must be 1 or empty."},
+    )
+
+
+class MaskForm(forms.Form):
+    """A painted mask as a PNG at the picture's size, a fill, and the edits of the whole
+    picture (painting.edits): what a Classify sends, and what the page's preview of the
+    model's picture sends (the same checks for both). cleaned_data["edits"]: an Edits."""
 
     mask = forms.FileField(
         error_messages={
@@ -74,27 +84,29 @@ class RoundForm(forms.Form):
         }
     )
     fill = forms.ChoiceField(choices=[(f.value, f.label) for f in Fill], initial=Fill.MEAN.value)
-    strokes = forms.CharField(required=False)
-    prediction = forms.CharField(required=False, max_length=200, strip=True)
-    # "1" when the Live switch sent this round by itself after a stroke; empty for a click.
-    live = forms.ChoiceField(
-        choices=[("", "Classify"), ("1", "live")],
+    crop = forms.CharField(
         required=False,
-        error_messages={"invalid_choice": "live must be 1 or empty."},
+        max_length=64,
+        strip=False,
+        error_messages={"max_length": "The crop is longer than 64 characters."},
+    )
+    flip_horizontal = _switch("flip_horizontal")
+    flip_vertical = _switch("flip_vertical")
+    rotation = forms.ChoiceField(
+        choices=[("", "none")] + [(str(r), f"{r}°") for r in edits.ROTATIONS],
+        required=False,
+        error_messages={
+            "invalid_choice": "The rotation must be one of "
+            + ", ".join(map(str, edits.ROTATIONS))
+            + " degrees."
+        },
     )
 
     def __init__(
-        self,
-        *args,
-        size: tuple[int, int],
-        segments: int = 0,
-        fills: tuple[Fill, ...] = tuple(Fill),
-        prediction_required: bool = False,
-        **kwargs,
+        self, *args, size: tuple[int, int], fills: tuple[Fill, ...] = tuple(Fill), **kwargs
     ):
         super().__init__(*args, **kwargs)
         self.size = size
-        self.segments = segments
         # A study condition may offer fewer fills; one it does not offer is refused.
         self.fields["fill"].choices = [(f.value, f.label) for f in fills]
         self.fields["fill"].error_messages["invalid_choice"] = (
@@ -102,11 +114,6 @@ class RoundForm(forms.Form):
             + ", ".join(f.label for f in fills)
             + "."
         )
-        if prediction_required:
-            self.fields["prediction"].required = True
-            self.fields["prediction"].error_messages["required"] = (
-                "Write what you expect the model to say before you press Classify."
-            )
 
     def clean_mask(self) -> Image.Image:
         upload = self.cleaned_data["mask"]
@@ -121,11 +128,63 @@ class RoundForm(forms.Form):
             mask = Image.alpha_composite(black, mask.convert("RGBA"))
         return mask.convert("L").point(lambda v: 255 if v >= 128 else 0)
 
-    def clean_live(self) -> bool:
-        return self.cleaned_data.get("live") == "1"
-
     def clean_fill(self) -> Fill:
         return Fill(self.cleaned_data["fill"])
+
+    def clean(self) -> dict:
+        data = super().clean()
+        try:
+            data["edits"] = edits.Edits(
+                crop=edits.parse_crop(data.get("crop") or ""),
+                flip_horizontal=data.get("flip_horizontal") == "1",
+                flip_vertical=data.get("flip_vertical") == "1",
+                rotation=int(data.get("rotation") or 0),
+            ).check(self.size)
+        except edits.EditRejected as exc:
+            self.add_error("crop", str(exc))
+        return data
+
+
+class PreviewForm(MaskForm):
+    """The page asking what the model would be shown for its canvas (views.preview)."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["mask"].error_messages = {
+            "required": "No mask was sent with this preview.",
+            "empty": "No mask was sent with this preview (the file was empty).",
+        }
+
+
+class RoundForm(MaskForm):
+    """A Classify: the mask and fill (MaskForm), the strokes, a prediction, and Live."""
+
+    strokes = forms.CharField(required=False)
+    prediction = forms.CharField(required=False, max_length=200, strip=True)
+    # "1" when the Live switch sent this round by itself after a stroke; empty for a click.
+    live = forms.ChoiceField(
+        choices=[("", "Classify"), ("1", "live")],
+        required=False,
+        error_messages={"invalid_choice": "live must be 1 or empty."},
+    )
+
+    def __init__(
+        self,
+        *args,
+        segments: int = 0,
+        prediction_required: bool = False,
+        **kwargs,
+    ):
+        super().__init__(*args, **kwargs)
+        self.segments = segments
+        if prediction_required:
+            self.fields["prediction"].required = True
+            self.fields["prediction"].error_messages["required"] = (
+                "Write what you expect the model to say before you press Classify."
+            )
+
+    def clean_live(self) -> bool:
+        return self.cleaned_data.get("live") == "1"
 
     def clean_strokes(self) -> list:
         """The brush log as canvas.js sends it: a list of events, a stroke's points [x, y, t]."""

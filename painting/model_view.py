@@ -240,7 +240,10 @@ def analyse_round(round_id) -> None:
         fill = masking.Fill(round_.fill)
         others = [f for f in masking.REMOVING_FILLS if f is not fill]
         user_masks, model_masks = agreement.deletion_masks(painted, saliency)
-        batch = [masking.compose_where(original, painted, f) for f in others] + [
+        # The other fills get the round's edits too, as the round itself did; the deletion
+        # curves are about the painted pixels, on the picture as it is.
+        edits = round_.edits
+        batch = [edits.apply(masking.compose_where(original, painted, f)) for f in others] + [
             masking.compose_where(original, m, fill) for m in user_masks + model_masks
         ]
         outcomes = model.classify(batch)

@@ -13,6 +13,7 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
 
+from .edits import ROTATIONS, Edits
 from .inference import methods
 from .masking import Fill
 
@@ -444,6 +445,17 @@ class Round(models.Model):
     # The worker's time per stage for the batch this round came in (ms: claim, compose,
     # preprocess, model, scores) and when it answered (answered_at, epoch seconds).
     stages = models.JSONField(default=dict, blank=True)
+    # Edits of the whole picture, applied to the composed picture (painting.edits): a crop of
+    # the original (in its pixels; null: none), flips, then a clockwise rotation.
+    crop_left = models.PositiveIntegerField(null=True, blank=True)
+    crop_top = models.PositiveIntegerField(null=True, blank=True)
+    crop_width = models.PositiveIntegerField(null=True, blank=True)
+    crop_height = models.PositiveIntegerField(null=True, blank=True)
+    flip_horizontal = models.BooleanField(default=False)
+    flip_vertical = models.BooleanField(default=False)
+    rotation = models.PositiveSmallIntegerField(
+        default=0, choices=[(r, f"{r}° clockwise") for r in ROTATIONS]
+    )
 
     class Meta:
         ordering = ["exploration", "index"]
@@ -457,6 +469,10 @@ class Round(models.Model):
     @property
     def label(self) -> str:
         return "Original image" if self.index == 0 else f"Round {self.index}"
+
+    @property
+    def edits(self) -> Edits:
+        return Edits.of(self)
 
     @property
     def server_ms(self) -> float | None:

@@ -1,5 +1,5 @@
 """What the model sees: the decoded original (kept per process: every round of an exploration
-reuses one) with a round's mask and fill applied."""
+reuses one) with a round's mask and fill applied, then its edits."""
 
 from __future__ import annotations
 
@@ -8,6 +8,8 @@ import functools
 from PIL import Image
 
 from . import masking
+from .edits import NONE as NO_EDITS
+from .edits import Edits
 from .models import Picture, Round
 
 
@@ -22,10 +24,18 @@ def original_image(picture_id, sha256: str) -> Image.Image:
 def masked_image_of(round_: Round) -> Image.Image:
     """The stored original with the round's mask filled: exactly what the model was shown."""
     picture = round_.exploration.picture
-    original = original_image(picture.pk, picture.sha256)
     if not round_.mask:
-        return original
+        return original_image(picture.pk, picture.sha256)
     with round_.mask.open("rb") as f:
         mask = Image.open(f)
         mask.load()
-    return masking.compose(original, mask, masking.Fill(round_.fill))
+    return seen_by_model(picture, mask, masking.Fill(round_.fill), round_.edits)
+
+
+def seen_by_model(
+    picture: Picture, mask: Image.Image, fill: masking.Fill, edits: Edits = NO_EDITS
+) -> Image.Image:
+    """What the model is shown for this mask, fill and edits: a round's (masked_image_of),
+    and the page's preview of one before it is sent (services.preview_png), made the same
+    way: the fill composed on the original, then the edits (painting.edits)."""
+    return edits.apply(masking.compose(original_image(picture.pk, picture.sha256), mask, fill))

@@ -23,6 +23,7 @@ WHAT = {
     "explore": "new explorations",
     "analysis": "analyses",
     "events": "event reports",
+    "preview": "previews",
 }
 
 

@@ -6,18 +6,27 @@ workers goes out through dispatch; the worker side lives in pipeline."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
+import threading
 
+import redis
 from django.conf import settings
+from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
 from PIL import Image
 
-from . import dispatch, images, masking, notify, pipeline, segments, selectors, timing
+from . import dispatch, images, masking, notify, originals, pipeline, segments, selectors, timing
+from .edits import NONE as NO_EDITS
+from .edits import Edits
 from .inference import registry
 from .models import Exploration, Picture, Round
+
+log = logging.getLogger(__name__)
 
 
 class Busy(Exception):
@@ -144,9 +153,11 @@ def submit_round(
     *,
     prediction: str = "",
     live: bool = False,
+    edits: Edits = NO_EDITS,
     max_pending: int | None = None,
 ) -> Round:
-    """Save the mask as a pending round and dispatch it; the worker composes and classifies.
+    """Save the mask (and the edits) as a pending round and dispatch it; the worker composes
+    and classifies.
     Raises Busy, having saved nothing, when the visitor has max_pending rounds queued already."""
     _refuse_if_busy(exploration.visitor, max_pending)  # before any file is written
     round_ = _create_round(
@@ -156,6 +167,7 @@ def submit_round(
         strokes=strokes,
         prediction=prediction,
         live=live,
+        edits=edits,
         max_pending=max_pending,
     )
     round_.refresh_from_db()  # dispatch ran on commit and may have failed the round already
@@ -170,6 +182,7 @@ def _create_round(
     strokes: list,
     prediction: str = "",
     live: bool = False,
+    edits: Edits = NO_EDITS,
     max_pending: int | None = None,
 ) -> Round:
     round_ = Round(
@@ -180,6 +193,7 @@ def _create_round(
         prediction=prediction[:200],
         live=live,
         model_name=exploration.model_name,
+        **edits.as_fields(),
     )
     if mask is None:  # the original: what the model sees is the picture itself
         round_.masked_image.name = exploration.picture.file.name
@@ -309,3 +323,35 @@ def wait_for_analysis(round_: Round, timeout: float) -> Round:
         )
         round_.refresh_from_db()
     return round_
+
+
+# Previews composed at once in this process (blur, inpaint and ROAD cost 100 to 170 ms of CPU
+# each); one visitor has at most one in progress anywhere (a cache key all processes share).
+_PREVIEWS = threading.BoundedSemaphore(settings.XAI_PREVIEW_CONCURRENCY)
+PREVIEW_HELD_SECONDS = 10  # how long a crashed process's claim on a visitor's preview lasts
+
+
+def preview_png(
+    picture: Picture, mask: Image.Image, fill: masking.Fill, edits: Edits, visitor: str
+) -> bytes:
+    """What the model would be shown for this mask, fill and edits, composed as for a round
+    (originals.seen_by_model), as a PNG. Writes nothing. Raises Busy when this visitor's
+    previous preview is still being composed, or this process has no room for another."""
+    key = f"preview-in-progress:{visitor}" if visitor else ""
+    try:
+        if key and not cache.add(key, 1, timeout=PREVIEW_HELD_SECONDS):
+            raise Busy("Your previous preview is still being made. Wait a moment and try again.")
+    except redis.RedisError:  # as the rate limits do: no shared cache, no per-visitor count
+        log.warning("previews are not counted: the cache cannot be reached", exc_info=True)
+        key = ""
+    try:
+        if not _PREVIEWS.acquire(blocking=False):
+            raise Busy("The server is making other previews right now. Try again in a moment.")
+        try:
+            return images.png_bytes(originals.seen_by_model(picture, mask, fill, edits), fast=True)
+        finally:
+            _PREVIEWS.release()
+    finally:
+        if key:
+            with contextlib.suppress(redis.RedisError):
+                cache.delete(key)

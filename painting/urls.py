@@ -30,6 +30,7 @@ urlpatterns = [
     path("e/<uuid:exploration_id>/", views.explore, name="explore"),
     path("e/<uuid:exploration_id>/rounds/", views.classify, name="classify"),
     path("e/<uuid:exploration_id>/events/", views.late_events, name="late-events"),
+    path("e/<uuid:exploration_id>/preview/", views.preview, name="preview"),
     path("e/<uuid:exploration_id>/saliency.png", views.saliency, name="saliency"),
     path(
         "e/<uuid:exploration_id>/explanations/<slug:method>.png",

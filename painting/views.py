@@ -29,7 +29,7 @@ from . import (
     studies,
     timing,
 )
-from .forms import LateEventsForm, LatencyForm, RoundForm, UploadForm, first_error
+from .forms import LateEventsForm, LatencyForm, PreviewForm, RoundForm, UploadForm, first_error
 from .inference import methods, registry
 from .models import Exploration, Picture, Round
 
@@ -408,6 +408,7 @@ def _classify(request: HtmxHttpRequest, exploration: Exploration, stages: dict) 
             data["strokes"],
             prediction=data["prediction"],
             live=data["live"],
+            edits=data["edits"],
             max_pending=settings.XAI_MAX_PENDING_ROUNDS,
         )
     except services.Busy as exc:
@@ -425,6 +426,34 @@ def _classify(request: HtmxHttpRequest, exploration: Exploration, stages: dict) 
     if settings.XAI_SERVER_TIMING:
         breakdown = timing.round_breakdown(stages, round_.stages, woke_at)
         response["Server-Timing"] = timing.server_timing(breakdown)
+    return response
+
+
+@require_POST
+def preview(request: HtmxHttpRequest, exploration_id):
+    """The picture the model would be shown for the canvas's mask, a fill and the edits, as a
+    PNG, for what the page cannot compute itself (blur, inpaint, ROAD). Writes nothing."""
+    exploration = _get_exploration_for(request, exploration_id)
+    if refused := ratelimit.refusal(request, "preview", exploration.visitor):
+        return _error(request, refused, status=429)
+    picture = exploration.picture
+    form = PreviewForm(
+        request.POST,
+        request.FILES,
+        size=(picture.width, picture.height),
+        fills=studies.shown_to(exploration.participant).fills,
+    )
+    if not form.is_valid():
+        return _error(request, first_error(form))
+    data = form.cleaned_data
+    try:
+        png = services.preview_png(
+            picture, data["mask"], data["fill"], data["edits"], exploration.visitor
+        )
+    except services.Busy as exc:
+        return _error(request, str(exc), status=429)
+    response = HttpResponse(png, content_type="image/png")
+    response["Cache-Control"] = "no-store"
     return response
 
 

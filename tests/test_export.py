@@ -420,6 +420,36 @@ def test_a_view_event_and_a_keyboard_stroke_are_rows(gallery, on_commit):
     assert rows[1]["pointer"] == "keyboard"
 
 
+def test_a_rounds_edits_are_columns_and_each_edit_an_event_row(gallery, on_commit):
+    study, exploration = run_study(gallery, on_commit)
+    Round.objects.filter(exploration=exploration, index=1).update(
+        crop_left=10,
+        crop_top=20,
+        crop_width=300,
+        crop_height=200,
+        flip_vertical=True,
+        rotation=270,
+        strokes=[
+            {"type": "edit", "t": 3, "edit": "crop", "crop": "10,20,300,200"},
+            {"type": "edit", "t": 4, "edit": "rotate"},
+        ],
+    )
+    archive = export_of(study)
+    edits = ["crop_left", "crop_top", "crop_width", "crop_height"]
+    edits += ["flip_horizontal", "flip_vertical", "rotation"]
+    rounds = {r["round_index"]: r for r in rows_of(archive, "rounds.csv")}
+    assert [rounds["1"][c] for c in edits] == ["10", "20", "300", "200", "0", "1", "270"]
+    assert [rounds["2"][c] for c in edits] == ["", "", "", "", "0", "0", "0"]
+    rows = [r for r in rows_of(archive, "events.csv") if r["round_index"] == "1"]
+    assert [(r["type"], r["edit"], r["crop"]) for r in rows] == [
+        ("edit", "crop", "10,20,300,200"),
+        ("edit", "rotate", ""),
+    ]
+    assert "edits of the whole picture, applied after the fill" in (
+        archive.read("README.txt").decode()
+    )
+
+
 def test_a_hostile_log_still_exports_flat_rows():
     from painting.exports import _event_rows
 

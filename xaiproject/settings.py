@@ -279,6 +279,10 @@ XAI_VISITOR_MAX_STORED_BYTES = envint("XAI_VISITOR_MAX_STORED_MB", 100) * 2**20
 # How many uploads the web process decodes at once: a PNG or WebP is decoded at full size
 # (160 MB at 40 megapixels) before it is reduced; more uploads wait their turn.
 XAI_DECODE_CONCURRENCY = envint("XAI_DECODE_CONCURRENCY", 2)
+# How many previews of a fill (blur, inpaint, ROAD: 100 to 170 ms of CPU at 1024 px with the
+# PNG, benchmarks/preview_fill.py) a web process composes at once; one asked for past that is
+# refused (429), not queued.
+XAI_PREVIEW_CONCURRENCY = envint("XAI_PREVIEW_CONCURRENCY", 2)
 # The largest request body: an upload plus the rest of its form. Larger ones are refused
 # before they are read, by nginx in front and by painting.body_limit in Django.
 XAI_MAX_REQUEST_BYTES = XAI_MAX_UPLOAD_BYTES + 1024 * 1024
@@ -397,6 +401,7 @@ XAI_RATE_LIMITS = {
     "explore": (envint("XAI_EXPLORES_PER_MINUTE", 20), 60),  # round 0 and the model's view
     "analysis": (envint("XAI_ANALYSES_PER_MINUTE", 6), 60),  # about 3 s of the analysis worker
     "events": (envint("XAI_EVENT_REPORTS_PER_MINUTE", 30), 60),  # focus events sent on leaving
+    "preview": (envint("XAI_PREVIEWS_PER_MINUTE", 90), 60),  # one per stroke at most
 }
 # An address may be a classroom or an office behind one router: higher than a session's, yet a
 # client that drops its cookie (a new session per request) is held here.
@@ -406,6 +411,7 @@ XAI_ADDRESS_RATE_LIMITS = {
     "explore": (envint("XAI_EXPLORES_PER_MINUTE_PER_ADDRESS", 60), 60),
     "analysis": (envint("XAI_ANALYSES_PER_MINUTE_PER_ADDRESS", 12), 60),
     "events": (envint("XAI_EVENT_REPORTS_PER_MINUTE_PER_ADDRESS", 300), 60),
+    "preview": (envint("XAI_PREVIEWS_PER_MINUTE_PER_ADDRESS", 300), 60),
 }
 # Work a visitor may have queued at once (pending or running): one person's backlog must not
 # starve everyone else's. A Classify, Retry or new exploration past it is answered 429.

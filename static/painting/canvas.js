@@ -373,7 +373,7 @@
     let cursorAt = null;
     let cursorByKeys = false;
     function showCursor() {
-      if (!cursorAt || tool() === "pan" || (tool() === "region" && !cursorByKeys)) {
+      if (!cursorAt || tool() === "pan" || tool() === "crop" || (tool() === "region" && !cursorByKeys)) {
         cursor.hidden = true;
         return;
       }
@@ -484,7 +484,8 @@
         return;
       }
       cursorByKeys = false;
-      if (tool() === "region") tapRegion(point(event), event.pointerType, event.pointerId, event.shiftKey);
+      if (tool() === "crop") startCrop(point(event), event.pointerId);
+      else if (tool() === "region") tapRegion(point(event), event.pointerType, event.pointerId, event.shiftKey);
       else startStroke(point(event), event.pointerType, event.pointerId, false);
     });
 
@@ -505,6 +506,10 @@
         tx = pan.tx + event.clientX - pan.x;
         ty = pan.ty + event.clientY - pan.y;
         applyView();
+        return;
+      }
+      if (cropDrag && event.pointerId === cropDrag.pointerId) {
+        dragCrop(point(event));
         return;
       }
       if (event.pointerType !== "touch") {
@@ -538,6 +543,10 @@
         pan = null;
         stage.classList.remove("panning");
         logView();
+        return;
+      }
+      if (cropDrag && event.pointerId === cropDrag.pointerId) {
+        finishCrop(event.type === "pointerup" ? point(event) : null);
         return;
       }
       if (ours(event)) finishStroke();
@@ -726,7 +735,9 @@
 
     document.addEventListener("click", (event) => {
       const item = event.target.closest("[data-restore-mask]");
-      if (item) restore(item.dataset.restoreMask);
+      if (!item) return;
+      restore(item.dataset.restoreMask);
+      restoreEdits(item.dataset.restoreEdits);
     });
 
     document.addEventListener("keydown", (event) => {
@@ -740,8 +751,8 @@
         redo();
       } else if (event.ctrlKey || event.metaKey || event.altKey) {
         return;
-      } else if (key === "p" || key === "e" || key === "h" || key === "r") {
-        const name = { p: "paint", e: "erase", h: "pan", r: "region" }[key];
+      } else if (key === "p" || key === "e" || key === "h" || key === "r" || key === "c") {
+        const name = { p: "paint", e: "erase", h: "pan", r: "region", c: "crop" }[key];
         root.querySelector(`[data-tool][value=${name}]`).click();
       } else if (event.key === "[" || event.key === "]") {
         event.preventDefault();
@@ -912,9 +923,158 @@
       }
     });
 
-    // ---- Preview: the picture as the model will get it, for the fills computed here -------
-    // The same arithmetic as painting/masking.py, on the same pixels: painted where the mask's
-    // alpha is at least 128 (forms.clean_mask), the picture as decoded from its PNG.
+    // ---- Edits of the whole picture: a crop, flips, a quarter turn (painting/edits.py) ------
+    // The mask stays in the original picture's pixels; the crop is dragged on it. The edits
+    // apply to the composed picture in edits.py's order: crop, flip left–right, flip
+    // top–bottom, turn clockwise. Flip buttons mirror what the model would get now, so after a
+    // turn a flip is recorded as the flip and the opposite turn (mirroring reverses turns).
+    const editInputs = {};
+    form.querySelectorAll("[data-edit]").forEach((input) => { editInputs[input.dataset.edit] = input; });
+    const editsOutput = root.querySelector("[data-edits-output]");
+    const cropBox = stage.querySelector("[data-edit-crop]");
+    const NO_EDITS = { crop: null, flipH: false, flipV: false, rotation: 0 };
+    let edits = readEdits();
+    let cropDrag = null;
+
+    function readEdits() {
+      const crop = editInputs.crop.value ? editInputs.crop.value.split(",").map(Number) : null;
+      return {
+        crop: crop && crop.length === 4 ? crop : null,
+        flipH: editInputs.flip_horizontal.value === "1",
+        flipV: editInputs.flip_vertical.value === "1",
+        rotation: Number(editInputs.rotation.value) || 0,
+      };
+    }
+
+    function hasEdits(e) {
+      return Boolean(e.crop) || e.flipH || e.flipV || e.rotation !== 0;
+    }
+
+    // The same words as edits.Edits.describe().
+    function describeEdits(e) {
+      const parts = [];
+      if (e.crop) parts.push(`cropped to ${e.crop[2]}×${e.crop[3]} at (${e.crop[0]}, ${e.crop[1]})`);
+      if (e.flipH) parts.push("flipped left–right");
+      if (e.flipV) parts.push("flipped top–bottom");
+      if (e.rotation) parts.push(`rotated ${e.rotation}° clockwise`);
+      const text = parts.join(", ");
+      return text.charAt(0).toUpperCase() + text.slice(1);
+    }
+
+    function showEdits() {
+      editInputs.crop.value = edits.crop ? edits.crop.join(",") : "";
+      editInputs.flip_horizontal.value = edits.flipH ? "1" : "";
+      editInputs.flip_vertical.value = edits.flipV ? "1" : "";
+      editInputs.rotation.value = String(edits.rotation);
+      editsOutput.value = hasEdits(edits) ? "Edits: " + describeEdits(edits) : "No edits";
+      stage.dataset.edits = editsOutput.value;
+      drawCropBox(edits.crop);
+      showCropGuide(stage, canvas, edits.crop);
+    }
+
+    function edit(next, event) {
+      // Both mirrors are a half turn: one way to write each edit.
+      if (next.flipH && next.flipV) next = { ...next, flipH: false, flipV: false, rotation: (next.rotation + 180) % 360 };
+      edits = next;
+      log({ type: "edit", ...event });
+      showEdits();
+      showPreview();
+      wantLive();
+    }
+
+    function drawCropBox(crop) {
+      cropBox.hidden = !crop;
+      if (!crop) return;
+      cropBox.style.left = (100 * crop[0] / canvas.width) + "%";
+      cropBox.style.top = (100 * crop[1] / canvas.height) + "%";
+      cropBox.style.width = (100 * crop[2] / canvas.width) + "%";
+      cropBox.style.height = (100 * crop[3] / canvas.height) + "%";
+    }
+
+    // The rectangle between two points, in whole pixels inside the picture.
+    function cropBetween(a, b) {
+      const clampX = (v) => Math.min(canvas.width, Math.max(0, Math.round(v)));
+      const clampY = (v) => Math.min(canvas.height, Math.max(0, Math.round(v)));
+      const [x0, x1] = [clampX(a[0]), clampX(b[0])].sort((p, q) => p - q);
+      const [y0, y1] = [clampY(a[1]), clampY(b[1])].sort((p, q) => p - q);
+      return [x0, y0, x1 - x0, y1 - y0];
+    }
+
+    function startCrop(at, pointerId) {
+      cropDrag = { pointerId: pointerId, from: at };
+      drawCropBox(cropBetween(at, at));
+    }
+
+    function dragCrop(at) {
+      drawCropBox(cropBetween(cropDrag.from, at));
+    }
+
+    // A drag crops; a click (a rectangle under 4 pixels) removes the crop; a cancel keeps it.
+    function finishCrop(at) {
+      const from = cropDrag.from;
+      cropDrag = null;
+      if (!at) {
+        drawCropBox(edits.crop);
+        return;
+      }
+      const crop = cropBetween(from, at);
+      const kept = crop[2] >= 4 && crop[3] >= 4 ? crop : null;
+      edit({ ...edits, crop: kept }, { edit: "crop", crop: kept ? kept.join(",") : "" });
+    }
+
+    // A past round's edits, as its history item carries them: "crop;flipH;flipV;rotation".
+    function restoreEdits(text) {
+      const [crop, flipH, flipV, rotation] = (text || ";;;0").split(";");
+      const parsed = crop ? crop.split(",").map(Number) : null;
+      const next = { crop: parsed, flipH: flipH === "1", flipV: flipV === "1", rotation: Number(rotation) || 0 };
+      if (JSON.stringify(next) === JSON.stringify(edits)) return;
+      edits = next;
+      log({ type: "edit", edit: "restore", crop: parsed ? crop : "" });
+      showEdits();
+      showPreview();
+    }
+
+    root.querySelector("[data-rotate]").addEventListener("click", () =>
+      edit({ ...edits, rotation: (edits.rotation + 90) % 360 }, { edit: "rotate" }));
+    root.querySelector("[data-flip-horizontal]").addEventListener("click", () =>
+      edit({ ...edits, flipH: !edits.flipH, rotation: (360 - edits.rotation) % 360 }, { edit: "flip_horizontal" }));
+    root.querySelector("[data-flip-vertical]").addEventListener("click", () =>
+      edit({ ...edits, flipV: !edits.flipV, rotation: (360 - edits.rotation) % 360 }, { edit: "flip_vertical" }));
+    root.querySelector("[data-reset-edits]").addEventListener("click", () =>
+      edit({ ...NO_EDITS }, { edit: "reset" }));
+
+    // The composed picture's pixels with the edits applied, as edits.Edits.apply() does.
+    function editedPixels(src, e) {
+      const [cl, ct, cw, ch] = e.crop || [0, 0, src.width, src.height];
+      const turned = e.rotation === 90 || e.rotation === 270;
+      const ow = turned ? ch : cw;
+      const oh = turned ? cw : ch;
+      const out = new ImageData(ow, oh);
+      const s = src.data;
+      const d = out.data;
+      for (let y = 0; y < oh; y++) {
+        for (let x = 0; x < ow; x++) {
+          // The output pixel's place in the flipped crop, before the clockwise turn.
+          let u = x;
+          let v = y;
+          if (e.rotation === 90) { u = y; v = ch - 1 - x; }
+          else if (e.rotation === 180) { u = cw - 1 - x; v = ch - 1 - y; }
+          else if (e.rotation === 270) { u = cw - 1 - y; v = x; }
+          if (e.flipH) u = cw - 1 - u;
+          if (e.flipV) v = ch - 1 - v;
+          const i = ((ct + v) * src.width + (cl + u)) * 4;
+          const o = (y * ow + x) * 4;
+          d[o] = s[i]; d[o + 1] = s[i + 1]; d[o + 2] = s[i + 2]; d[o + 3] = s[i + 3];
+        }
+      }
+      return out;
+    }
+
+    // ---- Preview: the picture as the model will get it ----------------------------------
+    // The fills below are computed here, with the same arithmetic as painting/masking.py, on
+    // the same pixels: painted where the mask's alpha is at least 128 (forms.clean_mask), the
+    // picture as decoded from its PNG. The others (blur, inpaint, ROAD) the server composes
+    // exactly as for a round (views.preview), asked once the canvas settles, not per move.
     const previewFills = {
       mean: () => [124, 116, 104], // masking.IMAGENET_MEAN_RGB
       black: () => [0, 0, 0],
@@ -925,19 +1085,29 @@
         return [l, l, l];
       },
     };
+    const PREVIEW_SETTLE_MS = 150;
     const preview = stage.querySelector("[data-preview]");
     const previewToggle = form.querySelector("[data-preview-toggle]");
     const previewNote = form.querySelector("[data-preview-note]");
     const fillSelect = form.querySelector("select[name=fill]");
     const picture = view.querySelector("img");
+    const previewUrl = stage.dataset.previewUrl;
     let picturePixels = null;
 
     function showPreview() {
       if (!preview || !previewToggle) return;
       const fill = previewFills[fillSelect.value];
-      previewNote.hidden = !previewToggle.checked || Boolean(fill);
-      preview.hidden = !previewToggle.checked || !fill;
+      const byServer = !fill && Boolean(previewUrl);
+      previewNote.hidden = !previewToggle.checked || Boolean(fill) || byServer;
+      if (!previewNote.hidden) previewNote.textContent = previewNote.dataset.text;
+      preview.hidden = !previewToggle.checked || !(fill || byServer);
+      // The picture the preview shows is edited already: no crop box or guide over it (CSS).
+      stage.classList.toggle("previewing", !preview.hidden);
       if (preview.hidden) return;
+      if (byServer) {
+        askServer();
+        return;
+      }
       if (!picturePixels) {
         if (!picture.complete || !picture.naturalWidth) return; // again once it has loaded
         const copy = document.createElement("canvas");
@@ -955,16 +1125,85 @@
         const [r, g, b] = fill(d[i], d[i + 1], d[i + 2]);
         d[i] = r; d[i + 1] = g; d[i + 2] = b;
       }
-      preview.getContext("2d").putImageData(out, 0, 0);
+      const shown = hasEdits(edits) ? editedPixels(out, edits) : out;
+      preview.width = shown.width;
+      preview.height = shown.height;
+      preview.getContext("2d").putImageData(shown, 0, 0);
       preview.dataset.fill = fillSelect.value;
+      preview.dataset.source = "page";
     }
+
+    // One request at a time; changes made while it is out are sent together when it is back.
+    let serverTimer = null;
+    let serverBusy = false;
+    let serverAgain = false;
+
+    function askServer() {
+      preview.dataset.pending = "true";
+      clearTimeout(serverTimer);
+      serverTimer = setTimeout(sendToServer, PREVIEW_SETTLE_MS);
+    }
+
+    function wantedFromServer(fill) {
+      return previewToggle.checked && fillSelect.value === fill && !previewFills[fill];
+    }
+
+    function sendToServer() {
+      serverTimer = null;
+      if (serverBusy) {
+        serverAgain = true;
+        return;
+      }
+      const fill = fillSelect.value;
+      if (!wantedFromServer(fill)) return;
+      const body = new FormData();
+      body.append("mask", maskFile());
+      body.append("fill", fill);
+      for (const input of Object.values(editInputs)) body.append(input.name, input.value);
+      serverBusy = true;
+      fetch(previewUrl, {
+        method: "POST",
+        headers: { "X-CSRFToken": csrfToken() },
+        body: body,
+        credentials: "same-origin",
+      })
+        .then(async (response) => {
+          if (!response.ok) throw new Error(await refusalOf(response));
+          return createImageBitmap(await response.blob());
+        })
+        .then((bitmap) => {
+          if (!wantedFromServer(fill)) return;
+          preview.width = bitmap.width; // edited: not the picture's size, maybe
+          preview.height = bitmap.height;
+          preview.getContext("2d").drawImage(bitmap, 0, 0);
+          preview.dataset.fill = fill;
+          preview.dataset.source = "server";
+          previewNote.hidden = true;
+        })
+        .catch((error) => {
+          if (!wantedFromServer(fill)) return;
+          previewNote.textContent = error.message || "The preview could not be made: try again.";
+          previewNote.hidden = false;
+        })
+        .finally(() => {
+          serverBusy = false;
+          if (serverAgain) {
+            serverAgain = false;
+            sendToServer();
+          } else if (serverTimer === null) {
+            delete preview.dataset.pending;
+          }
+        });
+    }
+
     if (previewToggle) {
+      previewNote.dataset.text = previewNote.textContent;
       previewToggle.addEventListener("change", showPreview);
       fillSelect.addEventListener("change", showPreview);
       picture.addEventListener("load", showPreview);
     }
 
-    showCropGuide(stage, canvas);
+    showEdits();
     showCheckTarget(stage);
     setUpModelView(stage, root);
     brush.value = String(sizes[paintTool()]);
@@ -981,6 +1220,13 @@
 
   function csrfToken() {
     return JSON.parse(document.body.getAttribute("hx-headers") || "{}")["x-csrftoken"] || "";
+  }
+
+  // The message of a refusal (views._error answers with the page's message partial).
+  async function refusalOf(response) {
+    const html = await response.text();
+    const flash = new DOMParser().parseFromString(html, "text/html").querySelector(".flash");
+    return flash ? flash.textContent.trim() : `The preview failed (HTTP ${response.status}).`;
   }
 
   // keepalive: the report still goes if the person clicks Next at once.
@@ -1036,18 +1282,22 @@
     markChosen();
   }
 
-  // Outline the centred square the model crops to (its short side × crop fraction).
-  function showCropGuide(stage, canvas) {
+  // Outline the centred square the model crops to (its short side × crop fraction), of the
+  // picture or of the person's crop [left, top, width, height] (flips and turns keep a
+  // centred square where it was).
+  function showCropGuide(stage, canvas, crop) {
+    const [left, top, width, height] = crop || [0, 0, canvas.width, canvas.height];
     const fraction = Number(stage.dataset.crop || 1);
-    const side = Math.min(canvas.width, canvas.height) * fraction;
-    if (side >= Math.max(canvas.width, canvas.height) * 0.995) return;
+    const side = Math.min(width, height) * fraction;
     const guide = stage.querySelector("[data-crop-guide]");
+    const shown = side < Math.max(width, height) * 0.995;
+    guide.hidden = !shown;
+    stage.closest(".workspace").querySelector("[data-crop-note]").hidden = !shown;
+    if (!shown) return;
     guide.style.width = (100 * side / canvas.width) + "%";
     guide.style.height = (100 * side / canvas.height) + "%";
-    guide.style.left = (50 * (1 - side / canvas.width)) + "%";
-    guide.style.top = (50 * (1 - side / canvas.height)) + "%";
-    guide.hidden = false;
-    stage.closest(".workspace").querySelector("[data-crop-note]").hidden = false;
+    guide.style.left = (100 * (left + (width - side) / 2) / canvas.width) + "%";
+    guide.style.top = (100 * (top + (height - side) / 2) / canvas.height) + "%";
   }
 
   // An attention check's region, as shares of the image: "left top width height".

@@ -428,7 +428,48 @@ def test_the_preview_is_exactly_what_the_model_is_sent(
         expected = np.asarray(masking.compose(original, mask, masking.Fill(fill)))
         assert np.array_equal(shown[..., :3], expected), fill
 
-    # Blur is not computed here: the preview says so instead of showing something else.
+
+def test_the_server_previews_the_fills_the_page_cannot_compute(
+    live_server, real_worker, gallery, page: Page
+):
+    """Blur is composed by the server, as for a round: once a stroke ends, not per move."""
+    open_image(page, live_server.url)
+    asked = []
+    page.on("request", lambda r: r.url.endswith("/preview/") and asked.append(r.method))
+    page.get_by_label("Preview what the model sees").check()
     page.get_by_label("Masked area becomes").select_option("blur")
-    expect(preview).to_be_hidden()
-    expect(page.locator("[data-preview-note]")).to_be_visible()
+    preview = page.locator("canvas[data-preview]")
+    expect(preview).to_be_visible()
+    expect(preview).to_have_attribute("data-source", "server")
+    expect(preview).not_to_have_attribute("data-pending", "true")
+    unpainted = canvas_pixels(preview)
+    assert len(asked) == 1  # the toggle and the fill, together: one request
+
+    box = page.locator("canvas[data-mask]").bounding_box()
+    page.mouse.move(box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.3)
+    page.mouse.down()
+    for step in range(1, 21):
+        page.mouse.move(
+            box["x"] + box["width"] * (0.3 + step * 0.015),
+            box["y"] + box["height"] * (0.3 + step * 0.01),
+        )
+    page.wait_for_timeout(400)
+    assert len(asked) == 1  # nothing while the stroke goes on
+    page.mouse.up()
+    expect(preview).to_have_attribute("data-pending", "true")
+    expect(preview).not_to_have_attribute("data-pending", "true")
+    assert asked == ["POST", "POST"]
+    expect(page.locator("[data-preview-note]")).to_be_hidden()
+    shown = canvas_pixels(preview)
+    assert not np.array_equal(shown, unpainted)
+
+    page.get_by_role("button", name="Classify").click()
+    expect(page.locator('#result.done[data-round-index="1"]')).to_be_visible(timeout=30_000)
+    round1 = Exploration.objects.get().rounds.get(index=1)
+    assert round1.fill == "blur" and round1.masked_fraction > 0.01
+    seen = page.request.get(
+        f"{live_server.url}/e/{round1.exploration_id}/rounds/{round1.pk}/masked.png"
+    )
+    seen = np.asarray(Image.open(io.BytesIO(seen.body())).convert("RGB"))
+    assert (shown[..., 3] == 255).all()
+    assert np.array_equal(shown[..., :3], seen)  # every pixel, as the model was shown it
