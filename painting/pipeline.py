@@ -1,8 +1,8 @@
 """The worker side of a round: claim it, compose what the model sees, classify, record the
 answer or the failure, sweep what nobody answered.
 
-What the model saw is not stored: it is a pure function of the stored original, the mask and
-the fill (originals.masked_image_of), rebuilt when someone looks at it.
+What the model saw is not stored: it is a pure function of the stored original, the mask, the
+fill and the edits (originals.masked_image_of), rebuilt when someone looks at it.
 
 Tasks call these; the web side (services) never does, except to fail a round it gave up on."""
 
