@@ -354,12 +354,16 @@ def _wait(wait, round_: Round) -> Round:
 
 @require_POST
 def classify(request: HtmxHttpRequest, exploration_id):
-    exploration = _get_exploration_for(request, exploration_id)
-    if refused := _refused(request, exploration):
-        return refused
-    if refused := ratelimit.refusal(request, "classify", exploration.visitor):
-        return _error(request, refused, status=429)
     with timing.recording() as stages:
+        with timing.stage("lookup"):
+            exploration = _get_exploration_for(request, exploration_id)
+            refused = _refused(request, exploration)
+        if refused:
+            return refused
+        with timing.stage("ratelimit"):
+            refused = ratelimit.refusal(request, "classify", exploration.visitor)
+        if refused:
+            return _error(request, refused, status=429)
         return _classify(request, exploration, stages)
 
 

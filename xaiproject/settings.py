@@ -348,6 +348,8 @@ XAI_POLL_WAIT_SECONDS = float(env("XAI_POLL_WAIT_SECONDS", "10"))
 # answered, render) as a Server-Timing header, for benchmarks/browser_latency.py. Off by default:
 # it tells a visitor how busy the workers are.
 XAI_SERVER_TIMING = envbool("XAI_SERVER_TIMING", False)
+if XAI_SERVER_TIMING:  # outermost: the request's whole time inside Django, as `django`
+    MIDDLEWARE.insert(0, "painting.server_timing.ServerTimingMiddleware")
 # A round still pending after this many seconds is failed by the sweeper.
 XAI_ROUND_STALE_SECONDS = float(env("XAI_ROUND_STALE_SECONDS", str(CELERY_TASK_TIME_LIMIT + 30)))
 
