@@ -11,34 +11,21 @@ from tests.e2e.browser import stroke
 
 pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True)]
 
-# The file the form sent against the canvas encoded now, the way Classify did before: the same
-# bytes, and the same pixels once decoded.
+# The file the form sent, decoded, against the canvas now: the mask is white where the canvas
+# is painted, with the canvas's own alpha (its antialiased edges too), at the same size.
 SENT_IS_THE_CANVAS = """async () => {
   const canvas = document.querySelector("canvas[data-mask]");
-  const out = document.createElement("canvas");
-  out.width = canvas.width;
-  out.height = canvas.height;
-  const octx = out.getContext("2d");
-  octx.drawImage(canvas, 0, 0);
-  octx.globalCompositeOperation = "source-in";
-  octx.fillStyle = "#fff";
-  octx.fillRect(0, 0, out.width, out.height);
-  const base64 = out.toDataURL("image/png").split(",")[1];
-  const fresh = new Blob([Uint8Array.from(atob(base64), (c) => c.charCodeAt(0))]);
-  const sent = document.querySelector("[data-mask-input]").files[0];
-  const pixels = async (blob) => {
-    const bitmap = await createImageBitmap(blob);
-    const c = new OffscreenCanvas(bitmap.width, bitmap.height).getContext("2d");
-    c.drawImage(bitmap, 0, 0);
-    return c.getImageData(0, 0, bitmap.width, bitmap.height).data;
-  };
-  const [a, b] = [await pixels(sent), await pixels(fresh)];
-  const bytes = async (blob) => new Uint8Array(await blob.arrayBuffer()).join();
-  return {
-    samePixels: a.length === b.length && a.every((v, i) => v === b[i]),
-    sameBytes: (await bytes(sent)) === (await bytes(fresh)),
-    painted: a.some((v, i) => i % 4 === 3 && v > 0),
-  };
+  const now = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height).data;
+  const bitmap = await createImageBitmap(document.querySelector("[data-mask-input]").files[0]);
+  const c = new OffscreenCanvas(bitmap.width, bitmap.height).getContext("2d");
+  c.drawImage(bitmap, 0, 0);
+  const sent = c.getImageData(0, 0, bitmap.width, bitmap.height).data;
+  let same = sent.length === now.length;
+  for (let i = 0; same && i < sent.length; i += 4) {
+    const white = sent[i] === 255 && sent[i + 1] === 255 && sent[i + 2] === 255;
+    same = sent[i + 3] === now[i + 3] && (now[i + 3] === 0 || white);
+  }
+  return { same: same, painted: now.some((v, i) => i % 4 === 3 && v > 0) };
 }"""
 
 
@@ -55,11 +42,7 @@ def test_classify_sends_the_canvas_as_it_is_at_the_click(live_server, gallery, p
     first = share.inner_text()
     page.get_by_role("button", name="Classify").click()
     expect(page.locator("#result.done[data-round-index='1']")).to_contain_text(f"{first} painted")
-    assert page.evaluate(SENT_IS_THE_CANVAS) == {
-        "samePixels": True,
-        "sameBytes": True,
-        "painted": True,
-    }
+    assert page.evaluate(SENT_IS_THE_CANVAS) == {"same": True, "painted": True}
 
     # A second stroke, encoded; then Undo and Classify in one go, before the canvas rests:
     # the encode of the second stroke must not be sent.
@@ -76,4 +59,4 @@ def test_classify_sends_the_canvas_as_it_is_at_the_click(live_server, gallery, p
     )
     assert encoded_before_click is None  # the undo dropped the second stroke's encode
     expect(page.locator("#result.done[data-round-index='2']")).to_contain_text(f"{first} painted")
-    assert page.evaluate(SENT_IS_THE_CANVAS)["samePixels"]
+    assert page.evaluate(SENT_IS_THE_CANVAS) == {"same": True, "painted": True}
