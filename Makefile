@@ -53,13 +53,15 @@ test: venv system
 # No Redis, worker, web server or browser, none of the heavy tests; explorations in the test
 # process are classified by a tiny test network (tests/tiny_model.py), except in the tests
 # marked real_model, which check the real model's answers.
-# Modules whose every test is heavy are not even imported (Playwright, hypothesis).
+# Modules whose every test is heavy are not even imported (Playwright, hypothesis and its
+# plugin), and Python keeps its compiled files (and pytest its rewritten test modules) between
+# runs even where PYTHONDONTWRITEBYTECODE is set: seconds per process per run.
 FAST := -m "not worker and not browser and not server and not slow" \
-	--ignore=tests/e2e --ignore=tests/test_fuzz.py
+	--ignore=tests/e2e --ignore=tests/test_fuzz.py -p no:hypothesispytest
 
 fast: venv
 	$(VENV)/bin/ruff check .
-	DATABASE_URL= $(VENV)/bin/pytest -q -n auto $(FAST)
+	DATABASE_URL= PYTHONDONTWRITEBYTECODE= $(VENV)/bin/pytest -q -n auto $(FAST)
 
 test-postgres: venv system
 	$(ON_POSTGRES)

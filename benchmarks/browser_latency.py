@@ -7,8 +7,9 @@ Start the app with the breakdown on (`XAI_SERVER_TIMING=1 make run`), then:
 
 Prints, as medians over the rounds: the click-to-result time; the POST's time to first byte
 and what lies before (the mask's encoding) and after it (download and swap); the server's
-stages (parse, validate, files, db, publish, queue, the worker's claim / compose /
-preprocess / model / scores, answered = record + commit + announce + wake-up, render); a bare
+stages (lookup, ratelimit, parse, validate, files, db, publish, queue, the worker's claim /
+compose / preprocess / model / scores, answered = record + commit + announce + wake-up, render),
+Django's middleware around them and what lies outside Django (nginx, gunicorn); a bare
 HTMX round trip (click → swap of /healthz, a tiny endpoint through the same server); the
 model alone at batch 1 on each fast backend in this process; and target 1's ratio:
 click-to-result / (fastest model + bare round trip), to be ≤ 1.25.
@@ -136,7 +137,18 @@ def main() -> None:
     ]
     if stages:
         rows.append(("  server stages (Server-Timing), sum of medians", None))
-        rows += [(f"    {name}", median(values)) for name, values in stages.items()]
+        rows += [
+            (f"    {name}", median(values)) for name, values in stages.items() if name != "django"
+        ]
+    if "django" in stages:  # the whole request inside Django (XAI_SERVER_TIMING's middleware)
+        outside, rest = [], []
+        for result in results:
+            server = dict(result["server"])
+            if "django" in server and result["ttfb"] is not None:
+                outside.append(result["ttfb"] - server["django"])
+                rest.append(server["django"] - sum(v for k, v in server.items() if k != "django"))
+        rows.append(("    Django's middleware (the CSRF check's body parse…)", median(rest)))
+        rows.append(("  outside Django (nginx, gunicorn, the network)", median(outside)))
     else:
         rows.append(("  (no Server-Timing: start the app with XAI_SERVER_TIMING=1)", None))
     rows.append(("bare HTMX round trip (/healthz, click → swap)", median(bare)))

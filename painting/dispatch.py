@@ -33,15 +33,20 @@ def enqueue_saliency(exploration_id) -> None:
     transaction.on_commit(partial(_send, tasks.compute_saliency, exploration_id, None))
 
 
+def enqueue_explanation(exploration_id, method: str) -> None:
+    """Compute one more explanation method of an exploration; nothing fails without it."""
+    transaction.on_commit(partial(_send, tasks.compute_explanation, exploration_id, None, method))
+
+
 def enqueue_analysis(round_id) -> None:
     """Analyse a finished round (other fills, deletion curves)."""
     transaction.on_commit(partial(_send, tasks.analyse_round, round_id, _fail_analysis))
 
 
-def _send(task, object_id, on_failure) -> None:
+def _send(task, object_id, on_failure, *more) -> None:
     try:
         with timing.stage("publish"):
-            task.apply_async((str(object_id),), **tasks.NO_SENDER_LIMITS)
+            task.apply_async((str(object_id), *more), **tasks.NO_SENDER_LIMITS)
     except Exception:  # any failure to publish (broker down, DNS, auth)
         log.exception("could not dispatch %s for %s", task.name, object_id)
         if on_failure is not None:

@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
+from django.core.cache import cache
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
@@ -58,6 +59,33 @@ def compute_saliency(exploration_id) -> None:
             _store_explanation(exploration, model, method)
     for round_id in exploration.rounds.exclude(mask="").values_list("pk", flat=True):
         score_alignment(round_id)
+
+
+def compute_explanation(exploration_id, method: str) -> None:
+    """One more method's map, asked for when a person picks it in the menu (the worker computes
+    only XAI_EXPLANATION_METHODS unasked); then every round's alignment with it. Whoever waits
+    for it hears when it is done, or that it could not be."""
+    try:
+        exploration = (
+            Exploration.objects.select_related("picture").filter(pk=exploration_id).first()
+        )
+        if exploration is not None and method in methods.METHODS:
+            _store_explanation(exploration, gradient_model(exploration.model_name), method)
+    finally:
+        cache.delete(explanation_requested_key(exploration_id, method))
+        notify.publish(explanation_channel(exploration_id, method))
+    if exploration is not None and method in exploration.explanations:
+        for round_id in exploration.rounds.exclude(mask="").values_list("pk", flat=True):
+            score_alignment(round_id)
+
+
+def explanation_requested_key(exploration_id, method: str) -> str:
+    """Set (in the cache) while a computation of the method is on its way: asked for once."""
+    return f"explanation-requested:{exploration_id}:{method}"
+
+
+def explanation_channel(exploration_id, method: str) -> str:
+    return f"explanation-{exploration_id}-{method}"
 
 
 def saliency_of(exploration: Exploration) -> np.ndarray | None:

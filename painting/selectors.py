@@ -112,16 +112,15 @@ def analysis_of(round_: Round) -> dict:
 
 
 def explanation_menu(only: str = "") -> list[tuple[str, str]]:
-    """(key, title) of the explanation methods a person can choose from: those the analysis
-    worker computes, or the one a study condition fixes."""
+    """(key, title) of the explanation methods a person can choose from: every one (those not
+    in XAI_EXPLANATION_METHODS are computed when picked), or the one a study condition fixes."""
     if only:
         return [(only, methods.title_of(only))]
     return [(key, methods.title_of(key)) for key in explanation_keys()]
 
 
 def explanation_keys() -> list[str]:
-    computed = [m for m in settings.XAI_EXPLANATION_METHODS if m in methods.METHODS]
-    return [methods.DEFAULT] + [m for m in computed if m != methods.DEFAULT]
+    return [methods.DEFAULT] + [m for m in methods.METHODS if m != methods.DEFAULT]
 
 
 def history_of(exploration: Exploration) -> list[Round]:

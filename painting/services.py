@@ -20,7 +20,18 @@ from django.db.models import Max
 from django.utils import timezone
 from PIL import Image
 
-from . import dispatch, images, masking, notify, originals, pipeline, segments, selectors, timing
+from . import (
+    dispatch,
+    images,
+    masking,
+    model_view,
+    notify,
+    originals,
+    pipeline,
+    segments,
+    selectors,
+    timing,
+)
 from .edits import NONE as NO_EDITS
 from .edits import Edits
 from .inference import registry
@@ -304,6 +315,37 @@ def request_analysis(round_: Round, *, max_pending: int | None = None) -> Round:
         dispatch.enqueue_analysis(round_.pk)
     round_.refresh_from_db()
     return round_
+
+
+def explanation_on_its_way(exploration: Exploration, method: str) -> bool:
+    try:
+        return cache.get(model_view.explanation_requested_key(exploration.pk, method)) is not None
+    except redis.RedisError:  # no Redis, no workers either: asking again says so
+        return False
+
+
+def request_explanation(exploration: Exploration, method: str) -> None:
+    """Ask the analysis worker for one more explanation method's map of an exploration, once
+    while it is on its way (a lost message is asked again after the marker expires)."""
+    key = model_view.explanation_requested_key(exploration.pk, method)
+    try:
+        first = cache.add(key, 1, timeout=3 * settings.CELERY_TASK_TIME_LIMIT)
+    except redis.RedisError:
+        first = True
+    if first:
+        dispatch.enqueue_explanation(exploration.pk, method)
+
+
+def wait_for_explanation(exploration: Exploration, method: str, timeout: float):
+    """The method's map once the worker has stored it (or failed to), or None at the timeout."""
+
+    def finished() -> bool:
+        exploration.refresh_from_db(fields=["saliency", "explanations"])
+        return method in exploration.explanations or not explanation_on_its_way(exploration, method)
+
+    notify.wait(model_view.explanation_channel(exploration.pk, method), finished, timeout)
+    exploration.refresh_from_db(fields=["saliency", "explanations"])
+    return model_view.explanation_of(exploration, method)
 
 
 def wait_for_analysis(round_: Round, timeout: float) -> Round:

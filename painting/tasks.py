@@ -76,6 +76,11 @@ def compute_saliency(exploration_id: str) -> None:
     model_view.compute_saliency(exploration_id)
 
 
+@shared_task(name="painting.tasks.compute_explanation")
+def compute_explanation(exploration_id: str, method: str) -> None:
+    model_view.compute_explanation(exploration_id, method)
+
+
 @shared_task(name="painting.tasks.score_alignment")
 def score_alignment(round_id: str) -> None:
     model_view.score_alignment(round_id)

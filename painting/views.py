@@ -354,12 +354,16 @@ def _wait(wait, round_: Round) -> Round:
 
 @require_POST
 def classify(request: HtmxHttpRequest, exploration_id):
-    exploration = _get_exploration_for(request, exploration_id)
-    if refused := _refused(request, exploration):
-        return refused
-    if refused := ratelimit.refusal(request, "classify", exploration.visitor):
-        return _error(request, refused, status=429)
     with timing.recording() as stages:
+        with timing.stage("lookup"):
+            exploration = _get_exploration_for(request, exploration_id)
+            refused = _refused(request, exploration)
+        if refused:
+            return refused
+        with timing.stage("ratelimit"):
+            refused = ratelimit.refusal(request, "classify", exploration.visitor)
+        if refused:
+            return _error(request, refused, status=429)
         return _classify(request, exploration, stages)
 
 
@@ -590,8 +594,15 @@ def explanation(request: HttpRequest, exploration_id, method: str):
     if fixed and method != fixed and not request.user.is_staff:
         return _error(request, "This is not part of the study in your condition.", status=403)
     values = model_view.explanation_of(exploration, method)
+    if values is None:  # not computed unasked (XAI_EXPLANATION_METHODS): asked for now
+        if not services.explanation_on_its_way(exploration, method):
+            if refused := ratelimit.refusal(request, "analysis", exploration.visitor):
+                return _error(request, refused, status=429)
+            services.request_explanation(exploration, method)
+        values = services.wait_for_explanation(exploration, method, settings.XAI_POLL_WAIT_SECONDS)
     if values is None:
-        raise Http404
+        message = f"The model's view by {methods.title_of(method)} is not ready yet."
+        return _error(request, message + " Try again in a moment.", status=404)
     return storage.immutable(HttpResponse(review.heatmap_png(values), content_type="image/png"))
 
 

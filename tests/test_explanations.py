@@ -98,6 +98,44 @@ def test_a_study_condition_fixes_the_method(client, gallery, on_commit, settings
         assert refused.status_code == 403 and "not part of the study" in refused.content.decode()
 
 
+def test_picking_another_method_in_the_menu_computes_it(client, gallery, on_commit):
+    # Unasked, the worker computes Grad-CAM only (XAI_EXPLANATION_METHODS); the menu has all.
+    exploration = start(client, gallery["coffee"], on_commit)
+    classify(client, exploration, on_commit, mask_png((600, 400), CUP))
+    exploration.refresh_from_db()
+    assert list(exploration.explanations) == ["gradcam"]
+    page = client.get(f"/e/{exploration.pk}/").content.decode()
+    for method in ALL:
+        assert f"/e/{exploration.pk}/explanations/{method}.png" in page
+
+    url = f"/e/{exploration.pk}/explanations/eigencam.png"
+    assert Client().get(url).status_code == 404  # not theirs: nothing is computed for them
+    with on_commit(execute=True):  # the task runs after the response, like a busy worker
+        asked = client.get(url)
+    assert asked.status_code == 404 and "EigenCAM is not ready yet" in asked.content.decode()
+    exploration.refresh_from_db()
+    assert sorted(exploration.explanations) == ["eigencam", "gradcam"]
+    assert sorted(exploration.rounds.get(index=1).alignment) == ["eigencam", "gradcam"]
+    shown = client.get(url)
+    assert shown.status_code == 200 and shown["Content-Type"] == "image/png"
+
+    with on_commit(execute=True) as sent:  # asked once while it is on its way
+        client.get(f"/e/{exploration.pk}/explanations/hirescam.png")
+        client.get(f"/e/{exploration.pk}/explanations/hirescam.png")
+    assert len(sent) == 1
+
+
+def test_asking_for_methods_is_rate_limited(client, gallery, on_commit, settings):
+    settings.XAI_RATE_LIMITS = {**settings.XAI_RATE_LIMITS, "analysis": (1, 60)}
+    exploration = start(client, gallery["coffee"], on_commit)
+    with on_commit(execute=False):
+        assert client.get(f"/e/{exploration.pk}/explanations/hirescam.png").status_code == 404
+        refused = client.get(f"/e/{exploration.pk}/explanations/eigencam.png")
+    assert refused.status_code == 429 and "more than 1 analyses" in refused.content.decode()
+    exploration.refresh_from_db()
+    assert list(exploration.explanations) == ["gradcam"]
+
+
 @pytest.mark.real_model  # the cup is what the real model looks at
 @pytest.mark.slow
 def test_the_image_summary_shows_methods_side_by_side_with_the_ceiling(

@@ -2,7 +2,11 @@
 
 import time
 
+from django.http import HttpResponse
+from django.test import RequestFactory
+
 from painting import timing
+from painting.server_timing import ServerTimingMiddleware
 
 
 def test_a_stage_inside_another_is_not_counted_twice():
@@ -40,3 +44,18 @@ def test_the_wait_is_split_into_queue_worker_and_answered():
     assert abs(sum(breakdown.values()) - (2 + 30 + 3)) < 1e-6  # the stages add up
     # A round the worker never answered (failed, or still pending): the wait stays whole.
     assert timing.round_breakdown(web, {}, woke_at=0) == web
+
+
+def test_the_middleware_adds_the_whole_time_in_django_to_a_views_stages():
+    def view(request):
+        time.sleep(0.02)
+        response = HttpResponse()
+        if request.GET.get("timed"):
+            response["Server-Timing"] = timing.server_timing({"render": 1.0})
+        return response
+
+    middleware = ServerTimingMiddleware(view)
+    timed = middleware(RequestFactory().get("/", {"timed": "1"}))
+    stages = timing.parse_server_timing(timed["Server-Timing"])
+    assert stages["render"] == 1.0 and 20 <= stages["django"] < 20 + 30
+    assert not middleware(RequestFactory().get("/")).has_header("Server-Timing")

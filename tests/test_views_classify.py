@@ -279,5 +279,5 @@ def test_the_worker_keeps_its_stages_and_the_answer_can_say_where_the_time_went(
     # so the answer holds the web's own stages; the worker's join them where a worker answers
     # in time (timing.round_breakdown, test_timing.py; benchmarks/browser_latency.py).
     stages = timing.parse_server_timing(response["Server-Timing"])
-    assert {"validate", "files", "db", "wait", "render"} <= set(stages)
+    assert {"lookup", "ratelimit", "validate", "files", "db", "wait", "render"} <= set(stages)
     assert all(ms >= 0 for ms in stages.values())

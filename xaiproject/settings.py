@@ -300,16 +300,13 @@ XAI_WORKER_NICE = envint("XAI_WORKER_NICE", 0)
 # them all). Or name one: onnxruntime, openvino, torch. Grad-CAM uses torch in the analysis
 # worker: one runtime per process.
 XAI_BACKEND = env("XAI_BACKEND", "auto")
-# The explanation methods the analysis worker computes for each exploration (after Grad-CAM,
-# which is always first): comma-separated keys of painting.inference.methods.METHODS. Score-CAM
-# is the dear one (SCORE_CAM_CHANNELS forward passes); a gallery photo's maps are computed once
-# per model and copied to later explorations.
+# The explanation methods the analysis worker computes for each new exploration (Grad-CAM is
+# always first): comma-separated keys of painting.inference.methods.METHODS. The others are
+# computed when a person picks one in the model's-view menu: all five took ~45 s of CPU per
+# exploration (Score-CAM ~35 s: SCORE_CAM_CHANNELS forward passes) on the cores classification
+# needs. A gallery photo's maps are computed once per model and copied to later explorations.
 XAI_EXPLANATION_METHODS = [
-    m.strip()
-    for m in env("XAI_EXPLANATION_METHODS", "gradcam,gradcampp,hirescam,scorecam,eigencam").split(
-        ","
-    )
-    if m.strip()
+    m.strip() for m in env("XAI_EXPLANATION_METHODS", "gradcam").split(",") if m.strip()
 ]
 XAI_COMPILED_DIR = Path(env("XAI_COMPILED_DIR", str(VAR_DIR / "compiled")))
 # Rounds waiting when the worker frees up are classified together, up to this many at once.
@@ -358,6 +355,8 @@ XAI_POLL_WAIT_SECONDS = float(env("XAI_POLL_WAIT_SECONDS", "10"))
 # answered, render) as a Server-Timing header, for benchmarks/browser_latency.py. Off by default:
 # it tells a visitor how busy the workers are.
 XAI_SERVER_TIMING = envbool("XAI_SERVER_TIMING", False)
+if XAI_SERVER_TIMING:  # outermost: the request's whole time inside Django, as `django`
+    MIDDLEWARE.insert(0, "painting.server_timing.ServerTimingMiddleware")
 # A round still pending after this many seconds is failed by the sweeper.
 XAI_ROUND_STALE_SECONDS = float(env("XAI_ROUND_STALE_SECONDS", str(CELERY_TASK_TIME_LIMIT + 30)))
 

@@ -109,8 +109,10 @@ class Classifier:
         self.probabilities([Image.new("RGB", (256, 256), (124, 116, 104))])
 
     def prepare(self, images: Sequence[Image.Image]) -> torch.Tensor:
-        """The model's input batch: each image preprocessed (resized, cropped, normalized)."""
-        return torch.stack([self.preprocess(image.convert("RGB")) for image in images])
+        """The model's input batch: each image preprocessed (resized, cropped, normalized).
+        Stacked in numpy, off torch's thread pool (see _efficientnet_lite_transform)."""
+        tensors = [self.preprocess(image.convert("RGB")) for image in images]
+        return torch.from_numpy(np.stack([t.numpy() for t in tensors]))
 
     def probabilities(self, images: Sequence[Image.Image]) -> torch.Tensor:
         return self.probabilities_of(self.prepare(images))

@@ -100,7 +100,9 @@ def _efficientnet_lite_transform(size: int) -> Callable[[Image.Image], torch.Ten
         top = (resized.height - size) // 2
         cropped = resized.crop((left, top, left + size, top + size))
         array = np.asarray(cropped, dtype=np.float32) / 127.5 - 1.0
-        return torch.from_numpy(array).permute(2, 0, 1).contiguous()
+        # Channels first in numpy: torch's copy runs on its thread pool, which took ~8 ms a
+        # round when the cores were busy (0.1 ms in numpy), for the same bytes.
+        return torch.from_numpy(np.ascontiguousarray(array.transpose(2, 0, 1)))
 
     return transform
 

@@ -36,6 +36,8 @@
     let events = []; // the brush log sent with the next Classify
     let roundStart = performance.now();
     let stroke = null;
+    let maskVersion = 0; // bumped by every write to the canvas (maskTouched)
+    let encodedMask = null; // { version, file }: the mask PNG encoded while the canvas rested
 
     function tool() {
       return root.querySelector("[data-tool]:checked").value;
@@ -124,7 +126,10 @@
           if (labels[y * regions.w + x] === segment) visit(pixels.data, ((y - y0) * bw + (x - x0)) * 4);
         }
       }
-      if (write) ctx.putImageData(pixels, x0, y0);
+      if (write) {
+        ctx.putImageData(pixels, x0, y0);
+        maskTouched();
+      }
     }
 
     function applyRegion(op) {
@@ -175,6 +180,7 @@
     }
 
     function drawSegment(op, from, to) {
+      maskTouched();
       ctx.save();
       ctx.globalCompositeOperation = op.tool === "erase" ? "destination-out" : "source-over";
       ctx.strokeStyle = PAINT_COLOUR;
@@ -195,6 +201,7 @@
     }
 
     function apply(op) {
+      maskTouched();
       if (op.type === "region") {
         applyRegion(op);
       } else if (op.type === "stroke") {
@@ -225,6 +232,7 @@
     }
 
     function redraw() {
+      maskTouched();
       ctx.clearRect(0, 0, canvas.width, canvas.height);
       if (base) apply(base);
       done.forEach(apply);
@@ -242,6 +250,7 @@
       paintedOutput.value = (paintedFraction() * 100).toFixed(1) + "%";
       stage.dataset.painted = paintedOutput.value;
       showPreview();
+      encodeMaskWhenIdle();
     }
 
     function paintedFraction() {
@@ -761,7 +770,7 @@
     });
 
     // The mask PNG: white where painted, transparent elsewhere, at the picture's resolution.
-    function maskFile() {
+    function maskLayer() {
       const out = document.createElement("canvas");
       out.width = canvas.width;
       out.height = canvas.height;
@@ -770,16 +779,47 @@
       octx.globalCompositeOperation = "source-in";
       octx.fillStyle = "#fff";
       octx.fillRect(0, 0, out.width, out.height);
-      const base64 = out.toDataURL("image/png").split(",")[1];
+      return out;
+    }
+
+    function maskFile() {
+      const base64 = maskLayer().toDataURL("image/png").split(",")[1];
       const bytes = Uint8Array.from(atob(base64), (c) => c.charCodeAt(0));
       return new File([bytes], "mask.png", { type: "image/png" });
+    }
+
+    // The PNG is encoded when the canvas rests (after a stroke, a tap, an undo), off the main
+    // thread (toBlob), so that Classify sends it ready instead of encoding on its click path.
+    // Every write to the canvas bumps maskVersion, so an encode of an older canvas is never
+    // sent: Classify then encodes the canvas as it is, as before.
+    function maskTouched() {
+      maskVersion++;
+      if (encodedMask) {
+        encodedMask = null;
+        delete stage.dataset.maskEncoded;
+      }
+    }
+
+    function encodeMaskWhenIdle() {
+      const version = maskVersion;
+      const encode = () => {
+        if (version !== maskVersion) return; // painted meanwhile: its own changed() encodes
+        maskLayer().toBlob((blob) => {
+          if (!blob || version !== maskVersion) return;
+          encodedMask = { version: version, file: new File([blob], "mask.png", { type: "image/png" }) };
+          stage.dataset.maskEncoded = "true";
+        }, "image/png");
+      };
+      if (window.requestIdleCallback) window.requestIdleCallback(encode, { timeout: 200 });
+      else setTimeout(encode, 0);
     }
 
     // Capture phase: runs before htmx reads the form, so the mask goes with this request.
     document.addEventListener("submit", (event) => {
       if (event.target !== form) return;
       const files = new DataTransfer();
-      files.items.add(maskFile());
+      const ready = encodedMask && encodedMask.version === maskVersion;
+      files.items.add(ready ? encodedMask.file : maskFile());
       form.querySelector("[data-mask-input]").files = files.files;
       flushView();
       log({ type: "classify" });

@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Issue 16's three targets in one run on this machine's CPUs: the app as `make run` starts it
+# (scripts/run.sh: Redis, the inference and analysis workers, nginx + gunicorn) with
+# XAI_SERVER_TIMING=1, then Chromium's click → result with the per-stage breakdown
+# (browser_latency.py), 1 and 16 sessions (load_test.py) and the model alone (model_throughput.py),
+# all in this one run, and the three ratios. About 4 minutes on 2 cores.
+#
+#   benchmarks/targets.sh [rounds=20]
+#
+# Starts its own Redis and servers on free ports with a throwaway database and media folder, and
+# stops them at the end. The load comes from one address, so the per-address limits are raised
+# for its own server; per-visitor limits stay as shipped. Other XAI_* settings pass through.
+set -u
+cd "$(dirname "$0")/.."
+ROUNDS=${1:-20}
+PY=.venv/bin/python
+WORK=$(mktemp -d /tmp/xai-targets.XXXXXX)
+port() { "$PY" -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
+app=
+cleanup() { [ -n "$app" ] && kill -- -"$app" 2>/dev/null; wait 2>/dev/null; rm -rf "$WORK"; }
+trap cleanup EXIT
+trap 'exit 143' INT TERM
+
+export XAI_VAR_DIR=$WORK/var XAI_COMPILED_DIR=${XAI_COMPILED_DIR:-$PWD/var/compiled}
+export REDIS_URL=redis://127.0.0.1:$(port)/0 XAI_BIND=127.0.0.1:$(port) XAI_SERVER_TIMING=1
+export XAI_CLASSIFY_PER_MINUTE_PER_ADDRESS=100000 XAI_EXPLORES_PER_MINUTE_PER_ADDRESS=10000
+export XAI_CONNECTIONS_PER_ADDRESS=1000
+mkdir -p "$XAI_VAR_DIR"
+"$PY" manage.py migrate --noinput -v0 && "$PY" manage.py load_gallery >/dev/null \
+  && "$PY" manage.py collectstatic --noinput -v0 || exit 1
+setsid scripts/run.sh >"$WORK/app.log" 2>&1 &
+app=$!
+timeout 300 "$PY" manage.py worker_health --wait 290 >/dev/null || { tail -30 "$WORK/app.log"; exit 1; }
+until grep -q "^Open http" "$WORK/app.log"; do sleep 0.5; done
+URL=http://$XAI_BIND
+echo "== $(date -u +%H:%M) load: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "== Chromium, $ROUNDS rounds"
+browser=$(timeout 300 "$PY" benchmarks/browser_latency.py --url "$URL" --rounds "$ROUNDS" 2>&1)
+echo "$browser"
+one=$(timeout 300 "$PY" benchmarks/load_test.py --url "$URL" --sessions 1 --rounds 30 2>&1)
+echo "== 1 session x 30 rounds: $one"
+many=$(timeout 300 "$PY" benchmarks/load_test.py --url "$URL" --sessions 16 --rounds 10 2>&1)
+echo "== 16 sessions x 10 rounds: $many"
+model=$(timeout 120 "$PY" benchmarks/model_throughput.py --seconds 2 2>&1)
+echo "== model alone"
+echo "$model"
+echo "== $(date -u +%H:%M) load: $(cut -d' ' -f1-3 /proc/loadavg)"
+"$PY" - "$browser" "$one" "$many" "$model" <<'PY'
+import re, sys
+browser, one, many, model = sys.argv[1:]
+t1 = re.search(r"target 1: .*= ([0-9.]+)", browser)
+p50 = re.search(r"p50 (\d+) ms", one)
+rate, p95 = re.search(r"\(([0-9.]+) rounds/s\)", many), re.search(r"p95 (\d+) ms", many)
+best = re.search(r"^best: ([0-9.]+) img/s", model, re.M)
+print(f"target 1 (<= 1.25): {t1.group(1) if t1 else '?'}")
+if rate and best:
+    print(f"target 2 (>= 0.6): {float(rate.group(1)) / float(best.group(1)):.2f}")
+if p50 and p95:
+    print(f"target 3 (<= 16): {int(p95.group(1)) / int(p50.group(1)):.1f}")
+PY
