@@ -55,9 +55,10 @@ test: venv system
 # marked real_model, which check the real model's answers.
 # Modules whose every test is heavy are not even imported (Playwright, hypothesis and its
 # plugin), and Python keeps its compiled files (and pytest its rewritten test modules) between
-# runs even where PYTHONDONTWRITEBYTECODE is set: seconds per process per run.
+# runs even where PYTHONDONTWRITEBYTECODE is set: seconds per process per run. Each process's
+# test database is made from the models (make test runs the migrations).
 FAST := -m "not worker and not browser and not server and not slow" \
-	--ignore=tests/e2e --ignore=tests/test_fuzz.py -p no:hypothesispytest
+	--ignore=tests/e2e --ignore=tests/test_fuzz.py -p no:hypothesispytest --nomigrations
 
 fast: venv
 	$(VENV)/bin/ruff check .
