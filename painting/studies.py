@@ -510,6 +510,36 @@ def answer_check(exploration: Exploration, entry: StudyImage, mask: Image.Image)
     return answer
 
 
+class ScreenedOut(Exception):
+    """The participant failed an attention check of a study that screens them out for it."""
+
+
+def submit_round(exploration: Exploration, check: StudyImage | None, data: dict, **options):
+    """A Classify in or out of a study: an attention check's answer is judged and recorded first
+    (ScreenedOut where the study ends the participation for a failure), then the round is
+    submitted (services.submit_round). A round refused as Busy takes its answer back with it, so
+    the participant answers again."""
+    answer = answer_check(exploration, check, data["mask"]) if check else None
+    failed = answer is not None and not answer.passed
+    if failed and exploration.participant.study.screen_out_on_failed_check:
+        raise ScreenedOut
+    try:
+        return services.submit_round(
+            exploration,
+            data["mask"],
+            data["fill"],
+            data["strokes"],
+            prediction=data["prediction"],
+            live=data["live"],
+            edits=data["edits"],
+            **options,
+        )
+    except services.Busy:
+        if answer is not None:
+            answer.delete()
+        raise
+
+
 # --- The end --------------------------------------------------------------------------------
 
 

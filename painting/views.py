@@ -394,30 +394,17 @@ def _classify(request: HtmxHttpRequest, exploration: Exploration, stages: dict) 
         quotas.check(exploration.visitor, adding_bytes=len(request.POST.get("strokes", "")))
     except quotas.QuotaExceeded as exc:
         return _error(request, str(exc), status=403)
-    answer = None
-    if check:
-        try:
-            answer = studies.answer_check(exploration, check, data["mask"])
-        except studies.CheckAlreadyAnswered as exc:
-            return _error(request, exc.message, status=409)
-        if not answer.passed and exploration.participant.study.screen_out_on_failed_check:
-            # Screened out: the study link sends them to the screened-out URL with its code.
-            slug = exploration.participant.study.slug
-            return _go_to(request, reverse("painting:study", args=[slug]))
     try:
-        round_ = services.submit_round(
-            exploration,
-            data["mask"],
-            data["fill"],
-            data["strokes"],
-            prediction=data["prediction"],
-            live=data["live"],
-            edits=data["edits"],
-            max_pending=settings.XAI_MAX_PENDING_ROUNDS,
+        round_ = studies.submit_round(
+            exploration, check, data, max_pending=settings.XAI_MAX_PENDING_ROUNDS
         )
+    except studies.CheckAlreadyAnswered as exc:
+        return _error(request, exc.message, status=409)
+    except studies.ScreenedOut:
+        # The study link sends them to the screened-out URL with its code.
+        slug = exploration.participant.study.slug
+        return _go_to(request, reverse("painting:study", args=[slug]))
     except services.Busy as exc:
-        if answer is not None:  # no round, no answer: the participant answers again
-            answer.delete()
         return _error(request, str(exc), status=429)
     if not request.htmx:
         return redirect(exploration_url(exploration))

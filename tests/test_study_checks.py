@@ -113,6 +113,19 @@ def test_a_check_is_answered_once(gallery, on_commit):
     assert answer.passed and check.rounds.count() == 2  # the original and the answer
 
 
+def test_an_answer_refused_as_busy_is_taken_back_and_can_be_given_again(
+    gallery, on_commit, settings
+):
+    _study, browser, check = at_the_check(gallery, on_commit)
+    settings.XAI_MAX_PENDING_ROUNDS = 0  # the visitor's queue is full: no round is taken
+    busy = classify(browser, check, on_commit, EXACT)
+    assert busy.status_code == 429 and not CheckAnswer.objects.exists()
+    assert check.rounds.count() == 1  # the original only
+    settings.XAI_MAX_PENDING_ROUNDS = 4
+    assert classify(browser, check, on_commit, EXACT).status_code == 200
+    assert CheckAnswer.objects.get().passed and check.rounds.count() == 2
+
+
 def test_a_failed_check_is_recorded_and_the_participant_goes_on(gallery, on_commit):
     study, browser, check = at_the_check(gallery, on_commit)
     assert classify(browser, check, on_commit, mask_png(SIZE, (0, 0, 99, 99))).status_code == 200
