@@ -7,7 +7,7 @@ Start the app with the breakdown on (`XAI_SERVER_TIMING=1 make run`), then:
 
 Prints, as medians over the rounds: the click-to-result time; the POST's time to first byte
 and what lies before (the mask's encoding) and after it (download and swap); the server's
-stages (lookup, ratelimit, parse, validate, files, db, publish, queue, the worker's claim /
+stages (lookup, ratelimit, validate, files, db, publish, queue, the worker's claim /
 compose / preprocess / model / scores, answered = record + commit + announce + wake-up, render),
 Django's middleware around them and what lies outside Django (nginx, gunicorn); a bare
 HTMX round trip (click → swap of /healthz, a tiny endpoint through the same server); the
