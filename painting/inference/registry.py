@@ -161,13 +161,15 @@ class _Registry(dict):
     for each web process that never needs it)."""
 
     def __missing__(self, name: str) -> ModelSpec:
-        _register_torchvision_classifiers()
+        if _family(name):
+            _register_torchvision_classifiers()
         if dict.__contains__(self, name):
             return dict.__getitem__(self, name)
         raise KeyError(name)
 
     def __contains__(self, name: object) -> bool:
-        if not dict.__contains__(self, name):
+        # Only a name of an architecture family below can be one of torchvision's.
+        if not dict.__contains__(self, name) and isinstance(name, str) and _family(name):
             _register_torchvision_classifiers()
         return dict.__contains__(self, name)
 
@@ -279,6 +281,7 @@ def _other_torchvision_weights_present() -> bool:
 def spec_of(name: str) -> ModelSpec:
     """The named model's spec; WeightsMissing (with the known names) for an unknown name."""
     if name not in REGISTRY:
+        _register_torchvision_classifiers()  # to name them all
         raise WeightsMissing(f"Unknown model {name!r}; known: {', '.join(REGISTRY)}.")
     return REGISTRY[name]
 

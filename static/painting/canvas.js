@@ -806,7 +806,12 @@
         if (version !== maskVersion) return; // painted meanwhile: its own changed() encodes
         maskLayer().toBlob((blob) => {
           if (!blob || version !== maskVersion) return;
-          encodedMask = { version: version, file: new File([blob], "mask.png", { type: "image/png" }) };
+          encodedMask = {
+            version: version,
+            width: canvas.width,
+            height: canvas.height,
+            file: new File([blob], "mask.png", { type: "image/png" }),
+          };
           stage.dataset.maskEncoded = "true";
         }, "image/png");
       };
@@ -818,7 +823,12 @@
     document.addEventListener("submit", (event) => {
       if (event.target !== form) return;
       const files = new DataTransfer();
-      const ready = encodedMask && encodedMask.version === maskVersion;
+      // A canvas resized behind the app's back (a stale page) is encoded as it is now.
+      const ready =
+        encodedMask &&
+        encodedMask.version === maskVersion &&
+        encodedMask.width === canvas.width &&
+        encodedMask.height === canvas.height;
       files.items.add(ready ? encodedMask.file : maskFile());
       form.querySelector("[data-mask-input]").files = files.files;
       flushView();
