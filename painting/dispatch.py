@@ -43,6 +43,11 @@ def enqueue_analysis(round_id) -> None:
     transaction.on_commit(partial(_send, tasks.analyse_round, round_id, _fail_analysis))
 
 
+def enqueue_segments(picture_id) -> None:
+    """Compute an uploaded picture's Region map (SLIC); the page asks again if this is lost."""
+    transaction.on_commit(partial(_send, tasks.segment_picture, picture_id, None))
+
+
 def _send(task, object_id, on_failure, *more) -> None:
     try:
         with timing.stage("publish"):

@@ -19,13 +19,13 @@ from django.conf import settings
 from django.core.exceptions import ObjectDoesNotExist
 from django.core.files.base import ContentFile
 from django.db import transaction
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 from django.utils import timezone
 from PIL import Image
 
-from . import images, model_view, notify, originals, timing
+from . import images, model_view, notify, originals, segments, timing
 from .inference.registry import WeightsMissing
-from .models import Round
+from .models import Picture, Round
 
 if TYPE_CHECKING:
     from .inference.classifier import Classifier, Outcome
@@ -305,3 +305,28 @@ def fail_stale_rounds(rounds: QuerySet[Round] | None = None) -> int:
         error="No classifier answered this round in time. Press Retry to try again.",
         finished_at=timezone.now(),
     )
+
+
+def segments_file_name(picture: Picture) -> str:
+    return f"{picture.sha256[:16]}-segments.png"
+
+
+def segment_picture(picture_id) -> None:
+    """An uploaded picture's Region map (SLIC superpixels), once: a second task for the same
+    picture (the page asked again meanwhile) keeps the first map and deletes its own file."""
+    picture = Picture.objects.filter(pk=picture_id).first()
+    if picture is None or picture.segments:
+        return
+    with picture.file.open("rb") as source:
+        working = Image.open(source)
+        working.load()
+    png, count = segments.map_of(working)
+    field = picture.segments
+    name = field.storage.save(
+        field.field.generate_filename(picture, segments_file_name(picture)), ContentFile(png)
+    )
+    stored = Picture.objects.filter(pk=picture.pk, segments="").update(
+        segments=name, segment_count=count, stored_bytes=F("stored_bytes") + len(png)
+    )
+    if not stored:  # another task's map, or the picture went meanwhile
+        field.storage.delete(name)

@@ -32,6 +32,12 @@ def slic_labels(image: Image.Image) -> np.ndarray:
     return labels.reshape(rgb.size[1], rgb.size[0]).astype(np.uint16)
 
 
+def map_of(image: Image.Image) -> tuple[bytes, int]:
+    """The Region map of a picture as stored: its PNG and its number of segments."""
+    labels = slic_labels(image)
+    return encode(labels), int(labels.max()) + 1
+
+
 def encode(labels: np.ndarray) -> bytes:
     rgb = np.zeros((*labels.shape, 3), dtype=np.uint8)
     rgb[..., 0] = labels & 0xFF

@@ -87,29 +87,22 @@ def add_picture(image: Image.Image, *, title: str, owner: str = "", **gallery) -
     )
     picture.file.save(f"{sha[:16]}.{extension}", ContentFile(data), save=False)
     picture.thumbnail.save(f"{sha[:16]}-thumb.jpg", ContentFile(thumbnail), save=False)
-    _store_segments(picture, working)
+    if gallery.get("is_gallery"):  # added by a command or by staff, once: segmented here
+        png, picture.segment_count = segments.map_of(working)
+        picture.stored_bytes += len(png)
+        picture.segments.save(pipeline.segments_file_name(picture), ContentFile(png), save=False)
     picture.save()
+    if not picture.segments:
+        # SLIC takes about a second of CPU: the analysis worker's, not the upload request's.
+        dispatch.enqueue_segments(picture.pk)
     return picture
 
 
-def _store_segments(picture: Picture, working: Image.Image) -> None:
-    labels = segments.slic_labels(working)
-    png = segments.encode(labels)
-    picture.segment_count = int(labels.max()) + 1
-    picture.stored_bytes += len(png)
-    picture.segments.save(f"{picture.sha256[:16]}-segments.png", ContentFile(png), save=False)
-
-
-def ensure_segments(picture: Picture) -> Picture:
-    """A picture added before the Region tool gets its superpixels on first use, once."""
-    if picture.segments:
-        return picture
-    with picture.file.open("rb") as source:
-        working = Image.open(source)
-        working.load()
-    _store_segments(picture, working)
-    picture.save(update_fields=["segments", "segment_count", "stored_bytes"])
-    return picture
+def ask_for_segments(picture: Picture) -> None:
+    """A picture without its Region map yet (an upload whose map is on its way, or one added
+    before the Region tool): ask the worker for it, at most once a minute per picture."""
+    if cache.add(f"xai:segments-asked:{picture.pk}", 1, timeout=60):
+        dispatch.enqueue_segments(picture.pk)
 
 
 def add_gallery_picture(

@@ -66,6 +66,11 @@ def _send_quietly(task, *args, **options) -> None:
         log.exception("could not send %s%s", task.name, args)
 
 
+@shared_task(name="painting.tasks.segment_picture")
+def segment_picture(picture_id: str) -> None:
+    pipeline.segment_picture(picture_id)
+
+
 @shared_task(name="painting.tasks.analyse_round")
 def analyse_round(round_id: str) -> None:
     model_view.analyse_round(round_id)

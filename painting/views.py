@@ -533,8 +533,11 @@ def picture_file(request: HttpRequest, picture_id, name: str):
     if name not in PICTURE_FILES or not visible:
         raise Http404
     field, content_type = PICTURE_FILES[name]
-    if name == "segments.png":
-        services.ensure_segments(picture)
+    if name == "segments.png" and not picture.segments:
+        services.ask_for_segments(picture)
+        response = _error(request, "The image's regions are still being prepared.", status=503)
+        response["Retry-After"] = "2"
+        return response
     return storage.serve(
         getattr(picture, field), content_type, same_origin=name in SAME_ORIGIN_FILES
     )

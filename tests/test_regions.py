@@ -1,5 +1,6 @@
-"""The Region tool's superpixels: made once when a picture is added, served as a compact map,
-and a Classify's brush log may only name regions the picture has."""
+"""The Region tool's superpixels: made once per picture (by the gallery command, or by the
+analysis worker after an upload), served as a compact map, and a Classify's brush log may only
+name regions the picture has."""
 
 import io
 import json
@@ -44,19 +45,42 @@ def test_an_upload_gets_them_too_and_only_its_owner_sees_them(client, on_commit,
     assert Client().get(url).status_code == 404
 
 
-def test_a_picture_added_before_regions_gets_them_once_on_first_use(client, gallery, settings):
+def test_an_upload_is_segmented_by_the_worker_not_in_its_request(client, db, on_commit):
+    buffer = io.BytesIO()
+    photo("chelsea").resize((500, 300)).save(buffer, format="JPEG")
+    with on_commit() as sent:  # the request's work, without the tasks it sends
+        assert upload(client, buffer.getvalue()).status_code == 302
+    picture = Picture.objects.get(is_gallery=False)
+    assert not picture.segments and picture.segment_count == 0
+    waiting = client.get(f"/pictures/{picture.pk}/segments.png")
+    assert waiting.status_code == 503 and waiting["Retry-After"] == "2"
+    assert "still being prepared" in waiting.content.decode()
+    for task in sent:  # the worker's part: classify round 0, segment the picture
+        task()
+    picture.refresh_from_db()
+    assert picture.segment_count > 50
+    assert client.get(f"/pictures/{picture.pk}/segments.png").status_code == 200
+
+
+def test_a_picture_added_before_regions_gets_them_once_asked(client, gallery, settings, on_commit):
     chelsea = gallery["chelsea"]
     old_file = Path(settings.MEDIA_ROOT) / chelsea.segments.name
     Picture.objects.filter(pk=chelsea.pk).update(segments="", segment_count=0)
     old_file.unlink()
-    first = client.get(f"/pictures/{chelsea.pk}/segments.png")
-    assert first.status_code == 200
+    url = f"/pictures/{chelsea.pk}/segments.png"
+    with on_commit(execute=False) as asked:
+        assert client.get(url).status_code == 503
+        assert client.get(url).status_code == 503  # asked once a minute, not per request
+    assert len(asked) == 1
+    asked[0]()
+    asked[0]()  # a second task for the same picture keeps the first map and no extra file
     chelsea.refresh_from_db()
     assert chelsea.segments and chelsea.segment_count > 0
-    name = chelsea.segments.name
-    client.get(f"/pictures/{chelsea.pk}/segments.png")
-    chelsea.refresh_from_db()
-    assert chelsea.segments.name == name  # not made again
+    assert client.get(url).status_code == 200
+    folder = Path(settings.MEDIA_ROOT) / Path(chelsea.segments.name).parent
+    assert [p.name for p in folder.glob(f"{chelsea.sha256[:16]}-segments*")] == [
+        Path(chelsea.segments.name).name
+    ]
 
 
 def region_log(segment) -> str:

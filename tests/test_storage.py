@@ -134,6 +134,11 @@ def test_an_upload_classified_by_a_worker_lives_in_the_bucket_for_its_owner_only
     exploration = Exploration.objects.get(pk=session.base.strip("/").split("/")[-1])
     upload = exploration.picture
     wait_for_thumbnails(exploration)
+    deadline = time.monotonic() + 60  # the analysis worker segments the upload meanwhile
+    while not Picture.objects.get(pk=upload.pk).segments:
+        assert time.monotonic() < deadline, "the upload was never segmented"
+        time.sleep(0.1)
+    upload.refresh_from_db()
     rounds = list(exploration.rounds.order_by("index"))
     assert [r.status for r in rounds] == [Round.Status.DONE] * 3
     stored = picture_files([upload]) | {exploration.saliency.name}

@@ -52,10 +52,14 @@
     const boundaries = stage.querySelector("[data-boundaries]");
     let regions = null;
     let regionsLoading = null;
+    let regionTries = 0;
+    let retryRegions = null;
+    const REGION_TRIES = 20;
 
     function loadRegions() {
       if (regionsLoading || !stage.dataset.segments) return;
       regionsLoading = true;
+      retryRegions = null;
       const image = new Image();
       image.onload = () => {
         const w = canvas.width;
@@ -87,9 +91,13 @@
       };
       image.onerror = () => {
         regionsLoading = null;
-        showConnectionError("The image's regions could not be loaded: try the Region tool again.");
+        // A new upload's map comes from the worker a second or so after the page (503 till
+        // then): asked again for a while before giving up.
+        regionTries++;
+        if (regionTries < REGION_TRIES) retryRegions = setTimeout(loadRegions, 1500);
+        else showConnectionError("The image's regions could not be loaded: try the Region tool again.");
       };
-      image.src = stage.dataset.segments;
+      image.src = stage.dataset.segments + (regionTries ? "?try=" + regionTries : "");
     }
 
     function drawBoundaries() {
@@ -155,7 +163,14 @@
     // A tap: the whole segment under it, painted, or cleared when it is painted already (or
     // with Shift, or with the eraser's key). Shown at once; kept when the finger lifts.
     function tapRegion(at, how, pointerId, erase) {
-      if (!regions) return false;
+      if (!regions) {
+        showConnectionError("The image's regions are still being prepared: tap again in a moment.");
+        if (!regionsLoading && !retryRegions) {
+          regionTries = 0;
+          loadRegions();
+        }
+        return false;
+      }
       const segment = regionAt(at);
       stroke = {
         type: "region",
