@@ -535,7 +535,8 @@ def picture_file(request: HttpRequest, picture_id, name: str):
     field, content_type = PICTURE_FILES[name]
     if name == "segments.png" and not picture.segments:
         services.ask_for_segments(picture)
-        response = _error(request, "The image's regions are still being prepared.", status=503)
+        # Not there yet (not a server failure): 404 with a time to ask again.
+        response = _error(request, "The image's regions are still being prepared.", status=404)
         response["Retry-After"] = "2"
         return response
     return storage.serve(

@@ -53,7 +53,7 @@ def test_an_upload_is_segmented_by_the_worker_not_in_its_request(client, db, on_
     picture = Picture.objects.get(is_gallery=False)
     assert not picture.segments and picture.segment_count == 0
     waiting = client.get(f"/pictures/{picture.pk}/segments.png")
-    assert waiting.status_code == 503 and waiting["Retry-After"] == "2"
+    assert waiting.status_code == 404 and waiting["Retry-After"] == "2"
     assert "still being prepared" in waiting.content.decode()
     for task in sent:  # the worker's part: classify round 0, segment the picture
         task()
@@ -69,8 +69,8 @@ def test_a_picture_added_before_regions_gets_them_once_asked(client, gallery, se
     old_file.unlink()
     url = f"/pictures/{chelsea.pk}/segments.png"
     with on_commit(execute=False) as asked:
-        assert client.get(url).status_code == 503
-        assert client.get(url).status_code == 503  # asked once a minute, not per request
+        assert client.get(url).status_code == 404
+        assert client.get(url).status_code == 404  # asked once a minute, not per request
     assert len(asked) == 1
     asked[0]()
     asked[0]()  # a second task for the same picture keeps the first map and no extra file

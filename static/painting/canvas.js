@@ -91,7 +91,7 @@
       };
       image.onerror = () => {
         regionsLoading = null;
-        // A new upload's map comes from the worker a second or so after the page (503 till
+        // A new upload's map comes from the worker a second or so after the page (404 till
         // then): asked again for a while before giving up.
         regionTries++;
         if (regionTries < REGION_TRIES) retryRegions = setTimeout(loadRegions, 1500);

@@ -13,6 +13,7 @@ from PIL import Image
 from playwright.sync_api import Page, expect
 
 from painting import masking
+from painting.gallery import PHOTOS
 from painting.models import Exploration
 from tests.e2e.browser import stroke
 from tests.e2e.test_painting import CANVAS_SHARE
@@ -353,6 +354,30 @@ def test_a_tap_paints_a_whole_region_and_a_second_tap_clears_it(
     taps = [(e["tool"], e["segment"]) for e in round1.strokes if e["type"] == "region"]
     assert taps == [("paint", segment), ("erase", segment), ("paint", segment)]
     assert "stroke" in [e["type"] for e in round1.strokes]
+
+
+def test_an_uploads_regions_arrive_from_the_worker_and_a_tap_paints_one(
+    live_server, real_worker, page: Page, tmp_path
+):
+    from painting.models import Picture
+
+    photo = tmp_path / "cat.jpg"
+    chelsea = next(p for p in PHOTOS if p.slug == "chelsea").open()
+    chelsea.convert("RGB").resize((480, 320)).save(photo)
+    page.goto(live_server.url)
+    page.get_by_label("Your image").set_input_files(str(photo))
+    page.get_by_role("button", name="Upload and explore").click()
+    expect(page.locator("#result.done")).to_be_visible(timeout=30_000)
+    # The page asked before the worker had the map (503) and asks again until it is there.
+    expect(page.locator("[data-stage]")).to_have_attribute(
+        "data-regions", re.compile(r"^[1-9][0-9]+$"), timeout=30_000
+    )
+    upload = Picture.objects.get(is_gallery=False)
+    assert page.locator("[data-stage]").get_attribute("data-regions") == str(upload.segment_count)
+    page.keyboard.press("r")
+    box = page.locator("canvas[data-mask]").bounding_box()
+    page.mouse.click(box["x"] + box["width"] * 0.5, box["y"] + box["height"] * 0.5)
+    assert page.evaluate(PAINTED) != "0.0%"
 
 
 def test_live_a_stroke_alone_classifies_one_round_in_flight_and_the_latest_wins(
