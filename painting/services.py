@@ -101,7 +101,11 @@ def add_picture(image: Image.Image, *, title: str, owner: str = "", **gallery) -
 def ask_for_segments(picture: Picture) -> None:
     """A picture without its Region map yet (an upload whose map is on its way, or one added
     before the Region tool): ask the worker for it, at most once a minute per picture."""
-    if cache.add(f"xai:segments-asked:{picture.pk}", 1, timeout=60):
+    try:
+        first = cache.add(f"xai:segments-asked:{picture.pk}", 1, timeout=60)
+    except redis.RedisError:  # no shared cache: ask anyway (the broker is likely down too)
+        first = True
+    if first:
         dispatch.enqueue_segments(picture.pk)
 
 

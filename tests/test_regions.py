@@ -12,7 +12,7 @@ from django.test import Client
 
 from painting import segments
 from painting.models import Picture
-from tests.helpers import classify, mask_png, photo, start, upload
+from tests.helpers import classify, free_port, mask_png, photo, start, upload
 
 
 def labels_of(picture: Picture) -> np.ndarray:
@@ -81,6 +81,22 @@ def test_a_picture_added_before_regions_gets_them_once_asked(client, gallery, se
     assert [p.name for p in folder.glob(f"{chelsea.sha256[:16]}-segments*")] == [
         Path(chelsea.segments.name).name
     ]
+
+
+def test_without_a_reachable_cache_the_map_is_still_asked_for(client, gallery, settings, on_commit):
+    chelsea = gallery["chelsea"]
+    Picture.objects.filter(pk=chelsea.pk).update(segments="", segment_count=0)
+    settings.CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": f"redis://127.0.0.1:{free_port()}/1",
+            "OPTIONS": {"socket_connect_timeout": 1, "socket_timeout": 1},
+        }
+    }
+    with on_commit(execute=False) as asked:
+        waiting = client.get(f"/pictures/{chelsea.pk}/segments.png")
+    assert waiting.status_code == 404 and waiting["Retry-After"] == "2"
+    assert len(asked) == 1
 
 
 def region_log(segment) -> str:
