@@ -228,6 +228,7 @@ class ConditionForm(forms.ModelForm):
             "show_agreement",
             "show_deltas",
             "show_analysis",
+            "show_edits",
             "fills",
             "explanation_method",
         ]

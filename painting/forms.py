@@ -103,10 +103,16 @@ class MaskForm(forms.Form):
     )
 
     def __init__(
-        self, *args, size: tuple[int, int], fills: tuple[Fill, ...] = tuple(Fill), **kwargs
+        self,
+        *args,
+        size: tuple[int, int],
+        fills: tuple[Fill, ...] = tuple(Fill),
+        edits_allowed: bool = True,
+        **kwargs,
     ):
         super().__init__(*args, **kwargs)
         self.size = size
+        self.edits_allowed = edits_allowed
         # A study condition may offer fewer fills; one it does not offer is refused.
         self.fields["fill"].choices = [(f.value, f.label) for f in fills]
         self.fields["fill"].error_messages["invalid_choice"] = (
@@ -142,6 +148,11 @@ class MaskForm(forms.Form):
             ).check(self.size)
         except edits.EditRejected as exc:
             self.add_error("crop", str(exc))
+            return data
+        if not self.edits_allowed and not data["edits"].is_identity:
+            self.add_error(
+                "crop", "Edits of the whole picture are not part of this study in your condition."
+            )
         return data
 
 

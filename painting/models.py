@@ -260,6 +260,9 @@ class Condition(models.Model):
     show_analysis = models.BooleanField(
         default=True, help_text="The “Compare fills and deletion curves” button."
     )
+    show_edits = models.BooleanField(
+        default=True, help_text="Crop, rotate and flip of the whole picture."
+    )
     fills = models.JSONField(default=all_fills, help_text="The fills offered (at least one).")
     explanation_method = models.CharField(
         max_length=16,

@@ -223,6 +223,7 @@ class Shown:
     agreement: bool = True
     deltas: bool = True
     analysis: bool = True
+    edits: bool = True  # crop, rotate and flip of the whole picture
     fills: tuple[Fill, ...] = tuple(Fill)
     explanation: str = ""  # the one explanation method shown; empty: the person chooses
 
@@ -240,6 +241,7 @@ def shown_to(participant: Participant | None) -> Shown:
         agreement=condition.show_agreement,
         deltas=condition.show_deltas,
         analysis=condition.show_analysis,
+        edits=condition.show_edits,
         fills=tuple(condition.offered_fills) or (Fill.MEAN,),
         explanation=condition.explanation_method,
     )

@@ -47,7 +47,7 @@ STUDY_KEYS: dict[str, tuple[str, type, bool]] = {
     "screened_out_code": ("screened_out_code", str, False),
 }
 LIST_KEYS = ("images", "conditions")
-SWITCHES = ("show_model_view", "show_agreement", "show_deltas", "show_analysis")
+SWITCHES = ("show_model_view", "show_agreement", "show_deltas", "show_analysis", "show_edits")
 CONDITION_KEYS = ("name", *SWITCHES, "fills")
 IMAGE_KEYS = ("image", "practice", "attention_check")
 # An image's "attention_check" object: file key -> StudyImage field (all optional).

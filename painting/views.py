@@ -352,6 +352,18 @@ def _wait(wait, round_: Round) -> Round:
         raise Http404 from None
 
 
+def _mask_form_options(exploration: Exploration) -> dict:
+    """What a mask sent for this exploration is checked against (forms.MaskForm): the
+    picture's size, and the fills and edits its participant's condition offers."""
+    shown = studies.shown_to(exploration.participant)
+    picture = exploration.picture
+    return {
+        "size": (picture.width, picture.height),
+        "fills": shown.fills,
+        "edits_allowed": shown.edits,
+    }
+
+
 @require_POST
 def classify(request: HtmxHttpRequest, exploration_id):
     with timing.recording() as stages:
@@ -377,9 +389,8 @@ def _classify(request: HtmxHttpRequest, exploration: Exploration, stages: dict) 
         form = RoundForm(
             request.POST,
             request.FILES,
-            size=(picture.width, picture.height),
+            **_mask_form_options(exploration),
             segments=picture.segment_count,
-            fills=studies.shown_to(exploration.participant).fills,
             # An attention check asks for the painting only.
             prediction_required=bool(exploration.participant_id)
             and exploration.participant.study.ask_prediction
@@ -427,12 +438,7 @@ def preview(request: HtmxHttpRequest, exploration_id):
     if refused := ratelimit.refusal(request, "preview", exploration.visitor):
         return _error(request, refused, status=429)
     picture = exploration.picture
-    form = PreviewForm(
-        request.POST,
-        request.FILES,
-        size=(picture.width, picture.height),
-        fills=studies.shown_to(exploration.participant).fills,
-    )
+    form = PreviewForm(request.POST, request.FILES, **_mask_form_options(exploration))
     if not form.is_valid():
         return _error(request, first_error(form))
     data = form.cleaned_data

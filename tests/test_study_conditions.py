@@ -21,6 +21,7 @@ NOTHING_EXTRA = {
     "show_agreement": False,
     "show_deltas": False,
     "show_analysis": False,
+    "show_edits": False,
     "fills": ["mean"],
 }
 
@@ -129,6 +130,7 @@ def parts_in(html: str) -> set[str]:
         "agreement": "data-agreement",
         "analysis": "Compare fills and deletion curves",
         "blur": '<option value="blur"',
+        "edits": "data-rotate",
     }
     return {part for part, marker in markers.items() if marker in html}
 
@@ -146,7 +148,7 @@ def test_parts_a_condition_leaves_out_are_absent_from_the_html(gallery):
         seen[exploration.participant.condition.name] = (parts_in(page), parts_in(result))
     assert seen["bare"] == (set(), set())
     assert seen["full"] == (
-        {"model view", "deltas", "agreement", "analysis", "blur"},
+        {"model view", "deltas", "agreement", "analysis", "blur", "edits"},
         {"deltas", "agreement", "analysis"},
     )
 
@@ -235,6 +237,25 @@ def test_a_hostile_fill_is_a_400_and_writes_nothing(client, gallery, fill):
     assert response.status_code == 400 and exploration.rounds.count() == 1
 
 
+@pytest.mark.parametrize(
+    "edit", [{"rotation": "90"}, {"flip_horizontal": "1"}, {"crop": "0,0,300,200"}]
+)
+def test_edits_a_condition_leaves_out_are_a_400_and_write_nothing(client, gallery, edit):
+    study = make_study(gallery, conditions=[NOTHING_EXTRA])
+    join_study(client, study, None)
+    exploration = study_step(client, study, 1, None)
+    page = client.get(f"/e/{exploration.pk}/").text
+    assert 'value="crop"' not in page and "Rotate" not in page
+    mask = mask_png((600, 400), (0, 0, 50, 50))
+    for url in (f"/e/{exploration.pk}/rounds/", f"/e/{exploration.pk}/preview/"):
+        data = {"mask": mask_upload(mask), "fill": "mean", **edit}
+        response = client.post(url, data, headers=HTMX)
+        assert response.status_code == 400 and "not part of this study" in response.text
+    assert exploration.rounds.count() == 1
+    plain = {"mask": mask_upload(mask), "fill": "mean", "rotation": "0", "crop": ""}
+    assert client.post(f"/e/{exploration.pk}/rounds/", plain, headers=HTMX).status_code == 200
+
+
 def test_staff_set_up_conditions_practice_and_the_platform_in_admin(staff, gallery):
     form = staff.get("/admin/painting/study/add/").text
     for field in (
@@ -247,6 +268,7 @@ def test_staff_set_up_conditions_practice_and_the_platform_in_admin(staff, galle
         "images-0-is_practice",
         "conditions-TOTAL_FORMS",
         "conditions-__prefix__-show_analysis",
+        "conditions-__prefix__-show_edits",
         "time_limit_per_image_s",
         "time_limit_s",
         "min_screen_width",

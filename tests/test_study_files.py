@@ -47,7 +47,13 @@ def state(study: Study) -> tuple:
     )
     conditions = list(
         study.conditions.order_by("name").values(
-            "name", "show_model_view", "show_agreement", "show_deltas", "show_analysis", "fills"
+            "name",
+            "show_model_view",
+            "show_agreement",
+            "show_deltas",
+            "show_analysis",
+            "show_edits",
+            "fills",
         )
     )
     return fields, images, conditions

@@ -777,7 +777,7 @@
         return;
       } else if (key === "p" || key === "e" || key === "h" || key === "r" || key === "c") {
         const name = { p: "paint", e: "erase", h: "pan", r: "region", c: "crop" }[key];
-        root.querySelector(`[data-tool][value=${name}]`).click();
+        root.querySelector(`[data-tool][value=${name}]`)?.click();
       } else if (event.key === "[" || event.key === "]") {
         event.preventDefault();
         stepSize(event.key === "]" ? 1 : -1);
@@ -1031,8 +1031,8 @@
       editInputs.flip_horizontal.value = edits.flipH ? "1" : "";
       editInputs.flip_vertical.value = edits.flipV ? "1" : "";
       editInputs.rotation.value = String(edits.rotation);
-      editsOutput.value = hasEdits(edits) ? "Edits: " + describeEdits(edits) : "No edits";
-      stage.dataset.edits = editsOutput.value;
+      stage.dataset.edits = hasEdits(edits) ? "Edits: " + describeEdits(edits) : "No edits";
+      if (editsOutput) editsOutput.value = stage.dataset.edits;
       drawCropBox(edits.crop);
       showCropGuide(stage, canvas, edits.crop);
     }
@@ -1099,13 +1099,14 @@
       showPreview();
     }
 
-    root.querySelector("[data-rotate]").addEventListener("click", () =>
+    // A study condition without edits has none of these controls (nor the Crop tool).
+    root.querySelector("[data-rotate]")?.addEventListener("click", () =>
       edit({ ...edits, rotation: (edits.rotation + 90) % 360 }, { edit: "rotate" }));
-    root.querySelector("[data-flip-horizontal]").addEventListener("click", () =>
+    root.querySelector("[data-flip-horizontal]")?.addEventListener("click", () =>
       edit({ ...edits, flipH: !edits.flipH, rotation: (360 - edits.rotation) % 360 }, { edit: "flip_horizontal" }));
-    root.querySelector("[data-flip-vertical]").addEventListener("click", () =>
+    root.querySelector("[data-flip-vertical]")?.addEventListener("click", () =>
       edit({ ...edits, flipV: !edits.flipV, rotation: (360 - edits.rotation) % 360 }, { edit: "flip_vertical" }));
-    root.querySelector("[data-reset-edits]").addEventListener("click", () =>
+    root.querySelector("[data-reset-edits]")?.addEventListener("click", () =>
       edit({ ...NO_EDITS }, { edit: "reset" }));
 
     // The composed picture's pixels with the edits applied, as edits.Edits.apply() does.
