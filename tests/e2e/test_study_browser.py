@@ -135,6 +135,7 @@ def test_a_prolific_participant_in_a_condition_is_sent_back_with_the_code(
                 "show_model_view": False,
                 "show_deltas": False,
                 "show_analysis": False,
+                "show_edits": False,
                 "fills": ["mean"],
             },
             {"name": "full"},
@@ -155,6 +156,8 @@ def test_a_prolific_participant_in_a_condition_is_sent_back_with_the_code(
     # The condition's hidden parts are not on the page at all.
     expect(page.locator("[data-saliency-toggle], [data-saliency]")).to_have_count(0)
     expect(page.locator("select[name=fill] option")).to_have_count(1)
+    expect(page.locator("[data-rotate], [data-tool][value=crop]")).to_have_count(0)
+    page.keyboard.press("c")  # the Crop tool's key does nothing here
     stroke(page, [(0.2, 0.2), (0.6, 0.6)])
     page.get_by_role("button", name="Classify").click()
     expect(page.locator('#result.done[data-round-index="1"]')).to_be_visible(timeout=30_000)
