@@ -11,6 +11,7 @@ from django.utils.html import format_html
 from . import exports, studies
 from .masking import Fill
 from .models import (
+    CONDITION_SWITCHES,
     CheckAnswer,
     Condition,
     Exploration,
@@ -222,16 +223,7 @@ class ConditionForm(forms.ModelForm):
 
     class Meta:
         model = Condition
-        fields = [
-            "name",
-            "show_model_view",
-            "show_agreement",
-            "show_deltas",
-            "show_analysis",
-            "show_edits",
-            "fills",
-            "explanation_method",
-        ]
+        fields = ["name", *CONDITION_SWITCHES, "fills", "explanation_method"]
 
 
 class ConditionInline(admin.TabularInline):

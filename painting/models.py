@@ -244,6 +244,16 @@ def all_fills() -> list[str]:
     return [f.value for f in Fill]
 
 
+# A condition's on/off switches for parts of the explore page (admin, study files).
+CONDITION_SWITCHES = (
+    "show_model_view",
+    "show_agreement",
+    "show_deltas",
+    "show_analysis",
+    "show_edits",
+)
+
+
 class Condition(models.Model):
     """A between-subject condition: which parts of the explore page its participants get.
     A study without conditions shows everything."""

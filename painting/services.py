@@ -101,12 +101,17 @@ def add_picture(image: Image.Image, *, title: str, owner: str = "", **gallery) -
 def ask_for_segments(picture: Picture) -> None:
     """A picture without its Region map yet (an upload whose map is on its way, or one added
     before the Region tool): ask the worker for it, at most once a minute per picture."""
-    try:
-        first = cache.add(f"xai:segments-asked:{picture.pk}", 1, timeout=60)
-    except redis.RedisError:  # no shared cache: ask anyway (the broker is likely down too)
-        first = True
-    if first:
+    if _first_to_ask(f"xai:segments-asked:{picture.pk}", 60):
         dispatch.enqueue_segments(picture.pk)
+
+
+def _first_to_ask(key: str, seconds: float) -> bool:
+    """True for the first request to ask for a piece of work within `seconds` (a marker in the
+    shared cache); True as well without a reachable cache (the broker is likely down too)."""
+    try:
+        return cache.add(key, 1, timeout=seconds)
+    except redis.RedisError:
+        return True
 
 
 def add_gallery_picture(
@@ -325,11 +330,7 @@ def request_explanation(exploration: Exploration, method: str) -> None:
     """Ask the analysis worker for one more explanation method's map of an exploration, once
     while it is on its way (a lost message is asked again after the marker expires)."""
     key = model_view.explanation_requested_key(exploration.pk, method)
-    try:
-        first = cache.add(key, 1, timeout=3 * settings.CELERY_TASK_TIME_LIMIT)
-    except redis.RedisError:
-        first = True
-    if first:
+    if _first_to_ask(key, 3 * settings.CELERY_TASK_TIME_LIMIT):
         dispatch.enqueue_explanation(exploration.pk, method)
 
 

@@ -19,7 +19,7 @@ from PIL import Image
 
 from . import images, services
 from .masking import Fill
-from .models import Condition, Picture, Study, StudyImage
+from .models import CONDITION_SWITCHES, Condition, Picture, Study, StudyImage
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 
@@ -47,8 +47,7 @@ STUDY_KEYS: dict[str, tuple[str, type, bool]] = {
     "screened_out_code": ("screened_out_code", str, False),
 }
 LIST_KEYS = ("images", "conditions")
-SWITCHES = ("show_model_view", "show_agreement", "show_deltas", "show_analysis", "show_edits")
-CONDITION_KEYS = ("name", *SWITCHES, "fills")
+CONDITION_KEYS = ("name", *CONDITION_SWITCHES, "fills")
 IMAGE_KEYS = ("image", "practice", "attention_check")
 # An image's "attention_check" object: file key -> StudyImage field (all optional).
 CHECK_KEYS = {
@@ -208,7 +207,7 @@ def _check_conditions(data: list, study: Study | None, problems: list[str]) -> l
             problems.append(f"{where}: two conditions are called {name!r}")
         names.add(name)
         values = {"name": name}
-        for switch in SWITCHES:
+        for switch in CONDITION_SWITCHES:
             values[switch] = item.get(switch, True)
             if not isinstance(values[switch], bool):
                 problems.append(f"{where} ({name}): {switch} must be true or false")
@@ -337,7 +336,7 @@ def dump(study: Study) -> dict:
         _dumped_image(e) for e in study.images.select_related("picture").order_by("position", "pk")
     ]
     data["conditions"] = [
-        {"name": c.name, **{s: getattr(c, s) for s in SWITCHES}, "fills": c.fills}
+        {"name": c.name, **{s: getattr(c, s) for s in CONDITION_SWITCHES}, "fills": c.fills}
         for c in study.conditions.order_by("pk")
     ]
     return data

@@ -8,7 +8,7 @@ from django.core.management import CommandError, call_command
 from PIL import Image
 
 from painting import studies, study_files
-from painting.models import Condition, Participant, Picture, Study, StudyImage
+from painting.models import CONDITION_SWITCHES, Condition, Participant, Picture, Study, StudyImage
 from tests.helpers import ROOT, photo
 
 EXAMPLE = ROOT / "docs" / "example_study.json"
@@ -48,11 +48,7 @@ def state(study: Study) -> tuple:
     conditions = list(
         study.conditions.order_by("name").values(
             "name",
-            "show_model_view",
-            "show_agreement",
-            "show_deltas",
-            "show_analysis",
-            "show_edits",
+            *CONDITION_SWITCHES,
             "fills",
         )
     )
