@@ -317,10 +317,8 @@ def segment_picture(picture_id) -> None:
     picture = Picture.objects.filter(pk=picture_id).first()
     if picture is None or picture.segments:
         return
-    with picture.file.open("rb") as source:
-        working = Image.open(source)
-        working.load()
-    png, count = segments.map_of(working)
+    # The decoded original, kept for the Grad-CAM that comes next on this worker.
+    png, count = segments.map_of(originals.original_image(picture.pk, picture.sha256))
     field = picture.segments
     name = field.storage.save(
         field.field.generate_filename(picture, segments_file_name(picture)), ContentFile(png)
