@@ -438,13 +438,9 @@ def _point(points, at: int) -> list:
 
 
 def _edit_columns(round_: Round) -> dict:
+    """The crop's numbers (empty when not cropped), the flips as 0/1, the rotation."""
     fields = round_.edits.as_fields()
-    return {
-        **{key: _num(value) for key, value in fields.items() if key.startswith("crop_")},
-        "flip_horizontal": int(round_.flip_horizontal),
-        "flip_vertical": int(round_.flip_vertical),
-        "rotation": round_.rotation,
-    }
+    return {k: _num(v) if k.startswith("crop_") else int(v) for k, v in fields.items()}
 
 
 def _event_rows(head: dict, events) -> Iterator[dict]:
