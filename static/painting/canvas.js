@@ -815,6 +815,17 @@
       }
     }
 
+    // The mask as it is now: the ready encode when nothing has touched the canvas since (and a
+    // canvas resized behind the app's back, a stale page, is encoded as it is now).
+    function currentMaskFile() {
+      const ready =
+        encodedMask &&
+        encodedMask.version === maskVersion &&
+        encodedMask.width === canvas.width &&
+        encodedMask.height === canvas.height;
+      return ready ? encodedMask.file : maskFile();
+    }
+
     function encodeMaskWhenIdle() {
       const version = maskVersion;
       const encode = () => {
@@ -838,13 +849,7 @@
     document.addEventListener("submit", (event) => {
       if (event.target !== form) return;
       const files = new DataTransfer();
-      // A canvas resized behind the app's back (a stale page) is encoded as it is now.
-      const ready =
-        encodedMask &&
-        encodedMask.version === maskVersion &&
-        encodedMask.width === canvas.width &&
-        encodedMask.height === canvas.height;
-      files.items.add(ready ? encodedMask.file : maskFile());
+      files.items.add(currentMaskFile());
       form.querySelector("[data-mask-input]").files = files.files;
       flushView();
       log({ type: "classify" });
@@ -1223,7 +1228,7 @@
       const fill = fillSelect.value;
       if (!wantedFromServer(fill)) return;
       const body = new FormData();
-      body.append("mask", maskFile());
+      body.append("mask", currentMaskFile());
       body.append("fill", fill);
       for (const input of Object.values(editInputs)) body.append(input.name, input.value);
       serverBusy = true;
