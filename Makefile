@@ -62,7 +62,7 @@ FAST := -m "not worker and not browser and not server and not slow" \
 
 fast: venv
 	$(VENV)/bin/ruff check .
-	DATABASE_URL= PYTHONDONTWRITEBYTECODE= $(VENV)/bin/pytest -q -n auto $(FAST)
+	DATABASE_URL= PYTHONDONTWRITEBYTECODE= $(VENV)/bin/pytest -q -n auto --dist loadgroup $(FAST)
 
 test-postgres: venv system
 	$(ON_POSTGRES)

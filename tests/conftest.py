@@ -4,18 +4,17 @@ workers, the web server as `make run` starts it, and media in an S3 bucket."""
 
 from __future__ import annotations
 
+import gc
 import io
 import os
 from pathlib import Path
 
 import pytest
-import torch
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.test import Client
 
-from tests import tiny_model
 from tests.helpers import RedisServer, WorkerProcess, database_env, use_broker
 from tests.servers import S3Server, WebServer
 from xaiproject.celery import app as celery_app
@@ -29,6 +28,19 @@ ROOT = Path(__file__).resolve().parent.parent
 # The explanation methods computed per exploration, here and in the processes tests start:
 # each other method is seconds of CPU per exploration; the tests of the methods ask for them.
 ONLY_GRAD_CAM = "gradcam"
+
+
+def pytest_collection_finish(session):
+    """What a test process has loaded by now (Django, torch, the test modules) stays loaded:
+    Python's full garbage collections need not walk its hundreds of thousands of objects again
+    in every test (seconds per process)."""
+    gc.freeze()
+
+
+def pytest_unconfigure(config):
+    # Nor the collections of the interpreter's exit over all that a process made: ~2 s in
+    # each process of `make fast`, which the run waits for.
+    gc.freeze()
 
 
 @pytest.fixture(scope="session")
@@ -56,6 +68,8 @@ def _fast_password_hasher(settings):
 
 @pytest.fixture(scope="session")
 def tiny_model_name(tmp_path_factory) -> str:
+    from tests import tiny_model  # torch: not in the process that only hands out tests (-n)
+
     return tiny_model.register(tmp_path_factory.mktemp("tiny-model"))
 
 
@@ -72,6 +86,8 @@ def _tiny_model_by_default(request, settings, tiny_model_name):
     ):
         yield
         return
+    import torch
+
     settings.XAI_MODEL = tiny_model_name
     # A network this small gains nothing from a second thread; on a busy machine it only waits.
     threads = torch.get_num_threads()

@@ -30,6 +30,9 @@ from xaiproject.celery import app as celery_app
 
 ROOT = Path(__file__).resolve().parent.parent
 HTMX = {"HX-Request": "true"}
+# The tests that import the grad-cam package (every method but Grad-CAM) run in one process of
+# `make fast`'s (--dist loadgroup): the import is seconds, paid once.
+GRAD_CAM_PACKAGE = pytest.mark.xdist_group("grad-cam-package")
 
 
 def start(client, picture, capture=None, **data) -> Exploration:

@@ -10,10 +10,10 @@ from django.test import Client
 from django.utils import timezone
 
 from painting import agreement, model_view, review
-from painting.inference import classifier, registry
+from painting.inference import classifier, gradcam, registry
 from painting.inference.gradcam import grad_cam
 from painting.models import Round
-from tests.helpers import HTMX, classify, mask_png, photo, start
+from tests.helpers import GRAD_CAM_PACKAGE, HTMX, classify, mask_png, photo, start
 
 
 def test_the_important_region_is_the_top_fifth_of_the_heatmap():
@@ -69,6 +69,33 @@ def test_grad_cam_of_espresso_looks_at_the_cup_inside_the_crop(lite2):
     assert cup > 2 * corners
 
 
+@pytest.mark.real_model
+@GRAD_CAM_PACKAGE
+def test_grad_cam_is_the_grad_cam_packages_to_the_last_bit(
+    lite2, tiny_model_name, tmp_path, monkeypatch
+):
+    """The default method is computed without the package; the maps stored before stay what
+    the same image and class give now, for the real model, the tiny one and a ResNet."""
+    from pytorch_grad_cam import GradCAM
+    from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
+
+    resnet = _random_resnet18(tmp_path, monkeypatch)
+    for model in (lite2, classifier.load_classifier(tiny_model_name), resnet):
+        layer = dict(model.model.named_modules())[registry.saliency_layer_of(model.name)]
+        for slug in ("coffee", "chelsea"):
+            batch = model.preprocess(photo(slug))[None]
+            [outcome] = model.classify([photo(slug)])
+            for class_index in (outcome.top[0].class_index, outcome.top[4].class_index, 0):
+                with torch.enable_grad(), GradCAM(model.model, [layer]) as package:
+                    [expected] = package(batch, [ClassifierOutputTarget(class_index)])
+                    mine = gradcam.grad_cam_values(model.model, layer, batch, class_index)
+                assert mine.dtype == expected.dtype and np.array_equal(mine, expected), (
+                    model.name,
+                    slug,
+                    class_index,
+                )
+
+
 @pytest.mark.slow
 @pytest.mark.real_model
 def test_the_worker_stores_the_model_view_and_scores_each_round(client, gallery, on_commit):
@@ -122,17 +149,24 @@ def test_the_analysis_compares_fills_and_draws_both_deletion_curves(client, gall
 
 
 @pytest.mark.slow
+def _random_resnet18(tmp_path, monkeypatch) -> classifier.Classifier:
+    """ResNet-18 with random weights under torchvision's file name in a TORCH_HOME of its own:
+    the path of any torchvision model, without its real weights."""
+    from torchvision.models import resnet18
+
+    monkeypatch.setenv("TORCH_HOME", str(tmp_path))
+    checkpoints = tmp_path / "hub" / "checkpoints"
+    checkpoints.mkdir(parents=True)
+    torch.manual_seed(0)
+    torch.save(resnet18(weights=None).state_dict(), checkpoints / "resnet18-f37072fd.pth")
+    return classifier.Classifier(registry.REGISTRY["resnet18"])
+
+
 def test_any_torchvision_classifier_with_local_weights_is_offered(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     assert "resnet18" in registry.REGISTRY and "resnet18" not in registry.available_models()
-    from torchvision.models import resnet18
-
-    checkpoints = tmp_path / "hub" / "checkpoints"
-    checkpoints.mkdir(parents=True)
-    # Random weights under torchvision's file name, only to exercise the code path.
-    torch.save(resnet18(weights=None).state_dict(), checkpoints / "resnet18-f37072fd.pth")
+    model = _random_resnet18(tmp_path, monkeypatch)
     assert "resnet18" in registry.available_models()
-    model = classifier.Classifier(registry.REGISTRY["resnet18"])
     [outcome] = model.classify([photo("chelsea")])
     assert len(outcome.top) == 5
     assert grad_cam(model, photo("chelsea"), outcome.top[0].class_index).shape == (300, 451)
