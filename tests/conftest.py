@@ -15,7 +15,7 @@ from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.test import Client
 
-from tests.helpers import RedisServer, WorkerProcess, database_env, use_broker
+from tests.helpers import HEAVY_LOADS, RedisServer, WorkerProcess, database_env, use_broker
 from tests.servers import S3Server, WebServer
 from xaiproject.celery import app as celery_app
 
@@ -30,11 +30,34 @@ ROOT = Path(__file__).resolve().parent.parent
 ONLY_GRAD_CAM = "gradcam"
 
 
+def pytest_configure(config):
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        # One of several test processes on the cores (-n): one thread each. Torch's OpenMP
+        # threads wait for each other at every operation; with more threads than cores among
+        # the processes, a Grad-CAM of the real model took 20× as long.
+        os.environ.setdefault("OMP_NUM_THREADS", "1")
+
+
 def pytest_collection_finish(session):
     """What a test process has loaded by now (Django, torch, the test modules) stays loaded:
     Python's full garbage collections need not walk its hundreds of thousands of objects again
     in every test (seconds per process)."""
     gc.freeze()
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if item.get_closest_marker("real_model") and not item.get_closest_marker("xdist_group"):
+            item.add_marker(HEAVY_LOADS)
+    if config.getoption("loadgroup", False):
+        # pytest-xdist 3.8 names a test's group in its node id (test@group) by setting
+        # item._nodeid, which pytest 9 no longer reads: the groups were silently ignored.
+        from _pytest.nodeid import NodeId
+
+        for item in items:
+            if (marker := item.get_closest_marker("xdist_group")) and "@" not in item.nodeid:
+                item._id = NodeId.parse(f"{item.nodeid}@{marker.args[0]}")
 
 
 def pytest_unconfigure(config):

@@ -30,9 +30,10 @@ from xaiproject.celery import app as celery_app
 
 ROOT = Path(__file__).resolve().parent.parent
 HTMX = {"HX-Request": "true"}
-# The tests that import the grad-cam package (every method but Grad-CAM) run in one process of
-# `make fast`'s (--dist loadgroup): the import is seconds, paid once.
-GRAD_CAM_PACKAGE = pytest.mark.xdist_group("grad-cam-package")
+# Tests that load what takes seconds to load (the real model, torchvision, the grad-cam package)
+# run in one process of `make fast` (--dist loadgroup), which then loads it once. conftest.py
+# adds the tests marked real_model.
+HEAVY_LOADS = pytest.mark.xdist_group("heavy-loads")
 
 
 def start(client, picture, capture=None, **data) -> Exploration:

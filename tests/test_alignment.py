@@ -108,6 +108,7 @@ def lite2():
     return classifier.load_classifier("efficientnet-lite2")
 
 
+@pytest.mark.real_model
 def test_grad_cam_of_the_coffee_photo_agrees_with_a_person_who_kept_the_cup(lite2):
     image = photo("coffee")  # 600×400, the espresso cup in the middle
     cam = grad_cam(lite2, image, class_index=967)  # espresso

@@ -6,6 +6,7 @@ from django.core.management import CommandError, call_command
 
 from painting.inference import registry
 from painting.models import Picture
+from tests.helpers import HEAVY_LOADS
 
 
 def test_load_gallery_is_idempotent_and_records_licences(gallery):
@@ -16,13 +17,19 @@ def test_load_gallery_is_idempotent_and_records_licences(gallery):
     assert "Rachel Michetti" in coffee.source and len(coffee.sha256) == 64
 
 
+@HEAVY_LOADS  # torchvision
 def test_install_weights_checks_and_installs_a_resnet50_file(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path / "torch"))
     monkeypatch.delenv("XAI_WEIGHTS", raising=False)
     from torchvision.models import resnet50
 
     source = tmp_path / "weights.pth"
-    torch.save(resnet50(weights=None).state_dict(), source)  # stands in for a real download
+    with torch.device("meta"):  # the shapes only, without a second of random initialisation
+        shapes = resnet50(weights=None).state_dict()
+    # Stands in for a real download.
+    torch.save(
+        {key: torch.zeros_like(value, device="cpu") for key, value in shapes.items()}, source
+    )
     out = io.StringIO()
     call_command("install_weights", str(source), stdout=out)
     installed = registry.resnet50_weights_path()
@@ -32,6 +39,7 @@ def test_install_weights_checks_and_installs_a_resnet50_file(tmp_path, monkeypat
     assert registry.available_models()[0] == "resnet50"
 
 
+@HEAVY_LOADS  # torchvision
 def test_install_weights_refuses_other_files(tmp_path):
     wrong = tmp_path / "lite.pth"
     torch.save({"conv.weight": torch.zeros(1)}, wrong)

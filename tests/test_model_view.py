@@ -13,7 +13,7 @@ from painting import agreement, model_view, review
 from painting.inference import classifier, gradcam, registry
 from painting.inference.gradcam import grad_cam
 from painting.models import Round
-from tests.helpers import GRAD_CAM_PACKAGE, HTMX, classify, mask_png, photo, start
+from tests.helpers import HEAVY_LOADS, HTMX, classify, mask_png, photo, start
 
 
 def test_the_important_region_is_the_top_fifth_of_the_heatmap():
@@ -70,7 +70,7 @@ def test_grad_cam_of_espresso_looks_at_the_cup_inside_the_crop(lite2):
 
 
 @pytest.mark.real_model
-@GRAD_CAM_PACKAGE
+@HEAVY_LOADS
 def test_grad_cam_is_the_grad_cam_packages_to_the_last_bit(
     lite2, tiny_model_name, tmp_path, monkeypatch
 ):
@@ -162,6 +162,7 @@ def _random_resnet18(tmp_path, monkeypatch) -> classifier.Classifier:
     return classifier.Classifier(registry.REGISTRY["resnet18"])
 
 
+@HEAVY_LOADS  # torchvision
 def test_any_torchvision_classifier_with_local_weights_is_offered(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
     assert "resnet18" in registry.REGISTRY and "resnet18" not in registry.available_models()
