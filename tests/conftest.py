@@ -142,6 +142,48 @@ def _eager_celery():
     celery_app.conf.task_always_eager = True
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _region_maps_kept_between_runs(request):
+    """SLIC is a third of a second of CPU per picture, and every test process of every run
+    segmented the same gallery photos again. A Region map is a function of the picture's
+    pixels, segments.py and the libraries only: kept in pytest's cache under a hash of all of
+    them, it is computed once (and again whenever one of them changes)."""
+    import hashlib
+    import importlib.metadata
+    import json
+
+    from painting import segments
+
+    cache = request.config.cache
+    if cache is None:  # -p no:cacheprovider
+        yield
+        return
+    code = hashlib.sha256(Path(segments.__file__).read_bytes())
+    for library in ("scikit-image", "numpy", "pillow"):
+        code.update(importlib.metadata.version(library).encode())
+    folder = cache.mkdir("region-maps")
+    compute = segments.map_of
+
+    def map_of(image):
+        key = code.copy()
+        key.update(f"{image.mode} {image.size}".encode())
+        key.update(image.tobytes())
+        png_path = folder / f"{key.hexdigest()}.png"
+        count_path = png_path.with_suffix(".json")
+        if png_path.is_file() and count_path.is_file():
+            return png_path.read_bytes(), json.loads(count_path.read_text())
+        png, count = compute(image)
+        for path, data in ((png_path, png), (count_path, json.dumps(count).encode())):
+            partial = path.with_name(f"{path.name}.{os.getpid()}")  # processes of -n write too
+            partial.write_bytes(data)
+            partial.replace(path)
+        return png, count
+
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(segments, "map_of", map_of)
+        yield
+
+
 @pytest.fixture(scope="session")
 def _gallery_rows() -> list[dict]:
     """The gallery's rows as load_gallery first wrote them in this session (filled below)."""
