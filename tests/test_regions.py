@@ -7,7 +7,6 @@ import json
 from pathlib import Path
 
 import numpy as np
-import pytest
 from django.test import Client
 
 from painting import segments
@@ -117,26 +116,22 @@ def test_a_tap_on_a_region_is_kept_in_the_brush_log(client, gallery, on_commit):
     assert exploration.rounds.get(index=1).strokes[0]["segment"] == last
 
 
-@pytest.mark.parametrize(
-    "segment, message",
-    [
-        ("past", "this image has"),
+def test_a_region_the_picture_lacks_is_a_clear_400_and_writes_nothing(
+    client, gallery, on_commit, subtests
+):
+    exploration = start(client, gallery["coffee"], on_commit)
+    mask = mask_png((600, 400), (0, 0, 100, 100))
+    for segment, message in [
+        (gallery["coffee"].segment_count, "this image has"),  # one past the last
         (-1, "this image has"),
         (2**40, "this image has"),
         ("3", "no whole-number id"),
         (True, "no whole-number id"),
         (1.5, "no whole-number id"),
         (None, "no whole-number id"),
-    ],
-)
-def test_a_region_the_picture_lacks_is_a_clear_400_and_writes_nothing(
-    client, gallery, on_commit, segment, message
-):
-    exploration = start(client, gallery["coffee"], on_commit)
-    if segment == "past":
-        segment = gallery["coffee"].segment_count
-    mask = mask_png((600, 400), (0, 0, 100, 100))
-    response = classify(client, exploration, on_commit, mask, strokes=region_log(segment))
-    assert response.status_code == 400
-    assert message in response.content.decode()
-    assert exploration.rounds.count() == 1
+    ]:
+        with subtests.test(segment=segment):
+            response = classify(client, exploration, on_commit, mask, strokes=region_log(segment))
+            assert response.status_code == 400
+            assert message in response.content.decode()
+            assert exploration.rounds.count() == 1

@@ -171,14 +171,17 @@ def test_a_finished_participant_cannot_answer(gallery, on_commit):
     assert not CheckAnswer.objects.exists() and check.rounds.count() == 1
 
 
-@pytest.mark.parametrize(
-    "mask", [mask_png((300, 200), (0, 0, 99, 99)), b"not a png", b""], ids=["size", "junk", "empty"]
-)
-def test_a_hostile_mask_is_a_400_and_answers_nothing(gallery, on_commit, mask):
+def test_a_hostile_mask_is_a_400_and_answers_nothing(gallery, on_commit, subtests):
     _study, browser, check = at_the_check(gallery, on_commit)
-    refused = classify(browser, check, on_commit, mask)
-    assert refused.status_code == 400
-    assert not CheckAnswer.objects.exists() and check.rounds.count() == 1
+    for name, mask in [
+        ("size", mask_png((300, 200), (0, 0, 99, 99))),
+        ("junk", b"not a png"),
+        ("empty", b""),
+    ]:
+        with subtests.test(name):
+            refused = classify(browser, check, on_commit, mask)
+            assert refused.status_code == 400
+            assert not CheckAnswer.objects.exists() and check.rounds.count() == 1
 
 
 def test_a_check_in_another_study_or_outside_one_is_not_judged(gallery, on_commit):

@@ -188,18 +188,17 @@ BAD_FILES = [
 ]
 
 
-@pytest.mark.parametrize(("change", "problem"), BAD_FILES)
-def test_a_bad_file_is_refused_with_a_clear_error_and_changes_nothing(
-    gallery, tmp_path, change, problem
-):
+def test_a_bad_file_is_refused_with_a_clear_error_and_changes_nothing(gallery, tmp_path, subtests):
     load(tmp_path, example())
     study = Study.objects.get(slug="masks-and-mugs")
     before, pictures = state(study), Picture.objects.count()
-    with pytest.raises(CommandError) as refused:
-        load(tmp_path, {**example(), "name": "Changed", **change})
-    assert problem in str(refused.value) and "nothing changed" in str(refused.value)
-    assert state(study) == before and Picture.objects.count() == pictures
-    assert Study.objects.count() == 1
+    for change, problem in BAD_FILES:
+        with subtests.test(change=change):
+            with pytest.raises(CommandError) as refused:
+                load(tmp_path, {**example(), "name": "Changed", **change})
+            assert problem in str(refused.value) and "nothing changed" in str(refused.value)
+            assert state(study) == before and Picture.objects.count() == pictures
+            assert Study.objects.count() == 1
 
 
 def test_every_problem_is_listed_at_once(gallery, tmp_path):
