@@ -9,7 +9,6 @@ from painting.inference import gradcam
 from painting.inference.methods import METHODS
 from painting.models import Exploration
 from tests.helpers import (
-    HEAVY_LOADS,
     HTMX,
     classify,
     join_study,
@@ -87,7 +86,6 @@ def test_a_second_exploration_of_the_photo_copies_the_maps(
             assert f.read() == g.read()
 
 
-@HEAVY_LOADS
 def test_a_study_condition_fixes_the_method(client, gallery, on_commit, settings):
     settings.XAI_EXPLANATION_METHODS = ["gradcam"]
     study = make_study(gallery, conditions=[{"name": "eigen", "explanation_method": "eigencam"}])
@@ -108,7 +106,6 @@ def test_a_study_condition_fixes_the_method(client, gallery, on_commit, settings
         assert refused.status_code == 403 and "not part of the study" in refused.content.decode()
 
 
-@HEAVY_LOADS
 def test_picking_another_method_in_the_menu_computes_it(client, gallery, on_commit):
     # Unasked, the worker computes Grad-CAM only (XAI_EXPLANATION_METHODS); the menu has all.
     exploration = start(client, gallery["coffee"], on_commit)

@@ -10,7 +10,7 @@ from django.test import Client
 from django.utils import timezone
 
 from painting import agreement, model_view, review
-from painting.inference import classifier, gradcam, registry
+from painting.inference import cams, classifier, registry
 from painting.inference.gradcam import grad_cam
 from painting.models import Round
 from tests.helpers import HEAVY_LOADS, HTMX, classify, mask_png, photo, start
@@ -70,29 +70,71 @@ def test_grad_cam_of_espresso_looks_at_the_cup_inside_the_crop(lite2):
 
 
 @pytest.mark.real_model
+# Importing the package is seconds and Score-CAM runs the model 64 times a map: a guard for
+# whoever changes cams.py, among the slow tests (make test), not in the fast loop.
+@pytest.mark.slow
 @HEAVY_LOADS
-def test_grad_cam_is_the_grad_cam_packages_to_the_last_bit(
-    lite2, tiny_model_name, tmp_path, monkeypatch
+@pytest.mark.parametrize("method", list(cams.CAMS))
+def test_each_method_is_the_grad_cam_packages_to_the_last_bit(
+    method, lite2, tiny_model_name, tmp_path, monkeypatch
 ):
-    """The default method is computed without the package; the maps stored before stay what
-    the same image and class give now, for the real model, the tiny one and a ResNet."""
-    from pytorch_grad_cam import GradCAM
+    """Every method is computed without the package; the maps stored before stay what the same
+    image and class give now, for the real model, the tiny one and a ResNet."""
+    from pytorch_grad_cam import EigenCAM, GradCAM, GradCAMPlusPlus, HiResCAM
+    from pytorch_grad_cam.base_cam import BaseCAM
     from pytorch_grad_cam.utils.model_targets import ClassifierOutputTarget
 
+    class BoundedScoreCAM(BaseCAM):
+        """The bounded Score-CAM the app computed on the package's BaseCAM before."""
+
+        def __init__(self, model, target_layers):
+            super().__init__(model, target_layers, uses_gradients=False)
+
+        def get_cam_weights(self, input_tensor, target_layer, targets, activations, grads):
+            activations = torch.from_numpy(activations).to(self.device)
+            weights = np.zeros(activations.shape[:2], np.float32)
+            upsample = torch.nn.UpsamplingBilinear2d(size=input_tensor.shape[-2:])
+            with torch.no_grad():
+                for row, (target, image) in enumerate(zip(targets, input_tensor, strict=True)):
+                    variance = activations[row].flatten(1).var(dim=1)
+                    channels = torch.argsort(variance, descending=True)[: cams.SCORE_CAM_CHANNELS]
+                    scores = []
+                    for start in range(0, len(channels), cams.SCORE_CAM_BATCH):
+                        chosen = channels[start : start + cams.SCORE_CAM_BATCH]
+                        maps = upsample(activations[row, chosen][:, None])
+                        low = maps.amin(dim=(2, 3), keepdim=True)
+                        high = maps.amax(dim=(2, 3), keepdim=True)
+                        maps = (maps - low) / (high - low + 1e-8)
+                        scores += [target(o).item() for o in self.model(image[None] * maps)]
+                    weights[row, channels.cpu().numpy()] = torch.softmax(
+                        torch.tensor(scores), dim=0
+                    ).numpy()
+            return weights
+
+    package_class = {
+        "gradcam": GradCAM,
+        "gradcampp": GradCAMPlusPlus,
+        "hirescam": HiResCAM,
+        "scorecam": BoundedScoreCAM,
+        "eigencam": EigenCAM,
+    }[method]
+    slugs = ("coffee",) if method == "scorecam" else ("coffee", "chelsea")
     resnet = _random_resnet18(tmp_path, monkeypatch)
     for model in (lite2, classifier.load_classifier(tiny_model_name), resnet):
         layer = dict(model.model.named_modules())[registry.saliency_layer_of(model.name)]
-        for slug in ("coffee", "chelsea"):
+        for slug in slugs:
             batch = model.preprocess(photo(slug))[None]
             [outcome] = model.classify([photo(slug)])
-            for class_index in (outcome.top[0].class_index, outcome.top[4].class_index, 0):
-                with torch.enable_grad(), GradCAM(model.model, [layer]) as package:
+            classes = [outcome.top[0].class_index, outcome.top[4].class_index, 0]
+            for class_index in classes[:1] if method == "scorecam" else classes:
+                with torch.enable_grad(), package_class(model.model, [layer]) as package:
                     [expected] = package(batch, [ClassifierOutputTarget(class_index)])
-                    mine = gradcam.grad_cam_values(model.model, layer, batch, class_index)
+                    mine = cams.CAMS[method](model.model, layer, batch, class_index)
                 assert mine.dtype == expected.dtype and np.array_equal(mine, expected), (
                     model.name,
                     slug,
                     class_index,
+                    float(np.abs(mine - expected).max()),
                 )
 
 

@@ -1,5 +1,5 @@
 """The explanation methods on offer, by key: what the web side needs to name them, without
-importing torch or the `grad-cam` package (gradcam.py computes them)."""
+importing torch (cams.py computes them, gradcam.py places them in the image)."""
 
 from __future__ import annotations
 
