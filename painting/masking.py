@@ -9,8 +9,6 @@ from enum import StrEnum
 
 import numpy as np
 from PIL import Image, ImageFilter
-from scipy import sparse
-from scipy.sparse.linalg import spsolve
 
 IMAGENET_MEAN_RGB = (124, 116, 104)  # 0.485, 0.456, 0.406 × 255: zero after normalization
 
@@ -184,6 +182,10 @@ def noisy_linear(rgb: Image.Image, hole: np.ndarray) -> np.ndarray:
 
 
 def _solve_neighbour_mean(pixels: np.ndarray, hole: np.ndarray) -> np.ndarray:
+    # Imported here: a quarter of a second of start-up for every process, for the ROAD fill only.
+    from scipy import sparse
+    from scipy.sparse.linalg import spsolve
+
     h, w = hole.shape
     index = np.full(hole.shape, -1, np.int64)
     ys, xs = np.nonzero(hole)
