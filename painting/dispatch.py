@@ -11,8 +11,16 @@ from functools import partial
 
 from django.db import transaction
 
-from . import pipeline, tasks, timing
+from . import pipeline, timing
 from .models import Round
+from .tasks import (
+    NO_SENDER_LIMITS,
+    analyse_round,
+    classify_round,
+    compute_explanation,
+    compute_saliency,
+    segment_picture,
+)
 
 log = logging.getLogger(__name__)
 
@@ -25,33 +33,33 @@ ANALYSIS_QUEUE_DOWN_MESSAGE = "The classifier queue could not be reached. Try ag
 
 def enqueue_round(round_id) -> None:
     """Classify the round once the current transaction commits."""
-    transaction.on_commit(partial(_send, tasks.classify_round, round_id, _fail_round))
+    transaction.on_commit(partial(_send, classify_round, round_id, _fail_round))
 
 
 def enqueue_saliency(exploration_id) -> None:
     """Compute the model's view of an exploration; the answer stands without it."""
-    transaction.on_commit(partial(_send, tasks.compute_saliency, exploration_id, None))
+    transaction.on_commit(partial(_send, compute_saliency, exploration_id, None))
 
 
 def enqueue_explanation(exploration_id, method: str) -> None:
     """Compute one more explanation method of an exploration; nothing fails without it."""
-    transaction.on_commit(partial(_send, tasks.compute_explanation, exploration_id, None, method))
+    transaction.on_commit(partial(_send, compute_explanation, exploration_id, None, method))
 
 
 def enqueue_analysis(round_id) -> None:
     """Analyse a finished round (other fills, deletion curves)."""
-    transaction.on_commit(partial(_send, tasks.analyse_round, round_id, _fail_analysis))
+    transaction.on_commit(partial(_send, analyse_round, round_id, _fail_analysis))
 
 
 def enqueue_segments(picture_id) -> None:
     """Compute an uploaded picture's Region map (SLIC); the page asks again if this is lost."""
-    transaction.on_commit(partial(_send, tasks.segment_picture, picture_id, None))
+    transaction.on_commit(partial(_send, segment_picture, picture_id, None))
 
 
 def _send(task, object_id, on_failure, *more) -> None:
     try:
         with timing.stage("publish"):
-            task.apply_async((str(object_id), *more), **tasks.NO_SENDER_LIMITS)
+            task.apply_async((str(object_id), *more), **NO_SENDER_LIMITS)
     except Exception:  # any failure to publish (broker down, DNS, auth)
         log.exception("could not dispatch %s for %s", task.name, object_id)
         if on_failure is not None:
