@@ -190,7 +190,6 @@ def test_the_analysis_compares_fills_and_draws_both_deletion_curves(client, gall
     )  # nothing to analyse in the original
 
 
-@pytest.mark.slow
 def _random_resnet18(tmp_path, monkeypatch) -> classifier.Classifier:
     """ResNet-18 with random weights under torchvision's file name in a TORCH_HOME of its own:
     the path of any torchvision model, without its real weights."""
@@ -204,6 +203,7 @@ def _random_resnet18(tmp_path, monkeypatch) -> classifier.Classifier:
     return classifier.Classifier(registry.REGISTRY["resnet18"])
 
 
+@pytest.mark.slow
 @HEAVY_LOADS  # torchvision
 def test_any_torchvision_classifier_with_local_weights_is_offered(tmp_path, monkeypatch):
     monkeypatch.setenv("TORCH_HOME", str(tmp_path))
