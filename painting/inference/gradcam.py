@@ -22,11 +22,10 @@ def explanation_map(
     model = classifier.model
     layer = dict(model.named_modules())[saliency_layer_of(classifier.name)]
     batch = classifier.preprocess(image)[None].to(classifier.device)
+    # Gradients with respect to the target layer only (torch.autograd.grad): the parameters'
+    # own .grad stay unset.
     with classifier.lock, torch.enable_grad():
-        try:
-            values = CAMS[method](model, layer, batch, class_index)
-        finally:
-            model.zero_grad(set_to_none=True)  # the parameters' gradients: memory, nothing else
+        values = CAMS[method](model, layer, batch, class_index)
     values = np.nan_to_num(np.asarray(values, np.float32))
     if values.max() > 0:
         values = values / values.max()
