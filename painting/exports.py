@@ -43,6 +43,9 @@ PARTICIPANT_KEYS = {
     " the study has none, and everything was shown)",
 }
 
+# What a file column says where the row names a file that is no longer stored.
+MISSING = "missing"
+
 ROUND_COLUMNS = {
     "study": "study slug",
     "participant": "anonymous participant code",
@@ -102,8 +105,9 @@ ROUND_COLUMNS = {
     "error": "message shown when the round failed",
     "created_at": "when the server received the round (UTC, ISO 8601)",
     "finished_at": "when the result was recorded (UTC, ISO 8601)",
-    "mask_file": "path of the mask PNG in this ZIP (white = painted); empty for round 0, and"
-    " for a mask deleted while the export ran (its participant withdrew)",
+    "mask_file": "path of the mask PNG in this ZIP (white = painted); empty for round 0;"
+    f" “{MISSING}” where the round had a mask that is no longer stored (lost with a disk,"
+    " deleted by hand, or its participant withdrew while the export ran)",
     "kept_important": "share of the model's important region (the top 20% of its Grad-CAM)"
     " left unpainted (0–1); empty for round 0 and until the heatmap was computed",
     "kept_iou": "IoU of the unpainted region with that important region (0–1)",
@@ -521,14 +525,14 @@ def _mask_path(round_: Round) -> str:
 
 
 def _add_mask(archive: zipfile.ZipFile, round_: Round) -> str:
-    """Copy the round's mask into the ZIP; its path there, or "" when there is none (round 0)
-    or it was deleted after the export began (a withdrawal)."""
+    """Copy the round's mask into the ZIP; its path there, "" when there is none (round 0),
+    or MISSING when its file is no longer stored."""
     if not round_.mask:
         return ""
     try:
         source = round_.mask.open("rb")
     except FileNotFoundError:
-        return ""
+        return MISSING
     path = _mask_path(round_)
     with source, archive.open(path, "w") as entry:
         shutil.copyfileobj(source, entry)
@@ -585,6 +589,8 @@ def _readme(study: Study) -> str:
         "",
         "images.csv: each image against each model's maps, over all its participants in this",
         "  export: the human map (the mean of their explorations' kept maps) and its ceiling.",
+        "  A method whose map is no longer stored has no row, and a mask that is no longer",
+        f"  stored (mask_file “{MISSING}”) is left out of the human map.",
         *(f"  {name}: {meaning}" for name, meaning in IMAGE_COLUMNS.items()),
         "",
         "masks/: each round's mask as a PNG at the image's resolution, white = painted.",

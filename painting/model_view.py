@@ -182,9 +182,7 @@ def score_alignment(round_id) -> None:
         return
     exploration = round_.exploration
     crop = registry.crop_fraction_of(exploration.model_name)
-    model_maps = {
-        method: review.model_map(name, crop) for method, name in exploration.explanations.items()
-    }
+    model_maps = review.model_maps(exploration.explanations, crop)
     if not model_maps:
         return  # compute_saliency scores it when the maps come
     try:

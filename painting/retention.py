@@ -3,14 +3,17 @@ never; files that no row names any more are removed. Safe to run at any time (e.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+from django.apps import apps
 from django.contrib.sessions.models import Session
 from django.core.files.storage import default_storage
+from django.db import models
 from django.utils import timezone
 
-from .models import Exploration, Picture, Round
+from .models import Exploration, Picture
 from .storage import stored_files
 
 # A file younger than this may belong to a row that is still being written.
@@ -42,22 +45,33 @@ def purge(older_than: timedelta, now: datetime | None = None) -> Purged:
     return Purged(explorations, upload_count, sessions, delete_orphaned_files(now))
 
 
-def _referenced_files() -> set[str]:
+# Where rows name stored files besides their file fields (which referenced_files finds by
+# itself): a JSON field and how to read the names out of its value. A test fails when a JSON
+# field outside this list holds the name of a stored file.
+FILE_NAMES_IN_JSON: dict[tuple[type[models.Model], str], Callable[[object], Iterable[str]]] = {
+    (Exploration, "explanations"): lambda methods: methods.values(),  # {method: map's name}
+}
+
+
+def referenced_files() -> set[str]:
+    """Every stored file's name that a row names: each file field of the app's models, and the
+    names inside FILE_NAMES_IN_JSON."""
     names = set()
-    for model, fields in (
-        (Picture, ("file", "thumbnail", "segments")),
-        (Exploration, ("saliency",)),
-        (Round, ("mask", "masked_image", "thumbnail")),
-    ):
-        for row in model.objects.values_list(*fields).iterator(chunk_size=2000):
-            names.update(name for name in row if name)
+    for model in apps.get_app_config("painting").get_models():
+        fields = [f.name for f in model._meta.concrete_fields if isinstance(f, models.FileField)]
+        if fields:
+            for row in model.objects.values_list(*fields).iterator(chunk_size=2000):
+                names.update(name for name in row if name)
+    for (model, field), names_in in FILE_NAMES_IN_JSON.items():
+        for value in model.objects.values_list(field, flat=True).iterator(chunk_size=2000):
+            names.update(name for name in names_in(value or {}) if name)
     return names
 
 
 def delete_orphaned_files(now: datetime | None = None) -> int:
     """Remove stored files that no row names (left by a crash, a race or a deleted row)."""
     now = now or timezone.now()
-    referenced = _referenced_files()
+    referenced = referenced_files()
     deleted = 0
     for name, modified in stored_files(default_storage):
         if name in referenced or now - modified < ORPHAN_GRACE:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import logging
 from collections.abc import Iterator
 from dataclasses import dataclass
 
@@ -13,6 +14,8 @@ from PIL import Image
 from . import alignment, images, masking
 from .inference import methods, registry
 from .models import Exploration, Picture, Round
+
+log = logging.getLogger(__name__)
 
 # The plot area's margins leave room for the tick labels and the axis titles. A chart is drawn
 # at its own width where there is room (1×, so its 13px text stays 13px): the deletion chart
@@ -249,6 +252,18 @@ def model_map(name: str, crop_fraction: float) -> alignment.Cropped:
     return alignment.cropped(stored_map(name), crop_fraction)
 
 
+def model_maps(names: dict[str, str], crop_fraction: float) -> dict[str, alignment.Cropped]:
+    """{method: its map inside the model's crop} of the maps named, those still stored: a map
+    deleted by hand or lost with a disk leaves its method out instead of failing the page."""
+    maps = {}
+    for method, name in names.items():
+        try:
+            maps[method] = model_map(name, crop_fraction)
+        except FileNotFoundError:
+            log.warning("explanation map %s is no longer stored", name)
+    return maps
+
+
 @dataclass(frozen=True)
 class ImageAlignment:
     """The people who explored an image with one model, against that model's maps."""
@@ -280,7 +295,8 @@ def image_alignment(picture: Picture, explorations=None) -> list[ImageAlignment]
         if human is None:
             continue
         ceiling = alignment.split_half_ceiling(sample)
-        scores = {m: alignment.scores(human, model_map(n, crop)) for m, n in maps_of.items()}
+        maps = model_maps(maps_of, crop)
+        scores = {method: alignment.scores(human, map_) for method, map_ in maps.items()}
         rows = alignment_rows(scores, ceiling=ceiling)
         results.append(ImageAlignment(model_name, people, ceiling, scores, rows))
     return results

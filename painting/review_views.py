@@ -74,7 +74,11 @@ def image_explanation(request: HttpRequest, picture_id, model_name: str, method:
     )
     if not name or method not in methods.METHODS:
         raise Http404
-    response = HttpResponse(review.heatmap_png(review.stored_map(name)), content_type="image/png")
+    try:
+        values = review.stored_map(name)
+    except FileNotFoundError:
+        raise Http404("This map is no longer stored.") from None
+    response = HttpResponse(review.heatmap_png(values), content_type="image/png")
     response["Cache-Control"] = "private, no-cache"
     return response
 

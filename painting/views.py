@@ -589,15 +589,21 @@ def explanation(request: HttpRequest, exploration_id, method: str):
     fixed = studies.shown_to(exploration.participant).explanation
     if fixed and method != fixed and not request.user.is_staff:
         return _error(request, "This is not part of the study in your condition.", status=403)
-    values = model_view.explanation_of(exploration, method)
-    if values is None:  # not computed unasked (XAI_EXPLANATION_METHODS): asked for now
-        if not services.explanation_on_its_way(exploration, method):
-            if refused := ratelimit.refusal(request, "analysis", exploration.visitor):
-                return _error(request, refused, status=429)
-            services.request_explanation(exploration, method)
-        values = services.wait_for_explanation(exploration, method, settings.XAI_POLL_WAIT_SECONDS)
+    title = methods.title_of(method)
+    try:
+        values = model_view.explanation_of(exploration, method)
+        if values is None:  # not computed unasked (XAI_EXPLANATION_METHODS): asked for now
+            if not services.explanation_on_its_way(exploration, method):
+                if refused := ratelimit.refusal(request, "analysis", exploration.visitor):
+                    return _error(request, refused, status=429)
+                services.request_explanation(exploration, method)
+            values = services.wait_for_explanation(
+                exploration, method, settings.XAI_POLL_WAIT_SECONDS
+            )
+    except FileNotFoundError:
+        return _error(request, f"The model's view by {title} is no longer stored.", status=404)
     if values is None:
-        message = f"The model's view by {methods.title_of(method)} is not ready yet."
+        message = f"The model's view by {title} is not ready yet."
         return _error(request, message + " Try again in a moment.", status=404)
     return storage.immutable(HttpResponse(review.heatmap_png(values), content_type="image/png"))
 

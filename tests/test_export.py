@@ -164,7 +164,7 @@ def test_a_mask_deleted_while_the_export_runs_is_left_out(gallery, on_commit):
     assert archive.testzip() is None
     rounds = rows_of(archive, "rounds.csv")
     assert [r["round_index"] for r in rounds] == ["0", "1", "2"]
-    assert rounds[1]["mask_file"] == "" and rounds[2]["mask_file"] in archive.namelist()
+    assert rounds[1]["mask_file"] == "missing" and rounds[2]["mask_file"] in archive.namelist()
     assert len([n for n in archive.namelist() if n.startswith("masks/")]) == 1
     assert len(archive.read("events.jsonl").decode().splitlines()) == 3
 
