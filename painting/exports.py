@@ -539,6 +539,12 @@ def _add_mask(archive: zipfile.ZipFile, round_: Round) -> str:
     return path
 
 
+def _utf8_text(binary: IO[bytes]) -> io.TextIOWrapper:
+    """A CSV's text over its bytes. A lone surrogate stored before they were refused at the door
+    (SQLite took them) is written escaped (\\ud800) instead of failing the whole export."""
+    return io.TextIOWrapper(binary, encoding="utf-8", errors="backslashreplace", newline="")
+
+
 def _add_file(archive: zipfile.ZipFile, name: str, source: IO[bytes]) -> None:
     """Copy a temporary file into the ZIP in chunks (ZIP64 when it is that large)."""
     size = source.seek(0, io.SEEK_END)
@@ -671,12 +677,12 @@ def write_study_zip(study: Study, out: IO[bytes]) -> None:
         tempfile.SpooledTemporaryFile(SPOOL_BYTES) as events_csv_file,
         tempfile.SpooledTemporaryFile(SPOOL_BYTES) as alignment_file,
     ):
-        archive.writestr("README.txt", _readme(study))
-        rounds_text = io.TextIOWrapper(rounds_file, encoding="utf-8", newline="")
+        archive.writestr("README.txt", _readme(study).encode("utf-8", "backslashreplace"))
+        rounds_text = _utf8_text(rounds_file)
         rounds_csv = _csv_writer(rounds_text, ROUND_COLUMNS)
-        events_text = io.TextIOWrapper(events_csv_file, encoding="utf-8", newline="")
+        events_text = _utf8_text(events_csv_file)
         events_csv = _csv_writer(events_text, EVENT_COLUMNS)
-        alignment_text = io.TextIOWrapper(alignment_file, encoding="utf-8", newline="")
+        alignment_text = _utf8_text(alignment_file)
         alignment_csv = _csv_writer(alignment_text, ALIGNMENT_COLUMNS)
         exploration_id, original, previous = None, None, None
         for round_ in _finished_rounds(study, began):
@@ -706,14 +712,14 @@ def write_study_zip(study: Study, out: IO[bytes]) -> None:
         alignment_text.flush()
         _add_file(archive, "alignment.csv", alignment_text.detach())
         with archive.open("images.csv", "w") as entry:
-            text = io.TextIOWrapper(entry, encoding="utf-8", newline="")
+            text = _utf8_text(entry)
             images_csv = _csv_writer(text, IMAGE_COLUMNS)
             for row in _image_rows(study, began):
                 images_csv.writerow({key: _inert(value) for key, value in row.items()})
             text.flush()
             text.detach()
         with archive.open("participants.csv", "w") as entry:
-            text = io.TextIOWrapper(entry, encoding="utf-8", newline="")
+            text = _utf8_text(entry)
             participants_csv = _csv_writer(text, PARTICIPANT_COLUMNS)
             for p in participants:
                 order = studies.order_of(entries, p.order_seed)

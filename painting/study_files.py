@@ -17,7 +17,7 @@ from django.db import transaction
 from django.utils.text import slugify
 from PIL import Image
 
-from . import images, services
+from . import images, json_text, services
 from .masking import Fill
 from .models import CONDITION_SWITCHES, Condition, Picture, Study, StudyImage
 
@@ -237,6 +237,8 @@ def _check_conditions(data: list, study: Study | None, problems: list[str]) -> l
 def _check(data, base_dir: Path) -> tuple[Study, list[_Image], list[dict]]:
     if not isinstance(data, dict):
         raise StudyFileError(["A study file is a JSON object (see docs/example_study.json)."])
+    if problem := json_text.unstorable(data):
+        raise StudyFileError([f"The study file {problem}."])
     unreadable = []
     for key, (_field, kind, required) in STUDY_KEYS.items():
         if required and key not in data:

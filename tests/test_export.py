@@ -523,3 +523,23 @@ def test_a_participant_code_is_never_digits_only(monkeypatch):
     drawn = iter("23456789" + "A2345678")
     monkeypatch.setattr(studies.secrets, "choice", lambda _alphabet: next(drawn))
     assert studies.new_code() == "A2345678"
+
+
+def test_text_stored_before_it_was_refused_exports_escaped(gallery, on_commit):
+    """Rows stored before lone surrogates were refused at the door (SQLite took them; PostgreSQL
+    never could) still export: the text is written with the surrogate escaped."""
+    from django.db import connection
+
+    if connection.vendor != "sqlite":
+        pytest.skip("only SQLite ever stored a lone surrogate")
+    study, exploration = run_study(gallery, on_commit)
+    hostile = {"type": "stroke", "tool": "\ud800", "points": [[1, 2, 3]], "t": 5}
+    Round.objects.filter(exploration=exploration, index=1).update(strokes=[hostile])
+
+    out = io.BytesIO()
+    write_study_zip(study, out)
+
+    archive = read(out.getvalue())
+    events = list(csv.DictReader(io.StringIO(archive.read("events.csv").decode())))
+    assert "\\ud800" in [row["tool"] for row in events]
+    assert json.loads(archive.read("events.jsonl").splitlines()[1])["events"][0]["tool"] == "\ud800"

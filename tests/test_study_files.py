@@ -185,6 +185,8 @@ BAD_FILES = [
     ({"slug": "Not a slug!"}, "slug: Enter a valid “slug”"),
     ({"images": "coffee"}, "study: images must be a list"),
     ({"name": None}, "study: name must be a string"),
+    ({"consent_text": "I agree \ud800"}, "The study file contains a lone surrogate"),
+    ({"conditions": [{"name": "a\x00b"}]}, "The study file contains a NUL character"),
 ]
 
 

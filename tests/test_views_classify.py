@@ -192,6 +192,9 @@ def test_a_hostile_brush_log_is_a_clear_400_and_writes_nothing(
         ("[" * 5000 + "]" * 5000, "The brush log is nested more than 8 levels deep."),
         ("[" * 9 + "]" * 9, "nested more than 8 levels deep"),
         ('[{"a": ' * 3000 + "1" + "}]" * 3000, "nested more than 8 levels deep"),
+        ('[{"type": "stroke", "tool": "\\ud800"}]', "contains a lone surrogate"),
+        ('[{"type": "stroke", "\\udfff": 1}]', "contains a lone surrogate"),
+        ('[{"type": "note", "text": "a\\u0000b"}]', "contains a NUL character"),
     ]:
         with subtests.test(strokes=strokes[:40]):
             response = classify(client, exploration, on_commit, mask, strokes=strokes)
