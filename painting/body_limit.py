@@ -11,6 +11,8 @@ from collections.abc import Callable
 from django.conf import settings
 from django.http import HttpRequest, HttpResponse
 
+from .responses import error
+
 
 def too_large_message() -> str:
     megabytes = settings.XAI_MAX_UPLOAD_BYTES / (1024 * 1024)
@@ -40,9 +42,5 @@ class BodyLimitMiddleware:
         refused = refusal(request.META)
         if refused is None:
             return self.get_response(request)
-        # Imported here: the views load the classifier (torch), and xaiproject.nginx imports
-        # this module for its message.
-        from .views import _error
-
         message, status = refused
-        return _error(request, message, status=status)
+        return error(request, message, status=status)

@@ -85,13 +85,20 @@ def add_picture(image: Image.Image, *, title: str, owner: str = "", **gallery) -
         stored_bytes=len(data) + len(thumbnail),
         **gallery,
     )
-    picture.file.save(f"{sha[:16]}.{extension}", ContentFile(data), save=False)
-    picture.thumbnail.save(f"{sha[:16]}-thumb.jpg", ContentFile(thumbnail), save=False)
-    if gallery.get("is_gallery"):  # added by a command or by staff, once: segmented here
-        png, picture.segment_count = segments.map_of(working)
-        picture.stored_bytes += len(png)
-        picture.segments.save(pipeline.segments_file_name(picture), ContentFile(png), save=False)
-    picture.save()
+    try:
+        picture.file.save(f"{sha[:16]}.{extension}", ContentFile(data), save=False)
+        picture.thumbnail.save(f"{sha[:16]}-thumb.jpg", ContentFile(thumbnail), save=False)
+        if gallery.get("is_gallery"):  # added by a command or by staff, once: segmented here
+            png, picture.segment_count = segments.map_of(working)
+            picture.stored_bytes += len(png)
+            name = pipeline.segments_file_name(picture)
+            picture.segments.save(name, ContentFile(png), save=False)
+        picture.save()
+    except BaseException:  # a full disk, a lost database: no file without its row
+        for field in (picture.file, picture.thumbnail, picture.segments):
+            if field:
+                field.storage.delete(field.name)
+        raise
     if not picture.segments:
         # SLIC takes about a second of CPU: the analysis worker's, not the upload request's.
         dispatch.enqueue_segments(picture.pk)

@@ -12,8 +12,10 @@ say the same way for every backend are here, and nowhere else:
 from __future__ import annotations
 
 import contextlib
+import errno
 import mimetypes
 import os
+import shutil
 from collections.abc import Iterator
 from datetime import datetime
 from urllib.parse import urlsplit
@@ -87,13 +89,32 @@ def _walk(storage: Storage, folder: str) -> Iterator[tuple[str, datetime]]:
         yield from _walk(storage, f"{folder}{directory}/")
 
 
+class LocalStorage(FileSystemStorage):
+    """The local folder, refusing a write that would not fit before creating its file: a full
+    disk leaves no half-written file behind (ENOSPC, which the views answer with 507)."""
+
+    def _save(self, name, content):
+        os.makedirs(self.location, exist_ok=True)
+        if shutil.disk_usage(self.location).free < content.size + settings.XAI_MIN_FREE_BYTES:
+            raise OSError(errno.ENOSPC, "No space left on device", self.path(name))
+        return super()._save(name, content)
+
+
 def check_reachable(storage: Storage = default_storage) -> None:
-    """Raise unless files can be stored: the local folder is writable, the bucket answers."""
+    """Raise unless files can be stored: a file written to (and deleted from) the local folder,
+    the bucket answers."""
     if isinstance(storage, FileSystemStorage):
         # Made on the first write; a fresh deployment is healthy before its first upload.
         os.makedirs(storage.location, exist_ok=True)
-        if not os.access(storage.location, os.W_OK):
-            raise PermissionError(f"{storage.location} is not writable")
+        probe = os.path.join(storage.location, f".healthz-{os.getpid()}")
+        try:
+            with open(probe, "wb") as f:
+                f.write(b"\0" * 4096)
+            if shutil.disk_usage(storage.location).free < settings.XAI_MIN_FREE_BYTES:
+                raise OSError(errno.ENOSPC, "less free space than XAI_MIN_FREE_BYTES", probe)
+        finally:
+            with contextlib.suppress(FileNotFoundError):
+                os.remove(probe)
         return
     s3 = _s3_storage(storage)
     if s3 is not None:

@@ -13,7 +13,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
-from django_htmx.http import HttpResponseClientRedirect, reswap, retarget
+from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
 
 from . import (
@@ -32,6 +32,7 @@ from . import (
 from .forms import LateEventsForm, LatencyForm, PreviewForm, RoundForm, UploadForm, first_error
 from .inference import methods, registry
 from .models import Exploration, Picture, Round
+from .responses import error as _error
 
 EXPLORE = "painting/explore.html"
 
@@ -88,15 +89,6 @@ def _get_round_for(request: HttpRequest, exploration_id, round_id) -> Round:
 
 def _go_to(request: HtmxHttpRequest, url: str) -> HttpResponse:
     return HttpResponseClientRedirect(url) if request.htmx else redirect(url)
-
-
-def _error(request: HtmxHttpRequest, message: str, status: int = 400) -> HttpResponse:
-    """The message in the page's message area (HTMX), or as a plain page."""
-    response = render(request, EXPLORE + "#messages", {"error": message}, status=status)
-    if request.htmx:
-        retarget(response, "#messages")
-        reswap(response, "outerHTML")
-    return response
 
 
 def _refused(request: HtmxHttpRequest, exploration: Exploration) -> HttpResponse | None:

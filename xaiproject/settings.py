@@ -211,7 +211,7 @@ def _s3_storage(url_seconds: int) -> tuple[dict, list[str]]:
 
 
 if XAI_STORAGE == "local":
-    MEDIA_STORAGE = {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {}}
+    MEDIA_STORAGE = {"BACKEND": "painting.storage.LocalStorage", "OPTIONS": {}}
 elif XAI_STORAGE == "s3":
     s3_options, XAI_MEDIA_ORIGINS = _s3_storage(XAI_MEDIA_URL_SECONDS)
     MEDIA_STORAGE = {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": s3_options}
@@ -223,6 +223,9 @@ XAI_MEDIA_ORIGINS = env("XAI_MEDIA_ORIGIN", " ".join(XAI_MEDIA_ORIGINS)).split()
 # Redirect to signed URLs (the bucket serves the bytes) instead of streaming through the web
 # process: on by default for S3; for another backend, only if its url() signs and expires.
 XAI_MEDIA_SIGNED_URLS = envbool("XAI_MEDIA_SIGNED_URLS", XAI_STORAGE == "s3")
+# A local write that would leave less free space than this is refused (507) before its file is
+# made, and /healthz says the storage is full: the database needs room to write too.
+XAI_MIN_FREE_BYTES = envint("XAI_MIN_FREE_BYTES", 32 * 1024 * 1024)
 STORAGES = {
     "default": MEDIA_STORAGE,
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedStaticFilesStorage"},

@@ -5,3 +5,5 @@ urlpatterns = [
     path("admin/", admin.site.urls),
     path("", include("painting.urls")),
 ]
+
+handler500 = "painting.responses.server_error"
