@@ -8,7 +8,8 @@ from tests.helpers import clean_env, load_settings, settings_of
 
 def refused(tmp_path, **env) -> str:
     """The error a fresh process loading the settings with env stops on."""
-    result = load_settings(clean_env(XAI_VAR_DIR=str(tmp_path), **env), "DEBUG")
+    env = clean_env(XAI_VAR_DIR=str(tmp_path), AWS_STORAGE_BUCKET_NAME="", **env)
+    result = load_settings(env, "DEBUG")
     assert result.returncode != 0, result.stdout
     return result.stderr.strip().splitlines()[-1]
 
@@ -22,6 +23,19 @@ def refused(tmp_path, **env) -> str:
         ("XAI_POLL_WAIT_SECONDS", "", "XAI_POLL_WAIT_SECONDS must be a number, not ''"),
         ("XAI_ROUND_STALE_SECONDS", "2m", "XAI_ROUND_STALE_SECONDS must be a number, not '2m'"),
         ("XAI_HTTPS", "maybe", "XAI_HTTPS must be true or false, not 'maybe'"),
+        ("XAI_STORAGE", "S3", "XAI_STORAGE must be one of local, s3, not 'S3'"),
+        ("XAI_STORAGE", "s3", "XAI_STORAGE=s3 needs AWS_STORAGE_BUCKET_NAME"),
+        (
+            "XAI_STORAGE_OPTIONS",
+            "{location: 'x'}",
+            "XAI_STORAGE_OPTIONS is not JSON: Expecting property name enclosed in double quotes: "
+            "line 1 column 2 (char 1)",
+        ),
+        (
+            "XAI_STORAGE_OPTIONS",
+            "[]",
+            'XAI_STORAGE_OPTIONS must be a JSON object: {"name": value, …}',
+        ),
     ],
 )
 def test_a_number_or_switch_that_is_not_one_names_its_variable(tmp_path, name, value, says):

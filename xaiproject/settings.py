@@ -206,7 +206,7 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 #   XAI_STORAGE_BACKEND: any other Django storage class (dotted path), instead of those two.
 # XAI_STORAGE_OPTIONS (JSON) is merged into the backend's options.
 MEDIA_ROOT = Path(env("XAI_MEDIA_ROOT", str(VAR_DIR / "media")))
-XAI_STORAGE = env("XAI_STORAGE", "local")
+XAI_STORAGE = envchoice("XAI_STORAGE", "local", ("local", "s3"))
 XAI_MEDIA_URL_SECONDS = envint("XAI_MEDIA_URL_SECONDS", 300)
 XAI_MEDIA_ORIGINS: list[str] = []  # where signed URLs point: the page's img-src allows them
 
@@ -216,7 +216,7 @@ def _s3_storage(url_seconds: int) -> tuple[dict, list[str]]:
     it signs (valid for url_seconds)."""
     bucket = env("AWS_STORAGE_BUCKET_NAME", "")
     if not bucket:
-        raise ValueError("XAI_STORAGE=s3 needs AWS_STORAGE_BUCKET_NAME")
+        raise ImproperlyConfigured("XAI_STORAGE=s3 needs AWS_STORAGE_BUCKET_NAME")
     endpoint = env("AWS_S3_ENDPOINT_URL", "")
     region = env("AWS_S3_REGION_NAME", "")
     # S3-compatible servers (MinIO, Ceph, Garage, …) address buckets by path.
@@ -251,13 +251,17 @@ def _s3_storage(url_seconds: int) -> tuple[dict, list[str]]:
 
 if XAI_STORAGE == "local":
     MEDIA_STORAGE = {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {}}
-elif XAI_STORAGE == "s3":
+else:
     s3_options, XAI_MEDIA_ORIGINS = _s3_storage(XAI_MEDIA_URL_SECONDS)
     MEDIA_STORAGE = {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": s3_options}
-else:
-    raise ValueError(f"XAI_STORAGE must be local or s3, not {XAI_STORAGE!r}")
 MEDIA_STORAGE["BACKEND"] = env("XAI_STORAGE_BACKEND", MEDIA_STORAGE["BACKEND"])
-MEDIA_STORAGE["OPTIONS"].update(json.loads(env("XAI_STORAGE_OPTIONS", "{}")))
+try:
+    _storage_options = json.loads(env("XAI_STORAGE_OPTIONS", "{}"))
+except ValueError as error:
+    raise ImproperlyConfigured(f"XAI_STORAGE_OPTIONS is not JSON: {error}") from None
+if not isinstance(_storage_options, dict):
+    raise ImproperlyConfigured('XAI_STORAGE_OPTIONS must be a JSON object: {"name": value, …}')
+MEDIA_STORAGE["OPTIONS"].update(_storage_options)
 XAI_MEDIA_ORIGINS = env("XAI_MEDIA_ORIGIN", " ".join(XAI_MEDIA_ORIGINS)).split()
 # Redirect to signed URLs (the bucket serves the bytes) instead of streaming through the web
 # process: on by default for S3; for another backend, only if its url() signs and expires.
