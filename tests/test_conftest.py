@@ -19,8 +19,12 @@ def test_the_region_maps_are_computed_when_pytests_cache_is_off(tmp_path):
         cwd=ROOT,
         capture_output=True,
         text=True,
-        # Its own SQLite test database: this run's must not be made or dropped under it.
-        env={**os.environ, "DATABASE_URL": "", "XAI_TEST_DB_PATH": str(tmp_path / "test.sqlite3")},
+        env={
+            **{k: v for k, v in os.environ.items() if not k.startswith("PYTEST_")},  # not a worker
+            # Its own SQLite test database: this run's must not be made or dropped under it.
+            "DATABASE_URL": "",
+            "XAI_TEST_DB_PATH": str(tmp_path / "test.sqlite3"),
+        },
     )
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
     assert "1 passed" in result.stdout
