@@ -5,7 +5,7 @@
 On a GPU: torch on cuda (the worker's runtime there). On a CPU: each fast backend (ONNX Runtime,
 OpenVINO; f32), each in its own process as in a worker. Prints one line per backend and batch,
 then `best: <img/s> <backend> batch <n>`, the reference of target 2 (benchmarks/gpu_throughput.sh,
-README's benchmark table). Preprocessing is not timed: the reference is the model itself.
+docs/benchmarks.md). Preprocessing is not timed: the reference is the model itself.
 """
 
 from __future__ import annotations

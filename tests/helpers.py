@@ -188,6 +188,31 @@ def database_env() -> dict[str, str]:
     return {"DATABASE_URL": urlunsplit(url._replace(path=f"/{name}"))}
 
 
+def clean_env(**env) -> dict[str, str]:
+    """This environment without the app's settings: what a fresh machine has."""
+    inherited = {k: v for k, v in os.environ.items() if not k.startswith("XAI_")}
+    inherited.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
+    return {**inherited, **env}
+
+
+def load_settings(env: dict[str, str], *names: str) -> subprocess.CompletedProcess:
+    """Load the settings in a fresh process with this environment; it prints the named ones."""
+    script = "from django.conf import settings; print(*(getattr(settings, n) for n in %r))"
+    return subprocess.run(
+        [sys.executable, "-c", script % (names,)],
+        cwd=ROOT,
+        env={**env, "DJANGO_SETTINGS_MODULE": "xaiproject.settings"},
+        capture_output=True,
+        text=True,
+    )
+
+
+def settings_of(env: dict[str, str], *names: str) -> list[str]:
+    result = load_settings(env, *names)
+    assert result.returncode == 0, result.stderr
+    return result.stdout.split()
+
+
 def use_broker(url: str) -> None:
     """Point this process's Celery app at another broker, dropping pooled connections."""
     celery_app.conf.broker_url = url

@@ -1,6 +1,5 @@
 """Deployment settings, CSRF on HTMX requests, and per-session rate limits."""
 
-import os
 import secrets
 import subprocess
 import sys
@@ -11,16 +10,9 @@ from django.test import Client
 from django.urls import reverse
 
 from painting.models import Round
-from tests.helpers import HTMX, classify, jpeg, mask_png, start, upload
+from tests.helpers import HTMX, classify, clean_env, jpeg, mask_png, settings_of, start, upload
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def clean_env(**env) -> dict[str, str]:
-    """This environment without the app's settings: what a fresh machine has."""
-    inherited = {k: v for k, v in os.environ.items() if not k.startswith("XAI_")}
-    inherited.pop("DJANGO_ALLOW_ASYNC_UNSAFE", None)
-    return {**inherited, **env}
 
 
 @pytest.mark.slow
@@ -40,19 +32,6 @@ def test_check_deploy_passes_with_production_settings(tmp_path):
         text=True,
     )
     assert result.returncode == 0, result.stdout + result.stderr
-
-
-def settings_of(env: dict[str, str], *names: str) -> list[str]:
-    script = "from django.conf import settings; print(*(getattr(settings, n) for n in %r))"
-    result = subprocess.run(
-        [sys.executable, "-c", script % (names,)],
-        cwd=ROOT,
-        env={**env, "DJANGO_SETTINGS_MODULE": "xaiproject.settings"},
-        capture_output=True,
-        text=True,
-        check=True,
-    )
-    return result.stdout.split()
 
 
 def test_by_default_debug_is_off_and_https_settings_wait_for_their_switch(tmp_path):

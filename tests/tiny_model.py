@@ -4,7 +4,7 @@ weights, registered beside the real models. It runs the whole path (registry, we
 its sha256, OpenVINO export, Grad-CAM) in milliseconds instead of the real model's seconds.
 
 The app never registers it: only the tests do (conftest.py). Tests that check what a real
-model answers are marked `real_model` and use the real default (see README, Tests)."""
+model answers are marked `real_model` and use the real default (see docs/testing.md)."""
 
 from __future__ import annotations
 

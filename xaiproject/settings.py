@@ -7,6 +7,12 @@ import tempfile
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
 
+from django.core.exceptions import ImproperlyConfigured
+
+# Plain lists of names, no torch: a web process loads these settings too.
+from painting.inference.backends import AUTO, BACKENDS
+from painting.inference.methods import METHODS
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -22,11 +28,44 @@ def envbool(name: str, default: bool) -> bool:
         return True
     if value.lower() in ("0", "false", "no", "off", ""):
         return False
-    raise ValueError(f"{name} must be true or false, not {value!r}")
+    raise ImproperlyConfigured(f"{name} must be true or false, not {value!r}")
 
 
 def envint(name: str, default: int) -> int:
-    return int(os.environ.get(name, default))
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    try:
+        return int(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a whole number, not {value!r}") from None
+
+
+def envfloat(name: str, default: float) -> float:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    try:
+        return float(value)
+    except ValueError:
+        raise ImproperlyConfigured(f"{name} must be a number, not {value!r}") from None
+
+
+def envchoice(name: str, default: str, allowed: tuple[str, ...]) -> str:
+    value = env(name, default)
+    if value not in allowed:
+        raise ImproperlyConfigured(f"{name} must be one of {', '.join(allowed)}, not {value!r}")
+    return value
+
+
+def envchoices(name: str, default: str, allowed: tuple[str, ...]) -> list[str]:
+    """A comma-separated list of names, each one of allowed."""
+    values = [v.strip() for v in env(name, default).split(",") if v.strip()]
+    unknown = ", ".join(repr(v) for v in values if v not in allowed)
+    if unknown:
+        names = ", ".join(allowed)
+        raise ImproperlyConfigured(f"{name} lists {unknown}: each must be one of {names}")
+    return values
 
 
 def kept_secret_key(path: Path) -> str:
@@ -167,7 +206,7 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 #   XAI_STORAGE_BACKEND: any other Django storage class (dotted path), instead of those two.
 # XAI_STORAGE_OPTIONS (JSON) is merged into the backend's options.
 MEDIA_ROOT = Path(env("XAI_MEDIA_ROOT", str(VAR_DIR / "media")))
-XAI_STORAGE = env("XAI_STORAGE", "local")
+XAI_STORAGE = envchoice("XAI_STORAGE", "local", ("local", "s3"))
 XAI_MEDIA_URL_SECONDS = envint("XAI_MEDIA_URL_SECONDS", 300)
 XAI_MEDIA_ORIGINS: list[str] = []  # where signed URLs point: the page's img-src allows them
 
@@ -177,7 +216,7 @@ def _s3_storage(url_seconds: int) -> tuple[dict, list[str]]:
     it signs (valid for url_seconds)."""
     bucket = env("AWS_STORAGE_BUCKET_NAME", "")
     if not bucket:
-        raise ValueError("XAI_STORAGE=s3 needs AWS_STORAGE_BUCKET_NAME")
+        raise ImproperlyConfigured("XAI_STORAGE=s3 needs AWS_STORAGE_BUCKET_NAME")
     endpoint = env("AWS_S3_ENDPOINT_URL", "")
     region = env("AWS_S3_REGION_NAME", "")
     # S3-compatible servers (MinIO, Ceph, Garage, …) address buckets by path.
@@ -212,13 +251,17 @@ def _s3_storage(url_seconds: int) -> tuple[dict, list[str]]:
 
 if XAI_STORAGE == "local":
     MEDIA_STORAGE = {"BACKEND": "painting.storage.LocalStorage", "OPTIONS": {}}
-elif XAI_STORAGE == "s3":
+else:
     s3_options, XAI_MEDIA_ORIGINS = _s3_storage(XAI_MEDIA_URL_SECONDS)
     MEDIA_STORAGE = {"BACKEND": "storages.backends.s3.S3Storage", "OPTIONS": s3_options}
-else:
-    raise ValueError(f"XAI_STORAGE must be local or s3, not {XAI_STORAGE!r}")
 MEDIA_STORAGE["BACKEND"] = env("XAI_STORAGE_BACKEND", MEDIA_STORAGE["BACKEND"])
-MEDIA_STORAGE["OPTIONS"].update(json.loads(env("XAI_STORAGE_OPTIONS", "{}")))
+try:
+    _storage_options = json.loads(env("XAI_STORAGE_OPTIONS", "{}"))
+except ValueError as error:
+    raise ImproperlyConfigured(f"XAI_STORAGE_OPTIONS is not JSON: {error}") from None
+if not isinstance(_storage_options, dict):
+    raise ImproperlyConfigured('XAI_STORAGE_OPTIONS must be a JSON object: {"name": value, …}')
+MEDIA_STORAGE["OPTIONS"].update(_storage_options)
 XAI_MEDIA_ORIGINS = env("XAI_MEDIA_ORIGIN", " ".join(XAI_MEDIA_ORIGINS)).split()
 # Redirect to signed URLs (the bucket serves the bytes) instead of streaming through the web
 # process: on by default for S3; for another backend, only if its url() signs and expires.
@@ -302,15 +345,13 @@ XAI_WORKER_NICE = envint("XAI_WORKER_NICE", 0)
 # one wins depends on the CPU (classifier.fastest_backend; benchmarks/model_latency.py compares
 # them all). Or name one: onnxruntime, openvino, torch. Grad-CAM uses torch in the analysis
 # worker: one runtime per process.
-XAI_BACKEND = env("XAI_BACKEND", "auto")
+XAI_BACKEND = envchoice("XAI_BACKEND", AUTO, (AUTO, *BACKENDS))
 # The explanation methods the analysis worker computes for each new exploration (Grad-CAM is
 # always first): comma-separated keys of painting.inference.methods.METHODS. The others are
 # computed when a person picks one in the model's-view menu: all five took ~45 s of CPU per
 # exploration (Score-CAM ~35 s: SCORE_CAM_CHANNELS forward passes) on the cores classification
 # needs. A gallery photo's maps are computed once per model and copied to later explorations.
-XAI_EXPLANATION_METHODS = [
-    m.strip() for m in env("XAI_EXPLANATION_METHODS", "gradcam").split(",") if m.strip()
-]
+XAI_EXPLANATION_METHODS = envchoices("XAI_EXPLANATION_METHODS", "gradcam", tuple(METHODS))
 XAI_COMPILED_DIR = Path(env("XAI_COMPILED_DIR", str(VAR_DIR / "compiled")))
 # Rounds waiting when the worker frees up are classified together, up to this many at once.
 XAI_MAX_BATCH = envint("XAI_MAX_BATCH", 8)
@@ -334,7 +375,7 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # A pool process loads its model before it says it is up (tasks._load_model_once): seconds on a
 # busy machine, where Celery's 4 s default killed each replacement of a crashed process.
 CELERY_WORKER_PROC_ALIVE_TIMEOUT = 60
-CELERY_TASK_SOFT_TIME_LIMIT = float(env("XAI_TASK_SOFT_TIME_LIMIT", "60"))
+CELERY_TASK_SOFT_TIME_LIMIT = envfloat("XAI_TASK_SOFT_TIME_LIMIT", 60.0)
 CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 10
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A dead broker must fail a Classify within about a second, not hang the request.
@@ -353,7 +394,7 @@ CELERY_TASK_PUBLISH_RETRY_POLICY = {
 XAI_EAGER = envbool("XAI_EAGER", False)
 CELERY_TASK_ALWAYS_EAGER = XAI_EAGER
 # How long one poll for a round's result may wait for the worker before answering "pending".
-XAI_POLL_WAIT_SECONDS = float(env("XAI_POLL_WAIT_SECONDS", "10"))
+XAI_POLL_WAIT_SECONDS = envfloat("XAI_POLL_WAIT_SECONDS", 10.0)
 # Send each Classify's stages (ms: parse, validate, files, db, publish, queue, the worker's,
 # answered, render) as a Server-Timing header, for benchmarks/browser_latency.py. Off by default:
 # it tells a visitor how busy the workers are.
@@ -361,7 +402,7 @@ XAI_SERVER_TIMING = envbool("XAI_SERVER_TIMING", False)
 if XAI_SERVER_TIMING:  # outermost: the request's whole time inside Django, as `django`
     MIDDLEWARE.insert(0, "painting.server_timing.ServerTimingMiddleware")
 # A round still pending after this many seconds is failed by the sweeper.
-XAI_ROUND_STALE_SECONDS = float(env("XAI_ROUND_STALE_SECONDS", str(CELERY_TASK_TIME_LIMIT + 30)))
+XAI_ROUND_STALE_SECONDS = envfloat("XAI_ROUND_STALE_SECONDS", CELERY_TASK_TIME_LIMIT + 30)
 
 
 def _next_db(url: str) -> str:

@@ -19,6 +19,7 @@ import torch
 from PIL import Image
 
 from . import runtimes
+from .backends import AUTO
 from .registry import ModelSpec, WeightsMissing, sha256_of, spec_of
 
 LABELS_FILE = Path(__file__).with_name("imagenet_classes.txt")
@@ -140,9 +141,6 @@ def load_classifier(name: str, backend: str = "torch", cache_dir: Path | None = 
     if backend == AUTO:
         backend = fastest_backend(name, cache_dir)[0]
     return _loaded(name, backend, None if backend == "torch" else cache_dir)
-
-
-AUTO = "auto"
 
 
 @functools.cache

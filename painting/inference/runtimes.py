@@ -21,7 +21,8 @@ from pathlib import Path
 import numpy as np
 import torch
 
-BACKENDS = ("torch", "onnxruntime", "openvino")
+from .backends import BACKENDS
+
 Runner = Callable[[np.ndarray], np.ndarray]
 
 
