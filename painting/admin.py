@@ -4,11 +4,11 @@ from django import forms
 from django.contrib import admin
 from django.db import models
 from django.db.models import Count, F, Max, Min, OuterRef, Q, Subquery
-from django.http import FileResponse
+from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.html import format_html
 
-from . import exports, studies
+from . import export_jobs, studies
 from .masking import Fill
 from .models import (
     CONDITION_SWITCHES,
@@ -236,16 +236,14 @@ class ConditionInline(admin.TabularInline):
 
 @admin.action(description="Export data (ZIP)")
 def export_studies(modeladmin, request, queryset):
+    """Asks the exports worker for the ZIP and shows the study's exports page, which offers it
+    for download once it is built (a large study takes minutes, never a web process's)."""
     if queryset.count() != 1:
         modeladmin.message_user(request, "Select one study to export.", level="error")
         return None
     study = queryset.first()
-    return FileResponse(
-        exports.study_zip_file(study),
-        as_attachment=True,
-        filename=f"{study.slug}-export.zip",
-        content_type="application/zip",
-    )
+    export_jobs.request_export(study, request.user.get_username())
+    return redirect("painting:study-exports", slug=study.slug)
 
 
 @admin.register(Study)
@@ -276,7 +274,10 @@ class StudyAdmin(admin.ModelAdmin):
     @admin.display(description="dashboard")
     def dashboard(self, study):
         url = reverse("painting:study-dashboard", args=[study.slug])
-        return format_html('<a href="{}">live dashboard</a>', url)
+        exports = reverse("painting:study-exports", args=[study.slug])
+        return format_html(
+            '<a href="{}">live dashboard</a> · <a href="{}">exports</a>', url, exports
+        )
 
     @admin.display(description="participant link")
     def link(self, study):

@@ -9,10 +9,11 @@ from __future__ import annotations
 import logging
 from functools import partial
 
+from celery import current_app
 from django.db import transaction
 
 from . import pipeline, timing
-from .models import Round
+from .models import Round, StudyExport
 from .tasks import (
     NO_SENDER_LIMITS,
     analyse_round,
@@ -29,6 +30,7 @@ QUEUE_DOWN_MESSAGE = (
     "Your mask is saved: press Retry in a moment."
 )
 ANALYSIS_QUEUE_DOWN_MESSAGE = "The classifier queue could not be reached. Try again in a moment."
+EXPORT_QUEUE_DOWN_MESSAGE = "The exports queue could not be reached. Ask again in a moment."
 
 
 def enqueue_round(round_id) -> None:
@@ -56,6 +58,13 @@ def enqueue_segments(picture_id) -> None:
     transaction.on_commit(partial(_send, segment_picture, picture_id, None))
 
 
+def enqueue_export(export_id) -> None:
+    """Build a study's export on the exports worker (by the task's name: painting.export_tasks
+    imports this module's callers, so this module does not import it)."""
+    task = current_app.signature("painting.export_tasks.build_export")
+    transaction.on_commit(partial(_send, task, export_id, _fail_export))
+
+
 def _send(task, object_id, on_failure, *more) -> None:
     try:
         with timing.stage("publish"):
@@ -74,4 +83,10 @@ def _fail_analysis(round_id) -> None:
     Round.objects.filter(pk=round_id).update(
         analysis_status=Round.AnalysisStatus.FAILED,
         analysis={"error": ANALYSIS_QUEUE_DOWN_MESSAGE},
+    )
+
+
+def _fail_export(export_id) -> None:
+    StudyExport.objects.filter(pk=export_id).update(
+        status=StudyExport.Status.FAILED, error=EXPORT_QUEUE_DOWN_MESSAGE
     )

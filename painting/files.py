@@ -18,7 +18,7 @@ from django.db.models import Q
 from django.db.models.signals import post_delete
 from django.dispatch import receiver
 
-from .models import Exploration, Picture, Round
+from .models import Exploration, Picture, Round, StudyExport
 from .storage import delete_folder
 
 log = logging.getLogger(__name__)
@@ -43,6 +43,12 @@ def _exploration_deleted(sender, instance: Exploration, using: str, **kwargs) ->
 def _picture_deleted(sender, instance: Picture, using: str, **kwargs) -> None:
     names = [f.name for f in (instance.file, instance.thumbnail, instance.segments) if f]
     _after_commit(using, partial(_delete_unless_shared, instance.file.storage, names))
+
+
+@receiver(post_delete, sender=StudyExport)
+def _export_deleted(sender, instance: StudyExport, using: str, **kwargs) -> None:
+    if instance.file:
+        _after_commit(using, partial(_delete, instance.file.storage, [instance.file.name]))
 
 
 def _after_commit(using: str, delete) -> None:

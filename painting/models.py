@@ -514,3 +514,34 @@ class Round(models.Model):
         if self.probabilities is None:
             return None
         return float(np.frombuffer(bytes(self.probabilities), dtype=np.float32)[class_index])
+
+
+class StudyExport(models.Model):
+    """A study's data as a ZIP, built by the exports worker (never in a web process) and kept
+    for staff to download until it expires or a participant withdraws (it holds their data)."""
+
+    class Status(models.TextChoices):
+        PENDING = "pending"
+        RUNNING = "running"
+        DONE = "done"
+        FAILED = "failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="exports")
+    requested_by = models.CharField(max_length=150, blank=True)
+    status = models.CharField(max_length=8, choices=Status.choices, default=Status.PENDING)
+    file = models.FileField(upload_to="exports/", blank=True)
+    size = models.PositiveBigIntegerField(default=0)
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(default=timezone.now)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"export of {self.study.slug} ({self.status})"
+
+    @property
+    def file_name(self) -> str:
+        return f"{self.study.slug}-export-{self.created_at:%Y%m%d-%H%M%S}.zip"

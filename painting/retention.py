@@ -8,12 +8,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.apps import apps
+from django.conf import settings
 from django.contrib.sessions.models import Session
 from django.core.files.storage import default_storage
 from django.db import models
 from django.utils import timezone
 
-from .models import Exploration, Picture
+from .models import Exploration, Picture, StudyExport
 from .storage import stored_files
 
 # A file younger than this may belong to a row that is still being written.
@@ -25,12 +26,14 @@ class Purged:
     explorations: int
     uploads: int
     sessions: int
+    exports: int
     files: int
 
 
 def purge(older_than: timedelta, now: datetime | None = None) -> Purged:
     """Delete free-play explorations and uploads untouched for `older_than`, expired sessions,
-    and files no row refers to. Participants' explorations and gallery pictures stay."""
+    study exports older than XAI_EXPORT_KEEP_HOURS, and files no row refers to. Participants'
+    explorations and gallery pictures stay."""
     now = now or timezone.now()
     cutoff = now - older_than
     stale = Exploration.objects.filter(participant__isnull=True, updated_at__lt=cutoff)
@@ -42,7 +45,12 @@ def purge(older_than: timedelta, now: datetime | None = None) -> Purged:
     upload_count = uploads.count()
     uploads.delete()
     sessions, _ = Session.objects.filter(expire_date__lt=now).delete()
-    return Purged(explorations, upload_count, sessions, delete_orphaned_files(now))
+    exports = StudyExport.objects.filter(
+        created_at__lt=now - timedelta(hours=settings.XAI_EXPORT_KEEP_HOURS)
+    )
+    export_count = exports.count()
+    exports.delete()  # their files go with them (files.py)
+    return Purged(explorations, upload_count, sessions, export_count, delete_orphaned_files(now))
 
 
 # Where rows name stored files besides their file fields (which referenced_files finds by

@@ -2,15 +2,16 @@
 
 from __future__ import annotations
 
+from django.conf import settings
 from django.contrib.admin.views.decorators import staff_member_required
 from django.db.models import Count
-from django.http import Http404, HttpRequest, HttpResponse
-from django.shortcuts import get_object_or_404, render
-from django.views.decorators.http import require_GET
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.views.decorators.http import require_GET, require_http_methods
 
-from . import review, selectors
+from . import export_jobs, review, selectors, storage
 from .inference import methods
-from .models import Exploration, Picture, Study
+from .models import Exploration, Picture, Study, StudyExport
 from .views import HtmxHttpRequest
 
 
@@ -95,5 +96,40 @@ def study_dashboard(request: HtmxHttpRequest, slug: str):
     context = {"study": study, **selectors.study_dashboard(study)}
     template = DASHBOARD + "#dashboard" if request.htmx else DASHBOARD
     response = render(request, template, context)
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+EXPORTS = "painting/study_exports.html"
+
+
+@staff_member_required
+@require_http_methods(["GET", "POST"])
+def study_exports(request: HtmxHttpRequest, slug: str):
+    """The study's exports: POST asks for a new one (built by the exports worker); the page
+    polls itself while one is on its way, then offers the download."""
+    study = get_object_or_404(Study, slug=slug)
+    if request.method == "POST":
+        export_jobs.request_export(study, request.user.get_username())
+        return redirect("painting:study-exports", slug=study.slug)
+    exports = list(study.exports.all()[:20])
+    context = {
+        "study": study,
+        "exports": exports,
+        "waiting": any(e.status in export_jobs.UNFINISHED for e in exports),
+        "keep_hours": settings.XAI_EXPORT_KEEP_HOURS,
+    }
+    response = render(request, EXPORTS + "#exports" if request.htmx else EXPORTS, context)
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@staff_member_required
+@require_GET
+def export_download(request: HttpRequest, export_id):
+    export = get_object_or_404(StudyExport, pk=export_id, status=StudyExport.Status.DONE)
+    response = storage.serve(export.file, "application/zip")
+    if isinstance(response, FileResponse):
+        response["Content-Disposition"] = f'attachment; filename="{export.file_name}"'
     response["Cache-Control"] = "private, no-store"
     return response

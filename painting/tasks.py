@@ -24,13 +24,17 @@ NO_SENDER_LIMITS = {"time_limit": None, "soft_time_limit": None}
 @worker_init.connect
 def _import_the_model_code(**_kwargs) -> None:
     """The worker's main process imports torch and the runtimes once, before it forks: each pool
-    process (a replacement too) starts with them. Web processes never import them."""
-    import painting.inference.classifier  # noqa: F401
+    process (a replacement too) starts with them. Web processes never import them, nor does the
+    exports worker."""
+    if settings.XAI_WORKER_LOADS_MODEL:
+        import painting.inference.classifier  # noqa: F401
 
 
 @worker_process_init.connect
 def _load_model_once(**_kwargs) -> None:
     """Each worker process sizes its thread pool and loads the model before the first round."""
+    if not settings.XAI_WORKER_LOADS_MODEL:
+        return
     # run.sh starts the analysis worker lower, so that it yields the CPU to classification.
     os.nice(settings.XAI_WORKER_NICE)
     from .inference.classifier import configure_torch  # torch: in workers, not web processes

@@ -17,6 +17,12 @@ urlpatterns = [
         name="image-explanation",
     ),
     path("review/studies/<slug:slug>/", review_views.study_dashboard, name="study-dashboard"),
+    path("review/studies/<slug:slug>/exports/", review_views.study_exports, name="study-exports"),
+    path(
+        "review/exports/<uuid:export_id>/download/",
+        review_views.export_download,
+        name="export-download",
+    ),
     path("study/<slug:slug>/", study_views.consent_page, name="study"),
     path("study/<slug:slug>/consent/", study_views.consent, name="study-consent"),
     path("study/<slug:slug>/step/<int:step>/", study_views.step, name="study-step"),

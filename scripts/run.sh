@@ -38,6 +38,10 @@ if redis_up; then
   XAI_BACKEND=torch XAI_TORCH_THREADS=1 OMP_WAIT_POLICY=PASSIVE XAI_WORKER_NICE=${XAI_WORKER_NICE:-10} \
     "$PY/celery" -A xaiproject worker -Q analysis --concurrency 1 --loglevel INFO -n analysis@%h &
   pids+=($!)
+  # Study exports (minutes for a large study): no model, lowest priority, never in the web.
+  XAI_WORKER_LOADS_MODEL=0 XAI_WORKER_NICE=15 \
+    "$PY/celery" -A xaiproject worker -Q exports --concurrency 1 --loglevel INFO -n exports@%h &
+  pids+=($!)
 else
   echo "WARNING: Redis is not running and could not be started (apt-get install redis-server)." >&2
   echo "WARNING: running classification inside the web process instead (XAI_EAGER=1): fine for one person, slow for many." >&2

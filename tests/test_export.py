@@ -10,7 +10,6 @@ import zipfile
 
 import numpy as np
 import pytest
-from django.contrib.auth.models import User
 from django.core.management import call_command
 from django.test import Client
 from PIL import Image
@@ -117,20 +116,6 @@ def test_the_export_round_trips(gallery, on_commit, tmp_path):
     readme = archive.read("README.txt").decode()
     for column in [*ROUND_COLUMNS, *PARTICIPANT_COLUMNS]:
         assert f"  {column}:" in readme
-
-
-def test_staff_export_from_the_admin_and_nobody_else(gallery, on_commit):
-    study, _ = run_study(gallery, on_commit)
-    staff = Client()
-    staff.force_login(
-        User.objects.create_user("r", password="pw-for-tests", is_staff=True, is_superuser=True)
-    )
-    data = {"action": "export_studies", "_selected_action": [study.pk]}
-    response = staff.post("/admin/painting/study/", data)
-    assert response.status_code == 200 and response["Content-Type"] == "application/zip"
-    assert 'filename="masks-export.zip"' in response["Content-Disposition"]
-    assert "rounds.csv" in read(b"".join(response.streaming_content)).namelist()
-    assert Client().post("/admin/painting/study/", data).status_code == 302  # to the login
 
 
 def test_participant_text_cannot_become_a_spreadsheet_formula(gallery, on_commit):

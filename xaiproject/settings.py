@@ -367,8 +367,10 @@ CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SERIALIZER = "json"
 CELERY_TASK_ROUTES = {
     "painting.tasks.classify_round": {"queue": "inference"},
+    "painting.export_tasks.*": {"queue": "exports"},  # long, no model: a worker of its own
     "painting.tasks.*": {"queue": "analysis"},  # Grad-CAM and analyses: torch, off the hot path
 }
+CELERY_IMPORTS = ["painting.export_tasks"]
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -376,6 +378,11 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 # busy machine, where Celery's 4 s default killed each replacement of a crashed process.
 CELERY_WORKER_PROC_ALIVE_TIMEOUT = 60
 CELERY_TASK_SOFT_TIME_LIMIT = envfloat("XAI_TASK_SOFT_TIME_LIMIT", 60.0)
+# A study's export (the exports worker), and how long a finished one is kept for download.
+XAI_EXPORT_TIME_LIMIT = envfloat("XAI_EXPORT_TIME_LIMIT", 3600.0)
+XAI_EXPORT_KEEP_HOURS = envfloat("XAI_EXPORT_KEEP_HOURS", 24.0)
+# 0 for a worker that runs no model (the exports worker): it imports and loads none.
+XAI_WORKER_LOADS_MODEL = envbool("XAI_WORKER_LOADS_MODEL", True)
 CELERY_TASK_TIME_LIMIT = CELERY_TASK_SOFT_TIME_LIMIT + 10
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A dead broker must fail a Classify within about a second, not hang the request.

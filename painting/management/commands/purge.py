@@ -18,5 +18,6 @@ class Command(BaseCommand):
         purged = retention.purge(timedelta(days=older_than))
         self.stdout.write(
             f"{purged.explorations} exploration(s), {purged.uploads} upload(s), "
-            f"{purged.sessions} session(s) and {purged.files} file(s) deleted"
+            f"{purged.sessions} session(s), {purged.exports} study export(s) and {purged.files}"
+            " file(s) deleted"
         )
