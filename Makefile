@@ -28,7 +28,7 @@ system:
 	  || echo "WARNING: could not install redis-server/nginx/chromium/postgresql; see README."; \
 	fi
 
-run: venv
+run: venv system
 	$(PY) manage.py migrate --noinput
 	$(PY) manage.py load_gallery
 	$(PY) manage.py collectstatic --noinput -v0
