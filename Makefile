@@ -17,8 +17,8 @@ venv: $(VENV)/.installed
 
 # Debian packages the app and its tests use: Redis (broker), nginx (the proxy in front of the
 # web server), Chromium (browser tests), Node (the front end's tests, tests/js) and PostgreSQL
-# (the tests start a throwaway server of their own, tests/postgres.py). nginx lives in /usr/sbin and PostgreSQL's programs in
-# /usr/lib/postgresql/<version>/bin, outside a user's PATH.
+# (the tests start a throwaway server of their own, tests/postgres.py). nginx lives in
+# /usr/sbin and PostgreSQL's programs in /usr/lib/postgresql/<version>/bin, outside a user's PATH.
 system:
 	@if ! command -v redis-server >/dev/null || ! command -v chromium >/dev/null || ! command -v node >/dev/null \
 	    || ! PATH="$$PATH:/usr/sbin" command -v nginx >/dev/null \
