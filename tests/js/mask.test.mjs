@@ -7,12 +7,12 @@ import {
 
 test("a stroke that does not move is a round dot of the brush's width", () => {
   const path = segmentPath({ tool: "paint", size: 12 }, [5, 6], [5, 6]);
-  assert.deepEqual(path, { shape: "dot", composite: "source-over", x: 5, y: 6, radius: 6 });
+  assert.deepEqual(path, { shape: "dot", composite: "source-over", width: 12, x: 5, y: 6, radius: 6 });
 });
 
 test("a moving stroke is a line the brush's width; the eraser cuts instead of painting", () => {
   const path = segmentPath({ tool: "erase", size: 9 }, [0, 0], [3, 4]);
-  assert.deepEqual(path, { shape: "line", composite: "destination-out", from: [0, 0], to: [3, 4], width: 9 });
+  assert.deepEqual(path, { shape: "line", composite: "destination-out", width: 9, from: [0, 0], to: [3, 4] });
 });
 
 test("a stroke is drawn as a dot at its first point, then a segment to each next point", () => {

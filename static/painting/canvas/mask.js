@@ -5,7 +5,7 @@ import { state, paintTool, sinceRoundStart, log } from "./state.js";
 import { commit, redraw } from "./history.js";
 import { wantLive } from "./live.js";
 
-export const PAINT_COLOUR = "#ff2d55";
+const PAINT_COLOUR = "#ff2d55";
 export const PAINT_RGB = [255, 45, 85];
 
 // ---- Pure: what a stroke draws, and the mask's pixels -------------------------------------
@@ -15,9 +15,9 @@ export const PAINT_RGB = [255, 45, 85];
 export function segmentPath(op, from, to) {
   const composite = op.tool === "erase" ? "destination-out" : "source-over";
   if (from[0] === to[0] && from[1] === to[1]) {
-    return { shape: "dot", composite, x: to[0], y: to[1], radius: op.size / 2 };
+    return { shape: "dot", composite, width: op.size, x: to[0], y: to[1], radius: op.size / 2 };
   }
-  return { shape: "line", composite, from, to, width: op.size };
+  return { shape: "line", composite, width: op.size, from, to };
 }
 
 // Every step of a stroke, as it was drawn: a dot at its first point, then a segment to each next.
@@ -66,15 +66,15 @@ export function maskTouched() {
   }
 }
 
-export function drawSegment(op, from, to) {
+// Draws one step of a stroke (segmentPath).
+function draw(path) {
   const { ctx } = state.el;
   maskTouched();
-  const path = segmentPath(op, from, to);
   ctx.save();
   ctx.globalCompositeOperation = path.composite;
   ctx.strokeStyle = PAINT_COLOUR;
   ctx.fillStyle = PAINT_COLOUR;
-  ctx.lineWidth = op.size;
+  ctx.lineWidth = path.width;
   ctx.lineCap = "round";
   ctx.lineJoin = "round";
   ctx.beginPath();
@@ -82,8 +82,8 @@ export function drawSegment(op, from, to) {
     ctx.arc(path.x, path.y, path.radius, 0, Math.PI * 2);
     ctx.fill();
   } else {
-    ctx.moveTo(from[0], from[1]);
-    ctx.lineTo(to[0], to[1]);
+    ctx.moveTo(path.from[0], path.from[1]);
+    ctx.lineTo(path.to[0], path.to[1]);
     ctx.stroke();
   }
   ctx.restore();
@@ -125,7 +125,7 @@ export function apply(op) {
   if (op.type === "region") {
     fillRegion(op);
   } else if (op.type === "stroke") {
-    op.points.forEach((p, i) => drawSegment(op, op.points[Math.max(0, i - 1)], p));
+    strokePaths(op).forEach(draw);
   } else if (op.type === "clear") {
     ctx.clearRect(0, 0, canvas.width, canvas.height);
   } else if (op.type === "restore") {
@@ -134,7 +134,7 @@ export function apply(op) {
   }
 }
 
-export function paintMaskImage(image) {
+function paintMaskImage(image) {
   const { canvas, ctx } = state.el;
   const layer = document.createElement("canvas");
   layer.width = canvas.width;
@@ -153,7 +153,7 @@ export function paintedFraction() {
 }
 
 // Picture pixels per screen pixel.
-export function scale() {
+function scale() {
   const { canvas } = state.el;
   return canvas.width / canvas.getBoundingClientRect().width;
 }
@@ -175,12 +175,12 @@ export function startStroke(at, how, pointerId, erase) {
     points: [at],
     times: [sinceRoundStart()],
   };
-  drawSegment(state.stroke, at, at);
+  draw(segmentPath(state.stroke, at, at));
 }
 
 export function extendStroke(at) {
   const stroke = state.stroke;
-  drawSegment(stroke, stroke.points[stroke.points.length - 1], at);
+  draw(segmentPath(stroke, stroke.points[stroke.points.length - 1], at));
   stroke.points.push(at);
   stroke.times.push(sinceRoundStart());
 }
