@@ -20,6 +20,7 @@ import {
 
 function setUp(stage) {
   state.el = findElements(stage);
+  state.roundStart = performance.now();
   const { root, form } = state.el;
   listenForView();
   setUpBrush();
