@@ -3,7 +3,7 @@
 // form. The work is done by the modules in canvas/ (README.md there: the module map), which
 // share one state object (canvas/state.js); this file finds the stage and wires them up.
 // On load the canvas holds the mask of the round on screen, so a reload changes nothing.
-import { state, findElements, log } from "./canvas/state.js";
+import { state, findElements } from "./canvas/state.js";
 import { listenForView, applyView } from "./canvas/view.js";
 import { setUpBrush, showTool } from "./canvas/brush.js";
 import { listenForPointers } from "./canvas/pointers.js";
@@ -21,14 +21,12 @@ import {
 function setUp(stage) {
   state.el = findElements(stage);
   state.roundStart = performance.now();
-  const { root, form } = state.el;
+  const { root } = state.el;
   listenForView();
   setUpBrush();
   listenForPointers();
   listenForKeys();
   setUpHistory();
-  form.querySelector("select[name=fill]").addEventListener("change", (event) =>
-    log({ type: "fill", fill: event.target.value }));
   setUpSubmit();
   setUpLive();
   setUpEdits();

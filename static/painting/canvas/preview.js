@@ -3,7 +3,7 @@
 // at least 128 (forms.clean_mask), the picture as decoded from its PNG. The others (blur,
 // inpaint, ROAD) the server composes exactly as for a round (views.preview), asked once the
 // canvas settles, not per move.
-import { state } from "./state.js";
+import { state, log } from "./state.js";
 import { hasEdits, editedPixels, editFields } from "./edits.js";
 import { currentMaskFile } from "./submit.js";
 import { csrfToken, refusalOf } from "./page.js";
@@ -36,6 +36,7 @@ export function filledPixels(picture, mask, fill) {
 
 // ---- The page ------------------------------------------------------------------------------
 
+// The preview as the canvas, the fill, the edits and the toggle are now.
 export function showPreview() {
   const { stage, canvas, ctx, preview, previewToggle, previewNote, fillSelect, picture } = state.el;
   if (!preview || !previewToggle) return;
@@ -133,6 +134,7 @@ function sendToServer() {
 
 export function setUpPreview() {
   const { previewToggle, previewNote, fillSelect, picture } = state.el;
+  fillSelect.addEventListener("change", () => log({ type: "fill", fill: fillSelect.value }));
   if (!previewToggle) return;
   previewNote.dataset.text = previewNote.textContent;
   previewToggle.addEventListener("change", showPreview);
