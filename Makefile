@@ -16,16 +16,16 @@ $(VENV)/.installed: pyproject.toml
 venv: $(VENV)/.installed
 
 # Debian packages the app and its tests use: Redis (broker), nginx (the proxy in front of the
-# web server), Chromium (browser tests) and PostgreSQL (the tests start a throwaway server of
-# their own, tests/postgres.py). nginx lives in /usr/sbin and PostgreSQL's programs in
-# /usr/lib/postgresql/<version>/bin, outside a user's PATH.
+# web server), Chromium (browser tests), Node (the front end's tests, tests/js) and PostgreSQL
+# (the tests start a throwaway server of their own, tests/postgres.py). nginx lives in
+# /usr/sbin and PostgreSQL's programs in /usr/lib/postgresql/<version>/bin, outside a user's PATH.
 system:
-	@if ! command -v redis-server >/dev/null || ! command -v chromium >/dev/null \
+	@if ! command -v redis-server >/dev/null || ! command -v chromium >/dev/null || ! command -v node >/dev/null \
 	    || ! PATH="$$PATH:/usr/sbin" command -v nginx >/dev/null \
 	    || ! { command -v initdb || ls /usr/lib/postgresql/*/bin/initdb; } >/dev/null 2>&1; then \
 	  if [ "$$(id -u)" = 0 ]; then SUDO=; else SUDO=sudo; fi; \
-	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq redis-server nginx chromium postgresql >/dev/null \
-	  || echo "WARNING: could not install redis-server/nginx/chromium/postgresql; see README."; \
+	  $$SUDO apt-get update -qq && DEBIAN_FRONTEND=noninteractive $$SUDO apt-get install -y -qq redis-server nginx chromium postgresql nodejs >/dev/null \
+	  || echo "WARNING: could not install redis-server/nginx/chromium/postgresql/nodejs; see README."; \
 	fi
 
 run: venv system
@@ -47,6 +47,7 @@ ON_POSTGRES := $(PY) -m tests.postgres -- $(VENV)/bin/pytest $(POSTGRES_TESTS)
 
 test: venv system
 	$(VENV)/bin/ruff check .
+	node --test tests/js/
 	DATABASE_URL= $(VENV)/bin/pytest
 	$(ON_POSTGRES)
 
@@ -62,6 +63,7 @@ FAST := -m "not worker and not browser and not server and not slow" \
 
 fast: venv
 	$(VENV)/bin/ruff check .
+	node --test tests/js/
 	DATABASE_URL= PYTHONDONTWRITEBYTECODE= $(VENV)/bin/pytest -q -n auto --dist loadgroup $(FAST)
 
 test-postgres: venv system
