@@ -38,11 +38,19 @@ def test_it_says_how_to_fix_missing_weights(client, gallery, settings, monkeypat
     assert not Exploration.objects.exists()
 
 
-def test_it_serves_static_assets_with_long_caching(client, db, settings):
+def test_it_serves_static_assets_with_caching_that_never_mixes_releases(client, db, settings):
     response = client.get(reverse("painting:home"))
     assert 'src="/static/painting/canvas.js"' in response.content.decode()
     assert "script-src 'self'" in response["Content-Security-Policy"]
     settings.WHITENOISE_USE_FINDERS = True  # serve from static/ without collectstatic
-    script = Client().get("/static/painting/canvas.js")  # a new client: middleware built anew
-    assert script.status_code == 200 and b"pointer" in b"".join(script.streaming_content)
-    assert script["Cache-Control"] == f"max-age={settings.WHITENOISE_MAX_AGE}, public"
+    browser = Client()  # a new client: middleware built anew
+    script = browser.get("/static/painting/canvas.js")
+    assert script.status_code == 200 and b"import" in b"".join(script.streaming_content)
+    # Modules import each other by unhashed names: scripts are asked for again each time.
+    for url in ("/static/painting/canvas.js", "/static/painting/canvas/mask.js"):
+        first = browser.get(url)
+        assert first.status_code == 200 and first["Cache-Control"] == "no-cache"
+        again = browser.get(url, headers={"If-None-Match": first["ETag"]})
+        assert again.status_code == 304
+    style = browser.get("/static/painting/app.css")
+    assert style["Cache-Control"] == f"max-age={settings.WHITENOISE_MAX_AGE}, public"

@@ -275,6 +275,17 @@ STORAGES = {
 }
 WHITENOISE_MAX_AGE = 24 * 3600  # a day: assets are small and change only with a release
 
+
+def _revalidate_scripts(headers, path: str, url: str) -> None:
+    """The canvas's ES modules import each other by unhashed names: after a release a browser
+    must never run a cached old module beside a new one, so it asks each time (a 304 while
+    unchanged) instead of keeping scripts for a day."""
+    if url.endswith(".js"):
+        headers["Cache-Control"] = "no-cache"
+
+
+WHITENOISE_ADD_HEADERS_FUNCTION = _revalidate_scripts
+
 SESSION_COOKIE_AGE = 60 * 60 * 24 * 90
 SESSION_COOKIE_HTTPONLY = True
 SESSION_COOKIE_SAMESITE = "Lax"
