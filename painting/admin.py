@@ -261,7 +261,7 @@ class StudyAdmin(admin.ModelAdmin):
         "dashboard",
     ]
     prepopulated_fields = {"slug": ["name"]}
-    readonly_fields = ["declined_count"]
+    readonly_fields = ["declined_count", "assignment_count"]
     inlines = [StudyImageInline, ConditionInline]
     actions = [export_studies]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
@@ -309,6 +309,7 @@ class ParticipantAdmin(ReadOnlyAdmin):
         "code",
         "study",
         "external_id",
+        "assignment_index",
         "condition",
         "status",
         "checks",
