@@ -113,7 +113,7 @@ def _code_tried(request: HttpRequest) -> HttpResponse | None:
     return None
 
 
-WRONG_CODE = "That is not the participant code of this study's participant: please check it."
+WRONG_CODE = "That code is not right. Please check it: it has 8 letters and digits."
 
 
 def _bad_link(request: HttpRequest, study: Study, form: PlatformIdsForm):
@@ -318,12 +318,11 @@ def _code_asked(request: HttpRequest, study: Study, error: str = ""):
     """Withdrawing from a browser that only reopened the participant's link needs their code."""
     context = {
         "study": study,
-        "message": "This browser went on from your study link, so to withdraw here we need the "
-        "participant code shown in the browser where you agreed (at the top of each page).",
         "code_form": {
             "action": reverse("painting:study-withdraw", args=[study.slug]),
             "ids": {},
-            "intro": "",
+            "intro": "To withdraw in this browser, please enter your participant code: it is "
+            "shown at the top of each page in the browser where you agreed to take part.",
             "button": "Withdraw and delete my data",
             "error": error,
             "cancel": reverse("painting:study", args=[study.slug]),

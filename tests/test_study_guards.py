@@ -49,7 +49,7 @@ def test_a_stranger_with_the_id_cannot_withdraw_and_the_participant_goes_on(gall
     assert refused.status_code == 403  # ...withdrawing is not
     assert "participant code" in refused.text and 'name="code"' in refused.text
     guess = attacker.post(f"/study/{study.slug}/withdraw/", {"code": "ABCDEFGH"})
-    assert guess.status_code == 403 and "not the participant code" in guess.text
+    assert guess.status_code == 403 and "code is not right" in guess.text
     assert Participant.objects.filter(external_id=PID).exists()
     assert Exploration.objects.filter(pk=exploration.pk).exists()
     # The victim's own browser still has everything.
@@ -138,7 +138,7 @@ def test_where_a_second_browser_is_forbidden_the_code_lets_the_person_go_on(gall
     page = second.get(link(study))
     assert page.status_code == 403 and 'name="code"' in page.text and "researcher" in page.text
     wrong = second.post(f"/study/{study.slug}/resume/", {"code": "WRONG234", "PROLIFIC_PID": PID})
-    assert wrong.status_code == 403 and "not the participant code" in wrong.text
+    assert wrong.status_code == 403 and "code is not right" in wrong.text
     assert second.get(f"/e/{exploration.pk}/").status_code == 404
     # Someone else's code with this id is no proof either.
     other = browser("198.51.100.3")
