@@ -105,9 +105,10 @@ def participant_of_code(study: Study, code: str, external_id: str = "") -> Parti
 def withdraw_refusal(participant: Participant) -> str:
     """Why the participant cannot withdraw by their link, or "": once finished (or screened
     out, with nothing but a minimal row left), only a researcher deletes their data (admin)."""
+    done = "have finished" if participant.finished_at else "are no longer taking part in"
     if participant.finished_at or participant.screened_out_at:
         return (
-            "You have finished this study, so it cannot be withdrawn from here. To have your "
+            f"You {done} this study, so it cannot be withdrawn from here. To have your "
             "answers deleted, write to the researcher through the platform you came from."
         )
     return ""
@@ -640,20 +641,24 @@ def withdraw(participant: Participant) -> None:
     same_browser = (
         Q(pk=participant.pk) | Q(visitor__in=visitors) | Q(explorations__visitor__in=visitors)
     )
-    participants = Participant.objects.filter(
-        pk__in=Participant.objects.filter(same_browser, study=participant.study_id).values("pk")
+    withdraw_participants(
+        Participant.objects.filter(
+            pk__in=Participant.objects.filter(same_browser, study=participant.study_id).values("pk")
+        )
     )
+
+
+def withdraw_participants(participants: QuerySet[Participant]) -> None:
+    """Delete the participants as withdrawn: counted per study and condition first (the
+    dashboard shows who withdrew, and assignment still counts their slots)."""
     with transaction.atomic():
-        # Counted before the rows go: the dashboard still shows who withdrew, and where.
-        by_condition = participants.values_list("condition").annotate(n=Count("pk")).order_by()
-        for condition_id, n in by_condition:
+        rows = participants.values_list("study", "condition").annotate(n=Count("pk")).order_by()
+        for study_id, condition_id, n in rows:
             if condition_id is not None:
                 Condition.objects.filter(pk=condition_id).update(
                     withdrawn_count=F("withdrawn_count") + n
                 )
-            Study.objects.filter(pk=participant.study_id).update(
-                withdrawn_count=F("withdrawn_count") + n
-            )
+            Study.objects.filter(pk=study_id).update(withdrawn_count=F("withdrawn_count") + n)
         delete_participants(participants)
 
 

@@ -174,16 +174,38 @@ def test_a_squatter_on_an_id_is_freed_by_the_researcher_and_the_person_takes_par
     assert Participant.objects.get().external_id == PID
 
 
+def test_a_researcher_withdraws_a_finished_participant_in_admin(gallery, admin_client):
+    study = make_study(gallery, min_rounds=0, conditions=CONDITIONS)
+    victim = browser()
+    join_study(victim, study, None, PROLIFIC_PID=PID)
+    study_step(victim, study, 1, None)
+    victim.post(f"/study/{study.slug}/finish/", {"answer": ""})
+    participant = Participant.objects.get()
+    done = admin_client.post(
+        "/admin/painting/participant/",
+        {"action": "withdraw_participants", "_selected_action": [participant.pk]},
+    )
+    assert done.status_code == 302
+    assert not Participant.objects.exists() and not Exploration.objects.exists()
+    assert Study.objects.get().withdrawn_count == 1
+    assert Condition.objects.get(pk=participant.condition_id).withdrawn_count == 1
+
+
 def test_a_hostile_code_is_a_clear_refusal_and_deletes_nothing(gallery):
     study = make_study(gallery)
     first = browser()
     join_study(first, study, None, PROLIFIC_PID=PID)
     second = browser("198.51.100.2")
     second.get(link(study))
+    third = browser("198.51.100.3")
     for code in ("", "x" * 10_000, "nul\x00", "ÄÖÜ€", ["a", "b"], "%" * 16):
-        for url in ("withdraw", "resume"):
-            answer = second.post(f"/study/{study.slug}/{url}/", {"code": code})
-            assert answer.status_code in (302, 403), (url, code, answer.status_code)
+        # withdraw from the browser that reopened the link; resume from one that has nothing
+        for who, url in ((second, "withdraw"), (third, "resume")):
+            answer = who.post(f"/study/{study.slug}/{url}/", {"code": code})
+            assert answer.status_code == 403, (url, code, answer.status_code)
+    bad_link = third.post(f"/study/{study.slug}/resume/", {"code": "X", "PROLIFIC_PID": "a\nb"})
+    assert bad_link.status_code == 400
+    assert second.post("/study/no-such-study/resume/", {"code": "X"}).status_code == 404
     assert Participant.objects.count() == 1
 
 
