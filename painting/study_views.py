@@ -85,7 +85,7 @@ def _not_yet(request: HttpRequest, participant: Participant, step: int):
     return _refused(request, participant.study, message, 409, reachable, back_label=label)
 
 
-def _took_part(request: HttpRequest, study: Study, ids: dict, *, error: str = "", status=403):
+def _took_part(request: HttpRequest, study: Study, ids: dict, *, error: str = ""):
     """The id on the link is another browser's: its participant may go on here with their
     code; anyone else is told whom to ask (someone may have used their id)."""
     context = {
@@ -102,7 +102,7 @@ def _took_part(request: HttpRequest, study: Study, ids: dict, *, error: str = ""
         },
         "not_you": True,
     }
-    return render(request, "painting/study_refused.html", context, status=status)
+    return render(request, "painting/study_refused.html", context, status=403)
 
 
 def _code_tried(request: HttpRequest) -> HttpResponse | None:
