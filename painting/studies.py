@@ -94,8 +94,8 @@ def participant_of_code(study: Study, code: str, external_id: str = "") -> Parti
     """The study's participant whose code this is (and, where the link carries a platform id,
     whose id it is), else None: the proof that a browser is the participant."""
     code = normal_code(code[:64])
-    if not code or len(code) > 16:
-        return None
+    if not code.isascii() or not code.isalnum() or len(code) > 16:
+        return None  # not a code (a NUL, say, which PostgreSQL would refuse even to look up)
     participant = Participant.objects.filter(study=study, code=code).first()
     if participant is None or (external_id and participant.external_id != external_id):
         return None

@@ -8,9 +8,12 @@ Two Django test clients are two browsers; REMOTE_ADDR tells their network addres
 
 import csv
 import io
+import threading
 import zipfile
 
+import pytest
 from django.conf import settings as django_settings
+from django.db import connection
 from django.test import Client
 
 from painting import exports, studies
@@ -327,3 +330,41 @@ def test_the_export_numbers_the_assignments_with_gaps_for_withdrawals(gallery):
     assert {k: by_id[k]["assignment_index"] for k in by_id} == {"p0": "1", "p2": "3", "p3": "4"}
     assert "assignment_index:" in archive.read("README.txt").decode()
     assert not Round.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_consents_at_once_from_one_address_cannot_both_take_its_last_place(
+    gallery, monkeypatch
+):
+    """Both look for an existing participant before either writes (held at a barrier): the
+    tally's lock (SQLite: the IMMEDIATE transaction; PostgreSQL: the row lock and the unique
+    constraint) lets one in and refuses the other."""
+    study = make_study(gallery, conditions=CONDITIONS, max_consents_per_address=1)
+    both_looked = threading.Barrier(2, timeout=10)
+    real = studies._existing
+
+    def looked(*args):
+        found = real(*args)
+        both_looked.wait()
+        return found
+
+    monkeypatch.setattr(studies, "_existing", looked)
+    answers = {}
+
+    def visit(name):
+        try:
+            answers[name] = studies.consent(study, name, visitor=name, address="203.0.113.9")
+        except BaseException as exc:  # noqa: BLE001  reported below
+            answers[name] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=visit, args=(n,)) for n in ("P-a", "P-b")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    kinds = sorted(type(a).__name__ for a in answers.values())
+    assert kinds == ["Participant", "TooManyFromAddress"], answers
+    assert Participant.objects.count() == 1 and AddressTally.objects.get().consents == 1
+    assert Study.objects.get().assignment_count == 1
