@@ -259,7 +259,7 @@ class StudyAdmin(admin.ModelAdmin):
         "dashboard",
     ]
     prepopulated_fields = {"slug": ["name"]}
-    readonly_fields = ["declined_count"]
+    readonly_fields = ["declined_count", "assignment_count"]
     inlines = [StudyImageInline, ConditionInline]
     actions = [export_studies]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
@@ -304,12 +304,23 @@ class CheckAnswerInline(admin.TabularInline):
         return percent(answer.outside)
 
 
+@admin.action(description="Withdraw the selected participants (delete; count as withdrawn)")
+def withdraw_participants(modeladmin, request, queryset):
+    """At a participant's request (a finished one cannot withdraw by link): their data goes, and
+    they are counted as withdrawn, so their condition's slot stays taken. Delete instead to
+    give the slot back (a squatter on someone's id, a test run)."""
+    count = queryset.count()
+    studies.withdraw_participants(queryset)
+    modeladmin.message_user(request, f"Withdrew {count} participant(s); their data is deleted.")
+
+
 @admin.register(Participant)
 class ParticipantAdmin(ReadOnlyAdmin):
     list_display = [
         "code",
         "study",
         "external_id",
+        "assignment_index",
         "condition",
         "status",
         "checks",
@@ -318,6 +329,7 @@ class ParticipantAdmin(ReadOnlyAdmin):
         "finished_at",
     ]
     inlines = [CheckAnswerInline]
+    actions = [withdraw_participants]
 
     def get_queryset(self, request):
         return (

@@ -172,6 +172,10 @@ PARTICIPANT_COLUMNS = {
     "participant": "anonymous participant code",
     **PARTICIPANT_KEYS,
     "status": "finished, in progress, or screened out (a failed check: no other data kept)",
+    "assignment_index": "the participant's consent was the study's n-th (1-based), counted in the"
+    " transaction that assigned the condition: the order the balanced randomisation saw (each"
+    " took a least-filled condition, ties broken at random); gaps are participants who"
+    " withdrew (or were deleted by a researcher)",
     "order_seed": "seed of the participant's random image order (empty: the study's fixed order)",
     "image_order": "the image ids in the order the participant was shown them, space-separated"
     " (practice image first)",
@@ -727,6 +731,7 @@ def write_study_zip(study: Study, out: IO[bytes]) -> None:
                     "participant": p.code,
                     **_participant_keys(p),
                     "status": p.status,
+                    "assignment_index": p.assignment_index,
                     "order_seed": "" if p.order_seed is None else p.order_seed,
                     "image_order": " ".join(str(e.picture_id) for e in order),
                     "consent_version": p.consent_version,

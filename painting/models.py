@@ -9,7 +9,7 @@ from datetime import timedelta
 import numpy as np
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import RegexValidator
+from django.core.validators import MaxValueValidator, RegexValidator
 from django.db import models
 from django.utils import timezone
 
@@ -59,6 +59,10 @@ def _fraction(value: float) -> None:
 
 # A completion code goes into a URL as it is: letters, digits, - and _ only.
 code_validator = RegexValidator(r"^[A-Za-z0-9_-]*$", "Letters, digits, - and _ only.")
+
+
+def default_consents_per_address() -> int:
+    return settings.XAI_STUDY_CONSENTS_PER_ADDRESS
 
 
 class Study(models.Model):
@@ -130,6 +134,14 @@ class Study(models.Model):
         help_text="A participant who fails an attention check is screened out at once (their "
         "data deleted, sent to the screened-out URL); off: the failure is only recorded.",
     )
+    max_consents_per_address = models.PositiveSmallIntegerField(
+        default=default_consents_per_address,
+        validators=[MaxValueValidator(10_000)],
+        help_text="New participants that one network address (an IPv6 /64) may start in this "
+        "study; 0: no limit (e.g. a lab whose computers share one address).",
+    )
+    # Consents so far, withdrawn ones included: the next participant's assignment_index.
+    assignment_count = models.PositiveIntegerField(default=0, editable=False)
     is_open = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
 
@@ -324,6 +336,9 @@ class Participant(models.Model):
     )
     # Random order: the participant's image order is a function of this seed (None: fixed).
     order_seed = models.PositiveBigIntegerField(null=True, blank=True)
+    # The n-th consent of the study (1-based, in the transaction that picked the condition):
+    # the order the randomisation saw; gaps are withdrawn participants.
+    assignment_index = models.PositiveIntegerField(null=True, blank=True, editable=False)
     consent_version = models.CharField(max_length=32)
     consented_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -354,6 +369,24 @@ class Participant(models.Model):
         if self.screened_out_at:
             return "screened out"
         return "finished" if self.finished_at else "in progress"
+
+
+class AddressTally(models.Model):
+    """New participants a network address has started in a study (max_consents_per_address).
+    The address is kept only as a keyed hash, apart from the participants' rows, and a
+    withdrawal does not give the count back."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="+")
+    address_key = models.CharField(max_length=64)
+    consents = models.PositiveIntegerField(default=0)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["study", "address_key"], name="one_tally_per_address")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.consents} from one address"
 
 
 class Exploration(models.Model):

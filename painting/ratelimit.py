@@ -24,6 +24,7 @@ WHAT = {
     "analysis": "analyses",
     "events": "event reports",
     "preview": "previews",
+    "code": "participant codes",
 }
 
 

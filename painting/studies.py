@@ -5,6 +5,7 @@ out and withdrawing, and where a recruiting platform wants people sent at the en
 from __future__ import annotations
 
 import hashlib
+import hmac
 import random
 import secrets
 from dataclasses import dataclass
@@ -22,6 +23,7 @@ from PIL import Image
 from . import services
 from .masking import Fill
 from .models import (
+    AddressTally,
     CheckAnswer,
     Condition,
     Exploration,
@@ -40,6 +42,16 @@ class AlreadyTookPart(Exception):
     message = (
         "You have already taken part in this study (your participant id was used in another "
         "browser), and this study can be done only once, in one browser."
+    )
+
+
+class TooManyFromAddress(Exception):
+    """The network address has started as many participants as the study takes from one."""
+
+    message = (
+        "This study takes only a few people from one internet connection, and that many have "
+        "already taken part from yours. If you share your connection with others who took "
+        "part, please write to the researcher through the platform you came from."
     )
 
 
@@ -73,6 +85,35 @@ def _may_use(study: Study, participant: Participant, visitor: str) -> Participan
     return participant
 
 
+def normal_code(text: str) -> str:
+    """A participant code as typed: case, spaces and dashes do not matter."""
+    return "".join(c for c in text.upper() if c not in " -\t")
+
+
+def participant_of_code(study: Study, code: str, external_id: str = "") -> Participant | None:
+    """The study's participant whose code this is (and, where the link carries a platform id,
+    whose id it is), else None: the proof that a browser is the participant."""
+    code = normal_code(code[:64])
+    if not code.isascii() or not code.isalnum() or len(code) > 16:
+        return None  # not a code (a NUL, say, which PostgreSQL would refuse even to look up)
+    participant = Participant.objects.filter(study=study, code=code).first()
+    if participant is None or (external_id and participant.external_id != external_id):
+        return None
+    return participant
+
+
+def withdraw_refusal(participant: Participant) -> str:
+    """Why the participant cannot withdraw by their link, or "": once finished (or screened
+    out, with nothing but a minimal row left), only a researcher deletes their data (admin)."""
+    done = "have finished" if participant.finished_at else "are no longer taking part in"
+    if participant.finished_at or participant.screened_out_at:
+        return (
+            f"You {done} this study, so it cannot be withdrawn from here. To have your "
+            "answers deleted, write to the researcher through the platform you came from."
+        )
+    return ""
+
+
 def participant_of_link(study: Study, external_id: str, visitor: str) -> Participant | None:
     """A returning participant, by the platform id on their link (None: a new one, who must
     consent first); raises AlreadyTookPart where the study forbids a second browser."""
@@ -87,6 +128,7 @@ def consent(
     external_id: str = "",
     visitor: str = "",
     *,
+    address: str = "",
     platform_study_id: str = "",
     platform_session_id: str = "",
 ) -> Participant:
@@ -97,13 +139,19 @@ def consent(
     the browser returns its participant (whatever id its link carries), and the same id from
     another browser returns that id's participant (or raises AlreadyTookPart if the study
     forbids it). Two first visits with one id at once: the unique constraints let one insert
-    in, and the other returns it (oTree's get_existing_or_new_participant)."""
+    in, and the other returns it (oTree's get_existing_or_new_participant).
+
+    A new participant is counted against their network `address` (TooManyFromAddress past
+    the study's max_consents_per_address) and numbered (assignment_index)."""
     if existing := _existing(study, visitor, external_id):
         return _may_use(study, existing, visitor)
     try:
         with transaction.atomic():
             # The condition is picked in the transaction that inserts the participant, so
-            # two consents at once cannot both take the same last free slot.
+            # two consents at once cannot both take the same last free slot. Conditions are
+            # locked before the study row, in the order withdraw() updates them.
+            condition = assign_condition(study)
+            _count_address(study, address)
             return Participant.objects.create(
                 study=study,
                 code=new_code(),
@@ -112,7 +160,8 @@ def consent(
                 platform_study_id=platform_study_id,
                 platform_session_id=platform_session_id,
                 consent_version=study.consent_version,
-                condition=assign_condition(study),
+                condition=condition,
+                assignment_index=_next_assignment_index(study),
                 order_seed=secrets.randbelow(2**31) if study.order == Study.Order.RANDOM else None,
             )
     except IntegrityError:
@@ -120,6 +169,27 @@ def consent(
         if existing is None:
             raise
         return _may_use(study, existing, visitor)
+
+
+def _count_address(study: Study, address: str) -> None:
+    """One more new participant from this address, or TooManyFromAddress (nothing written).
+    The address is stored only as a hash keyed with the secret key and the study."""
+    cap = study.max_consents_per_address
+    if not cap or address in ("", "unknown"):  # "unknown": a proxy that names no client
+        return
+    key = hmac.new(
+        settings.SECRET_KEY.encode(), f"{study.pk}:{address}".encode(), hashlib.sha256
+    ).hexdigest()
+    tally, _ = AddressTally.objects.select_for_update().get_or_create(study=study, address_key=key)
+    if tally.consents >= cap:
+        raise TooManyFromAddress
+    AddressTally.objects.filter(pk=tally.pk).update(consents=F("consents") + 1)
+
+
+def _next_assignment_index(study: Study) -> int:
+    """The study's next consent number; the UPDATE holds the study's row to the commit."""
+    Study.objects.filter(pk=study.pk).update(assignment_count=F("assignment_count") + 1)
+    return Study.objects.values_list("assignment_count", flat=True).get(pk=study.pk)
 
 
 def screen_problem(study: Study, width: str | None, height: str | None) -> str:
@@ -149,11 +219,13 @@ def decline(study: Study) -> None:
 def assign_condition(study: Study) -> Condition | None:
     """A least-filled condition, ties broken at random; None for a study without conditions.
 
-    A condition's fill is its finished participants plus those active (their latest round,
-    or their consent) within XAI_STUDY_SLOT_TIMEOUT_MINUTES: a participant who left gives the
-    slot back, as in psiTurk's get_random_condcount. Call it inside the transaction that
-    saves the participant: the condition rows are locked (SQLite's IMMEDIATE transactions
-    lock the whole database), so concurrent assignments count each other."""
+    A condition's fill is its finished, screened-out and withdrawn participants plus those
+    active (their latest round, or their consent) within XAI_STUDY_SLOT_TIMEOUT_MINUTES: a
+    participant who left gives the slot back, as in psiTurk's get_random_condcount, but one
+    who withdrew or failed a check keeps it, as a finished one does, so that withdrawing the
+    participants of one condition cannot send the next people into it. Call it inside the
+    transaction that saves the participant: the condition rows are locked (SQLite's IMMEDIATE
+    transactions lock the whole database), so concurrent assignments count each other."""
     conditions = list(Condition.objects.select_for_update().filter(study=study).order_by("pk"))
     if not conditions:
         return None
@@ -163,15 +235,19 @@ def assign_condition(study: Study) -> Condition | None:
     )
     holding = (
         Participant.objects.filter(study=study, condition__isnull=False)
-        .filter(screened_out_at__isnull=True)
         .annotate(
             last_active=Coalesce(Subquery(latest_round.values("created_at")[:1]), "consented_at")
         )
-        .filter(Q(finished_at__isnull=False) | Q(last_active__gte=cutoff))
+        .filter(
+            Q(finished_at__isnull=False)
+            | Q(screened_out_at__isnull=False)
+            | Q(last_active__gte=cutoff)
+        )
     )
     counts = dict(holding.values_list("condition").annotate(n=Count("pk")).order_by())
-    fewest = min(counts.get(c.pk, 0) for c in conditions)
-    return random.SystemRandom().choice([c for c in conditions if counts.get(c.pk, 0) == fewest])
+    fill = {c.pk: counts.get(c.pk, 0) + c.withdrawn_count for c in conditions}
+    fewest = min(fill.values())
+    return random.SystemRandom().choice([c for c in conditions if fill[c.pk] == fewest])
 
 
 def screen_out(participant: Participant) -> None:
@@ -565,20 +641,24 @@ def withdraw(participant: Participant) -> None:
     same_browser = (
         Q(pk=participant.pk) | Q(visitor__in=visitors) | Q(explorations__visitor__in=visitors)
     )
-    participants = Participant.objects.filter(
-        pk__in=Participant.objects.filter(same_browser, study=participant.study_id).values("pk")
+    withdraw_participants(
+        Participant.objects.filter(
+            pk__in=Participant.objects.filter(same_browser, study=participant.study_id).values("pk")
+        )
     )
+
+
+def withdraw_participants(participants: QuerySet[Participant]) -> None:
+    """Delete the participants as withdrawn: counted per study and condition first (the
+    dashboard shows who withdrew, and assignment still counts their slots)."""
     with transaction.atomic():
-        # Counted before the rows go: the dashboard still shows who withdrew, and where.
-        by_condition = participants.values_list("condition").annotate(n=Count("pk")).order_by()
-        for condition_id, n in by_condition:
+        rows = participants.values_list("study", "condition").annotate(n=Count("pk")).order_by()
+        for study_id, condition_id, n in rows:
             if condition_id is not None:
                 Condition.objects.filter(pk=condition_id).update(
                     withdrawn_count=F("withdrawn_count") + n
                 )
-            Study.objects.filter(pk=participant.study_id).update(
-                withdrawn_count=F("withdrawn_count") + n
-            )
+            Study.objects.filter(pk=study_id).update(withdrawn_count=F("withdrawn_count") + n)
         delete_participants(participants)
 
 

@@ -35,6 +35,7 @@ STUDY_KEYS: dict[str, tuple[str, type, bool]] = {
     "min_rounds_per_image": ("min_rounds_per_image", int, False),
     "ask_prediction": ("ask_prediction", bool, False),
     "allow_resume_elsewhere": ("allow_resume_elsewhere", bool, False),
+    "max_consents_per_address": ("max_consents_per_address", int, False),
     "time_limit_per_image_s": ("time_limit_per_image_s", int, False),
     "time_limit_s": ("time_limit_s", int, False),
     "min_screen_width": ("min_screen_width", int, False),

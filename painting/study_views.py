@@ -7,12 +7,13 @@ from urllib.parse import urlsplit
 
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from . import ratelimit, studies
 from .forms import ClosingForm, PlatformIdsForm, first_error
 from .models import Participant, Study
-from .views import exploration_url, participant_session_key, visitor_id
+from .views import PROOF_KEY, exploration_url, has_proof, participant_session_key, visitor_id
 
 
 def _session_participant(request: HttpRequest, study: Study) -> Participant | None:
@@ -38,10 +39,17 @@ def _get_participant_for(request: HttpRequest, study: Study) -> Participant:
     return participant
 
 
-def _attach(request: HttpRequest, study: Study, participant: Participant) -> None:
-    """From now on this browser is the participant (and owns what they made, views.py)."""
+def _attach(
+    request: HttpRequest, study: Study, participant: Participant, *, proven: bool = False
+) -> None:
+    """From now on this browser is the participant (and owns what they made, views.py);
+    `proven`: it gave the participant code (views.has_proof). The session gets a new key, so
+    a session cookie planted in the browser beforehand does not follow the participant."""
     visitor_id(request, create=True)
+    request.session.cycle_key()
     request.session[participant_session_key(study.slug)] = str(participant.pk)
+    if proven:
+        request.session[PROOF_KEY + study.slug] = str(participant.pk)
 
 
 def _refused(
@@ -77,8 +85,35 @@ def _not_yet(request: HttpRequest, participant: Participant, step: int):
     return _refused(request, participant.study, message, 409, reachable, back_label=label)
 
 
-def _took_part(request: HttpRequest, study: Study):
-    return _refused(request, study, studies.AlreadyTookPart.message, 403, final=True)
+def _took_part(request: HttpRequest, study: Study, ids: dict, *, error: str = ""):
+    """The id on the link is another browser's: its participant may go on here with their
+    code; anyone else is told whom to ask (someone may have used their id)."""
+    context = {
+        "study": study,
+        "message": studies.AlreadyTookPart.message,
+        "final": True,
+        "code_form": {
+            "action": reverse("painting:study-resume", args=[study.slug]),
+            "ids": ids,
+            "intro": "Did you start this study in another browser? Enter the participant code "
+            "shown there (at the top of each page) to go on here.",
+            "button": "Go on here",
+            "error": error,
+        },
+        "not_you": True,
+    }
+    return render(request, "painting/study_refused.html", context, status=403)
+
+
+def _code_tried(request: HttpRequest) -> HttpResponse | None:
+    """A participant code typed in is counted (a wrong one may be a guess): 429 past the
+    limit, else None."""
+    if refused := ratelimit.refusal(request, "code", visitor_id(request)):
+        return HttpResponse(refused, status=429, content_type="text/plain; charset=utf-8")
+    return None
+
+
+WRONG_CODE = "That code is not right. Please check it: it has 8 letters and digits."
 
 
 def _bad_link(request: HttpRequest, study: Study, form: PlatformIdsForm):
@@ -131,7 +166,7 @@ def consent_page(request: HttpRequest, slug: str):
             study, form.ids()["external_id"], visitor_id(request)
         )
     except studies.AlreadyTookPart:
-        return _took_part(request, study)
+        return _took_part(request, study, form.hidden())
     if returning:
         _attach(request, study, returning)
         return _go_on(request, returning)
@@ -169,10 +204,37 @@ def consent(request: HttpRequest, slug: str):
         response = render(request, "painting/study_consent.html", context, status=400)
         return _may_send_to(response, studies.screened_out_url(study))
     try:
-        participant = studies.consent(study, visitor=visitor_id(request, create=True), **form.ids())
+        participant = studies.consent(
+            study,
+            visitor=visitor_id(request, create=True),
+            address=ratelimit.client_address(request),
+            **form.ids(),
+        )
     except studies.AlreadyTookPart:
-        return _took_part(request, study)
+        return _took_part(request, study, form.hidden())
+    except studies.TooManyFromAddress as exc:
+        return _refused(request, study, exc.message, 403, final=True)
     _attach(request, study, participant)
+    return _go_on(request, participant)
+
+
+@require_POST
+def resume(request: HttpRequest, slug: str):
+    """Another browser goes on as the participant whose code it gives (the link's platform id,
+    where it carries one, must be theirs too); it may then withdraw as well."""
+    study = get_object_or_404(Study, slug=slug)
+    if participant := _session_participant(request, study):
+        return _go_on(request, participant)
+    form = PlatformIdsForm(request.POST)
+    if not form.is_valid():
+        return _bad_link(request, study, form)
+    if limited := _code_tried(request):
+        return limited
+    code = request.POST.get("code", "")
+    participant = studies.participant_of_code(study, code, form.ids()["external_id"])
+    if participant is None:
+        return _took_part(request, study, form.hidden(), error=WRONG_CODE)
+    _attach(request, study, participant, proven=True)
     return _go_on(request, participant)
 
 
@@ -204,7 +266,12 @@ def finish(request: HttpRequest, slug: str):
     if not participant.finished_at and (refused := _not_yet(request, participant, finish_step)):
         return refused
     form = ClosingForm(request.POST or None)
-    context = {"study": study, "participant": participant, "form": form}
+    context = {
+        "study": study,
+        "participant": participant,
+        "form": form,
+        "proven": has_proof(request, participant),
+    }
     if request.method == "POST":
         if participant.finished_at:
             return _already_finished(request, context)
@@ -227,7 +294,39 @@ def _already_finished(request: HttpRequest, context: dict):
 
 @require_POST
 def withdraw(request: HttpRequest, slug: str):
+    """Delete the participant's data: from the browser that consented, or one that gives the
+    participant code (a platform id on a link is not enough); never once they have finished
+    (a researcher does that in admin)."""
     study = get_object_or_404(Study, slug=slug)
-    studies.withdraw(_get_participant_for(request, study))
+    participant = _get_participant_for(request, study)
+    if refused := studies.withdraw_refusal(participant):
+        return _refused(request, study, refused, 403)
+    if not has_proof(request, participant):
+        if "code" not in request.POST:
+            return _code_asked(request, study)
+        if limited := _code_tried(request):
+            return limited
+        if studies.participant_of_code(study, request.POST["code"]) != participant:
+            return _code_asked(request, study, WRONG_CODE)
+    studies.withdraw(participant)
     del request.session[participant_session_key(study.slug)]
+    request.session.pop(PROOF_KEY + study.slug, None)
     return render(request, "painting/study_withdrawn.html", {"study": study})
+
+
+def _code_asked(request: HttpRequest, study: Study, error: str = ""):
+    """Withdrawing from a browser that only reopened the participant's link needs their code."""
+    context = {
+        "study": study,
+        "code_form": {
+            "action": reverse("painting:study-withdraw", args=[study.slug]),
+            "ids": {},
+            "intro": "To withdraw in this browser, please enter your participant code: it is "
+            "shown at the top of each page in the browser where you agreed to take part.",
+            "button": "Withdraw and delete my data",
+            "error": error,
+            "cancel": reverse("painting:study", args=[study.slug]),
+        },
+        "final": True,
+    }
+    return render(request, "painting/study_refused.html", context, status=403)

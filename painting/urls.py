@@ -28,6 +28,7 @@ urlpatterns = [
     path("study/<slug:slug>/step/<int:step>/", study_views.step, name="study-step"),
     path("study/<slug:slug>/finish/", study_views.finish, name="study-finish"),
     path("study/<slug:slug>/withdraw/", study_views.withdraw, name="study-withdraw"),
+    path("study/<slug:slug>/resume/", study_views.resume, name="study-resume"),
     path("", views.home, name="home"),
     path("upload/", views.upload, name="upload"),
     path("model/", views.choose_model, name="choose-model"),

@@ -31,7 +31,7 @@ from . import (
 )
 from .forms import LateEventsForm, LatencyForm, PreviewForm, RoundForm, UploadForm, first_error
 from .inference import methods, registry
-from .models import Exploration, Picture, Round
+from .models import Exploration, Participant, Picture, Round
 from .responses import error as _error
 
 EXPLORE = "painting/explore.html"
@@ -54,6 +54,18 @@ PARTICIPANT_KEY = "participant:"  # + the study's slug: this browser's participa
 
 def participant_session_key(slug: str) -> str:
     return PARTICIPANT_KEY + slug
+
+
+PROOF_KEY = "proven:"  # + the study's slug: the participant whose code this browser gave
+
+
+def has_proof(request: HttpRequest, participant: Participant) -> bool:
+    """Whether this browser is the participant by more than a platform id on a link: it
+    consented (its visitor id), or it gave the participant code. Only such a browser sees
+    the code and may withdraw; one that merely reopened the link may go on, nothing more."""
+    if participant.visitor and participant.visitor == visitor_id(request):
+        return True
+    return request.session.get(PROOF_KEY + participant.study.slug) == str(participant.pk)
 
 
 def session_participants(request: HttpRequest) -> list[str]:
@@ -99,7 +111,7 @@ def _refused(request: HtmxHttpRequest, exploration: Exploration) -> HttpResponse
     if not reason:
         return None
     response = _error(request, reason, status=403)
-    if request.htmx and (study := study_context(exploration)):
+    if request.htmx and (study := study_context(request, exploration)):
         bar = {"study": study, "study_oob": True}
         response.content += render_to_string(EXPLORE + "#study-bar", bar, request).encode()
     return response
@@ -119,7 +131,7 @@ def _round_fragments(request: HttpRequest, round_: Round, *, new: bool = False) 
     """The result panel for a round, plus its history entry, swapped in out of band: appended
     when the round is new, replaced otherwise. In a study, the study bar comes along out of
     band too: a round that finishes may open Next."""
-    study = study_context(round_.exploration)
+    study = study_context(request, round_.exploration)
     shown = studies.shown_to(round_.exploration.participant)
     context = {
         "round": round_,
@@ -242,9 +254,10 @@ def _explore(request: HtmxHttpRequest, picture: Picture) -> HttpResponse:
     return _go_to(request, exploration_url(exploration))
 
 
-def study_context(exploration: Exploration) -> dict | None:
+def study_context(request: HttpRequest, exploration: Exploration) -> dict | None:
     """Where a participant is in their study: step n of N, where Next leads and whether it is
-    open yet (and why not), or that the study is over for them."""
+    open yet (and why not), or that the study is over for them; and the participant code, to
+    a browser that has proved it is the participant (has_proof)."""
     if not exploration.participant_id:
         return None
     participant = exploration.participant
@@ -281,6 +294,7 @@ def study_context(exploration: Exploration) -> dict | None:
         "next_ready": ready,
         "next_hint": "" if ready else studies.rounds_needed_message(participant, reachable),
         "over": studies.refusal(participant),
+        "code": participant.code if has_proof(request, participant) else "",
         "time_up": studies.time_up(exploration),
         "check": check,
         "check_answered": studies.CHECK_ANSWERED
@@ -331,7 +345,7 @@ def explore(request: HtmxHttpRequest, exploration_id):
         "explanation_menu": selectors.explanation_menu(shown.explanation),
         "heatmap_scale": review.heatmap_scale(),
         "shown": shown,
-        "study": study_context(exploration),
+        "study": study_context(request, exploration),
     }
     return render(request, EXPLORE, context)
 

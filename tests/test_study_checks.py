@@ -250,6 +250,7 @@ def test_staff_set_up_a_check_in_admin(staff, gallery):
         "time_limit_s": "0",
         "min_screen_width": "0",
         "min_screen_height": "0",
+        "max_consents_per_address": "3",
         "order": "fixed",
         "screen_out_on_failed_check": "on",
         "is_open": "on",

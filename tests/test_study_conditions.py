@@ -98,9 +98,11 @@ def test_abandoned_slots_are_given_back_after_the_timeout(gallery, settings):
     )
     assert {studies.assign_condition(study).name for _ in range(40)} == {"a", "b"}
 
-    # Screened out: not counted, whatever their activity.
-    Participant.objects.filter(pk=left.pk).update(screened_out_at=now)
-    assert studies.assign_condition(study).name == "b"
+    # Screened out: counted as a finished participant is, however long ago they were active
+    # (failing a check on purpose must not free a slot): still a tie.
+    Round.objects.filter(exploration=exploration).update(created_at=now - timedelta(days=1))
+    Participant.objects.filter(pk=left.pk).update(screened_out_at=now - timedelta(days=1))
+    assert {studies.assign_condition(study).name for _ in range(40)} == {"a", "b"}
 
 
 def test_the_condition_is_stored_on_the_participant(client, gallery):
@@ -183,7 +185,7 @@ def test_a_random_order_is_a_function_of_the_stored_seed(gallery):
     study = make_study(gallery, slugs=slugs, order="random", min_rounds=0)
     orders = {}
     for n in range(8):
-        browser = Client()
+        browser = Client(REMOTE_ADDR=f"198.51.100.{n + 1}")  # eight people, eight addresses
         join_study(browser, study, None, pid=f"P-{n}")
         participant = Participant.objects.get(external_id=f"P-{n}")
         assert participant.order_seed is not None
@@ -273,6 +275,7 @@ def test_staff_set_up_conditions_practice_and_the_platform_in_admin(staff, galle
         "time_limit_s",
         "min_screen_width",
         "min_screen_height",
+        'name="max_consents_per_address" value="3"',
     ):
         assert field in form, field
     data = {
@@ -285,6 +288,7 @@ def test_staff_set_up_conditions_practice_and_the_platform_in_admin(staff, galle
         "time_limit_s": "0",
         "min_screen_width": "0",
         "min_screen_height": "0",
+        "max_consents_per_address": "3",
         "order": "random",
         "allow_resume_elsewhere": "on",
         "completion_url": "https://app.prolific.com/submissions/complete",

@@ -75,6 +75,7 @@ def test_the_example_study_loads(gallery, tmp_path):
     assert check.picture.slug == "rocket" and study.screen_out_on_failed_check
     assert (check.check_left, check.check_width, check.check_max_outside) == (0.4, 0.2, 0.1)
     assert check.check_instruction == "Paint over the red square, then press Classify."
+    assert study.max_consents_per_address == 3
     bare = study.conditions.get(name="paint-only")
     assert not bare.show_model_view and bare.show_deltas and bare.fills == ["mean"]
 
@@ -179,6 +180,10 @@ BAD_FILES = [
     ({"order": "shuffled"}, "study: order: Value 'shuffled' is not a valid choice."),
     ({"min_rounds_per_image": -1}, "min_rounds_per_image: Ensure this value is greater"),
     ({"min_rounds_per_image": True}, "min_rounds_per_image must be a whole number"),
+    ({"max_consents_per_address": -1}, "max_consents_per_address: Ensure this value is greater"),
+    ({"max_consents_per_address": 40000}, "less than or equal to 10000"),
+    ({"max_consents_per_address": "3"}, "max_consents_per_address must be a whole number"),
+    ({"max_consents_per_address": None}, "max_consents_per_address must be a whole number"),
     ({"ask_prediction": "true"}, "ask_prediction must be true or false"),
     ({"completion_url": "javascript:alert(1)"}, "completion_url: Enter a valid URL."),
     ({"completion_code": "a b&c"}, "completion_code: Letters, digits, - and _ only."),

@@ -259,13 +259,18 @@ def test_a_screened_out_participant_keeps_a_minimal_row_and_is_sent_away(client,
     assert not studies.finish(participant)
 
 
-def test_withdrawing_from_the_second_browser_deletes_the_participant(client, gallery):
+def test_withdrawing_from_the_second_browser_needs_the_participant_code(client, gallery):
     study = make_study(gallery)
     join_study(client, study, None, **PROLIFIC)
     first = study_step(client, study, 1, None)
+    code = Participant.objects.get().code
     other = Client()
     other.get(link(study, **PROLIFIC))
-    assert other.post(f"/study/{study.slug}/withdraw/").status_code == 200
+    asked = other.post(f"/study/{study.slug}/withdraw/")
+    assert asked.status_code == 403 and 'name="code"' in asked.text
+    assert Participant.objects.exists()
+    done = other.post(f"/study/{study.slug}/withdraw/", {"code": code.lower()})
+    assert done.status_code == 200
     assert not Participant.objects.exists() and not Exploration.objects.exists()
     assert client.get(f"/e/{first.pk}/").status_code == 404
     assert client.get(link(study, **PROLIFIC)).status_code == 200  # the consent form again

@@ -463,6 +463,7 @@ XAI_RATE_LIMITS = {
     "analysis": (envint("XAI_ANALYSES_PER_MINUTE", 6), 60),  # about 3 s of the analysis worker
     "events": (envint("XAI_EVENT_REPORTS_PER_MINUTE", 30), 60),  # focus events sent on leaving
     "preview": (envint("XAI_PREVIEWS_PER_MINUTE", 90), 60),  # one per stroke at most
+    "code": (envint("XAI_CODE_TRIES_PER_HOUR", 10), 3600),  # participant codes typed in
 }
 # An address may be a classroom or an office behind one router: higher than a session's, yet a
 # client that drops its cookie (a new session per request) is held here.
@@ -473,6 +474,7 @@ XAI_ADDRESS_RATE_LIMITS = {
     "analysis": (envint("XAI_ANALYSES_PER_MINUTE_PER_ADDRESS", 12), 60),
     "events": (envint("XAI_EVENT_REPORTS_PER_MINUTE_PER_ADDRESS", 300), 60),
     "preview": (envint("XAI_PREVIEWS_PER_MINUTE_PER_ADDRESS", 300), 60),
+    "code": (envint("XAI_CODE_TRIES_PER_HOUR_PER_ADDRESS", 30), 3600),
 }
 # Work a visitor may have queued at once (pending or running): one person's backlog must not
 # starve everyone else's. A Classify, Retry or new exploration past it is answered 429.
@@ -482,6 +484,9 @@ XAI_MAX_PENDING_ANALYSES = envint("XAI_MAX_PENDING_ANALYSES", 1)
 # Studies: a participant neither finished nor active (a round, or consent) for this long no
 # longer holds a place in their condition, so assignment gives the slot to someone else.
 XAI_STUDY_SLOT_TIMEOUT_MINUTES = envint("XAI_STUDY_SLOT_TIMEOUT_MINUTES", 60)
+# New participants one client address may start in a study: a new study's default for its
+# max_consents_per_address (0: no limit), so one machine cannot fill (or steer) the conditions.
+XAI_STUDY_CONSENTS_PER_ADDRESS = envint("XAI_STUDY_CONSENTS_PER_ADDRESS", 3)
 
 LOGGING = {
     "version": 1,

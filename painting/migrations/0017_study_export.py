@@ -9,7 +9,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('painting', '0015_condition_show_edits'),
+        ('painting', '0016_study_guards'),
     ]
 
     operations = [
