@@ -22,8 +22,19 @@ pytestmark = pytest.mark.slow
 CUP = (180, 60, 430, 300)
 
 
+def _stored() -> set[str]:
+    return {name for name, _modified in stored_files(default_storage)}
+
+
 @pytest.fixture
-def study_with_maps(gallery, on_commit, settings, client):
+def stored_before(gallery) -> set[str]:
+    """What the session's media folder holds before the test: other tests' files, whose rows
+    were rolled back with their tests."""
+    return _stored()
+
+
+@pytest.fixture
+def study_with_maps(stored_before, gallery, on_commit, settings, client):
     """A participant's exploration with a second method's map (kept only in the explanations
     JSON), a masked round, and a free-play exploration beside it."""
     settings.XAI_EXPLANATION_METHODS = ["gradcam"]
@@ -55,12 +66,12 @@ def _strings_in(value):
 
 
 def test_every_stored_file_is_referenced_and_json_names_files_only_where_listed(
-    study_with_maps, client, gallery, on_commit
+    study_with_maps, stored_before, client, gallery, on_commit
 ):
     study, exploration = study_with_maps
     free = start(client, gallery["chelsea"], on_commit)
     classify(client, free, on_commit, mask_png((451, 300), (0, 0, 80, 80)))
-    stored = {name for name, _modified in stored_files(default_storage)}
+    stored = _stored() - stored_before
     referenced = retention.referenced_files()
 
     # Whatever the app wrote while people worked, a row names it where the purge looks.
