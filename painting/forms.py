@@ -12,11 +12,11 @@ from django import forms
 from django.conf import settings
 from PIL import Image
 
-from . import edits, images
+from . import brush_log, edits, images
 from .masking import Fill
 
 MAX_MASK_BYTES = 8 * 1024 * 1024
-MAX_STROKES_BYTES = 2 * 1024 * 1024
+MAX_STROKES_BYTES = brush_log.MAX_BYTES
 # canvas.js nests four deep: the log, an event, a stroke's points, one [x, y, t] point.
 MAX_STROKES_NESTING = 8
 
@@ -213,6 +213,12 @@ class RoundForm(MaskForm):
             raise forms.ValidationError("The brush log is not valid JSON.") from exc
         if not isinstance(strokes, list):
             raise forms.ValidationError("The brush log must be a list of strokes.")
+        points = brush_log.points_of(strokes)
+        if points > brush_log.MAX_POINTS:
+            raise forms.ValidationError(
+                f"The brush log has {points:,} points; a round's may have {brush_log.MAX_POINTS:,}."
+                " Press Classify more often."
+            )
         if _contains_nul(strokes):
             raise forms.ValidationError("The brush log contains a NUL character (\\u0000).")
         for event in strokes:

@@ -399,6 +399,14 @@ class Exploration(models.Model):
         return self.rounds.filter(index=0, status=Round.Status.DONE).first()
 
 
+class RoundManager(models.Manager):
+    """Rounds without their brush log: it is loaded only where it is read (the export, late
+    events), never to render a page. `.only(..., "strokes")` asks for it."""
+
+    def get_queryset(self) -> models.QuerySet:
+        return super().get_queryset().defer("strokes")
+
+
 class Round(models.Model):
     """One Classify: the mask, the image the model saw, and what it answered.
 
@@ -427,6 +435,10 @@ class Round(models.Model):
     thumbnail = models.FileField(upload_to="rounds/")
     masked_fraction = models.FloatField(default=0.0)
     strokes = models.JSONField(default=list, blank=True)  # the brush and event log
+    # The log's size and counts (painting.brush_log), kept so that nothing loads it to know them.
+    log_bytes = models.PositiveIntegerField(default=0)
+    log_events = models.PositiveIntegerField(default=0)
+    log_points = models.PositiveIntegerField(default=0)
     stored_bytes = models.PositiveBigIntegerField(default=0)  # mask and log, for the quota
     prediction = models.CharField(max_length=200, blank=True)  # participant's, before the result
     live = models.BooleanField(default=False)  # sent by itself after a stroke (the Live switch)
@@ -470,8 +482,11 @@ class Round(models.Model):
         default=0, choices=[(r, f"{r}° clockwise") for r in ROTATIONS]
     )
 
+    objects = RoundManager()
+
     class Meta:
         ordering = ["exploration", "index"]
+        base_manager_name = "objects"
         constraints = [
             models.UniqueConstraint(fields=["exploration", "index"], name="unique_round_index")
         ]

@@ -7,7 +7,6 @@ workers goes out through dispatch; the worker side lives in pipeline."""
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import threading
 
@@ -21,6 +20,7 @@ from django.utils import timezone
 from PIL import Image
 
 from . import (
+    brush_log,
     dispatch,
     images,
     masking,
@@ -198,11 +198,13 @@ def _create_round(
     edits: Edits = NO_EDITS,
     max_pending: int | None = None,
 ) -> Round:
+    log_size = brush_log.measure(strokes)
     round_ = Round(
         exploration=exploration,
         fill=fill.value,
         masked_fraction=0.0 if mask is None else masking.painted_fraction(mask),
         strokes=strokes,
+        **log_size.as_fields(),
         prediction=prediction[:200],
         live=live,
         model_name=exploration.model_name,
@@ -217,7 +219,7 @@ def _create_round(
             png = images.png_bytes(mask.convert("1", dither=Image.Dither.NONE))
             name = f"{exploration.pk}/{round_.pk}-mask.png"
             round_.mask.save(name, ContentFile(png), save=False)
-        round_.stored_bytes = len(png) + len(json.dumps(strokes))
+        round_.stored_bytes = len(png) + log_size.bytes
     try:
         with timing.stage("db"), transaction.atomic():
             # Two concurrent Classify clicks on one exploration get distinct indexes, and the
@@ -248,25 +250,40 @@ def record_latency(round_: Round, ms: float) -> None:
     ).update(client_latency_ms=ms)
 
 
+class LogFull(Exception):
+    """The round's brush log holds as much as one round's may; the message says so."""
+
+
 def add_late_events(exploration: Exploration, events: list[dict]) -> Round | None:
     """Append events the browser logged after the exploration's latest Classify (sent as the
     person left the page) to its latest round's brush log, each marked "sent": "leave"; the
-    round, or None when it has none. Under the round's lock: two reports at once both land."""
+    round, or None when it has none. Under the round's lock: two reports at once both land.
+    Raises LogFull, having written nothing, when the log would go over its caps (told from
+    the round's counts, before its log is loaded)."""
     marked = [{**event, "sent": "leave"} for event in events]
+    added = brush_log.measure(marked)
     with transaction.atomic():
         latest = (
             Round.objects.select_for_update()
             .filter(exploration=exploration)
             .order_by("-index")
-            .only("pk", "strokes", "stored_bytes")
+            .only("pk", "stored_bytes", "log_bytes", "log_events", "log_points")
             .first()
         )
         if latest is None:
             return None
+        if (
+            latest.log_bytes + added.bytes > brush_log.MAX_BYTES
+            or latest.log_points + added.points > brush_log.MAX_POINTS
+        ):
+            raise LogFull("This image's log is full: the events were not recorded.")
         log = latest.strokes if isinstance(latest.strokes, list) else []
         latest.strokes = [*log, *marked]
-        latest.stored_bytes += len(json.dumps(marked))
-        latest.save(update_fields=["strokes", "stored_bytes"])
+        size = brush_log.measure(latest.strokes)
+        latest.stored_bytes += size.bytes - latest.log_bytes
+        for name, value in size.as_fields().items():
+            setattr(latest, name, value)
+        latest.save(update_fields=["strokes", "stored_bytes", *size.as_fields()])
     return latest
 
 

@@ -511,7 +511,11 @@ def late_events(request: HtmxHttpRequest, exploration_id):
         quotas.check(exploration.visitor, adding_bytes=len(request.POST["events"]))
     except quotas.QuotaExceeded as exc:
         return _error(request, str(exc), status=403)
-    if services.add_late_events(exploration, form.cleaned_data["events"]) is None:
+    try:
+        added = services.add_late_events(exploration, form.cleaned_data["events"])
+    except services.LogFull as exc:
+        return _error(request, str(exc))
+    if added is None:
         return _error(request, "This image has no round to add the events to.", status=409)
     return HttpResponse(status=204)
 
