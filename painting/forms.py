@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import math
 import re
@@ -19,6 +20,9 @@ MAX_MASK_BYTES = 8 * 1024 * 1024
 MAX_STROKES_BYTES = brush_log.MAX_BYTES
 # canvas.js nests four deep: the log, an event, a stroke's points, one [x, y, t] point.
 MAX_STROKES_NESTING = 8
+# Past this, a log is parsed only while one of the decode slots below is free (parsed, a
+# 2 MB log of points is tens of MB).
+LARGE_LOG_CHARS = 64 * 1024
 
 # The web server runs many threads in one process: however many uploads arrive at once, only
 # this many are decoded at the same time (each may hold a full-size 40-megapixel picture).
@@ -197,16 +201,32 @@ class RoundForm(MaskForm):
     def clean_live(self) -> bool:
         return self.cleaned_data.get("live") == "1"
 
-    def clean_strokes(self) -> list:
-        """The brush log as canvas.js sends it: a list of events, a stroke's points [x, y, t]."""
+    def clean_strokes(self) -> brush_log.Checked:
+        """The brush log as canvas.js sends it: a list of events, a stroke's points [x, y, t].
+        Parsed here only to be checked and measured (large logs a few at a time, as uploads
+        are decoded), then kept as the text it came as: nothing holds it parsed while the
+        round is stored and answered."""
         text = self.cleaned_data.get("strokes") or "[]"
         _check_size("The brush log", len(text.encode()), MAX_STROKES_BYTES)
+        # Before any parsing: each point is an array, and counting arrays outside strings is
+        # a hundredth of parsing them.
+        if refused := brush_log.too_many_arrays(_JSON_STRING.sub("", text).count("[")):
+            raise forms.ValidationError(refused)
         # Before parsing: json.loads recurses once a level (RecursionError past about a
         # thousand), and so does storing it.
         if _nesting(text) > MAX_STROKES_NESTING:
             raise forms.ValidationError(
                 f"The brush log is nested more than {MAX_STROKES_NESTING} levels deep."
             )
+        large = len(text) > LARGE_LOG_CHARS
+        with _FULL_SIZE_DECODES if large else contextlib.nullcontext():
+            try:
+                return brush_log.Checked(text, self._checked_size(text))
+            finally:
+                if large:
+                    images.release_freed_memory()
+
+    def _checked_size(self, text: str) -> brush_log.Size:
         try:
             strokes = json.loads(text, parse_constant=_reject_constant, parse_float=_finite)
         except ValueError as exc:  # JSONDecodeError, and NaN or Infinity, which JSON lacks
@@ -214,17 +234,14 @@ class RoundForm(MaskForm):
         if not isinstance(strokes, list):
             raise forms.ValidationError("The brush log must be a list of strokes.")
         points = brush_log.points_of(strokes)
-        if points > brush_log.MAX_POINTS:
-            raise forms.ValidationError(
-                f"The brush log has {points:,} points; a round's may have {brush_log.MAX_POINTS:,}."
-                " Press Classify more often."
-            )
+        if refused := brush_log.too_long(len(strokes), points):
+            raise forms.ValidationError(refused)
         if _contains_nul(strokes):
             raise forms.ValidationError("The brush log contains a NUL character (\\u0000).")
         for event in strokes:
             if isinstance(event, dict) and event.get("type") == "region":
                 self._check_region(event.get("segment"))
-        return strokes
+        return brush_log.Size(bytes=len(text.encode()), events=len(strokes), points=points)
 
     def _check_region(self, segment) -> None:
         """A Region tap names a superpixel of this picture (booleans are not ids)."""

@@ -13,6 +13,7 @@ from django.core.validators import RegexValidator
 from django.db import models
 from django.utils import timezone
 
+from . import brush_log
 from .edits import ROTATIONS, Edits
 from .inference import methods
 from .masking import Fill
@@ -434,7 +435,8 @@ class Round(models.Model):
     masked_image = models.FileField(upload_to="rounds/")
     thumbnail = models.FileField(upload_to="rounds/")
     masked_fraction = models.FloatField(default=0.0)
-    strokes = models.JSONField(default=list, blank=True)  # the brush and event log
+    # The brush and event log: stored as the browser sent it once checked (brush_log.Checked).
+    strokes = models.JSONField(default=list, blank=True, encoder=brush_log.LogEncoder)
     # The log's size and counts (painting.brush_log), kept so that nothing loads it to know them.
     log_bytes = models.PositiveIntegerField(default=0)
     log_events = models.PositiveIntegerField(default=0)

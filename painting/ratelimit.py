@@ -24,6 +24,7 @@ WHAT = {
     "analysis": "analyses",
     "events": "event reports",
     "preview": "previews",
+    "image": "pictures of rounds",
 }
 
 

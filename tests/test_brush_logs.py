@@ -5,6 +5,7 @@ events respect both caps."""
 import importlib
 import json
 
+import pytest
 from django.apps import apps
 from django.db import connection
 from django.test.utils import CaptureQueriesContext
@@ -57,28 +58,46 @@ def test_the_replay_shows_each_logs_counts_without_selecting_it(staff, client, g
         page = staff.get(f"/review/e/{round_.exploration_id}/")
     body = page.content.decode()
     assert page.status_code == 200
-    assert "Brush log: 4 events, 3001 points" in body
+    assert "Brush log: 4 events, 3000 points" in body
     assert _log_selected(queries.captured_queries) == []
 
 
 def test_a_rounds_log_size_and_counts_are_stored_with_it(client, gallery, on_commit):
     log = dense_log(900, strokes=3)
     round_ = _classified(client, gallery, on_commit, log)
-    assert (round_.log_events, round_.log_points) == (4, 901)
+    assert (round_.log_events, round_.log_points) == (4, 900)
     assert round_.log_bytes == len(json.dumps(log)) and round_.log_bytes > 10_000
     assert round_.strokes == log  # asked for, it is still there
 
 
-def test_a_log_over_the_point_cap_gets_a_clear_400_and_writes_nothing(client, gallery, on_commit):
+@pytest.mark.parametrize(
+    "log, message",
+    [
+        # Points: refused from a count of its arrays, before it is parsed.
+        ([{"type": "stroke", "points": [[1, 2, 3]] * brush_log.MAX_POINTS}], "more than 50,000"),
+        # Events without arrays: refused once parsed, with their count.
+        ([{"type": "blur", "t": 1}] * (brush_log.MAX_POINTS + 1), "has 50,001 points and events"),
+    ],
+)
+def test_a_log_over_the_point_cap_gets_a_clear_400_and_writes_nothing(
+    client, gallery, on_commit, log, message
+):
     exploration = start(client, gallery["coffee"], on_commit)
-    # Short points: well under the byte cap, over the point cap.
-    log = [{"type": "stroke", "points": [[1, 2, 3]] * (brush_log.MAX_POINTS + 1)}]
     text = json.dumps(log, separators=(",", ":"))
-    assert len(text) < brush_log.MAX_BYTES
+    assert len(text) < brush_log.MAX_BYTES  # under the byte cap
     response = classify(client, exploration, on_commit, mask_png((600, 400)), strokes=text)
     assert response.status_code == 400
-    assert f"{brush_log.MAX_POINTS + 1:,} points" in response.content.decode()
+    assert message in response.content.decode()
     assert list(exploration.rounds.values_list("index", flat=True)) == [0]
+
+
+def test_a_log_at_the_cap_is_stored_as_it_was_sent(client, gallery, on_commit):
+    events = [{"type": "classify", "t": 1}]
+    log = [{"type": "stroke", "points": [[1, 2, 3]] * (brush_log.MAX_POINTS - 2)}, *events]
+    round_ = _classified(client, gallery, on_commit, log)
+    assert (round_.log_events, round_.log_points) == (2, brush_log.MAX_POINTS - 2)
+    stored = Round.objects.values_list("strokes", flat=True).get(pk=round_.pk)
+    assert stored == log
 
 
 def test_late_events_past_a_full_log_get_400_and_change_nothing(client, gallery, on_commit):
@@ -95,7 +114,7 @@ def test_late_events_update_the_counts(client, gallery, on_commit):
     url = reverse("painting:late-events", args=[round_.exploration_id])
     assert client.post(url, {"events": json.dumps([{"type": "blur", "t": 5}])}).status_code == 204
     after = Round.objects.get(pk=round_.pk)
-    assert (after.log_events, after.log_points) == (3, 102)
+    assert (after.log_events, after.log_points) == (3, 100)
     assert after.log_bytes == len(json.dumps(after.strokes))
     assert after.stored_bytes - round_.stored_bytes == after.log_bytes - round_.log_bytes
 
@@ -107,6 +126,6 @@ def test_the_migration_measures_existing_logs(client, gallery, on_commit):
     migration = importlib.import_module("painting.migrations.0016_round_log_size")
     migration.measure_logs(apps, None)
     after = Round.objects.get(pk=round_.pk)
-    assert (after.log_bytes, after.log_events, after.log_points) == (len(json.dumps(log)), 3, 501)
+    assert (after.log_bytes, after.log_events, after.log_points) == (len(json.dumps(log)), 3, 500)
     original = Round.objects.get(exploration=round_.exploration, index=0)
     assert (original.log_bytes, original.log_events, original.log_points) == (2, 0, 0)

@@ -401,6 +401,7 @@ XAI_RATE_LIMITS = {
     "analysis": (envint("XAI_ANALYSES_PER_MINUTE", 6), 60),  # about 3 s of the analysis worker
     "events": (envint("XAI_EVENT_REPORTS_PER_MINUTE", 30), 60),  # focus events sent on leaving
     "preview": (envint("XAI_PREVIEWS_PER_MINUTE", 90), 60),  # one per stroke at most
+    "image": (envint("XAI_ROUND_IMAGES_PER_MINUTE", 60), 60),  # masked.png, composed each time
 }
 # An address may be a classroom or an office behind one router: higher than a session's, yet a
 # client that drops its cookie (a new session per request) is held here.
@@ -411,6 +412,7 @@ XAI_ADDRESS_RATE_LIMITS = {
     "analysis": (envint("XAI_ANALYSES_PER_MINUTE_PER_ADDRESS", 12), 60),
     "events": (envint("XAI_EVENT_REPORTS_PER_MINUTE_PER_ADDRESS", 300), 60),
     "preview": (envint("XAI_PREVIEWS_PER_MINUTE_PER_ADDRESS", 300), 60),
+    "image": (envint("XAI_ROUND_IMAGES_PER_MINUTE_PER_ADDRESS", 180), 60),
 }
 # Work a visitor may have queued at once (pending or running): one person's backlog must not
 # starve everyone else's. A Classify, Retry or new exploration past it is answered 429.

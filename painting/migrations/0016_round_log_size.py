@@ -41,5 +41,10 @@ class Migration(migrations.Migration):
             name='log_points',
             field=models.PositiveIntegerField(default=0),
         ),
+        migrations.AlterField(
+            model_name='round',
+            name='strokes',
+            field=models.JSONField(blank=True, default=list, encoder=brush_log.LogEncoder),
+        ),
         migrations.RunPython(measure_logs, migrations.RunPython.noop, elidable=True),
     ]
