@@ -1,12 +1,14 @@
-"""The red team's heavy requests against the web process, from one network, while another
-visitor classifies: a flood of masked.png GETs (32 keep-alive connections, no conditional
-headers) of a 1024² upload's rounds, and sessions that Classify with dense 2 MB brush logs,
-then open their exploration's page. Prints, as JSON, the answers' status codes, the other
-visitor's Classify p50/p95, and the web process's memory (RSS of gunicorn's processes, before,
-at its highest, after).
+"""The red team's heavy requests against the web process, while another visitor classifies:
+masked: a flood of masked.png GETs (32 keep-alive connections of one browser, no conditional
+headers) of a 1024² upload's rounds; logs: 64 browsers on 8 addresses sending Classify with
+dense 2 MB brush logs (or --log-points points); pages: 4 connections reading the page of an
+exploration with 20 rounds of such logs. Prints, as JSON, the answers' status codes, the
+explore page's time, the other visitor's Classify p50/p95, and the web process's memory (RSS
+of gunicorn's processes together: before, at its highest, after).
 
-    .venv/bin/python benchmarks/heavy_reads.py [--url URL] [--seconds 20] [--load masked,logs]
-        [--connections 32] [--sessions 64] [--web-pid PID]
+    .venv/bin/python benchmarks/heavy_reads.py [--url URL] [--seconds 20]
+        [--load masked,logs,pages] [--connections 32] [--sessions 64] [--rounds 20]
+        [--log-points N] [--web-pid PID]
 
 Run it against `make run` (nginx in front: each client connects from its own loopback address,
 127.0.1.x for the load, 127.0.2.1 for the other visitor, and nginx forwards it). --web-pid is
@@ -53,15 +55,23 @@ def upload_photo(side: int = 1024) -> bytes:
 
 
 def dense_log(size: int, points: int | None = None) -> str:
-    """canvas.js's log of strokes of [x, y, t] points, `size` bytes long (or `points` long)."""
-    sample = "[512.25,384.75,123456],"
-    count = points or (size - 200) // len(sample)
-    strokes, per = [], 500
-    for start in range(0, count, per):
-        n = min(per, count - start)
-        points_json = (sample * n)[:-1]
-        strokes.append(f'{{"type":"stroke","tool":"paint","size":24,"points":[{points_json}]}}')
-    return "[" + ",".join(strokes) + ',{"type":"classify","t":1}]'
+    """canvas.js's log of strokes of [x, y, t] points: `points` of them, or as many as fit
+    in `size` bytes."""
+    count = points or size // len(POINT)
+    while True:
+        strokes = []
+        for start in range(0, count, 500):
+            samples = POINT * min(500, count - start)
+            strokes.append(
+                f'{{"type":"stroke","tool":"paint","size":24,"points":[{samples[:-1]}]}}'
+            )
+        log = "[" + ",".join(strokes) + ',{"type":"classify","t":1}]'
+        if points or len(log) <= size:
+            return log
+        count -= (len(log) - size) // len(POINT) + 1
+
+
+POINT = "[512.25,384.75,123456],"
 
 
 # --- the web process's memory --------------------------------------------------------------
@@ -128,8 +138,9 @@ class MemoryWatch(threading.Thread):
 
 
 class Load:
-    def __init__(self, url: str, connections: int, sessions: int):
+    def __init__(self, url: str, connections: int, sessions: int, addresses: int = 8):
         self.url, self.connections, self.sessions = url, connections, sessions
+        self.addresses = addresses
         self.stop = threading.Event()
         self.statuses: Counter = Counter()
         self.lock = threading.Lock()
@@ -156,10 +167,11 @@ class Load:
         return [threading.Thread(target=get, args=(n,)) for n in range(self.connections)]
 
     def logs(self, log: str) -> list[threading.Thread]:
-        """`sessions` browsers (8 addresses) that Classify with the log, and open their page."""
+        """`sessions` browsers (on `addresses` addresses), each sending Classify with the log,
+        again and again (after a 429, a quarter of a second later)."""
 
         def session(n: int) -> None:
-            address = LOAD_ADDRESS.format(2 + n % 8)
+            address = LOAD_ADDRESS.format(2 + n % self.addresses)
             try:
                 browser = Session(self.url, "Coffee", local_address=address, model_view=False)
             except Exception as exc:  # refused at the door (a limit): counted, not fatal
@@ -167,22 +179,46 @@ class Load:
                 return
             mask = random_masks(browser.size, 1, seed=n)[0]
             while not self.stop.is_set():
-                response = browser.client.post(
-                    f"{browser.base}rounds/",
-                    headers=browser.headers,
-                    data={"fill": "mean", "strokes": log},
-                    files={"mask": ("mask.png", mask, "image/png")},
-                )
-                self.count("classify+log", response.status_code)
-                started = time.perf_counter()
-                page = browser.client.get(browser.base)
-                with self.lock:
-                    self.page_seconds.append(time.perf_counter() - started)
-                self.count("explore page", page.status_code)
-                if response.status_code == 429:
+                status = classify_with(browser, mask, log)
+                self.count("classify+log", status)
+                if status == 429:
                     time.sleep(0.25)
 
         return [threading.Thread(target=session, args=(n,)) for n in range(self.sessions)]
+
+    def pages(self, log: str, rounds: int, readers: int = 4) -> list[threading.Thread]:
+        """One browser's exploration with `rounds` rounds of the log, its page read by
+        `readers` connections at once, again and again."""
+        browser = Session(self.url, "Coffee", local_address=LOAD_ADDRESS.format(10))
+        masks = random_masks(browser.size, rounds, seed=3)
+        for mask in masks:
+            while (status := classify_with(browser, mask, log)) == 429:
+                time.sleep(1)
+            if status != 200:
+                raise RuntimeError(f"a round with the log was refused: {status}")
+
+        def read() -> None:
+            while not self.stop.is_set():
+                started = time.perf_counter()
+                status = browser.client.get(browser.base).status_code
+                with self.lock:
+                    self.page_seconds.append(time.perf_counter() - started)
+                self.count("explore page", status)
+
+        return [threading.Thread(target=read) for _ in range(readers)]
+
+
+def classify_with(browser: Session, mask: bytes, log: str) -> int:
+    """Classify with the log; the status (200 once the round is answered)."""
+    response = browser.client.post(
+        f"{browser.base}rounds/",
+        headers=browser.headers,
+        data={"fill": "mean", "strokes": log},
+        files={"mask": ("mask.png", mask, "image/png")},
+    )
+    if response.status_code == 200:
+        browser.finish(response.text)
+    return response.status_code
 
 
 def masked_rounds(owner: Session, count: int) -> list[str]:
@@ -199,13 +235,16 @@ def run(args) -> dict:
     loads = set(args.load.split(","))
     other = Session(args.url, "Chelsea the cat", local_address=OTHER_ADDRESS)
     other_masks = random_masks(other.size, 16)
-    load = Load(args.url, args.connections, args.sessions)
+    load = Load(args.url, args.connections, args.sessions, args.addresses)
     threads = []
     if "masked" in loads:
         owner = Session(args.url, upload=upload_photo(), local_address=LOAD_ADDRESS.format(1))
         threads += load.masked(owner, masked_rounds(owner, 4))
+    log = dense_log(LOG_BYTES, args.log_points or None)
     if "logs" in loads:
-        threads += load.logs(dense_log(LOG_BYTES, args.log_points or None))
+        threads += load.logs(log)
+    if "pages" in loads:
+        threads += load.pages(log, args.rounds)
     before = rss_mb(pids)
     watch = MemoryWatch(pids)
     watch.start()
@@ -249,12 +288,14 @@ def main() -> None:
     parser.add_argument("--url", default="http://127.0.0.1:8000")
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--warmup", type=float, default=2, help="load alone before timing")
-    parser.add_argument("--load", default="masked,logs", help="masked, logs or both")
+    parser.add_argument("--load", default="masked,logs,pages", help="any of masked,logs,pages")
     parser.add_argument("--connections", type=int, default=32, help="masked.png connections")
     parser.add_argument("--sessions", type=int, default=64, help="browsers sending 2 MB logs")
     parser.add_argument(
         "--log-points", type=int, default=0, help="logs of this many points (0: 2 MB of them)"
     )
+    parser.add_argument("--addresses", type=int, default=8, help="the log senders' addresses")
+    parser.add_argument("--rounds", type=int, default=20, help="rounds of the page read")
     parser.add_argument("--web-pid", type=int, default=None)
     args = parser.parse_args()
     print(json.dumps(run(args)))

@@ -183,14 +183,16 @@ def upload(request: HtmxHttpRequest):
     if refused := ratelimit.refusal(request, "upload", visitor):
         return _home_again(request, upload_error=refused, status=429)
     sent = sum(f.size for f in request.FILES.values())
+    address = ratelimit.client_address(request)
     try:
-        quotas.check(visitor, adding_bytes=sent, upload=True)
+        quotas.check(visitor, adding_bytes=sent, upload=True, address=address)
     except quotas.QuotaExceeded as exc:
         return _home_again(request, upload_error=str(exc), status=403)
     form = UploadForm(request.POST, request.FILES)
     if not form.is_valid():
         return _home_again(request, form=form, status=400)
     picture = services.add_picture(form.cleaned_data["image"], title=form.title(), owner=visitor)
+    quotas.charge(address, picture.stored_bytes)
     response = _explore(request, picture)
     # open_upload gave back what its decode freed; where the first round ran in this process
     # too (XAI_EAGER), what that freed in the memory a large decode left behind goes back now.
@@ -400,8 +402,9 @@ def _classify(request: HtmxHttpRequest, exploration: Exploration, stages: dict) 
     if not valid:
         return _error(request, first_error(form))
     data = form.cleaned_data
+    address = ratelimit.client_address(request)
     try:
-        quotas.check(exploration.visitor, adding_bytes=len(request.POST.get("strokes", "")))
+        quotas.check(exploration.visitor, adding_bytes=data["strokes"].size.bytes, address=address)
     except quotas.QuotaExceeded as exc:
         return _error(request, str(exc), status=403)
     try:
@@ -416,6 +419,7 @@ def _classify(request: HtmxHttpRequest, exploration: Exploration, stages: dict) 
         return _go_to(request, reverse("painting:study", args=[slug]))
     except services.Busy as exc:
         return _error(request, str(exc), status=429)
+    quotas.charge(address, round_.stored_bytes)
     if not request.htmx:
         return redirect(exploration_url(exploration))
     # Answer with the result itself when it comes in time: no second request, no poll delay.
@@ -507,8 +511,10 @@ def late_events(request: HtmxHttpRequest, exploration_id):
     form = LateEventsForm(request.POST)
     if not form.is_valid():
         return _error(request, first_error(form))
+    address = ratelimit.client_address(request)
+    sent = len(request.POST["events"])
     try:
-        quotas.check(exploration.visitor, adding_bytes=len(request.POST["events"]))
+        quotas.check(exploration.visitor, adding_bytes=sent, address=address)
     except quotas.QuotaExceeded as exc:
         return _error(request, str(exc), status=403)
     try:
@@ -517,6 +523,7 @@ def late_events(request: HtmxHttpRequest, exploration_id):
         return _error(request, str(exc))
     if added is None:
         return _error(request, "This image has no round to add the events to.", status=409)
+    quotas.charge(address, sent)
     return HttpResponse(status=204)
 
 

@@ -11,8 +11,10 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
+from django.db.models import Sum
 
 from painting import brush_log
+from painting.models import Round
 from tests.helpers import RedisServer
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
@@ -21,7 +23,8 @@ ROOT = Path(__file__).resolve().parent.parent
 
 
 @pytest.fixture
-def served(tmp_path, start_worker, start_server, gallery):
+def serve(tmp_path, start_worker, start_server, gallery):
+    """serve(**env): the web side with these settings, over a Redis and workers of its own."""
     redis = RedisServer(tmp_path).start()
     # One thread each: this machine's cores also run the web side and the load.
     analysis = {"XAI_BACKEND": "torch", "XAI_TORCH_THREADS": "1", "XAI_WORKER_NICE": "10"}
@@ -33,12 +36,23 @@ def served(tmp_path, start_worker, start_server, gallery):
                 [("inference", inference), ("analysis", analysis)],
             )
         )
-    server = start_server(XAI_EAGER="0", REDIS_URL=redis.url)
-    yield server
-    server.stop()
+    servers = []
+
+    def start(**env):
+        servers.append(start_server(XAI_EAGER="0", REDIS_URL=redis.url, **env))
+        return servers[-1]
+
+    yield start
+    for server in servers:
+        server.stop()
     for worker in workers:  # before the test's rows are flushed under them
         worker.stop()
     redis.stop()
+
+
+@pytest.fixture
+def served(serve):
+    return serve()
 
 
 def heavy_reads(server, *args: str) -> dict:
@@ -61,22 +75,44 @@ def test_a_masked_png_flood_is_bounded_and_another_visitor_stays_fast(served):
     assert other["p95_s"] < 1.0
 
 
-def test_dense_brush_logs_keep_the_web_process_small_and_pages_fast(served):
+def test_dense_brush_logs_keep_the_web_process_small(served):
     # Logs just under the cap, all stored; 16 browsers: 64 waiting for their answers would
     # hold every thread of the web process (its own limit, not the logs').
-    points = str(brush_log.MAX_POINTS - 100)
+    points = str(brush_log.MAX_POINTS - 1000)
     measured = heavy_reads(served, "--load", "logs", "--sessions", "16", "--log-points", points)
     statuses, memory = measured["statuses"], measured["web_rss_mb"]
-    assert statuses.get("classify+log 200", 0) > 16 and statuses.get("explore page 200", 0) > 16
+    assert statuses.get("classify+log 200", 0) > 16
     assert memory["processes"] >= 2  # gunicorn's master and its worker were measured
-    assert memory["peak"] - memory["before"] < 600
-    assert measured["explore_page_s"]["p95"] < 1.5
-    assert measured["other_visitor"]["p95_s"] < 2.0
+    assert memory["peak"] - memory["before"] < 400  # before the fix: 600 MB
 
 
 def test_the_red_teams_2_mb_logs_are_refused_without_growing_the_web_process(served):
     measured = heavy_reads(served, "--load", "logs", "--sessions", "64")
     statuses, memory = measured["statuses"], measured["web_rss_mb"]
     assert statuses.get("classify+log 400", 0) > 64 and "classify+log 200" not in statuses
-    assert memory["peak"] - memory["before"] < 600
+    assert memory["peak"] - memory["before"] < 400
     assert measured["other_visitor"]["p95_s"] < 2.0
+
+
+def test_the_page_of_an_exploration_with_20_dense_logs_stays_fast_and_small(served):
+    points = str(brush_log.MAX_POINTS - 1000)
+    measured = heavy_reads(served, "--load", "pages", "--rounds", "20", "--log-points", points)
+    statuses, memory = measured["statuses"], measured["web_rss_mb"]
+    assert statuses.get("explore page 200", 0) > 8 and len(statuses) == 1
+    assert measured["explore_page_s"]["p95"] < 1.0
+    assert memory["peak"] - memory["before"] < 200
+    assert measured["other_visitor"]["p95_s"] < 2.0
+
+
+def test_one_address_stores_a_bounded_amount_whatever_its_cookies(serve):
+    """Eight browsers on one address send logs of about 1.1 MB: past the address's 4 MB,
+    Classify is refused (403), however many cookies it has; a check races the writes of the
+    address's other browsers, so it may go over by one log each."""
+    server = serve(XAI_ADDRESS_MAX_STORED_MB="4")
+    points = str(brush_log.MAX_POINTS - 1000)
+    load = ["--load", "logs", "--sessions", "8", "--addresses", "1", "--log-points", points]
+    statuses = heavy_reads(server, *load)["statuses"]
+    assert statuses.get("classify+log 403", 0) > 0
+    rounds = Round.objects.filter(exploration__picture__slug="coffee", index__gte=1)
+    stored = rounds.aggregate(total=Sum("stored_bytes"))["total"] or 0
+    assert 2**20 < stored < 4 * 2**20 + 8 * 1.2 * 2**20

@@ -19,4 +19,9 @@ class Command(BaseCommand):
         self.stdout.write(
             f"{purged.explorations} exploration(s), {purged.uploads} upload(s), "
             f"{purged.sessions} session(s) and {purged.files} file(s) deleted"
+            + (
+                f"; {purged.reclaimed_bytes / 2**20:.1f} MB of the database given back"
+                if purged.reclaimed_bytes
+                else ""
+            )
         )
