@@ -41,8 +41,13 @@ class Session:
         *,
         upload: bytes | None = None,
         study: str = "",
+        local_address: str = "",
+        model_view: bool = True,
     ):
-        self.client = httpx.Client(base_url=url, timeout=120, headers=headers)
+        # local_address: connect from this loopback address (127.0.1.x), which a proxy in
+        # front of the app forwards as the client's: one more person on their own network.
+        transport = httpx.HTTPTransport(local_address=local_address) if local_address else None
+        self.client = httpx.Client(base_url=url, timeout=120, headers=headers, transport=transport)
         home = self.client.get("/").text
         token = self.client.cookies["csrftoken"]
         self.headers = {**HTMX, "X-CSRFToken": token}
@@ -65,7 +70,8 @@ class Session:
         match = re.search(r'<canvas data-mask width="(\d+)" height="(\d+)"', page.text)
         self.size = (int(match.group(1)), int(match.group(2)))
         self.finish(page.text)
-        self.wait_for_model_view()
+        if model_view:
+            self.wait_for_model_view()
 
     def wait_for_model_view(self, timeout: float = 30) -> None:
         """A person looks at the picture before painting; meanwhile the analysis worker draws
@@ -85,12 +91,12 @@ class Session:
             raise RuntimeError("round failed: " + html[:300])
         return html
 
-    def classify(self, mask: bytes) -> float:
+    def classify(self, mask: bytes, strokes: str = "[]") -> float:
         started = time.perf_counter()
         response = self.client.post(
             f"{self.base}rounds/",
             headers=self.headers,
-            data={"fill": "mean", "strokes": "[]"},
+            data={"fill": "mean", "strokes": strokes},
             files={"mask": ("mask.png", mask, "image/png")},
         )
         response.raise_for_status()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import re
 import threading
 
@@ -9,13 +10,16 @@ from django import forms
 from django.conf import settings
 from PIL import Image
 
-from . import edits, images, json_text
+from . import brush_log, edits, images, json_text
 from .masking import Fill
 
 MAX_MASK_BYTES = 8 * 1024 * 1024
-MAX_STROKES_BYTES = 2 * 1024 * 1024
+MAX_STROKES_BYTES = brush_log.MAX_BYTES
 # canvas.js nests four deep: the log, an event, a stroke's points, one [x, y, t] point.
 MAX_STROKES_NESTING = 8
+# Past this, a log is checked only while one of the decode slots below is free (checking a
+# 2 MB log makes copies of it, and parsed it is tens of MB).
+LARGE_LOG_CHARS = 64 * 1024
 
 # The web server runs many threads in one process: however many uploads arrive at once, only
 # this many are decoded at the same time (each may hold a full-size 40-megapixel picture).
@@ -194,17 +198,37 @@ class RoundForm(MaskForm):
     def clean_live(self) -> bool:
         return self.cleaned_data.get("live") == "1"
 
-    def clean_strokes(self) -> list:
-        """The brush log as canvas.js sends it: a list of events, a stroke's points [x, y, t]."""
+    def clean_strokes(self) -> brush_log.Checked:
+        """The brush log as canvas.js sends it: a list of events, a stroke's points [x, y, t].
+        Parsed here only to be checked and measured (large logs a few at a time, as uploads
+        are decoded), then kept as the text it came as: nothing holds it parsed while the
+        round is stored and answered."""
         text = self.cleaned_data.get("strokes") or "[]"
-        _check_size("The brush log", len(text.encode()), MAX_STROKES_BYTES)
+        size = len(text) if text.isascii() else len(text.encode())  # no copy of an ASCII log
+        _check_size("The brush log", size, MAX_STROKES_BYTES)
+        large = len(text) > LARGE_LOG_CHARS
+        with _FULL_SIZE_DECODES if large else contextlib.nullcontext():
+            try:
+                return brush_log.Checked(text, self._checked_size(text, size))
+            finally:
+                if large:
+                    images.release_freed_memory()
+
+    def _checked_size(self, text: str, size: int) -> brush_log.Size:
+        # Before any parsing: each point is an array, and counting arrays outside strings is
+        # a hundredth of parsing them.
+        if refused := brush_log.too_many_arrays(json_text.arrays(text)):
+            raise forms.ValidationError(refused)
         strokes = _parse_json(text, "The brush log", MAX_STROKES_NESTING)
         if not isinstance(strokes, list):
             raise forms.ValidationError("The brush log must be a list of strokes.")
+        points = brush_log.points_of(strokes)
+        if refused := brush_log.too_long(len(strokes), points):
+            raise forms.ValidationError(refused)
         for event in strokes:
             if isinstance(event, dict) and event.get("type") == "region":
                 self._check_region(event.get("segment"))
-        return strokes
+        return brush_log.Size(bytes=size, events=len(strokes), points=points)
 
     def _check_region(self, segment) -> None:
         """A Region tap names a superpixel of this picture (booleans are not ids)."""

@@ -37,6 +37,14 @@ def parse(text: str, what: str, max_nesting: int):
     return value
 
 
+def arrays(text: str) -> int:
+    """How many arrays a JSON text holds: its [ outside strings. Without escapes, the text
+    split at its quotes alternates outside and inside strings (C speed: a few ms for 2 MB)."""
+    if "\\" in text:
+        return _JSON_STRING.sub("", text).count("[")
+    return sum(outside.count("[") for outside in text.split('"')[::2])
+
+
 def nesting(text: str) -> int:
     """How deep a JSON text nests, counted without recursing (and brackets in strings not)."""
     brackets = np.frombuffer(_NOT_BRACKET.sub("", _JSON_STRING.sub("", text)).encode(), np.uint8)

@@ -13,6 +13,7 @@ from django.core.validators import MaxValueValidator, RegexValidator
 from django.db import models
 from django.utils import timezone
 
+from . import brush_log
 from .edits import ROTATIONS, Edits
 from .inference import methods
 from .masking import Fill
@@ -432,6 +433,14 @@ class Exploration(models.Model):
         return self.rounds.filter(index=0, status=Round.Status.DONE).first()
 
 
+class RoundManager(models.Manager):
+    """Rounds without their brush log: it is loaded only where it is read (the export, late
+    events), never to render a page. `.only(..., "strokes")` asks for it."""
+
+    def get_queryset(self) -> models.QuerySet:
+        return super().get_queryset().defer("strokes")
+
+
 class Round(models.Model):
     """One Classify: the mask, the image the model saw, and what it answered.
 
@@ -459,7 +468,12 @@ class Round(models.Model):
     masked_image = models.FileField(upload_to="rounds/")
     thumbnail = models.FileField(upload_to="rounds/")
     masked_fraction = models.FloatField(default=0.0)
-    strokes = models.JSONField(default=list, blank=True)  # the brush and event log
+    # The brush and event log: stored as the browser sent it once checked (brush_log.Checked).
+    strokes = models.JSONField(default=list, blank=True, encoder=brush_log.LogEncoder)
+    # The log's size and counts (painting.brush_log), kept so that nothing loads it to know them.
+    log_bytes = models.PositiveIntegerField(default=0)
+    log_events = models.PositiveIntegerField(default=0)
+    log_points = models.PositiveIntegerField(default=0)
     stored_bytes = models.PositiveBigIntegerField(default=0)  # mask and log, for the quota
     prediction = models.CharField(max_length=200, blank=True)  # participant's, before the result
     live = models.BooleanField(default=False)  # sent by itself after a stroke (the Live switch)
@@ -503,8 +517,11 @@ class Round(models.Model):
         default=0, choices=[(r, f"{r}° clockwise") for r in ROTATIONS]
     )
 
+    objects = RoundManager()
+
     class Meta:
         ordering = ["exploration", "index"]
+        base_manager_name = "objects"
         constraints = [
             models.UniqueConstraint(fields=["exploration", "index"], name="unique_round_index")
         ]

@@ -11,7 +11,7 @@ from django.apps import apps
 from django.conf import settings
 from django.contrib.sessions.models import Session
 from django.core.files.storage import default_storage
-from django.db import models
+from django.db import connection, models
 from django.utils import timezone
 
 from .models import Exploration, Picture, StudyExport
@@ -28,6 +28,7 @@ class Purged:
     sessions: int
     exports: int
     files: int
+    reclaimed_bytes: int = 0  # given back to the file system by VACUUM (SQLite)
 
 
 def purge(older_than: timedelta, now: datetime | None = None) -> Purged:
@@ -50,7 +51,33 @@ def purge(older_than: timedelta, now: datetime | None = None) -> Purged:
     )
     export_count = exports.count()
     exports.delete()  # their files go with them (files.py)
-    return Purged(explorations, upload_count, sessions, export_count, delete_orphaned_files(now))
+    files = delete_orphaned_files(now)
+    return Purged(explorations, upload_count, sessions, export_count, files, reclaim_space())
+
+
+def reclaim_space(min_free_bytes: int | None = None) -> int:
+    """Give the space deleted rows held back to the file system, where the database keeps it:
+    SQLite reuses the pages a delete frees but never shrinks its file, so after a purge that
+    freed at least XAI_VACUUM_MIN_FREE_MB, VACUUM rewrites it (it holds the write lock for a
+    second or so per 100 MB), and the WAL is truncated. The bytes given back, else 0.
+
+    PostgreSQL needs nothing here: autovacuum makes dead rows' space reusable by new ones, so
+    the database stops growing; only VACUUM FULL, which locks each table while it rewrites it,
+    gives the space back to the operating system (README, "Quotas and purging")."""
+    if min_free_bytes is None:
+        min_free_bytes = settings.XAI_VACUUM_MIN_FREE_MB * 2**20
+    if connection.vendor != "sqlite" or connection.in_atomic_block:
+        return 0  # VACUUM cannot run inside a transaction
+    with connection.cursor() as cursor:
+        page_size = cursor.execute("PRAGMA page_size").fetchone()[0]
+        free = cursor.execute("PRAGMA freelist_count").fetchone()[0] * page_size
+        if free < min_free_bytes:
+            return 0
+        before = cursor.execute("PRAGMA page_count").fetchone()[0] * page_size
+        cursor.execute("VACUUM")
+        cursor.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        after = cursor.execute("PRAGMA page_count").fetchone()[0] * page_size
+    return max(0, before - after)
 
 
 # Where rows name stored files besides their file fields (which referenced_files finds by

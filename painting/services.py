@@ -7,7 +7,6 @@ workers goes out through dispatch; the worker side lives in pipeline."""
 from __future__ import annotations
 
 import contextlib
-import json
 import logging
 import threading
 
@@ -21,6 +20,7 @@ from django.utils import timezone
 from PIL import Image
 
 from . import (
+    brush_log,
     dispatch,
     images,
     masking,
@@ -205,11 +205,13 @@ def _create_round(
     edits: Edits = NO_EDITS,
     max_pending: int | None = None,
 ) -> Round:
+    log_size = brush_log.measure(strokes)
     round_ = Round(
         exploration=exploration,
         fill=fill.value,
         masked_fraction=0.0 if mask is None else masking.painted_fraction(mask),
         strokes=strokes,
+        **log_size.as_fields(),
         prediction=prediction[:200],
         live=live,
         model_name=exploration.model_name,
@@ -224,7 +226,7 @@ def _create_round(
             png = images.png_bytes(mask.convert("1", dither=Image.Dither.NONE))
             name = f"{exploration.pk}/{round_.pk}-mask.png"
             round_.mask.save(name, ContentFile(png), save=False)
-        round_.stored_bytes = len(png) + len(json.dumps(strokes))
+        round_.stored_bytes = len(png) + log_size.bytes
     try:
         with timing.stage("db"), transaction.atomic():
             # Two concurrent Classify clicks on one exploration get distinct indexes, and the
@@ -255,25 +257,40 @@ def record_latency(round_: Round, ms: float) -> None:
     ).update(client_latency_ms=ms)
 
 
+class LogFull(Exception):
+    """The round's brush log holds as much as one round's may; the message says so."""
+
+
 def add_late_events(exploration: Exploration, events: list[dict]) -> Round | None:
     """Append events the browser logged after the exploration's latest Classify (sent as the
     person left the page) to its latest round's brush log, each marked "sent": "leave"; the
-    round, or None when it has none. Under the round's lock: two reports at once both land."""
+    round, or None when it has none. Under the round's lock: two reports at once both land.
+    Raises LogFull, having written nothing, when the log would go over its caps (told from
+    the round's counts, before its log is loaded)."""
     marked = [{**event, "sent": "leave"} for event in events]
+    added = brush_log.measure(marked)
     with transaction.atomic():
         latest = (
             Round.objects.select_for_update()
             .filter(exploration=exploration)
             .order_by("-index")
-            .only("pk", "strokes", "stored_bytes")
+            .only("pk", "stored_bytes", "log_bytes", "log_events", "log_points")
             .first()
         )
         if latest is None:
             return None
+        events, points = latest.log_events + added.events, latest.log_points + added.points
+        if latest.log_bytes + added.bytes > brush_log.MAX_BYTES or brush_log.too_long(
+            events, points
+        ):
+            raise LogFull("This image's log is full: the events were not recorded.")
         log = latest.strokes if isinstance(latest.strokes, list) else []
         latest.strokes = [*log, *marked]
-        latest.stored_bytes += len(json.dumps(marked))
-        latest.save(update_fields=["strokes", "stored_bytes"])
+        size = brush_log.measure(latest.strokes)
+        latest.stored_bytes += size.bytes - latest.log_bytes
+        for name, value in size.as_fields().items():
+            setattr(latest, name, value)
+        latest.save(update_fields=["strokes", "stored_bytes", *size.as_fields()])
     return latest
 
 
@@ -372,10 +389,35 @@ def wait_for_analysis(round_: Round, timeout: float) -> Round:
     return round_
 
 
-# Previews composed at once in this process (blur, inpaint and ROAD cost 100 to 170 ms of CPU
-# each); one visitor has at most one in progress anywhere (a cache key all processes share).
-_PREVIEWS = threading.BoundedSemaphore(settings.XAI_PREVIEW_CONCURRENCY)
-PREVIEW_HELD_SECONDS = 10  # how long a crashed process's claim on a visitor's preview lasts
+# Pictures composed at once in this process: previews of a fill (blur, inpaint and ROAD cost
+# 100 to 170 ms of CPU each) and rounds' masked images (150 to 500 ms for a 1024² upload). One
+# visitor has at most one of each kind in progress anywhere (a cache key all processes share).
+_COMPOSING = threading.BoundedSemaphore(settings.XAI_PREVIEW_CONCURRENCY)
+COMPOSE_HELD_SECONDS = 10  # how long a crashed process's claim on a visitor's compose lasts
+
+
+@contextlib.contextmanager
+def _composing(what: str, visitor: str):
+    """Hold one of this process's composing slots, and this visitor's claim on composing a
+    `what`; Busy, with a message naming it, when either is taken."""
+    key = f"{what}-in-progress:{visitor}" if visitor else ""
+    try:
+        if key and not cache.add(key, 1, timeout=COMPOSE_HELD_SECONDS):
+            raise Busy(f"Your previous {what} is still being made. Wait a moment and try again.")
+    except redis.RedisError:  # as the rate limits do: no shared cache, no per-visitor count
+        log.warning("%ss are not counted: the cache cannot be reached", what, exc_info=True)
+        key = ""
+    try:
+        if not _COMPOSING.acquire(blocking=False):
+            raise Busy(f"The server is making other {what}s right now. Try again in a moment.")
+        try:
+            yield
+        finally:
+            _COMPOSING.release()
+    finally:
+        if key:
+            with contextlib.suppress(redis.RedisError):
+                cache.delete(key)
 
 
 def preview_png(
@@ -384,21 +426,19 @@ def preview_png(
     """What the model would be shown for this mask, fill and edits, composed as for a round
     (originals.seen_by_model), as a PNG. Writes nothing. Raises Busy when this visitor's
     previous preview is still being composed, or this process has no room for another."""
-    key = f"preview-in-progress:{visitor}" if visitor else ""
-    try:
-        if key and not cache.add(key, 1, timeout=PREVIEW_HELD_SECONDS):
-            raise Busy("Your previous preview is still being made. Wait a moment and try again.")
-    except redis.RedisError:  # as the rate limits do: no shared cache, no per-visitor count
-        log.warning("previews are not counted: the cache cannot be reached", exc_info=True)
-        key = ""
-    try:
-        if not _PREVIEWS.acquire(blocking=False):
-            raise Busy("The server is making other previews right now. Try again in a moment.")
-        try:
-            return images.png_bytes(originals.seen_by_model(picture, mask, fill, edits), fast=True)
-        finally:
-            _PREVIEWS.release()
-    finally:
-        if key:
-            with contextlib.suppress(redis.RedisError):
-                cache.delete(key)
+    with _composing("preview", visitor):
+        return images.png_bytes(originals.seen_by_model(picture, mask, fill, edits), fast=True)
+
+
+def masked_png(round_: Round, visitor: str) -> bytes:
+    """A masked round's picture as the model saw it (composed again: it is not stored), as a
+    PNG; Busy as for previews."""
+    with _composing("image", visitor):
+        return images.png_bytes(originals.masked_image_of(round_), fast=True)
+
+
+def thumbnail_jpeg(round_: Round, visitor: str) -> bytes:
+    """A finished masked round's thumbnail, made as the worker makes it, for a page that asks
+    before the worker has stored it; Busy as for previews."""
+    with _composing("image", visitor):
+        return images.jpeg_bytes(images.thumbnail(originals.masked_image_of(round_)))

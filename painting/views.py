@@ -12,6 +12,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.cache import get_conditional_response
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
@@ -19,7 +20,6 @@ from django_htmx.middleware import HtmxDetails
 from . import (
     images,
     model_view,
-    originals,
     quotas,
     ratelimit,
     review,
@@ -187,14 +187,16 @@ def upload(request: HtmxHttpRequest):
     if refused := ratelimit.refusal(request, "upload", visitor):
         return _home_again(request, upload_error=refused, status=429)
     sent = sum(f.size for f in request.FILES.values())
+    address = ratelimit.client_address(request)
     try:
-        quotas.check(visitor, adding_bytes=sent, upload=True)
+        quotas.check(visitor, adding_bytes=sent, upload=True, address=address)
     except quotas.QuotaExceeded as exc:
         return _home_again(request, upload_error=str(exc), status=403)
     form = UploadForm(request.POST, request.FILES)
     if not form.is_valid():
         return _home_again(request, form=form, status=400)
     picture = services.add_picture(form.cleaned_data["image"], title=form.title(), owner=visitor)
+    quotas.charge(address, picture.stored_bytes)
     response = _explore(request, picture)
     # open_upload gave back what its decode freed; where the first round ran in this process
     # too (XAI_EAGER), what that freed in the memory a large decode left behind goes back now.
@@ -406,8 +408,9 @@ def _classify(request: HtmxHttpRequest, exploration: Exploration, stages: dict) 
     if not valid:
         return _error(request, first_error(form))
     data = form.cleaned_data
+    address = ratelimit.client_address(request)
     try:
-        quotas.check(exploration.visitor, adding_bytes=len(request.POST.get("strokes", "")))
+        quotas.check(exploration.visitor, adding_bytes=data["strokes"].size.bytes, address=address)
     except quotas.QuotaExceeded as exc:
         return _error(request, str(exc), status=403)
     try:
@@ -422,6 +425,7 @@ def _classify(request: HtmxHttpRequest, exploration: Exploration, stages: dict) 
         return _go_to(request, reverse("painting:study", args=[slug]))
     except services.Busy as exc:
         return _error(request, str(exc), status=429)
+    quotas.charge(address, round_.stored_bytes)
     if not request.htmx:
         return redirect(exploration_url(exploration))
     # Answer with the result itself when it comes in time: no second request, no poll delay.
@@ -513,12 +517,19 @@ def late_events(request: HtmxHttpRequest, exploration_id):
     form = LateEventsForm(request.POST)
     if not form.is_valid():
         return _error(request, first_error(form))
+    address = ratelimit.client_address(request)
+    sent = len(request.POST["events"])
     try:
-        quotas.check(exploration.visitor, adding_bytes=len(request.POST["events"]))
+        quotas.check(exploration.visitor, adding_bytes=sent, address=address)
     except quotas.QuotaExceeded as exc:
         return _error(request, str(exc), status=403)
-    if services.add_late_events(exploration, form.cleaned_data["events"]) is None:
+    try:
+        added = services.add_late_events(exploration, form.cleaned_data["events"])
+    except services.LogFull as exc:
+        return _error(request, str(exc))
+    if added is None:
         return _error(request, "This image has no round to add the events to.", status=409)
+    quotas.charge(address, sent)
     return HttpResponse(status=204)
 
 
@@ -562,19 +573,40 @@ def round_file(request: HttpRequest, exploration_id, round_id, name: str):
     if name not in ROUND_FILES:
         raise Http404
     field, content_type = ROUND_FILES[name]
-    if name == "masked.png" and round_.mask:
-        # Not stored: the same pixels the model saw, composed from original, mask and fill.
-        png = images.png_bytes(originals.masked_image_of(round_), fast=True)
-        return storage.immutable(HttpResponse(png, content_type=content_type))
-    if name == "thumb.jpg" and round_.mask and not round_.thumbnail:
-        # The worker writes it just after the answer; asked for before, it is made the same way.
-        if round_.status != Round.Status.DONE:
-            raise Http404
-        jpeg = images.jpeg_bytes(images.thumbnail(originals.masked_image_of(round_)))
-        return storage.immutable(HttpResponse(jpeg, content_type=content_type))
+    if round_.mask and name in ("masked.png", "thumb.jpg"):
+        composed = _composed_round_file(request, round_, name)
+        if composed is not None:
+            return composed
     return storage.serve(
         getattr(round_, field), content_type, same_origin=name in SAME_ORIGIN_FILES
     )
+
+
+def _composed_round_file(request: HttpRequest, round_: Round, name: str) -> HttpResponse | None:
+    """A masked round's picture, which is not stored (the same pixels the model saw, composed
+    from original, mask and fill), or its thumbnail before the worker has stored it; None
+    where the stored file answers. Composing is bounded (services._composing): a refusal is a
+    429 to retry. What is composed never changes: a browser that has it gets 304 for its ETag."""
+    if name == "thumb.jpg" and round_.thumbnail:
+        return None
+    if name == "thumb.jpg" and round_.status != Round.Status.DONE:
+        raise Http404  # the worker writes it just after the answer
+    etag = f'"{round_.pk}-{name}"'
+    if not_modified := get_conditional_response(request, etag=etag):
+        return not_modified
+    visitor = visitor_id(request)
+    compose = services.masked_png if name == "masked.png" else services.thumbnail_jpeg
+    try:
+        if refused := ratelimit.refusal(request, "image", visitor):
+            raise services.Busy(refused)
+        data = compose(round_, visitor)
+    except services.Busy as exc:
+        response = _error(request, str(exc), status=429)
+        response["Retry-After"] = "1"
+        return response
+    response = storage.immutable(HttpResponse(data, content_type=ROUND_FILES[name][1]))
+    response["ETag"] = etag
+    return response
 
 
 @require_GET

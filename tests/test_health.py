@@ -86,5 +86,9 @@ def test_worker_health_lists_the_workers_that_answer(real_worker):
     out = io.StringIO()
     call_command("worker_health", "--wait", "20", stdout=out)
     lines = out.getvalue().splitlines()
-    assert [line.split(":")[0] for line in lines] == ["analysis queue", "exports queue", "inference queue"]
+    assert [line.split(":")[0] for line in lines] == [
+        "analysis queue",
+        "exports queue",
+        "inference queue",
+    ]
     assert all("@" in line for line in lines)

@@ -2,6 +2,8 @@
 
 import json
 
+from django.core.cache import cache
+from django.test import Client
 from django.urls import reverse
 
 from painting import quotas
@@ -53,3 +55,41 @@ def test_rounds_beyond_the_stored_bytes_are_refused_and_nothing_is_written(
     assert "take 0.1 MB here, and one visitor may keep 0.1 MB" in second.content.decode()
     assert exploration.rounds.count() == 2 and files_under(media_root) == before
     assert Exploration.objects.count() == 1
+
+
+def test_an_address_stores_a_bounded_amount_whatever_its_cookies(
+    gallery, on_commit, settings, media_root
+):
+    """Eight browsers (fresh cookies) from one address: once the address has stored its
+    share, the next Classify with a log is refused (403), nothing written; another address
+    goes on."""
+    settings.XAI_ADDRESS_MAX_STORED_BYTES = 300_000
+    log = json.dumps([{"type": "note", "text": "x" * 60_000}])
+    painted = mask_png((600, 400), (0, 0, 9, 9))
+    answers = []
+    for _ in range(8):
+        browser = Client(REMOTE_ADDR="203.0.113.9")
+        exploration = start(browser, gallery["coffee"], on_commit)
+        answers.append(classify(browser, exploration, on_commit, painted, strokes=log))
+    statuses = [a.status_code for a in answers]
+    assert statuses[:4] == [200] * 4 and set(statuses[5:]) == {403}, statuses
+    assert "Your network has stored" in answers[-1].content.decode()
+    stored = Round.objects.filter(index__gte=1).count()
+    assert stored == statuses.count(200)
+    assert sum(Round.objects.values_list("stored_bytes", flat=True)) <= 300_000 + 70_000
+    elsewhere = Client(REMOTE_ADDR="198.51.100.20")
+    exploration = start(elsewhere, gallery["coffee"], on_commit)
+    assert classify(elsewhere, exploration, on_commit, painted, strokes=log).status_code == 200
+
+
+def test_uploads_count_toward_their_address(client, db, on_commit, settings):
+    settings.XAI_ADDRESS_MAX_STORED_BYTES = 10 * 2**20
+    assert upload(client, jpeg((1024, 768)), capture=on_commit).status_code == 302
+    picture = Picture.objects.get()
+    counted = cache.get("stored-bytes:address:127.0.0.1")
+    assert 0.9 * picture.stored_bytes < counted <= picture.stored_bytes  # its Region map: later
+    settings.XAI_ADDRESS_MAX_STORED_BYTES = counted + 100
+    other = Client()  # a fresh cookie, the same address
+    response = upload(other, jpeg((1024, 768)), capture=on_commit)
+    assert response.status_code == 403 and "Your network has stored" in response.content.decode()
+    assert Picture.objects.count() == 1

@@ -181,13 +181,13 @@ def test_one_visitor_has_one_preview_in_progress_and_a_process_a_few(
         with pytest.raises(services.Busy, match="Your previous preview is still being made"):
             services.preview_png(picture, mask, blur, NONE, "v1")
         for _ in range(others):
-            assert services._PREVIEWS.acquire(blocking=False)
+            assert services._COMPOSING.acquire(blocking=False)
         refused = ask(client, exploration)  # another visitor, while the process is full
         assert refused.status_code == 429
         assert "making other previews right now" in refused.content.decode()
     finally:
         for _ in range(others):
-            services._PREVIEWS.release()
+            services._COMPOSING.release()
         go_on.set()
         first.join(10)
     monkeypatch.setattr(services.originals, "seen_by_model", real)

@@ -333,6 +333,13 @@ XAI_WORKING_MAX_SIDE = envint("XAI_WORKING_MAX_SIDE", 1024)
 # What one visitor may keep: uploads, and bytes in all (photos, masks, brush logs).
 XAI_VISITOR_MAX_UPLOADS = envint("XAI_VISITOR_MAX_UPLOADS", 20)
 XAI_VISITOR_MAX_STORED_BYTES = envint("XAI_VISITOR_MAX_STORED_MB", 100) * 2**20
+# What one client address (ratelimit.client_address: a classroom behind one router is one)
+# may store in a window that opens with its first write: photos, masks and brush logs of all
+# its visitors together, so that fresh cookies do not buy fresh quotas.
+XAI_ADDRESS_MAX_STORED_BYTES = envint("XAI_ADDRESS_MAX_STORED_MB", 1024) * 2**20
+XAI_ADDRESS_STORED_WINDOW_SECONDS = envint("XAI_ADDRESS_STORED_WINDOW_HOURS", 24) * 3600
+# purge runs VACUUM on SQLite once deletes have freed this much of the file.
+XAI_VACUUM_MIN_FREE_MB = envint("XAI_VACUUM_MIN_FREE_MB", 64)
 # How many uploads the web process decodes at once: a PNG or WebP is decoded at full size
 # (160 MB at 40 megapixels) before it is reduced; more uploads wait their turn.
 XAI_DECODE_CONCURRENCY = envint("XAI_DECODE_CONCURRENCY", 2)
@@ -464,6 +471,7 @@ XAI_RATE_LIMITS = {
     "events": (envint("XAI_EVENT_REPORTS_PER_MINUTE", 30), 60),  # focus events sent on leaving
     "preview": (envint("XAI_PREVIEWS_PER_MINUTE", 90), 60),  # one per stroke at most
     "code": (envint("XAI_CODE_TRIES_PER_HOUR", 10), 3600),  # participant codes typed in
+    "image": (envint("XAI_ROUND_IMAGES_PER_MINUTE", 60), 60),  # masked.png, composed each time
 }
 # An address may be a classroom or an office behind one router: higher than a session's, yet a
 # client that drops its cookie (a new session per request) is held here.
@@ -475,6 +483,7 @@ XAI_ADDRESS_RATE_LIMITS = {
     "events": (envint("XAI_EVENT_REPORTS_PER_MINUTE_PER_ADDRESS", 300), 60),
     "preview": (envint("XAI_PREVIEWS_PER_MINUTE_PER_ADDRESS", 300), 60),
     "code": (envint("XAI_CODE_TRIES_PER_HOUR_PER_ADDRESS", 30), 3600),
+    "image": (envint("XAI_ROUND_IMAGES_PER_MINUTE_PER_ADDRESS", 180), 60),
 }
 # Work a visitor may have queued at once (pending or running): one person's backlog must not
 # starve everyone else's. A Classify, Retry or new exploration past it is answered 429.

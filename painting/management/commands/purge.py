@@ -20,4 +20,9 @@ class Command(BaseCommand):
             f"{purged.explorations} exploration(s), {purged.uploads} upload(s), "
             f"{purged.sessions} session(s), {purged.exports} study export(s) and {purged.files}"
             " file(s) deleted"
+            + (
+                f"; {purged.reclaimed_bytes / 2**20:.1f} MB of the database given back"
+                if purged.reclaimed_bytes
+                else ""
+            )
         )
