@@ -123,7 +123,7 @@ def test_the_migration_measures_existing_logs(client, gallery, on_commit):
     log = dense_log(500, strokes=2)
     round_ = _classified(client, gallery, on_commit, log)
     Round.objects.update(log_bytes=0, log_events=0, log_points=0)  # as before the migration
-    migration = importlib.import_module("painting.migrations.0016_round_log_size")
+    migration = importlib.import_module("painting.migrations.0018_round_log_size")
     migration.measure_logs(apps, None)
     after = Round.objects.get(pk=round_.pk)
     assert (after.log_bytes, after.log_events, after.log_points) == (len(json.dumps(log)), 3, 500)
