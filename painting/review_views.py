@@ -9,7 +9,7 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
-from . import export_jobs, review, selectors, storage
+from . import export_jobs, pilots, review, selectors, storage
 from .inference import methods
 from .models import Exploration, Picture, Study, StudyExport
 from .views import HtmxHttpRequest
@@ -93,9 +93,21 @@ def study_dashboard(request: HtmxHttpRequest, slug: str):
     """Who started, finished, withdrew, per condition, and time and rounds per image: the page,
     or (its own poll, every few seconds) only its figures."""
     study = get_object_or_404(Study, slug=slug)
-    context = {"study": study, **selectors.study_dashboard(study)}
+    with_pilots = request.GET.get("pilots") == "1"
+    context = {"study": study, **selectors.study_dashboard(study, with_pilots)}
     template = DASHBOARD + "#dashboard" if request.htmx else DASHBOARD
     response = render(request, template, context)
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@staff_member_required
+@require_GET
+def study_preview(request: HttpRequest, slug: str):
+    """"Preview as a participant": the study link with a new one-time pilot token (pilots.py).
+    Nothing is written until the consent."""
+    study = get_object_or_404(Study, slug=slug)
+    response = redirect(pilots.link_for(study))
     response["Cache-Control"] = "private, no-store"
     return response
 

@@ -202,12 +202,18 @@ class ImageFigures:
     median_seconds: float | None
 
 
-def _counts_by_condition(study: Study) -> list[ConditionCounts]:
+def counted_participants(study: Study, with_pilots: bool = False):
+    """The study's participants the dashboard counts: pilots only when asked."""
+    participants = Participant.objects.filter(study=study)
+    return participants if with_pilots else participants.filter(pilot=False)
+
+
+def _counts_by_condition(study: Study, with_pilots: bool = False) -> list[ConditionCounts]:
     """Participants per condition, counted in the database. Started: opened an image (or
     finished); in progress: neither finished nor screened out."""
     explored = Exploration.objects.filter(participant=OuterRef("pk"))
     counted = (
-        Participant.objects.filter(study=study)
+        counted_participants(study, with_pilots)
         .annotate(explored=Exists(explored))
         .values("condition")
         .annotate(
@@ -221,7 +227,9 @@ def _counts_by_condition(study: Study) -> list[ConditionCounts]:
     by_condition = {row["condition"]: row for row in counted}
     checks = {
         row["participant__condition"]: row
-        for row in CheckAnswer.objects.filter(participant__study=study)
+        for row in CheckAnswer.objects.filter(
+            participant__in=counted_participants(study, with_pilots)
+        )
         .values("participant__condition")
         .annotate(
             n_passed=Count("pk", filter=Q(passed=True)),
@@ -255,10 +263,10 @@ def _counts_by_condition(study: Study) -> list[ConditionCounts]:
     return result
 
 
-def _image_figures(study: Study) -> list[ImageFigures]:
+def _image_figures(study: Study, with_pilots: bool = False) -> list[ImageFigures]:
     """Per image of the study: explorations and masked rounds (counted in the database), and
     the median time on the image over those who moved on from it (or finished)."""
-    participants = Participant.objects.filter(study=study)
+    participants = counted_participants(study, with_pilots)
     explorations = Exploration.objects.filter(participant__in=participants)
     made = dict(explorations.values_list("picture").annotate(n=Count("pk")).order_by())
     rounds = dict(
@@ -290,14 +298,17 @@ def _image_figures(study: Study) -> list[ImageFigures]:
     return figures
 
 
-def study_dashboard(study: Study) -> dict:
-    """What a researcher watches while a study runs."""
-    conditions = _counts_by_condition(study)
+def study_dashboard(study: Study, with_pilots: bool = False) -> dict:
+    """What a researcher watches while a study runs; pilots (pilots.py) counted only when
+    asked."""
+    conditions = _counts_by_condition(study, with_pilots)
     fields = [f.name for f in dataclasses.fields(ConditionCounts)][1:]
     total = ConditionCounts("all", *(sum(getattr(c, f) for c in conditions) for f in fields))
     return {
         "conditions": conditions,
         "total": total,
         "declined": study.declined_count,
-        "images": _image_figures(study),
+        "images": _image_figures(study, with_pilots),
+        "with_pilots": with_pilots,
+        "pilots": Participant.objects.filter(study=study, pilot=True).count(),
     }
