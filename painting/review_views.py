@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.conf import settings
 from django.contrib.admin.views.decorators import staff_member_required
 from django.db.models import Count
@@ -33,27 +35,46 @@ def replay(request: HttpRequest, exploration_id):
 @staff_member_required
 @require_GET
 def image_summary(request: HttpRequest, picture_id):
+    """Everything people did with a photo, pooled over every exploration, or over one study
+    (?study=SLUG, or ?study=free for free play) and one of its conditions (&condition=NAME)."""
     picture = get_object_or_404(Picture, pk=picture_id)
+    pool = _pool_of(request, picture)
+    if isinstance(pool, HttpResponse):
+        return pool
     explorations = (
-        Exploration.objects.filter(picture=picture)
-        .select_related("participant")
+        pool.explorations.select_related("participant")
         .annotate(round_count=Count("rounds"))
         .order_by("-updated_at")
     )
     context = {
         "picture": picture,
+        "pool": pool,
+        "pool_query": urlencode(pool.query),
         "explorations": explorations,
-        "alignments": review.image_alignment(picture),
-        "rise": review.rise_summary(picture),
+        "alignments": review.image_alignment(picture, pool.explorations),
+        "rise": review.rise_summary(picture, pool.explorations),
     }
     return render(request, "painting/image_summary.html", context)
+
+
+def _pool_of(request: HttpRequest, picture: Picture):
+    """The pool the query asks for, or a 400 saying what is wrong with it."""
+    try:
+        return selectors.image_pool(
+            picture, request.GET.get("study", ""), request.GET.get("condition", "")
+        )
+    except selectors.PoolError as exc:
+        return HttpResponse(str(exc), status=400, content_type="text/plain; charset=utf-8")
 
 
 @staff_member_required
 @require_GET
 def importance_map(request: HttpRequest, picture_id):
     picture = get_object_or_404(Picture, pk=picture_id)
-    kept, _count = review.kept_fraction_map(picture)
+    pool = _pool_of(request, picture)
+    if isinstance(pool, HttpResponse):
+        return pool
+    kept, _count = review.kept_fraction_map(picture, pool.explorations)
     png = review.heatmap_png(kept, (picture.width, picture.height))
     response = HttpResponse(png, content_type="image/png")
     response["Cache-Control"] = "private, no-cache"
