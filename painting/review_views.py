@@ -125,7 +125,7 @@ def study_dashboard(request: HtmxHttpRequest, slug: str):
 @staff_member_required
 @require_GET
 def study_preview(request: HttpRequest, slug: str):
-    """"Preview as a participant": the study link with a new one-time pilot token (pilots.py).
+    """ "Preview as a participant": the study link with a new one-time pilot token (pilots.py).
     Nothing is written until the consent."""
     study = get_object_or_404(Study, slug=slug)
     response = redirect(pilots.link_for(study))

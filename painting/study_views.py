@@ -316,7 +316,8 @@ def finish(request: HttpRequest, slug: str):
             return _may_send_to(response, studies.completion_url(study))
         if not studies.finish(participant, form.cleaned_data["answer"]):
             return _already_finished(request, context)  # a second submit raced the first
-    if participant.finished_at and (url := studies.completion_url(study)):
+    # A pilot (pilots.py) has no submission on the platform: it stays here, with its code.
+    if participant.finished_at and not participant.pilot and (url := studies.completion_url(study)):
         return redirect(url)
     response = render(request, "painting/study_finish.html", context)
     return _may_send_to(response, studies.completion_url(study))
