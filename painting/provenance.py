@@ -111,9 +111,11 @@ def bonuses(study: Study, consented_by) -> list[tuple[str, Decimal]]:
         .annotate(passed=Count("check_answers", filter=Q(check_answers__passed=True)))
         .order_by("finished_at")
     )
+    per_finished = Decimal(study.bonus_per_finished)
+    per_check = Decimal(study.bonus_per_passed_check)
     result = []
     for participant in finished:
-        amount = study.bonus_per_finished + study.bonus_per_passed_check * participant.passed
+        amount = per_finished + per_check * participant.passed
         if amount > 0:
             result.append((participant.external_id, amount.quantize(Decimal("0.01"))))
     return result
