@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
 from painting import bots
-from painting.models import Study
+from painting.models import Participant, Study
 
 
 class Command(BaseCommand):
@@ -37,6 +37,20 @@ class Command(BaseCommand):
             runs = bots.run_bots(study, url, participants, timeout_s=timeout, say=self.stdout.write)
         except bots.BotError as exc:
             raise CommandError(f"study_bots failed: {exc}") from exc
+        found = {
+            p.code: p
+            for p in Participant.objects.filter(
+                study=study, code__in=[r.code for r in runs]
+            ).select_related("condition")
+        }
+        for run in runs:
+            if (participant := found.get(run.code)) is None:
+                self.stdout.write(f"bot {run.number}: {run.code} is not in this database.")
+                continue
+            condition = participant.condition.name if participant.condition else "none"
+            self.stdout.write(
+                f"bot {run.number}: {run.code} is {participant.status}, condition {condition}"
+            )
         self.stdout.write(
             self.style.SUCCESS(f"{len(runs)} pilot participant(s) finished “{study.name}”.")
         )
