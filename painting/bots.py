@@ -136,6 +136,8 @@ def _fail_on(problems: list[str], number: int, page) -> None:
 
 def _take_part(page, study: Study, link: str, run: BotRun, problems: list[str]) -> None:
     page.goto(link)
+    page.wait_for_load_state()
+    _fail_on(problems, run.number, page)  # before waiting on a page that cannot work
     page.locator("input[name=agree]").check()
     page.get_by_role("button", name="Start").click()
     for _ in range(MAX_STEPS):

@@ -2,6 +2,8 @@
 app served as `make run` serves it, and the export of their data compares the conditions."""
 
 import io
+import subprocess
+import sys
 import zipfile
 
 import pandas
@@ -10,7 +12,7 @@ from django.core.management import CommandError, call_command
 
 from painting.exports import write_study_zip
 from painting.models import CheckAnswer, Participant, Round, Study
-from tests.helpers import ROOT
+from tests.helpers import ROOT, clean_env
 from tests.servers import free_port
 
 pytestmark = [
@@ -37,7 +39,21 @@ print(work.pivot_table("masked_percent", "image_id", "condition", "median").roun
 """
 
 
-def test_the_example_study_passes_study_bots(public_server, gallery, tmp_path, capsys):
+@pytest.fixture(scope="module")
+def collected_static():
+    """`make run` collects the static files before it serves (whitenoise serves them)."""
+    subprocess.run(
+        [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
+        cwd=ROOT,
+        env=clean_env(),
+        check=True,
+        capture_output=True,
+    )
+
+
+def test_the_example_study_passes_study_bots(
+    collected_static, public_server, gallery, tmp_path, capsys
+):
     call_command("load_study", str(EXAMPLE), stdout=io.StringIO())
     study = Study.objects.get(slug="masks-and-mugs")
     out = io.StringIO()
