@@ -40,8 +40,9 @@ print(work.pivot_table("masked_percent", "image_id", "condition", "median").roun
 
 
 @pytest.fixture(scope="module")
-def collected_static():
-    """`make run` collects the static files before it serves (whitenoise serves them)."""
+def app(start_server):
+    """The app as `make run` serves it: static files collected first (whitenoise indexes
+    them as it starts), then nginx in front of gunicorn."""
     subprocess.run(
         [sys.executable, "manage.py", "collectstatic", "--noinput", "-v0"],
         cwd=ROOT,
@@ -49,17 +50,14 @@ def collected_static():
         check=True,
         capture_output=True,
     )
+    return start_server()
 
 
-def test_the_example_study_passes_study_bots(
-    collected_static, public_server, gallery, tmp_path, capsys
-):
+def test_the_example_study_passes_study_bots(app, gallery, tmp_path, capsys):
     call_command("load_study", str(EXAMPLE), stdout=io.StringIO())
     study = Study.objects.get(slug="masks-and-mugs")
     out = io.StringIO()
-    call_command(
-        "study_bots", study.slug, participants=2, url=public_server.url, timeout=180, stdout=out
-    )
+    call_command("study_bots", study.slug, participants=2, url=app.url, timeout=180, stdout=out)
     said = out.getvalue()
     print(said)
     assert said.count("is finished, condition") == 2 and "2 pilot participant(s) finished" in said
