@@ -138,6 +138,7 @@ def _take_part(page, study: Study, link: str, run: BotRun, problems: list[str]) 
     page.goto(link)
     page.wait_for_load_state()
     _fail_on(problems, run.number, page)  # before waiting on a page that cannot work
+    _refused(page, run.number)
     page.locator("input[name=agree]").check()
     page.get_by_role("button", name="Start").click()
     for _ in range(MAX_STEPS):
@@ -145,9 +146,7 @@ def _take_part(page, study: Study, link: str, run: BotRun, problems: list[str]) 
         _fail_on(problems, run.number, page)
         if "/finish/" in page.url:
             break
-        refused = page.locator("[data-study-refused]")
-        if refused.count():
-            raise BotError(f"bot {run.number} was refused: {refused.first.inner_text()}")
+        _refused(page, run.number)
         run.steps.append(_do_image(page, study))
         page.get_by_role("link", name=ONWARD).first.click()
     else:
@@ -158,6 +157,19 @@ def _take_part(page, study: Study, link: str, run: BotRun, problems: list[str]) 
     page.get_by_role("button", name="Finish").click()
     page.get_by_text("Thank you").wait_for()
     run.code = page.locator("[data-participant-code]").first.inner_text()
+
+
+def _refused(page, number: int) -> None:
+    refused = page.locator("[data-study-refused]")
+    if not refused.count():
+        return
+    message = refused.first.inner_text()
+    if "pilot link is not valid" in message:
+        message += (
+            " (study_bots signs its links with this machine's settings: run it with the app's"
+            " own, the same XAI_SECRET_KEY or var/secret_key)"
+        )
+    raise BotError(f"bot {number} was refused: {message}")
 
 
 def _do_image(page, study: Study) -> Step:

@@ -8,6 +8,7 @@ import zipfile
 
 import pandas
 import pytest
+from django.conf import settings
 from django.core.management import CommandError, call_command
 
 from painting.exports import write_study_zip
@@ -50,7 +51,9 @@ def app(start_server):
         check=True,
         capture_output=True,
     )
-    return start_server()
+    # The command signs its pilot links with its settings' key: the app's own, as on a server
+    # where both read var/secret_key.
+    return start_server(XAI_SECRET_KEY=settings.SECRET_KEY)
 
 
 def test_the_example_study_passes_study_bots(app, gallery, tmp_path, capsys):
