@@ -36,7 +36,7 @@ work = work.assign(changed=work.top1_label != work.original_class)
 print(people.groupby("condition")[["duration_s", "rounds", "checks_passed", "too_fast"]].mean())
 by = work.groupby("condition")
 print(by[["masked_percent", "original_class_probability", "changed"]].mean().round(3))
-print(work.pivot_table("masked_percent", "image_id", "condition", "median").round(1))
+print(work.pivot_table("masked_percent", "image_position", "condition", "median").round(1))
 """
 
 
@@ -75,8 +75,8 @@ def test_the_example_study_passes_study_bots(app, gallery, tmp_path, capsys):
     assert list(CheckAnswer.objects.values_list("passed", flat=True)) == [True, True]
     for bot in bots:
         masked = Round.objects.filter(exploration__participant=bot, index__gte=1, status="done")
-        # practice 1 + four images × 2 (min_rounds_per_image) + the check 1
-        assert masked.count() == 10
+        # the practice image and four images × 2 (min_rounds_per_image), the check once
+        assert masked.count() == 11
     study.refresh_from_db()
     assert study.assignment_count == 0 and study.declined_count == 0
 
