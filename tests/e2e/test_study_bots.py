@@ -62,7 +62,8 @@ def test_the_example_study_passes_study_bots(app, gallery, tmp_path, capsys):
     out = io.StringIO()
     call_command("study_bots", study.slug, participants=2, url=app.url, timeout=180, stdout=out)
     said = out.getvalue()
-    print(said)
+    with capsys.disabled():
+        print("\n" + said)
     assert said.count("is finished, condition") == 2 and "2 pilot participant(s) finished" in said
 
     bots = Participant.objects.filter(study=study)
