@@ -160,6 +160,8 @@ def _take_part(page, study: Study, link: str, run: BotRun, problems: list[str]) 
 
 
 def _refused(page, number: int) -> None:
+    if page.locator("[data-study-screened-out]").count():
+        raise BotError(f"bot {number} was screened out (a failed attention check?)")
     refused = page.locator("[data-study-refused]")
     if not refused.count():
         return

@@ -121,9 +121,12 @@ def _bad_link(request: HttpRequest, study: Study, form: PlatformIdsForm):
     return _refused(request, study, message, 400, final=True)
 
 
-def _screened_out(request: HttpRequest, study: Study, *, declined: bool = False):
-    """To the study's screened-out URL with its code, or a page saying so where it has none."""
-    if url := studies.screened_out_url(study):
+def _screened_out(
+    request: HttpRequest, study: Study, *, declined: bool = False, pilot: bool = False
+):
+    """To the study's screened-out URL with its code, or a page saying so where it has none
+    (or for a pilot, who has no submission on the platform)."""
+    if (url := studies.screened_out_url(study)) and not pilot:
         return redirect(url)
     context = {"study": study, "declined": declined}
     return render(request, "painting/study_screened_out.html", context)
@@ -143,7 +146,7 @@ def _go_on(request: HttpRequest, participant: Participant) -> HttpResponse:
     """Where the participant left off: the first image not done yet, or Finish."""
     study = participant.study
     if participant.screened_out_at:
-        return _screened_out(request, study)
+        return _screened_out(request, study, pilot=participant.pilot)
     step = studies.resume_step(participant)
     if participant.finished_at or step > studies.image_count(study):
         return redirect("painting:study-finish", slug=study.slug)
@@ -297,7 +300,7 @@ def finish(request: HttpRequest, slug: str):
     study = get_object_or_404(Study, slug=slug)
     participant = _get_participant_for(request, study)
     if participant.screened_out_at:
-        return _screened_out(request, study)
+        return _screened_out(request, study, pilot=participant.pilot)
     finish_step = studies.image_count(study) + 1
     if not participant.finished_at and (refused := _not_yet(request, participant, finish_step)):
         return refused

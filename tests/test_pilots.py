@@ -184,3 +184,17 @@ def test_a_study_without_conditions_has_one_quota(gallery):
     response = Client().post(f"/study/{study.slug}/consent/", {"agree": "1", "pid": "TWO"})
     assert b"data-study-full" in response.content
     assert Condition.objects.count() == 0 and Participant.objects.count() == 1
+
+
+def test_a_screened_out_pilot_stays_on_the_app(gallery, staff):
+    study = make_study(
+        gallery, screened_out_url="https://app.prolific.com/done", screened_out_code="S1"
+    )
+    client, pilot = join_as_pilot(study, pilot_token(staff, study))
+    studies.screen_out(pilot)
+    page = client.get(f"/study/{study.slug}/")
+    assert page.status_code == 200 and b"data-study-screened-out" in page.content
+    real = Client()
+    join_study(real, study, None, pid="REAL")
+    studies.screen_out(Participant.objects.get(external_id="REAL"))
+    assert real.get(f"/study/{study.slug}/").url.startswith("https://app.prolific.com/done")
