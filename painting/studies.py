@@ -277,8 +277,10 @@ def assign_condition(study: Study, *, pilot: bool = False) -> Condition | None:
     condition rows are locked (SQLite's IMMEDIATE transactions lock the whole database), so
     concurrent assignments count each other."""
     conditions = list(Condition.objects.select_for_update().filter(study=study).order_by("pk"))
-    counts, taken = _slots(study, pilot)
     quota = 0 if pilot else study.participants_per_condition
+    if not conditions and not quota:
+        return None
+    counts, taken = _slots(study, pilot)
     if not conditions:
         if quota and taken.get(None, 0) >= quota:
             raise StudyFull
