@@ -198,3 +198,46 @@ def test_a_screened_out_pilot_stays_on_the_app(gallery, staff):
     join_study(real, study, None, pid="REAL")
     studies.screen_out(Participant.objects.get(external_id="REAL"))
     assert real.get(f"/study/{study.slug}/").url.startswith("https://app.prolific.com/done")
+
+
+@pytest.mark.django_db(transaction=True)
+def test_two_consents_at_once_cannot_both_take_a_quotas_last_place(gallery, monkeypatch):
+    """Both look for an existing participant before either writes (held at a barrier): the
+    condition rows' lock lets one take the last place, and the other finds the study full."""
+    import threading
+
+    from django.db import connection
+
+    study = make_study(
+        gallery,
+        conditions=[{"name": "only"}],
+        participants_per_condition=1,
+        max_consents_per_address=0,
+    )
+    both_looked = threading.Barrier(2, timeout=10)
+    real = studies._existing
+
+    def looked(*args):
+        found = real(*args)
+        both_looked.wait()
+        return found
+
+    monkeypatch.setattr(studies, "_existing", looked)
+    answers = {}
+
+    def visit(name):
+        try:
+            answers[name] = studies.consent(study, name, visitor=name)
+        except BaseException as exc:  # noqa: BLE001  reported below
+            answers[name] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=visit, args=(n,)) for n in ("P-a", "P-b")]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    kinds = sorted(type(a).__name__ for a in answers.values())
+    assert kinds == ["Participant", "StudyFull"], answers
+    assert Participant.objects.count() == 1 and not Study.objects.get().is_open
