@@ -28,6 +28,7 @@ EXAMPLE = ROOT / "docs" / "example_study.json"
 # The ten lines of pandas in docs/pilots.md, run on the bots' export.
 ANALYSIS = """
 import pandas as pd, zipfile
+
 z = zipfile.ZipFile(path)
 people = pd.read_csv(z.open("participants.csv"), dtype={"external_id": str})
 rounds = pd.read_csv(z.open("rounds.csv"), dtype={"external_id": str})
