@@ -8,7 +8,7 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.html import format_html
 
-from . import export_jobs, studies
+from . import export_jobs, pilots, studies
 from .masking import Fill
 from .models import (
     CONDITION_SWITCHES,
@@ -246,6 +246,16 @@ def export_studies(modeladmin, request, queryset):
     return redirect("painting:study-exports", slug=study.slug)
 
 
+@admin.action(description="Delete the selected studies' pilot participants (and their files)")
+def delete_pilots(modeladmin, request, queryset):
+    """Pilot participants (a preview, `manage.py study_bots`) go with their explorations,
+    rounds and files before launch; real participants stay. Not counted as withdrawn."""
+    chosen = pilots.pilots_of(queryset)
+    count = chosen.count()
+    studies.delete_participants(chosen)
+    modeladmin.message_user(request, f"Deleted {count} pilot participant(s) and their files.")
+
+
 @admin.register(Study)
 class StudyAdmin(admin.ModelAdmin):
     list_display = [
@@ -261,7 +271,7 @@ class StudyAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ["name"]}
     readonly_fields = ["declined_count", "assignment_count"]
     inlines = [StudyImageInline, ConditionInline]
-    actions = [export_studies]
+    actions = [export_studies, delete_pilots]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
     def get_queryset(self, request):
@@ -275,8 +285,13 @@ class StudyAdmin(admin.ModelAdmin):
     def dashboard(self, study):
         url = reverse("painting:study-dashboard", args=[study.slug])
         exports = reverse("painting:study-exports", args=[study.slug])
+        preview = reverse("painting:study-preview", args=[study.slug])
         return format_html(
-            '<a href="{}">live dashboard</a> · <a href="{}">exports</a>', url, exports
+            '<a href="{}">live dashboard</a> · <a href="{}">exports</a> · '
+            '<a href="{}" target="_blank" rel="noopener">preview as a participant</a>',
+            url,
+            exports,
+            preview,
         )
 
     @admin.display(description="participant link")
@@ -327,6 +342,7 @@ class ParticipantAdmin(ReadOnlyAdmin):
         "consent_version",
         "consented_at",
         "finished_at",
+        "pilot",
     ]
     inlines = [CheckAnswerInline]
     actions = [withdraw_participants]
@@ -347,7 +363,7 @@ class ParticipantAdmin(ReadOnlyAdmin):
             return "–"
         return f"{participant.passed_total} passed, {participant.failed_total} failed"
 
-    list_filter = ["study", "condition", "consent_version"]
+    list_filter = ["study", "condition", "consent_version", "pilot"]
     search_fields = ["code", "external_id", "platform_session_id"]
 
     def delete_model(self, request, obj):

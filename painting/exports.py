@@ -25,7 +25,7 @@ from django.db.models import TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 
-from . import review, selectors, studies
+from . import provenance, review, selectors, studies, study_files
 from .inference import methods, registry
 from .models import CheckAnswer, Exploration, Participant, Round, Study, StudyImage
 
@@ -41,6 +41,9 @@ PARTICIPANT_KEYS = {
     "platform_session_id": "Prolific's SESSION_ID from the link (of the participant's first visit)",
     "condition": "name of the between-subject condition the participant was assigned (empty:"
     " the study has none, and everything was shown)",
+    "pilot": "1 for a pilot participant (staff's “Preview as a participant”, or `manage.py"
+    " study_bots`): a test run, left out of the balance and the quotas; leave it out of"
+    " analyses. Else 0",
 }
 
 # What a file column says where the row names a file that is no longer stored.
@@ -143,6 +146,7 @@ SCORE_COLUMNS = {
 ALIGNMENT_COLUMNS = {
     "study": "study slug",
     "participant": "anonymous participant code",
+    "pilot": PARTICIPANT_KEYS["pilot"],
     "exploration": "exploration id",
     "practice": "1 for the practice image, else 0",
     "image_id": "image id",
@@ -155,6 +159,8 @@ ALIGNMENT_COLUMNS = {
 }
 IMAGE_COLUMNS = {
     "study": "study slug",
+    "pilot": "1: the row pools the pilot participants only; 0: the others only (pilots never mix"
+    " into a human map)",
     "image_id": "image id",
     "image_title": "the image's title",
     "model": "model whose maps these are",
@@ -194,6 +200,14 @@ PARTICIPANT_COLUMNS = {
     " and little outside it, by the thresholds the study set)",
     "checks_failed": "attention checks answered and failed; a check not answered (its time ran"
     " out) counts in neither",
+    "check_covered": "the attention checks' share of the marked region painted (0–1): the lowest"
+    " over the participant's answers (empty: none answered)",
+    "check_outside": "the share of the image outside the region painted (0–1): the highest over"
+    " the participant's answers (empty: none answered)",
+    "duration_s": "seconds from consent to finish (empty: not finished)",
+    "too_fast": "1 when the participant spent fewer than the study's min_seconds_per_image"
+    " seconds on any image they moved on from (practice and checks not counted; time_on_step_s"
+    " in rounds.csv), else 0; empty when the study sets no minimum. Flagged, never refused",
 }
 
 
@@ -209,8 +223,9 @@ EVENT_COLUMNS = {
     "round_index": "the round (rounds.csv) whose Classify sent this event: the events before a"
     " Classify belong to the round it made",
     "event_index": "0-based position of the event in its round's log",
-    "type": "stroke, undo, redo, clear, restore (a past round's mask, or the page's own at"
-    " load), tool, fill, classify; blur and focus (the browser window lost or got the focus),"
+    "type": "stroke, region (a tap of the Region tool: a whole superpixel painted or erased),"
+    " undo, redo, clear, restore (a past round's mask, or the page's own at load), tool, fill,"
+    " classify; blur and focus (the browser window lost or got the focus),"
     " hidden and visible (the tab was switched away from or back to); view (a zoom or pan"
     " ended: zoom, and x/y the picture's pixel at the view's top-left corner); edit (an edit"
     " of the whole picture: see edit)",
@@ -219,14 +234,17 @@ EVENT_COLUMNS = {
     "sent_on_leave": "1 for an event logged after the round's Classify and sent as the"
     " participant left the image's page (Next, Finish, a reload, closing the tab): focus,"
     " blur, hidden and visible only; else 0",
-    "tool": "stroke: paint or erase; tool: the tool chosen",
+    "tool": "stroke, region: paint or erase; tool: the tool chosen",
     "size": "stroke: brush diameter in image pixels",
-    "pointer": "stroke: mouse, pen, touch or keyboard (arrow keys with Space held)",
+    "pointer": "stroke, region: mouse, pen, touch or keyboard (arrow keys with Space held)",
+    "segment": "region: the superpixel id tapped: its label in the image's SLIC segmentation"
+    " (about 300 regions), stored in segments/<image_id>.png in this ZIP as id = red + 256 ×"
+    " green at each pixel",
     "points": "stroke: number of points sampled",
-    "x": "stroke: x of its first point, in image pixels from the left; view: x of the view's"
-    " top-left corner",
-    "y": "stroke: y of its first point, in image pixels from the top; view: y of the view's"
-    " top-left corner",
+    "x": "stroke: x of its first point, in image pixels from the left; region: x of the tap;"
+    " view: x of the view's top-left corner",
+    "y": "stroke: y of its first point, in image pixels from the top; region: y of the tap;"
+    " view: y of the view's top-left corner",
     "zoom": "view: the zoom (1 = the whole picture fits)",
     "first_point_t": "stroke: ms since the round began at its first point",
     "last_point_t": "stroke: ms since the round began at its last point",
@@ -285,6 +303,7 @@ def _participant_keys(participant: Participant) -> dict:
         "platform_study_id": participant.platform_study_id,
         "platform_session_id": participant.platform_session_id,
         "condition": participant.condition.name if participant.condition else "",
+        "pilot": int(participant.pilot),
     }
 
 
@@ -387,6 +406,7 @@ def _alignment_rows(study: Study, round_: Round, place: StepPlace) -> Iterator[d
     head = {
         "study": study.slug,
         "participant": exploration.participant.code,
+        "pilot": int(exploration.participant.pilot),
         "exploration": exploration.pk,
         "practice": int(place.practice),
         "image_id": exploration.picture_id,
@@ -412,11 +432,17 @@ def _image_rows(study: Study, consented_by) -> Iterator[dict]:
     explorations = Exploration.objects.filter(
         participant__study=study, participant__consented_at__lte=consented_by
     )
-    for entry in studies.steps_of(study).select_related("picture"):
-        for result in review.image_alignment(entry.picture, explorations):
+    pools = [(0, explorations.filter(participant__pilot=False))]
+    if explorations.filter(participant__pilot=True).exists():
+        pools.append((1, explorations.filter(participant__pilot=True)))
+    for entry, (pilot, pool) in itertools.product(
+        studies.steps_of(study).select_related("picture"), pools
+    ):
+        for result in review.image_alignment(entry.picture, pool):
             for row in result.rows:
                 yield {
                     "study": study.slug,
+                    "pilot": pilot,
                     "image_id": entry.picture_id,
                     "image_title": entry.picture.title,
                     "model": result.model_name,
@@ -467,6 +493,7 @@ def _event_rows(head: dict, events) -> Iterator[dict]:
             "tool": _text(event, "tool"),
             "size": _number(event.get("size")),
             "pointer": _text(event, "pointer"),
+            "segment": _number(event.get("segment")),
             "points": len(points) if isinstance(points, list) else "",
             "x": _number(first[0]) if len(first) > 0 else _number(event.get("x")),
             "y": _number(first[1]) if len(first) > 1 else _number(event.get("y")),
@@ -576,11 +603,12 @@ def _readme(study: Study) -> str:
         *(f"  {name}: {meaning}" for name, meaning in EVENT_COLUMNS.items()),
         "",
         "events.jsonl: one JSON object per round in rounds.csv: study, participant, external_id,",
-        "  platform_study_id, platform_session_id, condition, exploration, practice,",
+        "  platform_study_id, platform_session_id, condition, pilot, exploration, practice,",
         "  attention_check, round_index, received_at (server time, UTC) and events, the",
         "  browser's log since the previous Classify: strokes (tool paint/erase, size in image",
         "  pixels, pointer mouse/pen/touch/keyboard, points [x, y, ms since the round began] in",
-        "  image pixels), undo, redo, clear, restore (a past round's mask), tool and fill",
+        "  image pixels), region (a Region tap: tool, segment = the superpixel id, pointer, x, y),",
+        "  undo, redo, clear, restore (a past round's mask), tool and fill",
         "  changes, classify, blur and focus of the window, hidden and visible (tab switches),",
         "  view (zoom and the view's top-left corner in image pixels, when a zoom or pan ends),",
         "  edit (rotate, flip_horizontal, flip_vertical, crop with its rectangle, reset, or",
@@ -604,6 +632,10 @@ def _readme(study: Study) -> str:
         *(f"  {name}: {meaning}" for name, meaning in IMAGE_COLUMNS.items()),
         "",
         "masks/: each round's mask as a PNG at the image's resolution, white = painted.",
+        "segments/: each image's superpixels (the Region tool's), a PNG at the image's",
+        "  resolution whose pixel's id is red + 256 × green (events.csv's segment).",
+        "",
+        *provenance.readme_lines(study),
         "",
         "Models: " + ", ".join(f"{n} = {registry.title_of(n)}" for n in _models_of(study)),
     ]
@@ -666,11 +698,13 @@ def write_study_zip(study: Study, out: IO[bytes]) -> None:
     places = _step_places(study, participants, entries)
     practice_pictures = {e.picture_id for e in entries if e.is_practice}
     round_counts: Counter = Counter()
-    checks = Counter(
+    answers = list(
         CheckAnswer.objects.filter(participant__in=participants).values_list(
-            "participant_id", "passed"
+            "participant_id", "passed", "covered", "outside"
         )
     )
+    checks = Counter((pk, passed) for pk, passed, _c, _o in answers)
+    fastest = _fastest_image(participants, places)
     attention: Counter = Counter()  # (participant id, "blur" or "hidden"): events
     with (
         # Level 1: brush logs are most of the bytes, and at the default level 6 deflating them
@@ -682,6 +716,7 @@ def write_study_zip(study: Study, out: IO[bytes]) -> None:
         tempfile.SpooledTemporaryFile(SPOOL_BYTES) as alignment_file,
     ):
         archive.writestr("README.txt", _readme(study).encode("utf-8", "backslashreplace"))
+        _add_description(archive, study, began)
         rounds_text = _utf8_text(rounds_file)
         rounds_csv = _csv_writer(rounds_text, ROUND_COLUMNS)
         events_text = _utf8_text(events_csv_file)
@@ -744,10 +779,68 @@ def write_study_zip(study: Study, out: IO[bytes]) -> None:
                     "rounds": round_counts[p.pk],
                     "checks_passed": checks[p.pk, True],
                     "checks_failed": checks[p.pk, False],
+                    **_check_shares(answers, p.pk),
+                    "duration_s": _seconds(p.finished_at, p.consented_at),
+                    "too_fast": _too_fast(study, fastest.get(p.pk)),
                 }
                 participants_csv.writerow({key: _inert(value) for key, value in row.items()})
             text.flush()
             text.detach()
+
+
+def _add_description(archive: zipfile.ZipFile, study: Study, began) -> None:
+    """What makes the ZIP self-describing: the study file, the app's version and models,
+    each image's superpixels (events' segment ids) and, where the study has a bonus rule,
+    bonus.csv."""
+    dumped = json.dumps(study_files.dump(study), indent=2, ensure_ascii=False) + "\n"
+    archive.writestr("study.json", dumped.encode("utf-8", "backslashreplace"))
+    manifest = provenance.manifest(study, began)
+    archive.writestr("provenance.json", json.dumps(manifest, indent=2) + "\n")
+    for entry in studies.steps_of(study):
+        if entry.picture.segments:
+            try:
+                with entry.picture.segments.open("rb") as source:
+                    archive.writestr(f"segments/{entry.picture_id}.png", source.read())
+            except FileNotFoundError:
+                pass  # made again on the next Region tap; the README says where ids come from
+    if provenance.has_bonus_rule(study):
+        text = io.StringIO()
+        writer = csv.writer(text, lineterminator="\n")
+        writer.writerows((_inert(pid), amount) for pid, amount in provenance.bonuses(study, began))
+        archive.writestr("bonus.csv", text.getvalue())
+
+
+def _fastest_image(participants: list[Participant], places: dict) -> dict:
+    """Per participant, the fewest seconds they spent on an image they moved on from (practice
+    and attention checks left out)."""
+    rows = Exploration.objects.filter(participant__in=participants).values_list(
+        "pk", "participant_id"
+    )
+    fastest: dict = {}
+    for pk, participant_id in rows:
+        place = places.get(pk)
+        if place is None or place.practice or place.check or place.seconds is None:
+            continue
+        fastest[participant_id] = min(place.seconds, fastest.get(participant_id, place.seconds))
+    return fastest
+
+
+def _too_fast(study: Study, fastest: float | None):
+    if not study.min_seconds_per_image:
+        return ""
+    return int(fastest is not None and fastest < study.min_seconds_per_image)
+
+
+def _check_shares(answers: list, participant_id) -> dict:
+    mine = [(covered, outside) for pk, _p, covered, outside in answers if pk == participant_id]
+    return {
+        "check_covered": min(c for c, _o in mine) if mine else "",
+        "check_outside": max(o for _c, o in mine) if mine else "",
+    }
+
+
+def _seconds(later, earlier):
+    return round((later - earlier).total_seconds(), 3) if later and earlier else ""
 
 
 def study_zip_file(study: Study) -> IO[bytes]:

@@ -9,7 +9,7 @@ from datetime import timedelta
 import numpy as np
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxValueValidator, RegexValidator
+from django.core.validators import MaxValueValidator, MinValueValidator, RegexValidator
 from django.db import models
 from django.utils import timezone
 
@@ -140,6 +140,32 @@ class Study(models.Model):
         validators=[MaxValueValidator(10_000)],
         help_text="New participants that one network address (an IPv6 /64) may start in this "
         "study; 0: no limit (e.g. a lab whose computers share one address).",
+    )
+    participants_per_condition = models.PositiveIntegerField(
+        default=0,
+        help_text="Places per condition (the whole study's, without conditions): finished plus "
+        "active participants. A full condition takes nobody more; once all are full, the study "
+        "closes itself and newcomers see that it is full. 0: no limit.",
+    )
+    min_seconds_per_image = models.PositiveIntegerField(
+        default=0,
+        help_text="Fewer seconds on an image than this flags the participant as too fast in "
+        "the export (too_fast); nobody is refused. 0: no flag.",
+    )
+    bonus_per_finished = models.DecimalField(
+        max_digits=6,
+        decimal_places=2,
+        default=0,
+        validators=[MinValueValidator(0)],
+        help_text="Bonus for each finished participant (the platform's currency); the export's "
+        "bonus.csv lists it for Prolific's bulk bonus. 0: none.",
+    )
+    bonus_per_passed_check = models.DecimalField(
+        max_digits=6,
+        decimal_places=2,
+        default=0,
+        validators=[MinValueValidator(0)],
+        help_text="Bonus for each attention check a finished participant passed. 0: none.",
     )
     # Consents so far, withdrawn ones included: the next participant's assignment_index.
     assignment_count = models.PositiveIntegerField(default=0, editable=False)
@@ -345,6 +371,9 @@ class Participant(models.Model):
     finished_at = models.DateTimeField(null=True, blank=True)
     screened_out_at = models.DateTimeField(null=True, blank=True)
     closing_answer = models.TextField(blank=True)
+    # A test run by staff (a preview link or `manage.py study_bots`): left out of the balance,
+    # the quotas and the dashboard's counts, and marked in every exported file.
+    pilot = models.BooleanField(default=False, db_index=True, editable=False)
 
     class Meta:
         ordering = ["-consented_at"]

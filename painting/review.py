@@ -129,18 +129,18 @@ def kept_maps(picture: Picture, explorations=None) -> Iterator[np.ndarray]:
         yield summed / count
 
 
-def kept_fraction_map(picture: Picture) -> tuple[np.ndarray, int]:
+def kept_fraction_map(picture: Picture, explorations=None) -> tuple[np.ndarray, int]:
     """Per pixel (at importance_map_size), how often people kept it unpainted: the mean over
-    explorations of each exploration's mean over its masked rounds. Returns the map and the
-    explorations counted."""
+    explorations (of `explorations` when given) of each exploration's mean over its masked
+    rounds. Returns the map and the explorations counted."""
     size = importance_map_size(picture)
-    total, explorations = np.zeros(size[::-1], np.float64), 0
-    for kept in kept_maps(picture):
+    total, counted = np.zeros(size[::-1], np.float64), 0
+    for kept in kept_maps(picture, explorations):
         total += kept
-        explorations += 1
-    if not explorations:
+        counted += 1
+    if not counted:
         return np.ones(size[::-1], np.float32), 0
-    return (total / explorations).astype(np.float32), explorations
+    return (total / counted).astype(np.float32), counted
 
 
 def _kept_at(name: str, size: tuple[int, int]) -> np.ndarray:
@@ -346,13 +346,17 @@ class RiseSummary:
     rows: list[RiseRow]  # means over the rounds
 
 
-def rise_summary(picture: Picture) -> RiseSummary | None:
-    """Mean RISE AUCs of the picture's analysed rounds (each round's own heatmap method)."""
+def rise_summary(picture: Picture, explorations=None) -> RiseSummary | None:
+    """Mean RISE AUCs of the picture's analysed rounds (of `explorations` when given; each
+    round's own heatmap method)."""
     analysed = Round.objects.filter(
         exploration__picture=picture,
         analysis_status=Round.AnalysisStatus.DONE,
         analysis__has_key="rise",
-    ).values_list("analysis__rise", flat=True)
+    )
+    if explorations is not None:
+        analysed = analysed.filter(exploration__in=explorations)
+    analysed = analysed.values_list("analysis__rise", flat=True)
     sums, count = {}, 0
     for rise in analysed.iterator(chunk_size=500):
         count += 1

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from urllib.parse import urlencode
+
 from django.conf import settings
 from django.contrib.admin.views.decorators import staff_member_required
 from django.db.models import Count
@@ -9,7 +11,7 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
-from . import export_jobs, review, selectors, storage
+from . import export_jobs, pilots, review, selectors, storage
 from .inference import methods
 from .models import Exploration, Picture, Study, StudyExport
 from .views import HtmxHttpRequest
@@ -33,27 +35,46 @@ def replay(request: HttpRequest, exploration_id):
 @staff_member_required
 @require_GET
 def image_summary(request: HttpRequest, picture_id):
+    """Everything people did with a photo, pooled over every exploration, or over one study
+    (?study=SLUG, or ?study=free for free play) and one of its conditions (&condition=NAME)."""
     picture = get_object_or_404(Picture, pk=picture_id)
+    pool = _pool_of(request, picture)
+    if isinstance(pool, HttpResponse):
+        return pool
     explorations = (
-        Exploration.objects.filter(picture=picture)
-        .select_related("participant")
+        pool.explorations.select_related("participant")
         .annotate(round_count=Count("rounds"))
         .order_by("-updated_at")
     )
     context = {
         "picture": picture,
+        "pool": pool,
+        "pool_query": urlencode(pool.query),
         "explorations": explorations,
-        "alignments": review.image_alignment(picture),
-        "rise": review.rise_summary(picture),
+        "alignments": review.image_alignment(picture, pool.explorations),
+        "rise": review.rise_summary(picture, pool.explorations),
     }
     return render(request, "painting/image_summary.html", context)
+
+
+def _pool_of(request: HttpRequest, picture: Picture):
+    """The pool the query asks for, or a 400 saying what is wrong with it."""
+    try:
+        return selectors.image_pool(
+            picture, request.GET.get("study", ""), request.GET.get("condition", "")
+        )
+    except selectors.PoolError as exc:
+        return HttpResponse(str(exc), status=400, content_type="text/plain; charset=utf-8")
 
 
 @staff_member_required
 @require_GET
 def importance_map(request: HttpRequest, picture_id):
     picture = get_object_or_404(Picture, pk=picture_id)
-    kept, _count = review.kept_fraction_map(picture)
+    pool = _pool_of(request, picture)
+    if isinstance(pool, HttpResponse):
+        return pool
+    kept, _count = review.kept_fraction_map(picture, pool.explorations)
     png = review.heatmap_png(kept, (picture.width, picture.height))
     response = HttpResponse(png, content_type="image/png")
     response["Cache-Control"] = "private, no-cache"
@@ -93,9 +114,21 @@ def study_dashboard(request: HtmxHttpRequest, slug: str):
     """Who started, finished, withdrew, per condition, and time and rounds per image: the page,
     or (its own poll, every few seconds) only its figures."""
     study = get_object_or_404(Study, slug=slug)
-    context = {"study": study, **selectors.study_dashboard(study)}
+    with_pilots = request.GET.get("pilots") == "1"
+    context = {"study": study, **selectors.study_dashboard(study, with_pilots)}
     template = DASHBOARD + "#dashboard" if request.htmx else DASHBOARD
     response = render(request, template, context)
+    response["Cache-Control"] = "private, no-store"
+    return response
+
+
+@staff_member_required
+@require_GET
+def study_preview(request: HttpRequest, slug: str):
+    """ "Preview as a participant": the study link with a new one-time pilot token (pilots.py).
+    Nothing is written until the consent."""
+    study = get_object_or_404(Study, slug=slug)
+    response = redirect(pilots.link_for(study))
     response["Cache-Control"] = "private, no-store"
     return response
 

@@ -202,12 +202,77 @@ class ImageFigures:
     median_seconds: float | None
 
 
-def _counts_by_condition(study: Study) -> list[ConditionCounts]:
+class PoolError(ValueError):
+    """A study or condition asked for that does not exist (a clear 400, never a 500)."""
+
+
+@dataclass(frozen=True)
+class ImagePool:
+    """The explorations of a photo that the image summary pools, and how to say which."""
+
+    explorations: QuerySet[Exploration]
+    label: str
+    study: str = ""  # "" all, "free" free play, else a study's slug
+    condition: str = ""  # a condition's name within the study, or "" for all of them
+    studies: tuple[tuple[str, str], ...] = ()  # (slug, name) of the studies that explored it
+    conditions: tuple[str, ...] = ()  # the chosen study's conditions
+
+    @property
+    def query(self) -> dict[str, str]:
+        return {k: v for k, v in (("study", self.study), ("condition", self.condition)) if v}
+
+
+FREE_PLAY = "free"
+
+
+def image_pool(picture: Picture, study: str = "", condition: str = "") -> ImagePool:
+    """The explorations of the picture in one study (and condition), in free play (outside
+    any study), or all of them (study ""). PoolError for a study or condition unknown here."""
+    explorations = Exploration.objects.filter(picture=picture)
+    studies = tuple(
+        Study.objects.filter(participants__explorations__picture=picture)
+        .distinct()
+        .order_by("name")
+        .values_list("slug", "name")
+    )
+    if not study:
+        if condition:
+            raise PoolError("Choose a study before a condition.")
+        label = "Every exploration of this photo: all studies, free play and conditions."
+        return ImagePool(explorations, label, studies=studies)
+    if study == FREE_PLAY:
+        if condition:
+            raise PoolError("Free play has no conditions.")
+        label = "Free play only (explorations outside any study)."
+        return ImagePool(explorations.filter(participant=None), label, study, studies=studies)
+    chosen = Study.objects.filter(slug=study[:100]).first()
+    if chosen is None:
+        raise PoolError(f"There is no study {study[:100]!r}.")
+    conditions = tuple(chosen.conditions.order_by("pk").values_list("name", flat=True))
+    explorations = explorations.filter(participant__study=chosen)
+    label = f"Study “{chosen.name}” only, all its conditions."
+    if condition and condition not in conditions:
+        # As the form sends it after another study was chosen: said, not refused.
+        label += f" (It has no condition “{condition[:64]}”.)"
+        condition = ""
+    if condition:
+        explorations = explorations.filter(participant__condition__name=condition)
+        label = f"Study “{chosen.name}”, condition “{condition}” only."
+    return ImagePool(explorations, label, study, condition, studies, conditions)
+
+
+def counted_participants(study: Study, with_pilots: bool = False):
+    """The study's participants the dashboard counts: pilots only when asked."""
+    participants = Participant.objects.filter(study=study)
+    return participants if with_pilots else participants.filter(pilot=False)
+
+
+def _counts_by_condition(study: Study, with_pilots: bool = False) -> list[ConditionCounts]:
     """Participants per condition, counted in the database. Started: opened an image (or
     finished); in progress: neither finished nor screened out."""
     explored = Exploration.objects.filter(participant=OuterRef("pk"))
     counted = (
-        Participant.objects.filter(study=study)
+        counted_participants(study, with_pilots)
         .annotate(explored=Exists(explored))
         .values("condition")
         .annotate(
@@ -221,7 +286,9 @@ def _counts_by_condition(study: Study) -> list[ConditionCounts]:
     by_condition = {row["condition"]: row for row in counted}
     checks = {
         row["participant__condition"]: row
-        for row in CheckAnswer.objects.filter(participant__study=study)
+        for row in CheckAnswer.objects.filter(
+            participant__in=counted_participants(study, with_pilots)
+        )
         .values("participant__condition")
         .annotate(
             n_passed=Count("pk", filter=Q(passed=True)),
@@ -255,10 +322,10 @@ def _counts_by_condition(study: Study) -> list[ConditionCounts]:
     return result
 
 
-def _image_figures(study: Study) -> list[ImageFigures]:
+def _image_figures(study: Study, with_pilots: bool = False) -> list[ImageFigures]:
     """Per image of the study: explorations and masked rounds (counted in the database), and
     the median time on the image over those who moved on from it (or finished)."""
-    participants = Participant.objects.filter(study=study)
+    participants = counted_participants(study, with_pilots)
     explorations = Exploration.objects.filter(participant__in=participants)
     made = dict(explorations.values_list("picture").annotate(n=Count("pk")).order_by())
     rounds = dict(
@@ -290,14 +357,17 @@ def _image_figures(study: Study) -> list[ImageFigures]:
     return figures
 
 
-def study_dashboard(study: Study) -> dict:
-    """What a researcher watches while a study runs."""
-    conditions = _counts_by_condition(study)
+def study_dashboard(study: Study, with_pilots: bool = False) -> dict:
+    """What a researcher watches while a study runs; pilots (pilots.py) counted only when
+    asked."""
+    conditions = _counts_by_condition(study, with_pilots)
     fields = [f.name for f in dataclasses.fields(ConditionCounts)][1:]
     total = ConditionCounts("all", *(sum(getattr(c, f) for c in conditions) for f in fields))
     return {
         "conditions": conditions,
         "total": total,
         "declined": study.declined_count,
-        "images": _image_figures(study),
+        "images": _image_figures(study, with_pilots),
+        "with_pilots": with_pilots,
+        "pilots": Participant.objects.filter(study=study, pilot=True).count(),
     }

@@ -55,6 +55,15 @@ class TooManyFromAddress(Exception):
     )
 
 
+class StudyFull(Exception):
+    """Every condition has as many participants as the study takes (participants_per_condition)."""
+
+    message = (
+        "This study is full: it has all the participants it needs. Thank you for your "
+        "interest! If you came from a recruiting platform, please return the study there."
+    )
+
+
 def new_code() -> str:
     """Eight characters with at least one letter: a code of digits only would be read back as
     a number from the export's CSV files."""
@@ -131,6 +140,7 @@ def consent(
     address: str = "",
     platform_study_id: str = "",
     platform_session_id: str = "",
+    pilot: bool = False,
 ) -> Participant:
     """The participant's record starts here, with the consent version they agreed to, a
     condition and an image order.
@@ -142,7 +152,9 @@ def consent(
     in, and the other returns it (oTree's get_existing_or_new_participant).
 
     A new participant is counted against their network `address` (TooManyFromAddress past
-    the study's max_consents_per_address) and numbered (assignment_index)."""
+    the study's max_consents_per_address) and numbered (assignment_index); StudyFull (and the
+    study closes) when every condition is full. A `pilot` (pilots.py) is none of that: it is
+    balanced among pilots only, and neither counted, numbered nor refused for a full study."""
     if existing := _existing(study, visitor, external_id):
         return _may_use(study, existing, visitor)
     try:
@@ -150,8 +162,9 @@ def consent(
             # The condition is picked in the transaction that inserts the participant, so
             # two consents at once cannot both take the same last free slot. Conditions are
             # locked before the study row, in the order withdraw() updates them.
-            condition = assign_condition(study)
-            _count_address(study, address)
+            condition = assign_condition(study, pilot=pilot)
+            if not pilot:
+                _count_address(study, address)
             return Participant.objects.create(
                 study=study,
                 code=new_code(),
@@ -161,9 +174,13 @@ def consent(
                 platform_session_id=platform_session_id,
                 consent_version=study.consent_version,
                 condition=condition,
-                assignment_index=_next_assignment_index(study),
+                assignment_index=None if pilot else _next_assignment_index(study),
                 order_seed=secrets.randbelow(2**31) if study.order == Study.Order.RANDOM else None,
+                pilot=pilot,
             )
+    except StudyFull:
+        Study.objects.filter(pk=study.pk).update(is_open=False)
+        raise
     except IntegrityError:
         existing = _existing(study, visitor, external_id)
         if existing is None:
@@ -216,25 +233,19 @@ def decline(study: Study) -> None:
     Study.objects.filter(pk=study.pk).update(declined_count=F("declined_count") + 1)
 
 
-def assign_condition(study: Study) -> Condition | None:
-    """A least-filled condition, ties broken at random; None for a study without conditions.
-
-    A condition's fill is its finished, screened-out and withdrawn participants plus those
-    active (their latest round, or their consent) within XAI_STUDY_SLOT_TIMEOUT_MINUTES: a
-    participant who left gives the slot back, as in psiTurk's get_random_condcount, but one
-    who withdrew or failed a check keeps it, as a finished one does, so that withdrawing the
-    participants of one condition cannot send the next people into it. Call it inside the
-    transaction that saves the participant: the condition rows are locked (SQLite's IMMEDIATE
-    transactions lock the whole database), so concurrent assignments count each other."""
-    conditions = list(Condition.objects.select_for_update().filter(study=study).order_by("pk"))
-    if not conditions:
-        return None
+def _slots(study: Study, pilot: bool) -> tuple[dict, dict]:
+    """Per condition pk (None: no condition), the participants holding a slot, for the balance
+    and for the quota. A slot is held by a finished, screened-out or withdrawn participant, or
+    one active (their latest round, or their consent) within XAI_STUDY_SLOT_TIMEOUT_MINUTES: a
+    participant who left gives it back, as in psiTurk's get_random_condcount. The quota counts
+    only the finished and the active (those who can still give data). Pilots count among
+    pilots only."""
     cutoff = timezone.now() - timedelta(minutes=settings.XAI_STUDY_SLOT_TIMEOUT_MINUTES)
     latest_round = Round.objects.filter(exploration__participant=OuterRef("pk")).order_by(
         "-created_at"
     )
     holding = (
-        Participant.objects.filter(study=study, condition__isnull=False)
+        Participant.objects.filter(study=study, pilot=pilot)
         .annotate(
             last_active=Coalesce(Subquery(latest_round.values("created_at")[:1]), "consented_at")
         )
@@ -244,10 +255,54 @@ def assign_condition(study: Study) -> Condition | None:
             | Q(last_active__gte=cutoff)
         )
     )
-    counts = dict(holding.values_list("condition").annotate(n=Count("pk")).order_by())
-    fill = {c.pk: counts.get(c.pk, 0) + c.withdrawn_count for c in conditions}
+    rows = (
+        holding.values_list("condition")
+        .annotate(n=Count("pk"), taken=Count("pk", filter=Q(screened_out_at__isnull=True)))
+        .order_by()
+    )
+    fill, taken = {}, {}
+    for condition, n, t in rows:
+        fill[condition], taken[condition] = n, t
+    return fill, taken
+
+
+def assign_condition(study: Study, *, pilot: bool = False) -> Condition | None:
+    """A least-filled condition that is not full, ties broken at random; None for a study
+    without conditions; StudyFull where every condition (or the study without any) has its
+    participants_per_condition.
+
+    A withdrawn or screened-out participant keeps their slot in the balance, as a finished
+    one does, so that withdrawing the participants of one condition cannot send the next
+    people into it (_slots). Call it inside the transaction that saves the participant: the
+    condition rows are locked (SQLite's IMMEDIATE transactions lock the whole database), so
+    concurrent assignments count each other."""
+    conditions = list(Condition.objects.select_for_update().filter(study=study).order_by("pk"))
+    quota = 0 if pilot else study.participants_per_condition
+    if not conditions and not quota:
+        return None
+    counts, taken = _slots(study, pilot)
+    if not conditions:
+        if quota and taken.get(None, 0) >= quota:
+            raise StudyFull
+        return None
+    withdrawn = {c.pk: 0 if pilot else c.withdrawn_count for c in conditions}
+    if quota:
+        conditions = [c for c in conditions if taken.get(c.pk, 0) < quota]
+        if not conditions:
+            raise StudyFull
+    fill = {c.pk: counts.get(c.pk, 0) + withdrawn[c.pk] for c in conditions}
     fewest = min(fill.values())
     return random.SystemRandom().choice([c for c in conditions if fill[c.pk] == fewest])
+
+
+def is_full(study: Study) -> bool:
+    """Whether a newcomer would find every condition full (read without locks)."""
+    quota = study.participants_per_condition
+    if not quota:
+        return False
+    _fill, taken = _slots(study, pilot=False)
+    names = list(study.conditions.values_list("pk", flat=True)) or [None]
+    return all(taken.get(pk, 0) >= quota for pk in names)
 
 
 def screen_out(participant: Participant) -> None:
@@ -652,7 +707,9 @@ def withdraw_participants(participants: QuerySet[Participant]) -> None:
     """Delete the participants as withdrawn: counted per study and condition first (the
     dashboard shows who withdrew, and assignment still counts their slots)."""
     with transaction.atomic():
-        rows = participants.values_list("study", "condition").annotate(n=Count("pk")).order_by()
+        # A pilot's withdrawal is not counted: pilots hold no slot of the real participants.
+        counted = participants.filter(pilot=False)
+        rows = counted.values_list("study", "condition").annotate(n=Count("pk")).order_by()
         for study_id, condition_id, n in rows:
             if condition_id is not None:
                 Condition.objects.filter(pk=condition_id).update(

@@ -9,6 +9,7 @@ transaction, so a bad file changes nothing."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from decimal import Decimal
 from pathlib import Path
 
 from django.conf import settings
@@ -41,6 +42,10 @@ STUDY_KEYS: dict[str, tuple[str, type, bool]] = {
     "min_screen_width": ("min_screen_width", int, False),
     "min_screen_height": ("min_screen_height", int, False),
     "screen_out_on_failed_check": ("screen_out_on_failed_check", bool, False),
+    "participants_per_condition": ("participants_per_condition", int, False),
+    "min_seconds_per_image": ("min_seconds_per_image", int, False),
+    "bonus_per_finished": ("bonus_per_finished", float, False),
+    "bonus_per_passed_check": ("bonus_per_passed_check", float, False),
     "is_open": ("is_open", bool, False),
     "completion_url": ("completion_url", str, False),
     "completion_code": ("completion_code", str, False),
@@ -82,12 +87,15 @@ class _Image:
 
 
 def _type_name(kind: type) -> str:
-    return {str: "a string", int: "a whole number", bool: "true or false", list: "a list"}[kind]
+    names = {str: "a string", int: "a whole number", float: "a number", bool: "true or false"}
+    return {**names, list: "a list"}[kind]
 
 
 def _is(value, kind: type) -> bool:
     if kind is int:
         return isinstance(value, int) and not isinstance(value, bool)
+    if kind is float:  # an amount: 1 and 1.5 both
+        return isinstance(value, int | float) and not isinstance(value, bool)
     return isinstance(value, kind)
 
 
@@ -257,8 +265,9 @@ def _check(data, base_dir: Path) -> tuple[Study, list[_Image], list[dict]]:
     existing = Study.objects.filter(slug=slug).first()
     study = existing or Study(slug=slug)
     defaults = Study()
-    for key, (field, _kind, _required) in STUDY_KEYS.items():
-        setattr(study, field, data.get(key, getattr(defaults, field)))
+    for key, (field, kind, _required) in STUDY_KEYS.items():
+        value = data.get(key, getattr(defaults, field))
+        setattr(study, field, Decimal(str(value)) if kind is float else value)
     try:
         study.full_clean(exclude=["created_at"])
     except ValidationError as exc:
@@ -335,6 +344,9 @@ def load(data, base_dir: Path | str = ".") -> tuple[Study, bool]:
 def dump(study: Study) -> dict:
     """The study as a file's data: load(dump(study)) gives the same study."""
     data = {key: getattr(study, field) for key, (field, _k, _r) in STUDY_KEYS.items()}
+    for key, (_field, kind, _r) in STUDY_KEYS.items():
+        if kind is float:  # a Decimal field: JSON has numbers only
+            data[key] = float(data[key])
     data["images"] = [
         _dumped_image(e) for e in study.images.select_related("picture").order_by("position", "pk")
     ]

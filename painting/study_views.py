@@ -10,7 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from . import ratelimit, studies
+from . import pilots, ratelimit, studies
 from .forms import ClosingForm, PlatformIdsForm, first_error
 from .models import Participant, Study
 from .views import PROOF_KEY, exploration_url, has_proof, participant_session_key, visitor_id
@@ -121,9 +121,12 @@ def _bad_link(request: HttpRequest, study: Study, form: PlatformIdsForm):
     return _refused(request, study, message, 400, final=True)
 
 
-def _screened_out(request: HttpRequest, study: Study, *, declined: bool = False):
-    """To the study's screened-out URL with its code, or a page saying so where it has none."""
-    if url := studies.screened_out_url(study):
+def _screened_out(
+    request: HttpRequest, study: Study, *, declined: bool = False, pilot: bool = False
+):
+    """To the study's screened-out URL with its code, or a page saying so where it has none
+    (or for a pilot, who has no submission on the platform)."""
+    if (url := studies.screened_out_url(study)) and not pilot:
         return redirect(url)
     context = {"study": study, "declined": declined}
     return render(request, "painting/study_screened_out.html", context)
@@ -143,11 +146,32 @@ def _go_on(request: HttpRequest, participant: Participant) -> HttpResponse:
     """Where the participant left off: the first image not done yet, or Finish."""
     study = participant.study
     if participant.screened_out_at:
-        return _screened_out(request, study)
+        return _screened_out(request, study, pilot=participant.pilot)
     step = studies.resume_step(participant)
     if participant.finished_at or step > studies.image_count(study):
         return redirect("painting:study-finish", slug=study.slug)
     return redirect("painting:study-step", slug=study.slug, step=step)
+
+
+def _full(request: HttpRequest, study: Study):
+    """The study has all its participants: nothing is counted or stored."""
+    context = {"study": study, "message": studies.StudyFull.message, "final": True, "full": True}
+    return render(request, "painting/study_refused.html", context)
+
+
+def _pilot(request: HttpRequest, study: Study, ids: dict):
+    """A pilot link's signed ?pilot= token (pilots.py): (the pilot's external id, "" for a
+    participant's link; the hidden fields to carry on; a refusal or None). A pilot may try a
+    closed or full study: that is what a pilot is for."""
+    token = (request.POST if request.method == "POST" else request.GET).get(pilots.PARAMETER)
+    if not token:
+        return "", ids, None
+    try:
+        pilot_id = pilots.external_id_of(study, token)
+        pilots.pilot_of(study, pilot_id, visitor_id(request))
+    except (pilots.BadPilotLink, pilots.UsedPilotLink) as exc:
+        return "", ids, _refused(request, study, exc.message, 403, final=True)
+    return pilot_id, {**ids, pilots.PARAMETER: token}, None
 
 
 @require_GET
@@ -170,9 +194,14 @@ def consent_page(request: HttpRequest, slug: str):
     if returning:
         _attach(request, study, returning)
         return _go_on(request, returning)
-    if not study.is_open:
+    pilot_id, ids, refused = _pilot(request, study, form.hidden())
+    if refused:
+        return refused
+    if not pilot_id and (not study.is_open or studies.is_full(study)):
+        if study.participants_per_condition:
+            return _full(request, study)
         raise Http404
-    context = {"study": study, "ids": form.hidden()}
+    context = {"study": study, "ids": ids, "pilot": bool(pilot_id)}
     response = render(request, "painting/study_consent.html", context)
     return _may_send_to(response, studies.screened_out_url(study))
 
@@ -182,25 +211,32 @@ def consent(request: HttpRequest, slug: str):
     study = get_object_or_404(Study, slug=slug)
     if participant := _session_participant(request, study):
         return _go_on(request, participant)
-    if not study.is_open:
-        raise Http404
     form = PlatformIdsForm(request.POST)
     if not form.is_valid():
         return _bad_link(request, study, form)
+    pilot_id, ids, refused = _pilot(request, study, form.hidden())
+    if refused:
+        return refused
+    if not study.is_open and not pilot_id:
+        if study.participants_per_condition:
+            return _full(request, study)
+        raise Http404
     # A new participant (or a counted decline) from an unknown browser: bounded per address,
-    # as new explorations are, so a script cannot fill a study with participants.
-    if refused := ratelimit.refusal(request, "explore", ""):
+    # as new explorations are, so a script cannot fill a study with participants. (A pilot
+    # link is its own bound: each makes one participant, and only staff make them.)
+    if not pilot_id and (refused := ratelimit.refusal(request, "explore", "")):
         return HttpResponse(refused, status=429, content_type="text/plain; charset=utf-8")
     if request.POST.get("decline"):
-        studies.decline(study)
+        if not pilot_id:
+            studies.decline(study)
         return _screened_out(request, study, declined=True)
     if not request.POST.get("agree"):
-        context = {"study": study, "ids": form.hidden(), "error": True}
+        context = {"study": study, "ids": ids, "pilot": bool(pilot_id), "error": True}
         response = render(request, "painting/study_consent.html", context, status=400)
         return _may_send_to(response, studies.screened_out_url(study))
     width, height = request.POST.get("screen_width"), request.POST.get("screen_height")
     if problem := studies.screen_problem(study, width, height):
-        context = {"study": study, "ids": form.hidden(), "screen_error": problem}
+        context = {"study": study, "ids": ids, "pilot": bool(pilot_id), "screen_error": problem}
         response = render(request, "painting/study_consent.html", context, status=400)
         return _may_send_to(response, studies.screened_out_url(study))
     try:
@@ -208,10 +244,13 @@ def consent(request: HttpRequest, slug: str):
             study,
             visitor=visitor_id(request, create=True),
             address=ratelimit.client_address(request),
-            **form.ids(),
+            **{**form.ids(), **({"external_id": pilot_id} if pilot_id else {})},
+            pilot=bool(pilot_id),
         )
     except studies.AlreadyTookPart:
         return _took_part(request, study, form.hidden())
+    except studies.StudyFull:
+        return _full(request, study)
     except studies.TooManyFromAddress as exc:
         return _refused(request, study, exc.message, 403, final=True)
     _attach(request, study, participant)
@@ -261,7 +300,7 @@ def finish(request: HttpRequest, slug: str):
     study = get_object_or_404(Study, slug=slug)
     participant = _get_participant_for(request, study)
     if participant.screened_out_at:
-        return _screened_out(request, study)
+        return _screened_out(request, study, pilot=participant.pilot)
     finish_step = studies.image_count(study) + 1
     if not participant.finished_at and (refused := _not_yet(request, participant, finish_step)):
         return refused
@@ -280,7 +319,8 @@ def finish(request: HttpRequest, slug: str):
             return _may_send_to(response, studies.completion_url(study))
         if not studies.finish(participant, form.cleaned_data["answer"]):
             return _already_finished(request, context)  # a second submit raced the first
-    if participant.finished_at and (url := studies.completion_url(study)):
+    # A pilot (pilots.py) has no submission on the platform: it stays here, with its code.
+    if participant.finished_at and not participant.pilot and (url := studies.completion_url(study)):
         return redirect(url)
     response = render(request, "painting/study_finish.html", context)
     return _may_send_to(response, studies.completion_url(study))

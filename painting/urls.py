@@ -17,6 +17,7 @@ urlpatterns = [
         name="image-explanation",
     ),
     path("review/studies/<slug:slug>/", review_views.study_dashboard, name="study-dashboard"),
+    path("review/studies/<slug:slug>/preview/", review_views.study_preview, name="study-preview"),
     path("review/studies/<slug:slug>/exports/", review_views.study_exports, name="study-exports"),
     path(
         "review/exports/<uuid:export_id>/download/",
