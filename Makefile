@@ -42,7 +42,8 @@ POSTGRES_TESTS := tests/test_concurrency.py tests/test_services.py tests/test_pi
 	tests/test_views_classify.py tests/test_views_round.py tests/test_review.py tests/test_worker.py \
 	tests/test_failures.py::test_a_worker_killed_mid_task_loses_no_round \
 	tests/test_health.py tests/test_processes.py tests/test_deploy.py \
-	tests/test_study_checks.py tests/test_views_late_events.py tests/test_live_rounds.py tests/test_regions.py
+	tests/test_study_checks.py tests/test_views_late_events.py tests/test_live_rounds.py tests/test_regions.py \
+	tests/test_study_guards.py tests/test_pilots.py tests/test_brush_logs.py tests/test_export_jobs.py
 ON_POSTGRES := $(PY) -m tests.postgres -- $(VENV)/bin/pytest $(POSTGRES_TESTS)
 
 test: venv system

@@ -7,7 +7,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('painting', '0017_study_export'),
+        ('painting', '0018_round_log_size'),
     ]
 
     operations = [
