@@ -20,7 +20,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from PIL import Image
 
-from . import services
+from . import selectors, services
 from .masking import Fill
 from .models import (
     AddressTally,
@@ -312,34 +312,6 @@ def screen_out(participant: Participant) -> None:
 # --- Statuses, as a platform names them ----------------------------------------------------
 
 
-def last_active_expression():
-    """A participant's latest activity, for annotate(): their latest round, else their latest
-    opening of an image, else their consent."""
-    latest_round = Round.objects.filter(exploration__participant=OuterRef("pk")).order_by(
-        "-created_at"
-    )
-    latest_opening = Exploration.objects.filter(participant=OuterRef("pk")).order_by(
-        "-created_at"
-    )
-    return Coalesce(
-        Subquery(latest_round.values("created_at")[:1]),
-        Subquery(latest_opening.values("created_at")[:1]),
-        "consented_at",
-    )
-
-
-def timed_out_filter(study: Study, now=None) -> Q:
-    """On participants annotated with last_active: never finished (nor screened out, nor
-    returned), and the study's time limit passed since consent, or no activity for
-    XAI_STUDY_SLOT_TIMEOUT_MINUTES."""
-    now = now or timezone.now()
-    stale = Q(last_active__lt=now - timedelta(minutes=settings.XAI_STUDY_SLOT_TIMEOUT_MINUTES))
-    if study.time_limit_s:
-        stale |= Q(consented_at__lte=now - timedelta(seconds=study.time_limit_s))
-    ongoing = Q(finished_at__isnull=True, screened_out_at__isnull=True, returned_at__isnull=True)
-    return ongoing & stale
-
-
 def status_of(participant: Participant) -> str:
     """consented (no image opened yet), in progress, finished, screened out, returned (the
     platform says so) or timed out (timed_out_filter). A withdrawn participant has no row."""
@@ -350,11 +322,19 @@ def status_of(participant: Participant) -> str:
     if participant.returned_at:
         return "returned"
     annotated = Participant.objects.filter(pk=participant.pk).annotate(
-        last_active=last_active_expression()
+        last_active=selectors.last_active_expression()
     )
-    if annotated.filter(timed_out_filter(participant.study)).exists():
+    if annotated.filter(selectors.timed_out_filter(participant.study)).exists():
         return "timed out"
     return "in progress" if participant.explorations.exists() else "consented"
+
+
+def too_fast(study: Study, seconds: float | None) -> int | None:
+    """1 for a time on an image below the study's min_seconds_per_image (a speeder: flagged in
+    the export, never refused), 0 for one not below; None where unknown or no minimum."""
+    if seconds is None or not study.min_seconds_per_image:
+        return None
+    return int(seconds < study.min_seconds_per_image)
 
 
 def mark_returned(participants: QuerySet[Participant]) -> int:
