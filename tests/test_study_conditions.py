@@ -289,6 +289,8 @@ def test_staff_set_up_conditions_practice_and_the_platform_in_admin(staff, galle
         "min_screen_width": "0",
         "min_screen_height": "0",
         "max_consents_per_address": "3",
+        "screen_out_after_failed_checks": "2",
+        "min_seconds_per_image": "0",
         "order": "random",
         "allow_resume_elsewhere": "on",
         "completion_url": "https://app.prolific.com/submissions/complete",
