@@ -193,7 +193,7 @@ class StudyImage(models.Model):
     check_instruction = models.CharField(
         max_length=300,
         blank=True,
-        default="Cover the red square with paint; stay inside its dashed frame. Then press "
+        default="Cover the red square with paint; stay inside its red dashed frame. Then press "
         "Classify.",
     )
     check_left = models.FloatField(

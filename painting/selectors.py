@@ -200,9 +200,7 @@ def last_active_expression():
     latest_round = Round.objects.filter(exploration__participant=OuterRef("pk")).order_by(
         "-created_at"
     )
-    latest_opening = Exploration.objects.filter(participant=OuterRef("pk")).order_by(
-        "-created_at"
-    )
+    latest_opening = Exploration.objects.filter(participant=OuterRef("pk")).order_by("-created_at")
     return Coalesce(
         Subquery(latest_round.values("created_at")[:1]),
         Subquery(latest_opening.values("created_at")[:1]),

@@ -628,7 +628,7 @@ class CheckNotPainted(Exception):
 
     message = (
         "Nothing is painted yet, so there is no answer to record. Cover the red square with "
-        "paint (stay inside its dashed frame), then press Classify."
+        "paint (stay inside its red dashed frame), then press Classify."
     )
 
 
@@ -636,7 +636,7 @@ def check_rule(entry: StudyImage) -> str:
     """What counts as a pass, in the participant's words."""
     return (
         f"What counts: at least {entry.check_min_covered:.0%} of the red square covered, and no "
-        "paint outside the dashed frame around it."
+        "paint outside the red dashed frame around it."
     )
 
 
@@ -775,9 +775,10 @@ def _id_key(study: Study, external_id: str) -> str:
 
 def has_withdrawn(study: Study, external_id: str) -> bool:
     """Whether the participant of this platform id withdrew (their link says so)."""
-    return bool(external_id) and WithdrawnId.objects.filter(
-        study=study, id_key=_id_key(study, external_id)
-    ).exists()
+    return (
+        bool(external_id)
+        and WithdrawnId.objects.filter(study=study, id_key=_id_key(study, external_id)).exists()
+    )
 
 
 def withdraw(participant: Participant) -> None:

@@ -193,9 +193,7 @@ def consent_page(request: HttpRequest, slug: str):
     if problem := _link_problem(request, study, form):
         return problem
     try:
-        returning = studies.participant_of_link(
-            study, form.external_id, visitor_id(request)
-        )
+        returning = studies.participant_of_link(study, form.external_id, visitor_id(request))
     except studies.AlreadyTookPart:
         return _took_part(request, study, form.hidden())
     if returning:

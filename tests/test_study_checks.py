@@ -88,7 +88,7 @@ def test_a_square_must_lie_inside_the_image_and_a_check_is_no_practice():
 def test_the_check_page_marks_the_square_and_next_waits_for_the_answer(gallery, on_commit):
     study, browser, check = at_the_check(gallery, on_commit)
     page = browser.get(f"/e/{check.pk}/").content.decode()
-    assert "Cover the red square with paint; stay inside its dashed frame." in page
+    assert "Cover the red square with paint; stay inside its red dashed frame." in page
     assert "What counts: at least 80% of the red square covered" in page
     assert 'data-check-target="0.3500 0.3500 0.3000 0.3000"' in page
     frame = StudyImage(is_attention_check=True).check_frame(*SIZE)

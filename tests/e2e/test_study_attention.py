@@ -102,7 +102,7 @@ def test_a_check_is_answered_and_late_events_reach_the_export(
     # The check: the square is drawn over the image, with the instruction; Finish waits.
     expect(page.locator("#result.done")).to_be_visible(timeout=30_000)
     instruction = (
-        "Cover the red square with paint; stay inside its dashed frame. Then press Classify."
+        "Cover the red square with paint; stay inside its red dashed frame. Then press Classify."
     )
     expect(page.locator("[data-check-instruction]")).to_have_text(instruction)
     expect(page.locator("#result .hint")).to_have_text(instruction)  # not the usual hint

@@ -121,7 +121,7 @@ def test_a_check_shows_its_frame_and_an_empty_classify_gets_a_message(
         context = browser.new_context(**options)
         page = context.new_page()
         consent(page, f"{live_server.url}/study/{study.slug}/?PROLIFIC_PID=C-{number}")
-        expect(page.locator("[data-check-rule]")).to_contain_text("no paint outside the dashed")
+        expect(page.locator("[data-check-rule]")).to_contain_text("no paint outside the red dashed")
         frame = page.locator(".check-frame").bounding_box()
         square = page.locator(".check-target").bounding_box()
         assert frame["x"] < square["x"] and frame["width"] > square["width"] + 4
