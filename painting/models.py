@@ -131,8 +131,9 @@ class Study(models.Model):
     withdrawn_count = models.PositiveIntegerField(default=0, editable=False)
     screen_out_on_failed_check = models.BooleanField(
         default=False,
-        help_text="A participant who fails an attention check is screened out at once (their "
-        "data deleted, sent to the screened-out URL); off: the failure is only recorded.",
+        help_text="Screen out participants who fail attention checks, at the number below (their "
+        "data but the checks' deleted, sent to the screened-out URL); off: failures are only "
+        "recorded.",
     )
     screen_out_after_failed_checks = models.PositiveSmallIntegerField(
         default=2,
