@@ -225,3 +225,27 @@ def test_rows_of_an_image_done_too_fast_are_flagged_in_the_export(gallery, on_co
     exports.write_study_zip(study, out)
     rows = read_csv(zipfile.ZipFile(out), "rounds.csv")
     assert {r["too_fast"] for r in rows} == {""}
+
+
+# --- Item 5: returned, as the platform says -------------------------------------------------
+
+
+def test_staff_mark_a_participant_returned_and_its_slot_is_given_back(gallery, staff):
+    from painting import studies
+
+    study = make_study(gallery, conditions=[{"name": "x"}, {"name": "y"}])
+    first, second = (studies.consent(study, visitor=v) for v in ("v1", "v2"))
+    assert first.condition != second.condition  # one each
+    answer = staff.post(
+        "/admin/painting/participant/",
+        {"action": "mark_returned", "_selected_action": [str(first.pk)]},
+    )
+    assert answer.status_code == 302
+    first.refresh_from_db()
+    assert first.returned_at and first.status == "returned"
+    assert "returned" in staff.get("/admin/painting/participant/").text
+    # Each newcomer takes the returned one's condition, the least filled: it held no slot.
+    for n in range(5):
+        newcomer = studies.consent(study, visitor=f"new-{n}")
+        assert newcomer.condition == first.condition
+        studies.mark_returned(Participant.objects.filter(pk=newcomer.pk))
