@@ -147,3 +147,33 @@ def test_a_check_shows_its_frame_and_an_empty_classify_gets_a_message(
         answer = CheckAnswer.objects.get(participant__external_id=f"C-{number}")
         assert answer.passed and answer.outside > 0, (answer.covered, answer.outside)
         context.close()
+
+
+def test_a_test_link_and_the_study_time_up_get_clear_pages(live_server, gallery, browser):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    study = make_study(gallery, allow_missing_id=False, time_limit_s=60)
+    for number, options in enumerate(
+        (PHONE, {"viewport": {"width": 1280, "height": 900}, "has_touch": True})
+    ):
+        context = browser.new_context(**options)
+        page = context.new_page()
+        page.goto(f"{live_server.url}/study/{study.slug}/?PROLIFIC_PID={{{{%PROLIFIC_PID%}}}}")
+        expect(page.get_by_text("it is a test link")).to_be_visible()
+        expect(page.get_by_label("I have read the above")).to_have_count(0)
+        shot(page, "test-link")
+        assert not Participant.objects.filter(external_id__contains="%").exists()
+
+        page.goto(f"{live_server.url}/study/{study.slug}/?PROLIFIC_PID=T-{number}")
+        page.get_by_label("I have read the above").check()
+        page.get_by_role("button", name="Start").click()
+        Participant.objects.filter(external_id=f"T-{number}").update(
+            consented_at=timezone.now() - timedelta(seconds=61)
+        )
+        page.reload()  # the explore page sends them to Finish, which says why
+        expect(page.get_by_text("The time for this study is up, so it ends here")).to_be_visible()
+        expect(page.get_by_role("button", name="Finish")).to_be_visible()
+        shot(page, "study-time-up")
+        context.close()
