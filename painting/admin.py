@@ -329,6 +329,13 @@ def withdraw_participants(modeladmin, request, queryset):
     modeladmin.message_user(request, f"Withdrew {count} participant(s); their data is deleted.")
 
 
+@admin.action(description="Mark as returned (the platform says they returned their submission)")
+def mark_returned(modeladmin, request, queryset):
+    """Prolific's "returned": recorded, and their condition's slot is given back."""
+    count = studies.mark_returned(queryset)
+    modeladmin.message_user(request, f"Marked {count} participant(s) as returned.")
+
+
 @admin.register(Participant)
 class ParticipantAdmin(ReadOnlyAdmin):
     list_display = [
@@ -345,7 +352,7 @@ class ParticipantAdmin(ReadOnlyAdmin):
         "pilot",
     ]
     inlines = [CheckAnswerInline]
-    actions = [withdraw_participants]
+    actions = [withdraw_participants, mark_returned]
 
     def get_queryset(self, request):
         return (

@@ -99,6 +99,9 @@ ROUND_COLUMNS = {
     "time_on_step_s": "seconds from the first opening of this image to the first opening of the"
     " participant's next image (or their finish); empty while they are still on it. The same"
     " on every row of the image",
+    "too_fast": "1 when time_on_step_s is below the study's min_seconds_per_image (a speeder;"
+    " flagged, never refused), 0 when not; empty where the time is unknown or the study sets no"
+    " minimum. The same on every row of the image",
     "client_latency_ms": "Classify click to result on screen, measured in the browser",
     "server_latency_ms": "round saved to result recorded, measured on the server",
     "queue_ms": "round saved to a worker starting on it (waiting in the queue), on the server",
@@ -177,7 +180,11 @@ IMAGE_COLUMNS = {
 PARTICIPANT_COLUMNS = {
     "participant": "anonymous participant code",
     **PARTICIPANT_KEYS,
-    "status": "finished, in progress, or screened out (a failed check: no other data kept)",
+    "status": "consented (no image opened yet), in progress, finished, screened out (failed the"
+    " study's number of attention checks: only their check answers and check rounds kept),"
+    " returned (the platform says they returned their submission; marked in admin), or timed"
+    " out (never finished, and the study's time limit passed or nothing happened for"
+    " XAI_STUDY_SLOT_TIMEOUT_MINUTES). Withdrawn participants have no rows",
     "assignment_index": "the participant's consent was the study's n-th (1-based), counted in the"
     " transaction that assigned the condition: the order the balanced randomisation saw (each"
     " took a least-filled condition, ties broken at random); gaps are participants who"
@@ -189,6 +196,7 @@ PARTICIPANT_COLUMNS = {
     "consented_at": "time of consent (UTC)",
     "finished_at": "time the participant finished (UTC), empty if they did not",
     "screened_out_at": "time the participant was screened out (UTC), empty if not",
+    "returned_at": "time the submission was marked returned (UTC), empty if not",
     "closing_answer": "answer to the closing question",
     "blur_events": "times the browser window lost the focus, over the rounds in this export"
     " (practice included; those after an image's last Classify too, where the browser sent"
@@ -374,6 +382,7 @@ def _round_row(
         "ms_since_step_start": _ms(round_.created_at, exploration.created_at),
         "ms_since_previous_round": _ms(round_.created_at, previous and previous.created_at),
         "time_on_step_s": _num(place.seconds),
+        "too_fast": _num(studies.too_fast(study, place.seconds)),
         "client_latency_ms": _num(round_.client_latency_ms),
         "server_latency_ms": round(round_.server_ms, 1) if round_.finished_at else "",
         "queue_ms": _ms(round_.started_at, round_.created_at),
@@ -773,6 +782,7 @@ def write_study_zip(study: Study, out: IO[bytes]) -> None:
                     "consented_at": _iso(p.consented_at),
                     "finished_at": _iso(p.finished_at),
                     "screened_out_at": _iso(p.screened_out_at),
+                    "returned_at": _iso(p.returned_at),
                     "closing_answer": p.closing_answer,
                     "blur_events": attention[p.pk, "blur"],
                     "hidden_events": attention[p.pk, "hidden"],

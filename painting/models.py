@@ -132,8 +132,28 @@ class Study(models.Model):
     withdrawn_count = models.PositiveIntegerField(default=0, editable=False)
     screen_out_on_failed_check = models.BooleanField(
         default=False,
-        help_text="A participant who fails an attention check is screened out at once (their "
-        "data deleted, sent to the screened-out URL); off: the failure is only recorded.",
+        help_text="Screen out participants who fail attention checks, at the number below (their "
+        "data but the checks' deleted, sent to the screened-out URL); off: failures are only "
+        "recorded.",
+    )
+    screen_out_after_failed_checks = models.PositiveSmallIntegerField(
+        default=2,
+        validators=[MaxValueValidator(100)],
+        help_text="With the switch above on: the participant is screened out at this many failed "
+        "attention checks (Prolific allows rejecting only for two); fewer are only recorded, "
+        "and the participant goes on. 0: never screened out.",
+    )
+    allow_missing_id = models.BooleanField(
+        default=False,
+        help_text="Take people whose link carries no participant id (PROLIFIC_PID or pid, or "
+        "still the platform's {{%PROLIFIC_PID%}} placeholder): each browser becomes a "
+        "participant with a generated id. Off: such a link is refused, nothing stored.",
+    )
+    min_seconds_per_image = models.PositiveIntegerField(
+        default=0,
+        validators=[MaxValueValidator(24 * 3600)],
+        help_text="Seconds on an image below which its rows are flagged too_fast in the export "
+        "(never refused). 0: no flag.",
     )
     max_consents_per_address = models.PositiveSmallIntegerField(
         default=default_consents_per_address,
@@ -146,11 +166,6 @@ class Study(models.Model):
         help_text="Places per condition (the whole study's, without conditions): finished plus "
         "active participants. A full condition takes nobody more; once all are full, the study "
         "closes itself and newcomers see that it is full. 0: no limit.",
-    )
-    min_seconds_per_image = models.PositiveIntegerField(
-        default=0,
-        help_text="Fewer seconds on an image than this flags the participant as too fast in "
-        "the export (too_fast); nobody is refused. 0: no flag.",
     )
     bonus_per_finished = models.DecimalField(
         max_digits=6,
@@ -199,7 +214,10 @@ class StudyImage(models.Model):
         "participant's first Classify is judged against it.",
     )
     check_instruction = models.CharField(
-        max_length=300, blank=True, default="Paint over the red square, then press Classify."
+        max_length=300,
+        blank=True,
+        default="Cover the red square with paint; stay inside its red dashed frame. Then press "
+        "Classify.",
     )
     check_left = models.FloatField(
         default=0.35, validators=[_fraction], help_text="Left edge, as a share of the width."
@@ -244,6 +262,22 @@ class StudyImage(models.Model):
             raise ValidationError("The attention check's square needs a width and a height.")
         if self.check_left + self.check_width > 1 or self.check_top + self.check_height > 1:
             raise ValidationError("The attention check's square must lie inside the image.")
+
+    # The dashed frame around the square: paint inside it never fails the outside threshold,
+    # as the ring between square and frame holds this share of the paint allowed outside.
+    FRAME_SHARE = 0.8
+
+    def check_frame(self, width: int, height: int) -> tuple[float, float, float, float]:
+        """The frame a participant may paint up to, as shares of the image: (left, top, width,
+        height). Its margin m (pixels) solves (w + 2m)(h + 2m) - wh = FRAME_SHARE × allowed,
+        the allowed being check_max_outside of the image outside the square."""
+        x0, y0, x1, y1 = self.check_box(width, height)
+        w, h = x1 - x0, y1 - y0
+        allowed = self.FRAME_SHARE * self.check_max_outside * (width * height - w * h)
+        margin = (-(w + h) + ((w + h) ** 2 + 4 * allowed) ** 0.5) / 4
+        left, top = max(0.0, x0 - margin), max(0.0, y0 - margin)
+        right, bottom = min(width, x1 + margin), min(height, y1 + margin)
+        return left / width, top / height, (right - left) / width, (bottom - top) / height
 
     def check_box(self, width: int, height: int) -> tuple[int, int, int, int]:
         """The marked region in pixels of a width × height image: (x0, y0, x1, y1), x1 and y1
@@ -370,6 +404,8 @@ class Participant(models.Model):
     consented_at = models.DateTimeField(default=timezone.now)
     finished_at = models.DateTimeField(null=True, blank=True)
     screened_out_at = models.DateTimeField(null=True, blank=True)
+    # The platform says they returned their submission (an admin action records it).
+    returned_at = models.DateTimeField(null=True, blank=True)
     closing_answer = models.TextField(blank=True)
     # A test run by staff (a preview link or `manage.py study_bots`): left out of the balance,
     # the quotas and the dashboard's counts, and marked in every exported file.
@@ -396,9 +432,25 @@ class Participant(models.Model):
 
     @property
     def status(self) -> str:
-        if self.screened_out_at:
-            return "screened out"
-        return "finished" if self.finished_at else "in progress"
+        """consented, in progress, finished, screened out, returned or timed out (a withdrawn
+        participant has no row): studies.status_of says which."""
+        from .studies import status_of
+
+        return status_of(self)
+
+
+class WithdrawnId(models.Model):
+    """A platform id whose participant withdrew, as a keyed hash (like AddressTally's): the
+    same link then says "you withdrew" and never asks for consent again."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="+")
+    id_key = models.CharField(max_length=64)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["study", "id_key"], name="one_withdrawn_id")]
+
+    def __str__(self) -> str:
+        return "a withdrawn participant id"
 
 
 class AddressTally(models.Model):

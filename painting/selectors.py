@@ -9,6 +9,7 @@ from datetime import timedelta
 
 from django.conf import settings
 from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.utils import timezone
 
 from . import review
@@ -187,8 +188,36 @@ class ConditionCounts:
     finished: int
     withdrawn: int
     screened_out: int
+    returned: int
+    timed_out: int
     checks_passed: int  # attention checks answered, by participants of the condition
     checks_failed: int
+
+
+def last_active_expression():
+    """A participant's latest activity, for annotate(): their latest round, else their latest
+    opening of an image, else their consent."""
+    latest_round = Round.objects.filter(exploration__participant=OuterRef("pk")).order_by(
+        "-created_at"
+    )
+    latest_opening = Exploration.objects.filter(participant=OuterRef("pk")).order_by("-created_at")
+    return Coalesce(
+        Subquery(latest_round.values("created_at")[:1]),
+        Subquery(latest_opening.values("created_at")[:1]),
+        "consented_at",
+    )
+
+
+def timed_out_filter(study: Study, now=None) -> Q:
+    """On participants annotated with last_active: never finished (nor screened out, nor
+    returned), and the study's time limit passed since consent, or no activity for
+    XAI_STUDY_SLOT_TIMEOUT_MINUTES."""
+    now = now or timezone.now()
+    stale = Q(last_active__lt=now - timedelta(minutes=settings.XAI_STUDY_SLOT_TIMEOUT_MINUTES))
+    if study.time_limit_s:
+        stale |= Q(consented_at__lte=now - timedelta(seconds=study.time_limit_s))
+    ongoing = Q(finished_at__isnull=True, screened_out_at__isnull=True, returned_at__isnull=True)
+    return ongoing & stale
 
 
 @dataclass(frozen=True)
@@ -269,17 +298,28 @@ def counted_participants(study: Study, with_pilots: bool = False):
 
 def _counts_by_condition(study: Study, with_pilots: bool = False) -> list[ConditionCounts]:
     """Participants per condition, counted in the database. Started: opened an image (or
-    finished); in progress: neither finished nor screened out."""
+    finished, or was screened out); returned and timed out as studies.status_of says; in
+    progress: none of finished, screened out, returned, timed out."""
     explored = Exploration.objects.filter(participant=OuterRef("pk"))
     counted = (
         counted_participants(study, with_pilots)
-        .annotate(explored=Exists(explored))
+        .annotate(explored=Exists(explored), last_active=last_active_expression())
         .values("condition")
         .annotate(
             consented=Count("pk"),
-            started=Count("pk", filter=Q(explored=True) | Q(finished_at__isnull=False)),
+            started=Count(
+                "pk",
+                filter=Q(explored=True)
+                | Q(finished_at__isnull=False)
+                | Q(screened_out_at__isnull=False),
+            ),
             finished=Count("pk", filter=Q(finished_at__isnull=False)),
             screened_out=Count("pk", filter=Q(screened_out_at__isnull=False)),
+            returned=Count(
+                "pk",
+                filter=Q(returned_at__isnull=False, finished_at=None, screened_out_at=None),
+            ),
+            timed_out=Count("pk", filter=timed_out_filter(study)),
         )
         .order_by()
     )
@@ -306,15 +346,18 @@ def _counts_by_condition(study: Study, with_pilots: bool = False) -> list[Condit
         row = by_condition.get(pk, {})
         consented, finished = row.get("consented", 0), row.get("finished", 0)
         screened_out = row.get("screened_out", 0)
+        returned, timed_out = row.get("returned", 0), row.get("timed_out", 0)
         result.append(
             ConditionCounts(
                 name=name,
                 consented=consented,
                 started=row.get("started", 0),
-                in_progress=consented - finished - screened_out,
+                in_progress=consented - finished - screened_out - returned - timed_out,
                 finished=finished,
                 withdrawn=withdrawn,
                 screened_out=screened_out,
+                returned=returned,
+                timed_out=timed_out,
                 checks_passed=checks.get(pk, {}).get("n_passed", 0),
                 checks_failed=checks.get(pk, {}).get("n_failed", 0),
             )
@@ -370,4 +413,5 @@ def study_dashboard(study: Study, with_pilots: bool = False) -> dict:
         "images": _image_figures(study, with_pilots),
         "with_pilots": with_pilots,
         "pilots": Participant.objects.filter(study=study, pilot=True).count(),
+        "slot_minutes": settings.XAI_STUDY_SLOT_TIMEOUT_MINUTES,
     }

@@ -20,7 +20,7 @@ from django.db.models.functions import Coalesce
 from django.utils import timezone
 from PIL import Image
 
-from . import services
+from . import selectors, services
 from .masking import Fill
 from .models import (
     AddressTally,
@@ -31,6 +31,7 @@ from .models import (
     Round,
     Study,
     StudyImage,
+    WithdrawnId,
 )
 
 CODE_ALPHABET = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789"  # no 0/O, 1/I
@@ -123,6 +124,45 @@ def withdraw_refusal(participant: Participant) -> str:
     return ""
 
 
+class NoId(Exception):
+    """The link carries no participant id, or the platform's placeholder instead of one (a test
+    link), and the study does not allow_missing_id: refused, nothing stored."""
+
+    missing = (
+        "This link carries no participant id (PROLIFIC_PID), so your answers could not be "
+        "matched to you. Please open the study from the link on the platform you came from."
+    )
+    placeholder = (
+        "This link carries the platform's placeholder {{%PROLIFIC_PID%}} instead of a "
+        "participant id: it is a test link. Please open the study from the link on the "
+        "platform you came from."
+    )
+
+    def __init__(self, message: str):
+        self.message = message
+        super().__init__(message)
+
+
+def is_placeholder(value: str) -> bool:
+    """A platform's unfilled placeholder, e.g. Prolific's {{%PROLIFIC_PID%}}."""
+    return "{{%" in value or "%}}" in value
+
+
+def link_id(study: Study, external_id: str) -> str:
+    """The participant id the link gives: "" (a generated one follows at consent) where the
+    study allows none, else NoId for a missing id or a placeholder."""
+    if external_id and not is_placeholder(external_id):
+        return external_id
+    if study.allow_missing_id:
+        return ""
+    raise NoId(NoId.placeholder if external_id else NoId.missing)
+
+
+def generated_id() -> str:
+    """The id of a participant whose link had none (allow_missing_id): one per browser."""
+    return "no-id-" + secrets.token_hex(8)
+
+
 def participant_of_link(study: Study, external_id: str, visitor: str) -> Participant | None:
     """A returning participant, by the platform id on their link (None: a new one, who must
     consent first); raises AlreadyTookPart where the study forbids a second browser."""
@@ -157,6 +197,7 @@ def consent(
     balanced among pilots only, and neither counted, numbered nor refused for a full study."""
     if existing := _existing(study, visitor, external_id):
         return _may_use(study, existing, visitor)
+    external_id = external_id or (generated_id() if study.allow_missing_id else "")
     try:
         with transaction.atomic():
             # The condition is picked in the transaction that inserts the participant, so
@@ -252,7 +293,7 @@ def _slots(study: Study, pilot: bool) -> tuple[dict, dict]:
         .filter(
             Q(finished_at__isnull=False)
             | Q(screened_out_at__isnull=False)
-            | Q(last_active__gte=cutoff)
+            | Q(last_active__gte=cutoff, returned_at__isnull=True)
         )
     )
     rows = (
@@ -306,17 +347,57 @@ def is_full(study: Study) -> bool:
 
 
 def screen_out(participant: Participant) -> None:
-    """A consented participant who failed a check: their explorations, rounds and files go,
-    and a minimal row stays (ids, condition, consent, the time), so that they are counted,
-    give their condition's slot back, and their link sends them to the screened-out URL."""
+    """A consented participant who failed the study's number of checks: what justifies it
+    stays (their ids, condition and consent, their check answers, and the explorations of the
+    check images with their rounds and masks); their other explorations, rounds and files go.
+    They are counted, keep their condition's slot, and their link sends them to the
+    screened-out URL."""
+    checks = StudyImage.objects.filter(study=participant.study_id, is_attention_check=True)
+    others = participant.explorations.exclude(picture__in=checks.values("picture"))
     with transaction.atomic():
-        rounds = Round.objects.filter(exploration__participant=participant)
+        rounds = Round.objects.filter(exploration__in=others)
         rounds.only("pk", *Round.FILE_FIELDS).delete()
-        participant.explorations.all().delete()
+        others.delete()
         Participant.objects.filter(pk=participant.pk).update(
             screened_out_at=timezone.now(), finished_at=None, closing_answer=""
         )
     participant.refresh_from_db()
+
+
+# --- Statuses, as a platform names them ----------------------------------------------------
+
+
+def status_of(participant: Participant) -> str:
+    """consented (no image opened yet), in progress, finished, screened out, returned (the
+    platform says so) or timed out (timed_out_filter). A withdrawn participant has no row."""
+    if participant.screened_out_at:
+        return "screened out"
+    if participant.finished_at:
+        return "finished"
+    if participant.returned_at:
+        return "returned"
+    annotated = Participant.objects.filter(pk=participant.pk).annotate(
+        last_active=selectors.last_active_expression()
+    )
+    if annotated.filter(selectors.timed_out_filter(participant.study)).exists():
+        return "timed out"
+    return "in progress" if participant.explorations.exists() else "consented"
+
+
+def too_fast(study: Study, seconds: float | None) -> int | None:
+    """1 for a time on an image below the study's min_seconds_per_image (a speeder: flagged in
+    the export, never refused), 0 for one not below; None where unknown or no minimum."""
+    if seconds is None or not study.min_seconds_per_image:
+        return None
+    return int(seconds < study.min_seconds_per_image)
+
+
+def mark_returned(participants: QuerySet[Participant]) -> int:
+    """The platform says these returned their submission: recorded (finished or screened-out
+    ones keep their status). Their condition's slot is given back, as a platform frees it."""
+    return participants.filter(
+        finished_at__isnull=True, screened_out_at__isnull=True, returned_at__isnull=True
+    ).update(returned_at=timezone.now())
 
 
 # --- Where a platform wants people sent -----------------------------------------------------
@@ -440,6 +521,10 @@ def refusal(participant: Participant | None) -> str:
 # --- Time limits ------------------------------------------------------------------------------
 
 STUDY_TIME_UP = "The time for this study is up: nothing more is recorded. Please go on to Finish."
+STUDY_TIME_UP_AT_FINISH = (
+    "The time for this study is up, so it ends here: what you did until now is saved. Please "
+    "finish below."
+)
 IMAGE_TIME_UP = (
     "The time for this image is up: nothing more is recorded for it. Please go on with Next."
 )
@@ -477,10 +562,27 @@ def time_up(exploration: Exploration) -> str:
     return ""
 
 
+IMAGE_CLOSED = (
+    "You have gone on to a later image, so this one is closed: nothing more is recorded for "
+    "it. Please go on with the study."
+)
+
+
+def image_closed(exploration: Exploration) -> str:
+    """IMAGE_CLOSED once the participant has opened a later image of their order (Next went
+    on: the browser's Back button must not add rounds to an earlier image), else ""."""
+    participant = exploration.participant
+    if participant is None or (step := step_of(exploration)) is None:
+        return ""
+    later = [e.picture_id for e in steps_for(participant)[step:]]
+    return IMAGE_CLOSED if participant.explorations.filter(picture__in=later).exists() else ""
+
+
 def write_refusal(exploration: Exploration) -> str:
-    """Why nothing more may be recorded for this exploration (the participant is done, or its
-    time is up), or "": every view that writes for an exploration asks this."""
-    return refusal(exploration.participant) or time_up(exploration)
+    """Why nothing more may be recorded for this exploration (the participant is done, has
+    gone on to a later image, or its time is up), or "": every view that writes for an
+    exploration asks this."""
+    return refusal(exploration.participant) or image_closed(exploration) or time_up(exploration)
 
 
 def reachable_step(participant: Participant) -> int:
@@ -576,6 +678,36 @@ CHECK_UNANSWERED = "follow the instruction on the image, then press Classify, be
 CHECK_ANSWERED = "Your answer to this image is recorded: please go on."
 
 
+class CheckNotPainted(Exception):
+    """A Classify with nothing painted on a check: no answer (nothing is recorded)."""
+
+    message = (
+        "Nothing is painted yet, so there is no answer to record. Cover the red square with "
+        "paint (stay inside its red dashed frame), then press Classify."
+    )
+
+
+def check_rule(entry: StudyImage) -> str:
+    """What counts as a pass, in the participant's words."""
+    return (
+        f"What counts: at least {entry.check_min_covered:.0%} of the red square covered, and no "
+        "paint outside the red dashed frame around it."
+    )
+
+
+def failed_checks(participant: Participant) -> int:
+    return participant.check_answers.filter(passed=False).count()
+
+
+def screens_out(participant: Participant) -> bool:
+    """Whether the participant's failed checks screen them out: the study must say so
+    (screen_out_on_failed_check), and they must have failed its number of checks
+    (screen_out_after_failed_checks; 0: never), as Prolific allows rejecting only then."""
+    study = participant.study
+    limit = study.screen_out_after_failed_checks
+    return study.screen_out_on_failed_check and limit > 0 and failed_checks(participant) >= limit
+
+
 class CheckAlreadyAnswered(Exception):
     message = "You have answered this image already; only your first answer counts. Please go on."
 
@@ -624,7 +756,9 @@ def judge(entry: StudyImage, mask: Image.Image) -> Judgement:
 
 def answer_check(exploration: Exploration, entry: StudyImage, mask: Image.Image) -> CheckAnswer:
     """Judge and record the participant's answer, once (CheckAlreadyAnswered after that, with
-    nothing changed). A failed check screens the participant out where the study says so."""
+    nothing changed); a mask with nothing painted is no answer (CheckNotPainted)."""
+    if not mask.convert("L").point(lambda v: 255 if v >= 128 else 0).getbbox():
+        raise CheckNotPainted
     verdict = judge(entry, mask)
     participant = exploration.participant
     try:
@@ -638,26 +772,22 @@ def answer_check(exploration: Exploration, entry: StudyImage, mask: Image.Image)
             )
     except IntegrityError as exc:
         raise CheckAlreadyAnswered from exc
-    if not verdict.passed and participant.study.screen_out_on_failed_check:
-        screen_out(participant)
     return answer
 
 
 class ScreenedOut(Exception):
-    """The participant failed an attention check of a study that screens them out for it."""
+    """The participant failed as many attention checks as the study screens out for."""
 
 
 def submit_round(exploration: Exploration, check: StudyImage | None, data: dict, **options):
-    """A Classify in or out of a study: an attention check's answer is judged and recorded first
-    (ScreenedOut where the study ends the participation for a failure), then the round is
-    submitted (services.submit_round). A round refused as Busy takes its answer back with it, so
-    the participant answers again."""
+    """A Classify in or out of a study: an attention check's answer is judged and recorded first,
+    then the round is submitted (services.submit_round), so its mask is kept with the answer.
+    A round refused as Busy takes its answer back with it, so the participant answers again.
+    A failure that reaches the study's number of failed checks screens the participant out
+    (ScreenedOut), after the round is saved."""
     answer = answer_check(exploration, check, data["mask"]) if check else None
-    failed = answer is not None and not answer.passed
-    if failed and exploration.participant.study.screen_out_on_failed_check:
-        raise ScreenedOut
     try:
-        return services.submit_round(
+        round_ = services.submit_round(
             exploration,
             data["mask"],
             data["fill"],
@@ -671,6 +801,10 @@ def submit_round(exploration: Exploration, check: StudyImage | None, data: dict,
         if answer is not None:
             answer.delete()
         raise
+    if answer is not None and not answer.passed and screens_out(exploration.participant):
+        screen_out(exploration.participant)
+        raise ScreenedOut
+    return round_
 
 
 # --- The end --------------------------------------------------------------------------------
@@ -688,9 +822,24 @@ def finish(participant: Participant, closing_answer: str = "") -> bool:
     return bool(finished)
 
 
+def _id_key(study: Study, external_id: str) -> str:
+    return hmac.new(
+        settings.SECRET_KEY.encode(), f"{study.pk}:id:{external_id}".encode(), hashlib.sha256
+    ).hexdigest()
+
+
+def has_withdrawn(study: Study, external_id: str) -> bool:
+    """Whether the participant of this platform id withdrew (their link says so)."""
+    return (
+        bool(external_id)
+        and WithdrawnId.objects.filter(study=study, id_key=_id_key(study, external_id)).exists()
+    )
+
+
 def withdraw(participant: Participant) -> None:
     """Delete everything this browser gave in the study: its participant (and any other one of
-    its visitor id, or whose explorations it made) with their explorations, rounds and files."""
+    its visitor id, or whose explorations it made) with their explorations, rounds and files.
+    Their platform id stays, as a keyed hash only, so that their link says they withdrew."""
     visitors = {participant.visitor, *participant.explorations.values_list("visitor", flat=True)}
     visitors.discard("")
     same_browser = (
@@ -709,6 +858,11 @@ def withdraw_participants(participants: QuerySet[Participant]) -> None:
     with transaction.atomic():
         # A pilot's withdrawal is not counted: pilots hold no slot of the real participants.
         counted = participants.filter(pilot=False)
+        for study_id, external_id in counted.exclude(external_id="").values_list(
+            "study", "external_id"
+        ):
+            study = Study(pk=study_id)
+            WithdrawnId.objects.get_or_create(study=study, id_key=_id_key(study, external_id))
         rows = counted.values_list("study", "condition").annotate(n=Count("pk")).order_by()
         for study_id, condition_id, n in rows:
             if condition_id is not None:

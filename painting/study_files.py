@@ -46,6 +46,8 @@ STUDY_KEYS: dict[str, tuple[str, type, bool]] = {
     "min_seconds_per_image": ("min_seconds_per_image", int, False),
     "bonus_per_finished": ("bonus_per_finished", float, False),
     "bonus_per_passed_check": ("bonus_per_passed_check", float, False),
+    "screen_out_after_failed_checks": ("screen_out_after_failed_checks", int, False),
+    "allow_missing_id": ("allow_missing_id", bool, False),
     "is_open": ("is_open", bool, False),
     "completion_url": ("completion_url", str, False),
     "completion_code": ("completion_code", str, False),

@@ -174,6 +174,38 @@ def _pilot(request: HttpRequest, study: Study, ids: dict):
     return pilot_id, {**ids, pilots.PARAMETER: token}, None
 
 
+WITHDREW_KEY = "withdrew:"  # + the study's slug: this browser withdrew from it
+
+
+def _withdrawn(request: HttpRequest, study: Study, *, just_now: bool = False):
+    """The page of someone who withdrew: what to do on the platform; never consent again."""
+    context = {"study": study, "just_now": just_now}
+    return render(request, "painting/study_withdrawn.html", context)
+
+
+def _link_problem(request: HttpRequest, study: Study, form: PlatformIdsForm, pilot_id: str):
+    """The page for a link that takes nobody further (a missing id or a placeholder where the
+    study needs an id; an id, or a browser, that withdrew), or None; sets form.external_id
+    to the id the participant takes ("" for one generated at consent; a pilot's own id)."""
+    if pilot_id:  # the signed pilot token is the id
+        form.external_id = pilot_id
+        return None
+    if request.session.get(WITHDREW_KEY + study.slug):
+        return _withdrawn(request, study)
+    try:
+        form.external_id = studies.link_id(study, form.ids()["external_id"])
+    except studies.NoId as exc:
+        return _refused(request, study, exc.message, 400, final=True)
+    if studies.has_withdrawn(study, form.external_id):
+        return _withdrawn(request, study)
+    return None
+
+
+def _link_ids(form: PlatformIdsForm) -> dict:
+    """The ids a participant stores, with the external id _link_problem settled on."""
+    return {**form.ids(), "external_id": form.external_id}
+
+
 @require_GET
 def consent_page(request: HttpRequest, slug: str):
     """The study link. A browser already in the study, or a platform id that has consented
@@ -185,18 +217,18 @@ def consent_page(request: HttpRequest, slug: str):
     form = PlatformIdsForm(request.GET)
     if not form.is_valid():
         return _bad_link(request, study, form)
+    pilot_id, ids, refused = _pilot(request, study, form.hidden())
+    if refused:
+        return refused
+    if problem := _link_problem(request, study, form, pilot_id):
+        return problem
     try:
-        returning = studies.participant_of_link(
-            study, form.ids()["external_id"], visitor_id(request)
-        )
+        returning = studies.participant_of_link(study, form.external_id, visitor_id(request))
     except studies.AlreadyTookPart:
         return _took_part(request, study, form.hidden())
     if returning:
         _attach(request, study, returning)
         return _go_on(request, returning)
-    pilot_id, ids, refused = _pilot(request, study, form.hidden())
-    if refused:
-        return refused
     if not pilot_id and (not study.is_open or studies.is_full(study)):
         if study.participants_per_condition:
             return _full(request, study)
@@ -217,6 +249,8 @@ def consent(request: HttpRequest, slug: str):
     pilot_id, ids, refused = _pilot(request, study, form.hidden())
     if refused:
         return refused
+    if problem := _link_problem(request, study, form, pilot_id):
+        return problem
     if not study.is_open and not pilot_id:
         if study.participants_per_condition:
             return _full(request, study)
@@ -244,7 +278,7 @@ def consent(request: HttpRequest, slug: str):
             study,
             visitor=visitor_id(request, create=True),
             address=ratelimit.client_address(request),
-            **{**form.ids(), **({"external_id": pilot_id} if pilot_id else {})},
+            **_link_ids(form),
             pilot=bool(pilot_id),
         )
     except studies.AlreadyTookPart:
@@ -310,6 +344,9 @@ def finish(request: HttpRequest, slug: str):
         "participant": participant,
         "form": form,
         "proven": has_proof(request, participant),
+        "time_up": studies.STUDY_TIME_UP_AT_FINISH
+        if not participant.finished_at and studies.study_time_is_up(participant)
+        else "",
     }
     if request.method == "POST":
         if participant.finished_at:
@@ -332,15 +369,23 @@ def _already_finished(request: HttpRequest, context: dict):
     return render(request, "painting/study_finish.html", context, status=409)
 
 
-@require_POST
+@require_http_methods(["GET", "POST"])
 def withdraw(request: HttpRequest, slug: str):
-    """Delete the participant's data: from the browser that consented, or one that gives the
-    participant code (a platform id on a link is not enough); never once they have finished
-    (a researcher does that in admin)."""
+    """Delete the participant's data, at any time before they finish (GET asks "are you
+    sure?" first): from the browser that consented, or one that gives the participant code (a
+    platform id on a link is not enough); never once they have finished (a researcher does
+    that in admin). Afterwards the study's link says they withdrew, in this browser and for
+    their platform id."""
     study = get_object_or_404(Study, slug=slug)
+    if request.method == "GET" and request.session.get(WITHDREW_KEY + study.slug):
+        return _withdrawn(request, study)
     participant = _get_participant_for(request, study)
     if refused := studies.withdraw_refusal(participant):
         return _refused(request, study, refused, 403)
+    if request.method == "GET":
+        if not has_proof(request, participant):
+            return _code_asked(request, study, status=200)
+        return render(request, "painting/study_withdraw.html", {"study": study})
     if not has_proof(request, participant):
         if "code" not in request.POST:
             return _code_asked(request, study)
@@ -351,10 +396,11 @@ def withdraw(request: HttpRequest, slug: str):
     studies.withdraw(participant)
     del request.session[participant_session_key(study.slug)]
     request.session.pop(PROOF_KEY + study.slug, None)
-    return render(request, "painting/study_withdrawn.html", {"study": study})
+    request.session[WITHDREW_KEY + study.slug] = True
+    return _withdrawn(request, study, just_now=True)
 
 
-def _code_asked(request: HttpRequest, study: Study, error: str = ""):
+def _code_asked(request: HttpRequest, study: Study, error: str = "", status: int = 403):
     """Withdrawing from a browser that only reopened the participant's link needs their code."""
     context = {
         "study": study,
@@ -369,4 +415,4 @@ def _code_asked(request: HttpRequest, study: Study, error: str = ""):
         },
         "final": True,
     }
-    return render(request, "painting/study_refused.html", context, status=403)
+    return render(request, "painting/study_refused.html", context, status=status)

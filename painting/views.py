@@ -297,8 +297,16 @@ def study_context(request: HttpRequest, exploration: Exploration) -> dict | None
         "next_hint": "" if ready else studies.rounds_needed_message(participant, reachable),
         "over": studies.refusal(participant),
         "code": participant.code if has_proof(request, participant) else "",
-        "time_up": studies.time_up(exploration),
+        # Why the image takes no more: the participant went on to a later one, or time is up.
+        "time_up": studies.image_closed(exploration) or studies.time_up(exploration),
         "check": check,
+        "check_rule": studies.check_rule(check) if check else "",
+        "check_frame": " ".join(
+            f"{share:.4f}"
+            for share in check.check_frame(exploration.picture.width, exploration.picture.height)
+        )
+        if check
+        else "",
         "check_answered": studies.CHECK_ANSWERED
         if check and studies.is_answered(exploration)
         else "",
@@ -349,7 +357,12 @@ def explore(request: HtmxHttpRequest, exploration_id):
         "shown": shown,
         "study": study_context(request, exploration),
     }
-    return render(request, EXPLORE, context)
+    response = render(request, EXPLORE, context)
+    if exploration.participant_id:
+        # The browser's Back button must ask again (an image left with Next is closed), not
+        # show a stored copy that still offers Classify.
+        response["Cache-Control"] = "no-store"
+    return response
 
 
 def _wait(wait, round_: Round) -> Round:
@@ -419,6 +432,8 @@ def _classify(request: HtmxHttpRequest, exploration: Exploration, stages: dict) 
         )
     except studies.CheckAlreadyAnswered as exc:
         return _error(request, exc.message, status=409)
+    except studies.CheckNotPainted as exc:
+        return _error(request, exc.message, status=400)
     except studies.ScreenedOut:
         # The study link sends them to the screened-out URL with its code.
         slug = exploration.participant.study.slug

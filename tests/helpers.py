@@ -70,7 +70,9 @@ def make_study(
     **fields,
 ):
     """A study of these gallery images (those in `practice` flagged so), with conditions given
-    as dicts of Condition fields, and any other Study fields."""
+    as dicts of Condition fields, and any other Study fields. It takes links without a
+    participant id (allow_missing_id), as most tests consent without one; the tests of ids
+    say allow_missing_id=False."""
     from painting.models import Condition, Study, StudyImage
 
     study = Study.objects.create(
@@ -80,6 +82,7 @@ def make_study(
             "consent_text": "We record how you paint. Data is anonymous.",
             "consent_version": "2026-11",
             "instructions": "Paint what you think does not matter.",
+            "allow_missing_id": True,
             **fields,
         },
         min_rounds_per_image=min_rounds,

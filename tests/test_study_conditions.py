@@ -293,6 +293,7 @@ def test_staff_set_up_conditions_practice_and_the_platform_in_admin(staff, galle
         "min_seconds_per_image": "0",
         "bonus_per_finished": "0",
         "bonus_per_passed_check": "0",
+        "screen_out_after_failed_checks": "2",
         "order": "random",
         "allow_resume_elsewhere": "on",
         "completion_url": "https://app.prolific.com/submissions/complete",

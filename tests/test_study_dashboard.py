@@ -69,7 +69,8 @@ def test_it_counts_per_condition_and_per_image(running, gallery):
     assert set(rows) == {"a", "b"}
     assert (rows["a"].consented, rows["a"].started, rows["a"].in_progress) == (2, 2, 1)
     assert (rows["a"].finished, rows["a"].withdrawn, rows["a"].screened_out) == (1, 1, 0)
-    assert (rows["b"].consented, rows["b"].started, rows["b"].in_progress) == (3, 1, 1)
+    # b3 was screened out: they started (their other explorations are gone, not their start).
+    assert (rows["b"].consented, rows["b"].started, rows["b"].in_progress) == (3, 2, 1)
     assert (rows["b"].finished, rows["b"].withdrawn, rows["b"].screened_out) == (1, 0, 1)
     total = figures["total"]
     assert (total.consented, total.finished, total.withdrawn) == (5, 2, 1)
@@ -89,12 +90,13 @@ def test_it_shows_the_numbers_and_polls_its_figures(running):
     body = page.content.decode()
     assert page.status_code == 200 and 'hx-trigger="every 5s"' in body
     cells = "".join(f"<td>{n}</td>" for n in (2, 2, 1, 1, 1, 0))
+    cells += "<td data-returned>0</td><td data-timed-out>0</td>"
     checks = "<td data-checks-passed>0</td><td data-checks-failed>0</td>"
     assert f'<tr data-condition="a"><th>a</th>{cells}{checks}</tr>' in body
     assert "Did not agree: 3" in body and "80 s" in body and "<h1>" in body
     fragment = client.get(f"/review/studies/{running.slug}/", headers=HTMX).content.decode()
     assert fragment.lstrip().startswith('<div id="dashboard"') and "<h1>" not in fragment
-    assert '<tr data-condition="b"><th>b</th><td>3</td><td>1</td>' in fragment
+    assert '<tr data-condition="b"><th>b</th><td>3</td><td>2</td>' in fragment
 
 
 def test_it_is_for_staff_only(running):
@@ -112,3 +114,43 @@ def test_the_admin_list_links_to_it(running):
     )
     body = client.get("/admin/painting/study/").content.decode()
     assert f'href="/review/studies/{running.slug}/"' in body
+
+
+def test_it_counts_returned_and_timed_out_apart_from_those_in_progress(gallery, settings):
+    """Timed out: no activity for the slot timeout, or the study's time limit passed, and never
+    finished; returned: marked so (the platform says so). Neither is in progress."""
+    settings.XAI_STUDY_SLOT_TIMEOUT_MINUTES = 30
+    study = make_study(gallery)
+    now = timezone.now()
+    active, idle, late, gone, done = (
+        studies.consent(study, visitor=name) for name in ("active", "idle", "late", "gone", "done")
+    )
+    explored(active, gallery["coffee"], now - timedelta(minutes=5))
+    Round.objects.filter(exploration__participant=active).update(
+        created_at=now - timedelta(minutes=5)
+    )
+    explored(idle, gallery["coffee"], now - timedelta(hours=2))
+    Round.objects.filter(exploration__participant=idle).update(created_at=now - timedelta(hours=2))
+    Participant.objects.filter(pk=idle.pk).update(consented_at=now - timedelta(hours=2))
+    Participant.objects.filter(pk=done.pk).update(
+        consented_at=now - timedelta(hours=2), finished_at=now - timedelta(hours=1)
+    )
+    assert studies.mark_returned(Participant.objects.filter(pk__in=[gone.pk, done.pk])) == 1
+    statuses = {p.visitor: p.status for p in Participant.objects.all()}
+    assert statuses == {
+        "active": "in progress",
+        "idle": "timed out",
+        "late": "consented",
+        "gone": "returned",
+        "done": "finished",
+    }
+    total = selectors.study_dashboard(study)["total"]
+    assert (total.consented, total.in_progress, total.timed_out, total.returned) == (5, 2, 1, 1)
+    assert (total.finished, total.started) == (1, 3)
+
+    # The study's time limit: consented 20 minutes ago, active 5 minutes ago, 15 allowed.
+    study.time_limit_s = 15 * 60
+    study.save()
+    Participant.objects.filter(pk=active.pk).update(consented_at=now - timedelta(minutes=20))
+    assert Participant.objects.get(pk=active.pk).status == "timed out"
+    assert selectors.study_dashboard(study)["total"].timed_out == 2

@@ -74,8 +74,10 @@ def test_the_example_study_loads(gallery, tmp_path):
     check = study.images.get(is_attention_check=True)
     assert check.picture.slug == "rocket" and study.screen_out_on_failed_check
     assert (check.check_left, check.check_width, check.check_max_outside) == (0.4, 0.2, 0.1)
-    assert check.check_instruction == "Paint over the red square, then press Classify."
+    assert check.check_instruction.startswith("Cover the red square with paint; stay inside")
     assert study.max_consents_per_address == 3
+    assert (study.screen_out_after_failed_checks, study.allow_missing_id) == (2, False)
+    assert study.min_seconds_per_image == 10
     bare = study.conditions.get(name="paint-only")
     assert not bare.show_model_view and bare.show_deltas and bare.fills == ["mean"]
 
@@ -192,6 +194,15 @@ BAD_FILES = [
     ({"bonus_per_finished": -1}, "bonus_per_finished: Ensure this value is greater"),
     ({"bonus_per_passed_check": 0.125}, "no more than 2 decimal places"),
     ({"bonus_per_passed_check": 1e9}, "no more than 6 digits"),
+    ({"screen_out_after_failed_checks": -1}, "screen_out_after_failed_checks: Ensure this value"),
+    ({"screen_out_after_failed_checks": 101}, "less than or equal to 100"),
+    ({"screen_out_after_failed_checks": 1.5}, "screen_out_after_failed_checks must be a whole"),
+    ({"screen_out_after_failed_checks": "2"}, "screen_out_after_failed_checks must be a whole"),
+    ({"allow_missing_id": 1}, "allow_missing_id must be true or false"),
+    ({"allow_missing_id": None}, "allow_missing_id must be true or false"),
+    ({"min_seconds_per_image": -5}, "min_seconds_per_image: Ensure this value is greater"),
+    ({"min_seconds_per_image": 10**12}, "less than or equal to 86400"),
+    ({"min_seconds_per_image": "10"}, "min_seconds_per_image must be a whole number"),
     ({"completion_url": "javascript:alert(1)"}, "completion_url: Enter a valid URL."),
     ({"completion_code": "a b&c"}, "completion_code: Letters, digits, - and _ only."),
     ({"slug": "Not a slug!"}, "slug: Enter a valid “slug”"),

@@ -15,11 +15,13 @@ import { setUpEdits, showEdits } from "./canvas/edits.js";
 import { setUpPreview } from "./canvas/preview.js";
 import { loadRegions } from "./canvas/regions.js";
 import {
-  countDown, listenForConnectionErrors, setUpModelView, showCheckTarget,
+  closeTools, countDown, listenForConnectionErrors, reloadWhenRestored, setUpModelView,
+  showCheckTarget,
 } from "./canvas/page.js";
 
 function setUp(stage) {
   state.el = findElements(stage);
+  state.closed = stage.hasAttribute("data-closed");
   state.roundStart = performance.now();
   const { root } = state.el;
   listenForView();
@@ -40,6 +42,7 @@ function setUp(stage) {
   loadRegions(); // ahead of the first tap, so a tap paints at once
   changed();
   start(stage.dataset.initialMask);
+  if (state.closed) closeTools(root);
 }
 
 document.addEventListener("DOMContentLoaded", () => {
@@ -47,5 +50,6 @@ document.addEventListener("DOMContentLoaded", () => {
   const stage = document.querySelector("[data-stage]");
   if (stage) setUp(stage);
   if (document.querySelector("[data-seconds-left]")) countDown();
+  if (document.getElementById("study-bar")) reloadWhenRestored();
   listenForConnectionErrors();
 });

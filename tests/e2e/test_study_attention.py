@@ -101,10 +101,12 @@ def test_a_check_is_answered_and_late_events_reach_the_export(
 
     # The check: the square is drawn over the image, with the instruction; Finish waits.
     expect(page.locator("#result.done")).to_be_visible(timeout=30_000)
-    instruction = "Paint over the red square, then press Classify."
+    instruction = (
+        "Cover the red square with paint; stay inside its red dashed frame. Then press Classify."
+    )
     expect(page.locator("[data-check-instruction]")).to_have_text(instruction)
     expect(page.locator("#result .hint")).to_have_text(instruction)  # not the usual hint
-    target = page.locator("[data-check-target]").bounding_box()
+    target = page.locator(".check-target").bounding_box()
     canvas = page.locator("canvas[data-mask]").bounding_box()
     assert abs(target["x"] - (canvas["x"] + 0.35 * canvas["width"])) < 2
     assert abs(target["width"] - 0.3 * canvas["width"]) < 2
@@ -151,6 +153,7 @@ def test_a_failed_check_sends_the_participant_to_the_screened_out_url(
         gallery,
         slugs=("coffee",),
         screen_out_on_failed_check=True,
+        screen_out_after_failed_checks=1,
         screened_out_url=done,
         screened_out_code="SCRN0UT1",
     )
@@ -164,5 +167,5 @@ def test_a_failed_check_sends_the_participant_to_the_screened_out_url(
     page.get_by_role("button", name="Classify").click()
     expect(page).to_have_url(f"{done}?cc=SCRN0UT1")
     participant = Participant.objects.get()
-    assert participant.screened_out_at and not participant.explorations.exists()
+    assert participant.screened_out_at and participant.explorations.count() == 1  # the check's
     assert not CheckAnswer.objects.get().passed

@@ -44,7 +44,7 @@ def test_a_stranger_with_the_id_cannot_withdraw_in_a_browser(
     expect(attacker.locator("[data-participant-code]")).to_have_count(0)  # ...not see the code
     explored = Exploration.objects.filter(participant=participant).count()  # 2: theirs and its
     attacker.goto(f"{live_server.url}/study/{study.slug}/finish/")
-    attacker.get_by_role("button", name="Withdraw from the study").click()
+    attacker.get_by_role("link", name="Withdraw from the study").click()
     expect(attacker.get_by_label("Participant code")).to_be_visible()
     shot(attacker, "withdraw-code")
     attacker.get_by_label("Participant code").fill("ABCD2345")

@@ -100,7 +100,7 @@ const ACTIONS = {
     showCursor();
   },
   brushDown(event) {
-    if (event.repeat || state.stroke) return;
+    if (event.repeat || state.stroke || state.closed) return;
     if (!state.cursorAt) state.cursorAt = centre();
     if (tool() === "region") {
       if (tapRegion(state.cursorAt.slice(), "keyboard", null, event.shiftKey)) finishStroke();

@@ -1,5 +1,6 @@
 // The page around the canvas: connection errors, the CSRF token, the model's view (its
-// heatmap over the picture), an attention check's target, a study's time left.
+// heatmap over the picture), an attention check's target, a study's time left, and the
+// tools disabled where the image takes no more.
 
 export function csrfToken() {
   return JSON.parse(document.body.getAttribute("hx-headers") || "{}")["x-csrftoken"] || "";
@@ -80,16 +81,17 @@ export function setUpModelView(stage, root) {
   markChosen();
 }
 
-// An attention check's region, as shares of the image: "left top width height".
+// An attention check's region and the dashed frame around it (how far paint may go), as
+// shares of the image: "left top width height".
 export function showCheckTarget(stage) {
-  const target = stage.querySelector("[data-check-target]");
-  if (!target) return;
-  const [left, top, width, height] = target.dataset.checkTarget.split(" ").map(Number);
-  target.style.left = (100 * left) + "%";
-  target.style.top = (100 * top) + "%";
-  target.style.width = (100 * width) + "%";
-  target.style.height = (100 * height) + "%";
-  target.hidden = false;
+  stage.querySelectorAll("[data-check-target]").forEach((target) => {
+    const [left, top, width, height] = target.dataset.checkTarget.split(" ").map(Number);
+    target.style.left = (100 * left) + "%";
+    target.style.top = (100 * top) + "%";
+    target.style.width = (100 * width) + "%";
+    target.style.height = (100 * height) + "%";
+    target.hidden = false;
+  });
 }
 
 // A study's time left, counted from the page's load (the server's figure: the browser's clock
@@ -115,4 +117,20 @@ export function countDown() {
   };
   const timer = setInterval(tick, 1000);
   tick();
+}
+
+// An image that takes no more (the server marks the stage data-closed, and says why): every
+// control but the zoom is disabled, so nobody paints or types for nothing.
+export function closeTools(root) {
+  root.querySelectorAll("input, button, select, textarea").forEach((control) => {
+    if (!control.closest(".view-controls")) control.disabled = true;
+  });
+}
+
+// The browser's Back and Forward buttons may show this page from memory: ask the server
+// again, which knows whether the image is still open.
+export function reloadWhenRestored() {
+  window.addEventListener("pageshow", (event) => {
+    if (event.persisted) window.location.reload();
+  });
 }

@@ -34,6 +34,7 @@ function down(event) {
     return;
   }
   state.cursorByKeys = false;
+  if (state.closed) return; // the view still moves; nothing is painted
   if (tool() === "crop") startCrop(point(event), event.pointerId);
   else if (tool() === "region") tapRegion(point(event), event.pointerType, event.pointerId, event.shiftKey);
   else startStroke(point(event), event.pointerType, event.pointerId, false);

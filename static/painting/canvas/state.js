@@ -3,6 +3,7 @@
 
 export const state = {
   el: null, // the page's elements, found once (findElements)
+  closed: false, // the image takes no more (the study is over, time is up, or Next went on)
 
   // The mask: every change is an operation; undo/redo replay them from the base (blank, or the
   // mask the page was loaded with; undo never goes below it).
