@@ -791,7 +791,8 @@ def write_study_zip(study: Study, out: IO[bytes]) -> None:
                     "checks_failed": checks[p.pk, False],
                     **_check_shares(answers, p.pk),
                     "duration_s": _seconds(p.finished_at, p.consented_at),
-                    "too_fast": _too_fast(study, fastest.get(p.pk)),
+                    # A flag on the person: any image below the minimum (0 with none timed).
+                    "too_fast": _num(studies.too_fast(study, fastest.get(p.pk), unknown=0)),
                 }
                 participants_csv.writerow({key: _inert(value) for key, value in row.items()})
             text.flush()
@@ -833,12 +834,6 @@ def _fastest_image(participants: list[Participant], places: dict) -> dict:
             continue
         fastest[participant_id] = min(place.seconds, fastest.get(participant_id, place.seconds))
     return fastest
-
-
-def _too_fast(study: Study, fastest: float | None):
-    if not study.min_seconds_per_image:
-        return ""
-    return int(fastest is not None and fastest < study.min_seconds_per_image)
 
 
 def _check_shares(answers: list, participant_id) -> dict:

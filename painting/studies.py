@@ -384,11 +384,14 @@ def status_of(participant: Participant) -> str:
     return "in progress" if participant.explorations.exists() else "consented"
 
 
-def too_fast(study: Study, seconds: float | None) -> int | None:
+def too_fast(study: Study, seconds: float | None, unknown: int | None = None) -> int | None:
     """1 for a time on an image below the study's min_seconds_per_image (a speeder: flagged in
-    the export, never refused), 0 for one not below; None where unknown or no minimum."""
-    if seconds is None or not study.min_seconds_per_image:
+    the export, never refused), 0 for one not below, `unknown` for no time; None where the
+    study sets no minimum."""
+    if not study.min_seconds_per_image:
         return None
+    if seconds is None:
+        return unknown
     return int(seconds < study.min_seconds_per_image)
 
 
