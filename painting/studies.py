@@ -205,10 +205,16 @@ def screen_problem(study: Study, width: str | None, height: str | None) -> str:
         return f"{need}, and the size of yours could not be measured (is JavaScript on?)."
     if w < need_w or h < need_h:
         return (
-            f"{need}; yours is {w} × {h}. Please make the window larger, or open the link on a "
-            "computer with a larger screen."
+            f"{need}; yours is {w} × {h}. Please rotate your device, make the window larger, or "
+            "use a larger screen (a computer), then come back to this link. Nothing has been "
+            "recorded."
         )
     return ""
+
+
+def measured_too_small(study: Study, width: str | None, height: str | None) -> bool:
+    """The consent page measured the window and it is too small for the study."""
+    return bool(width and height and screen_problem(study, width, height))
 
 
 def decline(study: Study) -> None:

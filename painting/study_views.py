@@ -191,6 +191,13 @@ def consent(request: HttpRequest, slug: str):
     # as new explorations are, so a script cannot fill a study with participants.
     if refused := ratelimit.refusal(request, "explore", ""):
         return HttpResponse(refused, status=429, content_type="text/plain; charset=utf-8")
+    width, height = request.POST.get("screen_width"), request.POST.get("screen_height")
+    if request.POST.get("decline") and studies.measured_too_small(study, width, height):
+        # A window too small is not a decline: counted nothing, told to rotate or come back.
+        problem = studies.screen_problem(study, width, height)
+        context = {"study": study, "ids": form.hidden(), "screen_error": problem}
+        response = render(request, "painting/study_consent.html", context, status=400)
+        return _may_send_to(response, studies.screened_out_url(study))
     if request.POST.get("decline"):
         studies.decline(study)
         return _screened_out(request, study, declined=True)
@@ -198,7 +205,6 @@ def consent(request: HttpRequest, slug: str):
         context = {"study": study, "ids": form.hidden(), "error": True}
         response = render(request, "painting/study_consent.html", context, status=400)
         return _may_send_to(response, studies.screened_out_url(study))
-    width, height = request.POST.get("screen_width"), request.POST.get("screen_height")
     if problem := studies.screen_problem(study, width, height):
         context = {"study": study, "ids": form.hidden(), "screen_error": problem}
         response = render(request, "painting/study_consent.html", context, status=400)

@@ -14,6 +14,7 @@ import { setUpLive } from "./canvas/live.js";
 import { setUpEdits, showEdits } from "./canvas/edits.js";
 import { setUpPreview } from "./canvas/preview.js";
 import { loadRegions } from "./canvas/regions.js";
+import { setUpDraft } from "./canvas/draft.js";
 import {
   countDown, listenForConnectionErrors, setUpModelView, showCheckTarget,
 } from "./canvas/page.js";
@@ -31,6 +32,7 @@ function setUp(stage) {
   setUpLive();
   setUpEdits();
   setUpPreview();
+  setUpDraft();
 
   showEdits();
   showCheckTarget(stage);
