@@ -14,6 +14,7 @@ from .models import (
     CONDITION_SWITCHES,
     CheckAnswer,
     Condition,
+    QuizAttempt,
     Exploration,
     Participant,
     Picture,
@@ -304,6 +305,17 @@ class CheckAnswerInline(admin.TabularInline):
         return percent(answer.outside)
 
 
+class QuizAttemptInline(admin.TabularInline):
+    model = QuizAttempt
+    extra = 0
+    can_delete = False
+    fields = ["number", "answers", "wrong", "correct", "answered_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
 @admin.action(description="Withdraw the selected participants (delete; count as withdrawn)")
 def withdraw_participants(modeladmin, request, queryset):
     """At a participant's request (a finished one cannot withdraw by link): their data goes, and
@@ -328,7 +340,7 @@ class ParticipantAdmin(ReadOnlyAdmin):
         "consented_at",
         "finished_at",
     ]
-    inlines = [CheckAnswerInline]
+    inlines = [CheckAnswerInline, QuizAttemptInline]
     actions = [withdraw_participants]
 
     def get_queryset(self, request):

@@ -10,7 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from . import ratelimit, studies
+from . import onboarding, ratelimit, studies
 from .forms import ClosingForm, PlatformIdsForm, first_error
 from .models import Participant, Study
 from .views import PROOF_KEY, exploration_url, has_proof, participant_session_key, visitor_id
@@ -144,6 +144,8 @@ def _go_on(request: HttpRequest, participant: Participant) -> HttpResponse:
     study = participant.study
     if participant.screened_out_at:
         return _screened_out(request, study)
+    if onboarding.pending(participant) and not participant.finished_at:
+        return redirect(onboarding.first_url(study))
     step = studies.resume_step(participant)
     if participant.finished_at or step > studies.image_count(study):
         return redirect("painting:study-finish", slug=study.slug)
@@ -254,6 +256,8 @@ def step(request: HttpRequest, slug: str, step: int):
         return _refused(request, study, over, 403)
     if studies.study_time_is_up(participant):
         return redirect("painting:study-finish", slug=study.slug)
+    if onboarding.pending(participant):  # the instructions (and quiz) first
+        return redirect(onboarding.first_url(study))
     if refused := _not_yet(request, participant, step):
         return refused
     exploration = studies.exploration_for_step(participant, visitor_id(request, create=True), step)

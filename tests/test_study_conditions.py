@@ -208,22 +208,34 @@ def test_a_fixed_order_has_no_seed_and_follows_the_positions(client, gallery):
     assert shown == ["rocket", "coffee", "chelsea"]
 
 
-def test_the_practice_image_comes_first_and_needs_no_rounds(client, gallery):
+def test_the_practice_image_comes_first_and_needs_one_classify(client, gallery):
     study = make_study(
         gallery,
         slugs=("coffee", "chelsea", "camera"),
         practice=("camera",),
         order="random",
-        min_rounds=1,
+        min_rounds=2,
     )
     join_study(client, study, None)
     practice = study_step(client, study, 1, None)
     assert practice.picture.slug == "camera"
     page = client.get(f"/e/{practice.pk}/").text
-    assert "practice image" in page and f'href="/study/{study.slug}/step/2/"' in page
-    first = study_step(client, study, 2, None)  # no round of the practice image needed
+    assert "practice image" in page and "Try it once on the practice image" in page
+    assert f'href="/study/{study.slug}/step/2/"' not in page
+    # Not by typing the next step, nor by coming back to the study's link.
+    refused = client.get(f"/study/{study.slug}/step/2/")
+    assert refused.status_code == 409 and "Back to practice image" in refused.text
+    back = client.get(f"/study/{study.slug}/")
+    assert back.status_code == 302 and back.url == f"/study/{study.slug}/step/1/"
+    with_a_round(practice)
+    page = client.get(f"/e/{practice.pk}/").text
+    assert f'href="/study/{study.slug}/step/2/"' in page
+    first = study_step(client, study, 2, None)
     page = client.get(f"/e/{first.pk}/").text
-    assert "image 1 of 2" in page and "Image 1 needs 1 round of your own" in page
+    assert "image 1 of 2" in page and "Image 1 needs 2 rounds of your own" in page
+    with_a_round(first)  # "needs 2 rounds" counts down
+    page = client.get(f"/e/{first.pk}/").text
+    assert "Image 1 needs 1 more round of your own" in page
     refused = client.get(f"/study/{study.slug}/step/3/")
     assert refused.status_code == 409 and "Back to image 1" in refused.text
     assert studies.image_count(study) == 3

@@ -15,7 +15,7 @@ from playwright.sync_api import Page, expect
 from painting import masking
 from painting.gallery import PHOTOS
 from painting.models import Exploration
-from tests.e2e.browser import stroke
+from tests.e2e.browser import open_more, stroke
 from tests.e2e.test_painting import CANVAS_SHARE
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
@@ -134,6 +134,7 @@ def test_ctrl_wheel_zooms_around_the_pointer_and_painting_stays_exact(
     assert picture_point(page, *spot)[0] > moved[0] + 10
     assert page.evaluate(PAINTED) == painted
 
+    open_more(page)
     page.get_by_role("button", name="Fit").click()
     assert zoom(page) == 1
     assert picture_point(page, box["x"], box["y"]) == pytest.approx([0, 0], abs=0.5)

@@ -8,7 +8,7 @@ from playwright.sync_api import Page, expect
 from painting.inference import registry
 from painting.masking import REMOVING_FILLS
 from painting.models import Exploration, Round
-from tests.e2e.browser import stroke
+from tests.e2e.browser import open_more, stroke
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -139,6 +139,7 @@ def test_the_model_view_agreement_and_analysis(live_server, real_worker, gallery
         assert time.monotonic() < deadline
         time.sleep(0.05)
 
+    open_more(page)
     page.get_by_label("Show the model's view").check()
     overlay = page.locator("[data-saliency]")
     expect(overlay).to_be_visible()

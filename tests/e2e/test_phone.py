@@ -84,9 +84,7 @@ def test_no_keyboard_hints_on_touch(live_server, real_worker, gallery, phone: Pa
     expect(phone.locator("[data-tool-hint]")).to_contain_text("Tap a region")
 
 
-def test_a_window_too_small_is_told_to_rotate_and_counts_nothing(
-    live_server, gallery, phone: Page
-):
+def test_a_window_too_small_is_told_to_rotate_and_counts_nothing(live_server, gallery, phone: Page):
     study = make_study(gallery, slugs=("coffee",), min_screen_width=800, min_screen_height=500)
     phone.goto(f"{live_server.url}/study/{study.slug}/?PROLIFIC_PID=phone-2")
     expect(phone.locator("[data-screen-too-small]")).to_contain_text("rotate")
