@@ -1,6 +1,6 @@
 """A study's data as one ZIP: rounds.csv, events.jsonl, events.csv, participants.csv,
-quiz.csv, alignment.csv, images.csv, the masks, and a README whose codebook is built from the same column
-dicts the writers use.
+quiz.csv, alignment.csv, images.csv, the masks, and a README whose codebook is built from the
+same column dicts the writers use.
 
 One pass over the finished rounds, each brush log copied as the database holds it, straight
 into a file (the admin's is a spooled temporary file, the command's the output): memory stays

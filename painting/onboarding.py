@@ -144,7 +144,9 @@ class TooManyAttempts(Exception):
 
 def wrong_questions(study: Study, chosen: list[int]) -> list[int]:
     """The 0-based numbers of the questions answered wrongly."""
-    return [n for n, (q, c) in enumerate(zip(study.quiz, chosen)) if answer_index(q) != c]
+    return [
+        n for n, (q, c) in enumerate(zip(study.quiz, chosen, strict=True)) if answer_index(q) != c
+    ]
 
 
 def attempt(participant: Participant, chosen: list[int]) -> list[int]:
@@ -160,7 +162,7 @@ def attempt(participant: Participant, chosen: list[int]) -> list[int]:
         QuizAttempt.objects.create(
             participant=participant,
             number=number,
-            answers=[q["options"][c] for q, c in zip(study.quiz, chosen)],
+            answers=[q["options"][c] for q, c in zip(study.quiz, chosen, strict=True)],
             wrong=[n + 1 for n in wrong],
             correct=not wrong,
         )
