@@ -336,3 +336,50 @@ def test_staff_set_up_conditions_practice_and_the_platform_in_admin(staff, galle
     refused = staff.post("/admin/painting/study/add/", data)
     assert refused.status_code == 200 and "Select a valid choice" in refused.text
     assert not Condition.objects.filter(study__slug="other").exists()
+
+
+PLAIN = {"name": "plain", "show_analysis": False, "fills": ["mean", "blur"]}
+TECHNICAL = ["IoU", "AUC", "RISE", "ImageNet", "efficientnet", "EfficientNet"]
+
+
+def test_a_participant_without_the_analysis_reads_plain_words(client, gallery):
+    """No IoU, AUC, RISE, ImageNet mean colour or model name on their page (the agreement
+    reading stays, in words); a condition with the analysis, and staff, keep the terms."""
+    study = make_study(gallery, conditions=[PLAIN])
+    join_study(client, study, None)
+    exploration = study_step(client, study, 1, None)
+    with_a_round(exploration)
+    page = client.get(f"/e/{exploration.pk}/").text
+    assert "data-agreement" in page and "Flat grey" in page and "Blurred" in page
+    assert [term for term in TECHNICAL if term in page] == []
+
+    full = make_study(gallery, slug="full", conditions=[{"name": "full"}])
+    other = Client()
+    join_study(other, full, None)
+    exploration = study_step(other, full, 1, None)
+    with_a_round(exploration)
+    page = other.get(f"/e/{exploration.pk}/").text
+    assert "IoU" in page and "ImageNet mean colour" in page
+
+
+def test_the_fill_comparison_lists_only_the_conditions_fills(client, gallery):
+    study = make_study(gallery, conditions=[{"name": "two", "fills": ["mean", "black"]}])
+    join_study(client, study, None)
+    exploration = study_step(client, study, 1, None)
+    round_ = with_a_round(exploration)
+    others = [
+        {"fill": f, "label": "cup", "probability": 0.2, "original_probability": 0.1}
+        for f in ("black", "blur", "inpaint", "road")
+    ]
+    curve = [0.5] * 11
+    Round.objects.filter(pk=round_.pk).update(
+        analysis_status=Round.AnalysisStatus.DONE,
+        analysis={"fills": others, "user": curve, "model": curve, "painted_fraction": 0.2},
+    )
+    page = client.get(f"/e/{exploration.pk}/").text
+    table = page[page.index('class="fills"') :]
+    table = table[: table.index("</table>")]
+    assert "Black" in table
+    assert [name for name in ("Blur", "Inpaint", "ROAD") if name in table] == []
+    fragment = client.get(f"/e/{exploration.pk}/rounds/{round_.pk}/analysis/").text
+    assert "Black" in fragment and "Inpaint" not in fragment

@@ -1,5 +1,6 @@
 """On a phone (390×844, touch): the photo and Classify on the first screen, the answer beside
-the picture, no keyboard hints, and a window too small is told so without counting a decline."""
+the picture, no keyboard hints, and a window too small is told so without counting a decline.
+The onboarding pages (instructions, quiz) on a phone and on a desktop."""
 
 import os
 from pathlib import Path
@@ -7,13 +8,14 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from painting.models import Study
+from painting.models import Participant, Study
 from tests.e2e.browser import stroke
 from tests.helpers import make_study
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 PHONE = {"width": 390, "height": 844}
+DESKTOP = {"width": 1280, "height": 800}
 # Screenshots for a person to look at, where XAI_SHOTS names a folder.
 SHOTS = os.environ.get("XAI_SHOTS", "")
 
@@ -37,7 +39,8 @@ def shot(page: Page, name: str) -> None:
 
 def on_screen(page: Page, selector: str) -> bool:
     box = page.locator(selector).first.bounding_box()
-    return box is not None and box["y"] >= 0 and box["y"] + box["height"] <= PHONE["height"]
+    height = page.viewport_size["height"]
+    return box is not None and box["y"] >= 0 and box["y"] + box["height"] <= height
 
 
 def first_screen_and_answer(page: Page, name: str) -> None:
@@ -91,3 +94,64 @@ def test_a_window_too_small_is_told_to_rotate_and_counts_nothing(live_server, ga
     expect(phone.get_by_role("button", name="I do not agree")).to_be_hidden()
     expect(phone.get_by_role("button", name="Start")).to_be_hidden()
     assert Study.objects.get(pk=study.pk).declined_count == 0
+
+
+@pytest.mark.parametrize("device", ["phone", "desktop"])
+def test_consent_then_instructions_then_the_quiz_until_right(
+    live_server, real_worker, gallery, browser, device
+):
+    touch = device == "phone"
+    context = browser.new_context(
+        viewport=PHONE if touch else DESKTOP, has_touch=touch, is_mobile=touch
+    )
+    page = context.new_page()
+    try:
+        study = make_study(
+            gallery,
+            slugs=("camera", "coffee"),
+            practice=("camera",),
+            instruction_pages=[
+                {"title": "What you will do", "text": "Paint over what does not matter."},
+                {
+                    "title": "Paint, then Classify",
+                    "text": "Then press Classify.",
+                    "image": "/static/painting/instructions/paint.svg",
+                },
+            ],
+            quiz=[
+                {
+                    "question": "What do you paint over?",
+                    "options": ["What matters", "What does not matter"],
+                    "answer": 1,
+                }
+            ],
+        )
+        page.goto(f"{live_server.url}/study/{study.slug}/?PROLIFIC_PID={device}-3")
+        shot(page, f"{device}-consent")
+        page.get_by_label("I have read the above").check()
+        page.get_by_role("button", name="Start").click()
+        expect(page.get_by_role("heading", name="What you will do")).to_be_visible()
+        shot(page, f"{device}-instructions-1")
+        page.get_by_role("link", name="Next").click()
+        expect(page.locator("img.intro-image")).to_have_js_property("naturalWidth", 320)
+        shot(page, f"{device}-instructions-2")
+        page.get_by_role("link", name="To the questions").click()
+        page.get_by_label("What matters", exact=True).check()
+        page.get_by_role("button", name="Check my answers").click()
+        expect(page.locator("[data-quiz-wrong]")).to_contain_text("question 1")
+        shot(page, f"{device}-quiz-wrong")
+        page.get_by_label("What does not matter").check()
+        page.get_by_role("button", name="Check my answers").click()
+
+        # The practice image: Next opens after one Classify.
+        expect(page.locator("#result.done")).to_be_visible(timeout=30_000)
+        expect(page.locator("[data-next-hint]")).to_contain_text("Try it once")
+        assert on_screen(page, "button[type=submit]:text('Classify')")
+        shot(page, f"{device}-study-practice")
+        stroke(page, [(0.2, 0.3), (0.6, 0.7)])
+        page.get_by_role("button", name="Classify").click()
+        expect(page.get_by_role("link", name="Next image")).to_be_visible(timeout=30_000)
+        attempts = Participant.objects.get().quiz_attempts.values_list("correct", flat=True)
+        assert list(attempts) == [False, True]
+    finally:
+        context.close()
