@@ -90,6 +90,7 @@ def test_ctrl_wheel_zooms_around_the_pointer_and_painting_stays_exact(
     live_server, real_worker, gallery, page: Page
 ):
     open_image(page, live_server.url)
+    open_more(page)  # the zoom buttons, used below: opened first, as it moves the picture
     box = page.locator("canvas[data-mask]").bounding_box()
     at = (box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.4)
     before = picture_point(page, *at)
@@ -134,7 +135,6 @@ def test_ctrl_wheel_zooms_around_the_pointer_and_painting_stays_exact(
     assert picture_point(page, *spot)[0] > moved[0] + 10
     assert page.evaluate(PAINTED) == painted
 
-    open_more(page)
     page.get_by_role("button", name="Fit").click()
     assert zoom(page) == 1
     assert picture_point(page, box["x"], box["y"]) == pytest.approx([0, 0], abs=0.5)
