@@ -146,8 +146,8 @@ def test_consent_then_instructions_then_the_quiz_until_right(
         # The practice image: Next opens after one Classify.
         expect(page.locator("#result.done")).to_be_visible(timeout=30_000)
         expect(page.locator("[data-next-hint]")).to_contain_text("Try it once")
-        assert on_screen(page, "button[type=submit]:text('Classify')")
         shot(page, f"{device}-study-practice")
+        assert on_screen(page, "button[type=submit]:text('Classify')")
         stroke(page, [(0.2, 0.3), (0.6, 0.7)])
         page.get_by_role("button", name="Classify").click()
         expect(page.get_by_role("link", name="Next image")).to_be_visible(timeout=30_000)
