@@ -13,8 +13,8 @@
     const message = form.querySelector("[data-screen-too-small]");
     message.hidden = !tooSmall;
     if (tooSmall) {
-      message.textContent = `This study needs a screen of at least ${minWidth} × ` +
-        `${minHeight} pixels; this window is ${width} × ${height}. Please rotate your ` +
+      message.textContent = `This study needs a browser window of at least ${minWidth} × ` +
+        `${minHeight} pixels; yours is ${width} × ${height}. Please rotate your ` +
         "device, make the window larger, or use a larger screen (a computer), then come back " +
         "to this link. Nothing has been recorded.";
     }
