@@ -3,6 +3,7 @@ the picture, no keyboard hints, and a window too small is told so without counti
 The onboarding pages (instructions, quiz) on a phone and on a desktop."""
 
 import os
+import re
 from pathlib import Path
 
 import pytest
@@ -49,7 +50,7 @@ def first_screen_and_answer(page: Page, name: str) -> None:
     expect(page.locator("#result.done")).to_be_visible(timeout=30_000)
     assert page.evaluate("window.scrollY") == 0
     canvas = page.locator("canvas[data-mask]").bounding_box()
-    assert canvas["y"] < PHONE["height"] / 2, canvas
+    assert canvas["y"] < page.viewport_size["height"] / 2, canvas
     assert on_screen(page, "button[type=submit]:text('Classify')")
     shot(page, f"{name}-first-screen")
     stroke(page, [(0.2, 0.3), (0.6, 0.7)])
@@ -65,6 +66,17 @@ def test_free_play_on_a_phone(live_server, real_worker, gallery, phone: Page):
     phone.goto(f"{live_server.url}/")
     phone.locator(".tile").first.click()
     first_screen_and_answer(phone, "free-play")
+
+
+def test_free_play_on_a_desktop(live_server, real_worker, gallery, browser):
+    context = browser.new_context(viewport=DESKTOP)
+    try:
+        page = context.new_page()
+        page.goto(f"{live_server.url}/")
+        page.get_by_role("button", name=re.compile("Chelsea")).click()
+        first_screen_and_answer(page, "desktop-free-play")
+    finally:
+        context.close()
 
 
 def test_a_study_on_a_phone(live_server, real_worker, gallery, phone: Page):
