@@ -80,12 +80,15 @@ def test_free_play_on_a_desktop(live_server, real_worker, gallery, browser):
 
 
 def test_a_study_on_a_phone(live_server, real_worker, gallery, phone: Page):
-    study = make_study(gallery, slugs=("coffee",))
+    plain = {"name": "plain", "show_analysis": False, "show_edits": False, "fills": ["mean"]}
+    study = make_study(gallery, slugs=("coffee",), conditions=[plain])
     phone.goto(f"{live_server.url}/study/{study.slug}/?PROLIFIC_PID=phone-1")
     shot(phone, "consent")
     phone.get_by_label("I have read the above").check()
     phone.get_by_role("button", name="Start").click()
     first_screen_and_answer(phone, "study")
+    page = phone.locator("main").inner_text()
+    assert [t for t in ("IoU", "ImageNet", "efficientnet", "Crop", "Rotate") if t in page] == []
 
 
 def test_no_keyboard_hints_on_touch(live_server, real_worker, gallery, phone: Page):
