@@ -167,6 +167,9 @@ class Study(models.Model):
     def clean(self) -> None:
         from .onboarding import page_problems, quiz_problems
 
+        # An emptied box in admin is none (the form reads it as null).
+        self.instruction_pages = [] if self.instruction_pages is None else self.instruction_pages
+        self.quiz = [] if self.quiz is None else self.quiz
         errors = {}
         if problems := page_problems(self.instruction_pages):
             errors["instruction_pages"] = problems

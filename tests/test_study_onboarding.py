@@ -1,6 +1,8 @@
 """A study's onboarding: instruction pages, then a quiz taken again until every answer is
 right (each try recorded), between consent and the first image, shown once."""
 
+import json
+
 import pytest
 from django.core.exceptions import ValidationError
 from django.test import Client
@@ -156,3 +158,50 @@ def test_quiz_tries_are_exported_with_their_codebook(gallery):
     readme = archive.read("README.txt").decode()
     assert "quiz.csv:" in readme
     assert all(f"  {column}: " in readme for column in QUIZ_COLUMNS)
+
+
+def test_admin_edits_the_pages_and_the_quiz_and_refuses_bad_ones(staff, gallery):
+    study = make_study(gallery, slugs=("coffee",))
+    url = f"/admin/painting/study/{study.pk}/change/"
+    form = staff.get(url).text
+    assert 'name="instruction_pages"' in form and 'name="quiz"' in form
+    data = {
+        "name": study.name,
+        "slug": study.slug,
+        "consent_text": "Agree?",
+        "consent_version": "1",
+        "min_rounds_per_image": "1",
+        "time_limit_per_image_s": "0",
+        "time_limit_s": "0",
+        "min_screen_width": "0",
+        "min_screen_height": "0",
+        "max_consents_per_address": "3",
+        "order": "fixed",
+        "is_open": "on",
+        "created_at_0": "2026-11-27",
+        "created_at_1": "12:00:00",
+        "images-TOTAL_FORMS": "0",
+        "images-INITIAL_FORMS": "0",
+        "conditions-TOTAL_FORMS": "0",
+        "conditions-INITIAL_FORMS": "0",
+    }
+    for pages, quiz, problem in [
+        ("not json", "[]", "Enter a valid JSON"),
+        ('{"text": "a"}', "[]", "instruction_pages must be a list"),
+        ('[{"text": "a", "image": "//evil.example/x.png"}]', "[]", "image must be a path"),
+        ("[]", '[{"question": "?", "options": ["a", "b"], "answer": "c"}]', "one of the options"),
+    ]:
+        refused = staff.post(url, {**data, "instruction_pages": pages, "quiz": quiz})
+        assert refused.status_code == 200 and problem in refused.text, problem
+    study.refresh_from_db()
+    assert study.instruction_pages == [] and study.quiz == []
+    saved = staff.post(
+        url, {**data, "instruction_pages": json.dumps(PAGES), "quiz": json.dumps(QUIZ)}
+    )
+    assert saved.status_code == 302
+    study.refresh_from_db()
+    assert study.instruction_pages == PAGES and study.quiz == QUIZ
+    emptied = staff.post(url, {**data, "instruction_pages": "", "quiz": ""})
+    assert emptied.status_code == 302
+    study.refresh_from_db()
+    assert study.instruction_pages == [] and study.quiz == []
