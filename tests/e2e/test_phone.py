@@ -106,6 +106,7 @@ def test_a_window_too_small_is_told_to_rotate_and_counts_nothing(live_server, ga
     study = make_study(gallery, slugs=("coffee",), min_screen_width=800, min_screen_height=500)
     phone.goto(f"{live_server.url}/study/{study.slug}/?PROLIFIC_PID=phone-2")
     expect(phone.locator("[data-screen-too-small]")).to_contain_text("rotate")
+    shot(phone, "consent-window-too-small")
     expect(phone.get_by_role("button", name="I do not agree")).to_be_hidden()
     expect(phone.get_by_role("button", name="Start")).to_be_hidden()
     assert Study.objects.get(pk=study.pk).declined_count == 0
