@@ -17,6 +17,7 @@ from .models import (
     Exploration,
     Participant,
     Picture,
+    QuizAttempt,
     Round,
     Study,
     StudyImage,
@@ -319,6 +320,17 @@ class CheckAnswerInline(admin.TabularInline):
         return percent(answer.outside)
 
 
+class QuizAttemptInline(admin.TabularInline):
+    model = QuizAttempt
+    extra = 0
+    can_delete = False
+    fields = ["number", "answers", "wrong", "correct", "answered_at"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
 @admin.action(description="Withdraw the selected participants (delete; count as withdrawn)")
 def withdraw_participants(modeladmin, request, queryset):
     """At a participant's request (a finished one cannot withdraw by link): their data goes, and
@@ -351,7 +363,7 @@ class ParticipantAdmin(ReadOnlyAdmin):
         "finished_at",
         "pilot",
     ]
-    inlines = [CheckAnswerInline]
+    inlines = [CheckAnswerInline, QuizAttemptInline]
     actions = [withdraw_participants, mark_returned]
 
     def get_queryset(self, request):

@@ -1,6 +1,6 @@
 """A study's data as one ZIP: rounds.csv, events.jsonl, events.csv, participants.csv,
-alignment.csv, images.csv, the masks, and a README whose codebook is built from the same column
-dicts the writers use.
+quiz.csv, alignment.csv, images.csv, the masks, and a README whose codebook is built from the
+same column dicts the writers use.
 
 One pass over the finished rounds, each brush log copied as the database holds it, straight
 into a file (the admin's is a spooled temporary file, the command's the output): memory stays
@@ -27,7 +27,15 @@ from django.utils import timezone
 
 from . import provenance, review, selectors, studies, study_files
 from .inference import methods, registry
-from .models import CheckAnswer, Exploration, Participant, Round, Study, StudyImage
+from .models import (
+    CheckAnswer,
+    Exploration,
+    Participant,
+    QuizAttempt,
+    Round,
+    Study,
+    StudyImage,
+)
 
 SPOOL_BYTES = 8 * 1024 * 1024  # a temporary file stays in memory up to this size
 ROUNDS_PER_FETCH = 8  # rounds (with their brush logs) held at once
@@ -218,6 +226,18 @@ PARTICIPANT_COLUMNS = {
     " in rounds.csv), else 0; empty when the study sets no minimum. Flagged, never refused",
 }
 
+
+# quiz.csv: one row per try at the study's comprehension quiz (after its instruction pages).
+QUIZ_COLUMNS = {
+    "participant": "anonymous participant code",
+    **PARTICIPANT_KEYS,
+    "attempt": "1 for the participant's first try at the quiz, 2 for the second, ...",
+    "answered_at": "time of the try (UTC)",
+    "correct": "1 when every answer was right (the participant then went on to the images)",
+    "wrong": "the questions answered wrongly, by their number in the study file (from 1),"
+    " space-separated",
+    "answers": "the option chosen for each question, in order, as a JSON list",
+}
 
 # events.csv: one row per event of the brush log, flattened (no nested values).
 EVENT_COLUMNS = {
@@ -640,6 +660,10 @@ def _readme(study: Study) -> str:
         f"  stored (mask_file “{MISSING}”) is left out of the human map.",
         *(f"  {name}: {meaning}" for name, meaning in IMAGE_COLUMNS.items()),
         "",
+        "quiz.csv: one row per try at the comprehension quiz (the study file's quiz), for the",
+        "  participants in participants.csv; taken again until every answer was right.",
+        *(f"  {name}: {meaning}" for name, meaning in QUIZ_COLUMNS.items()),
+        "",
         "masks/: each round's mask as a PNG at the image's resolution, white = painted.",
         "segments/: each image's superpixels (the Region tool's), a PNG at the image's",
         "  resolution whose pixel's id is red + 256 × green (events.csv's segment).",
@@ -797,6 +821,30 @@ def write_study_zip(study: Study, out: IO[bytes]) -> None:
                 participants_csv.writerow({key: _inert(value) for key, value in row.items()})
             text.flush()
             text.detach()
+        with archive.open("quiz.csv", "w") as entry:
+            text = _utf8_text(entry)
+            _write_quiz(_csv_writer(text, QUIZ_COLUMNS), participants)
+            text.flush()
+            text.detach()
+
+
+def _write_quiz(writer: csv.DictWriter, participants: list[Participant]) -> None:
+    by_pk = {p.pk: p for p in participants}
+    tries = QuizAttempt.objects.filter(participant__in=participants).order_by(
+        "participant__consented_at", "participant_id", "number"
+    )
+    for attempt in tries:
+        p = by_pk[attempt.participant_id]
+        row = {
+            "participant": p.code,
+            **_participant_keys(p),
+            "attempt": attempt.number,
+            "answered_at": _iso(attempt.answered_at),
+            "correct": int(attempt.correct),
+            "wrong": " ".join(map(str, attempt.wrong)),
+            "answers": json.dumps(attempt.answers, ensure_ascii=False),
+        }
+        writer.writerow({key: _inert(value) for key, value in row.items()})
 
 
 def _add_description(archive: zipfile.ZipFile, study: Study, began) -> None:

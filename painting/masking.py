@@ -28,6 +28,11 @@ class Fill(StrEnum):
     def label(self) -> str:
         return FILL_LABELS[self]
 
+    @property
+    def plain_label(self) -> str:
+        """The name a participant reads (no ImageNet, no benchmark's acronym)."""
+        return PLAIN_FILL_LABELS[self]
+
 
 FILL_LABELS = {
     Fill.MEAN: "ImageNet mean colour",
@@ -37,6 +42,17 @@ FILL_LABELS = {
     Fill.ROAD: "Neighbour average with noise (ROAD)",
     Fill.DARKEN: "Darker (half the brightness)",
     Fill.BRIGHTEN: "Brighter (halfway to white)",
+    Fill.GREY: "Grey (its colour removed)",
+}
+
+PLAIN_FILL_LABELS = {
+    Fill.MEAN: "Flat grey",
+    Fill.BLACK: "Black",
+    Fill.BLUR: "Blurred",
+    Fill.INPAINT: "Filled in from around it",
+    Fill.ROAD: "Blurred, with noise",
+    Fill.DARKEN: "Darker",
+    Fill.BRIGHTEN: "Brighter",
     Fill.GREY: "Grey (its colour removed)",
 }
 

@@ -186,12 +186,39 @@ class Study(models.Model):
     assignment_count = models.PositiveIntegerField(default=0, editable=False)
     is_open = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
+    # Onboarding (painting/onboarding.py), shown once between consent and the first image.
+    instruction_pages = models.JSONField(
+        default=list,
+        blank=True,
+        help_text='Pages shown once after consent: [{"text": "...", "image": '
+        '"/static/...", "title": "..."}] (image and title optional).',
+    )
+    quiz = models.JSONField(
+        default=list,
+        blank=True,
+        help_text="Questions after the pages, repeated until every answer is right: "
+        '[{"question": "...", "options": ["...", "..."], "answer": "..."}].',
+    )
 
     class Meta:
         verbose_name_plural = "studies"
 
     def __str__(self) -> str:
         return self.name
+
+    def clean(self) -> None:
+        from .onboarding import page_problems, quiz_problems
+
+        # An emptied box in admin is none (the form reads it as null).
+        self.instruction_pages = [] if self.instruction_pages is None else self.instruction_pages
+        self.quiz = [] if self.quiz is None else self.quiz
+        errors = {}
+        if problems := page_problems(self.instruction_pages):
+            errors["instruction_pages"] = problems
+        if problems := quiz_problems(self.quiz):
+            errors["quiz"] = problems
+        if errors:
+            raise ValidationError(errors)
 
 
 class StudyImage(models.Model):
@@ -313,6 +340,28 @@ class CheckAnswer(models.Model):
         return f"{'passed' if self.passed else 'failed'}: {self.covered:.0%} covered"
 
 
+class QuizAttempt(models.Model):
+    """One try at a study's comprehension quiz: the options chosen, and which were wrong."""
+
+    participant = models.ForeignKey(
+        "Participant", on_delete=models.CASCADE, related_name="quiz_attempts"
+    )
+    number = models.PositiveSmallIntegerField(help_text="1 for the first try.")
+    answers = models.JSONField(default=list, help_text="The option chosen for each question.")
+    wrong = models.JSONField(default=list, help_text="The questions answered wrongly (from 1).")
+    correct = models.BooleanField()
+    answered_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["participant", "number"]
+        constraints = [
+            models.UniqueConstraint(fields=["participant", "number"], name="one_quiz_try_number")
+        ]
+
+    def __str__(self) -> str:
+        return f"try {self.number}: {'right' if self.correct else 'wrong'}"
+
+
 def all_fills() -> list[str]:
     return [f.value for f in Fill]
 
@@ -410,6 +459,8 @@ class Participant(models.Model):
     # A test run by staff (a preview link or `manage.py study_bots`): left out of the balance,
     # the quotas and the dashboard's counts, and marked in every exported file.
     pilot = models.BooleanField(default=False, db_index=True, editable=False)
+    # The instruction pages and quiz done (onboarding.py); none: still to do, if any.
+    onboarded_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         ordering = ["-consented_at"]

@@ -100,14 +100,20 @@ def result_of(round_: Round, original: Round | None, previous: Round | None) -> 
     )
 
 
-def analysis_of(round_: Round) -> dict:
-    """What the analysis panel of a round shows: its deletion chart, and whether the other
-    fills disagree with the round's answer."""
+def analysis_of(round_: Round, offered=None) -> dict:
+    """What the analysis panel of a round shows: its deletion chart, the other fills' answers
+    (only the `offered` ones, a condition's, where given), and whether they disagree with the
+    round's answer."""
     done = round_.analysis_status == Round.AnalysisStatus.DONE and round_.top1 is not None
+    fills = [
+        f
+        for f in (round_.analysis.get("fills", []) if done else [])
+        if offered is None or f["fill"] in offered
+    ]
     return {
         "chart": review.deletion_chart(round_.analysis) if done else None,
-        "fills_disagree": done
-        and any(f["label"] != round_.top1["label"] for f in round_.analysis["fills"]),
+        "fills": fills,
+        "fills_disagree": any(f["label"] != round_.top1["label"] for f in fills),
         "rise": review.rise_rows(round_.analysis.get("rise")) if done else [],
     }
 

@@ -263,10 +263,16 @@ def screen_problem(study: Study, width: str | None, height: str | None) -> str:
         return f"{need}, and the size of yours could not be measured (is JavaScript on?)."
     if w < need_w or h < need_h:
         return (
-            f"{need}; yours is {w} × {h}. Please make the window larger, or open the link on a "
-            "computer with a larger screen."
+            f"{need}; yours is {w} × {h}. Please rotate your device, make the window larger, or "
+            "use a larger screen (a computer), then come back to this link. Nothing has been "
+            "recorded."
         )
     return ""
+
+
+def measured_too_small(study: Study, width: str | None, height: str | None) -> bool:
+    """The consent page measured the window and it is too small for the study."""
+    return bool(width and height and screen_problem(study, width, height))
 
 
 def decline(study: Study) -> None:
@@ -613,14 +619,20 @@ def reachable_step(participant: Participant) -> int:
     )
     answered = set(participant.check_answers.values_list("picture_id", flat=True))
     for step, entry in enumerate(steps, 1):
-        if entry.is_practice or entry.picture_id in timed_out:
+        if entry.picture_id in timed_out:
             continue
         if entry.is_attention_check:
             if entry.picture_id not in answered:
                 return step
-        elif done.get(entry.picture_id, 0) < study.min_rounds_per_image:
+        elif done.get(entry.picture_id, 0) < rounds_needed(study, entry):
             return step
     return len(steps) + 1
+
+
+def rounds_needed(study: Study, entry: StudyImage) -> int:
+    """Rounds of their own an image needs before Next: a practice image one (so that the
+    person has tried Classify once), the others the study's minimum."""
+    return 1 if entry.is_practice else study.min_rounds_per_image
 
 
 def resume_step(participant: Participant) -> int:
@@ -631,16 +643,26 @@ def resume_step(participant: Participant) -> int:
 
 
 def rounds_needed_message(participant: Participant, step: int) -> str:
-    """Why Next waits at `step`, a step that is not a practice image (those need no rounds)."""
+    """Why Next waits at `step`: the rounds still needed there, counting down."""
     steps = steps_for(participant)
-    if steps[step - 1].is_attention_check:
-        return f"Image {step - sum(e.is_practice for e in steps)}: {CHECK_UNANSWERED}"
-    practice = sum(e.is_practice for e in steps)
-    need = participant.study.min_rounds_per_image
-    rounds = "round" if need == 1 else "rounds"
+    entry = steps[step - 1]
+    name = step_name(participant, step, steps)
+    if entry.is_attention_check:
+        return f"{name[0].upper()}{name[1:]}: {CHECK_UNANSWERED}"
+    done = Round.objects.filter(
+        exploration__participant=participant,
+        exploration__picture_id=entry.picture_id,
+        index__gte=1,
+        status=Round.Status.DONE,
+    ).count()
+    left = max(1, rounds_needed(participant.study, entry) - done)
+    rounds = "round" if left == 1 else "rounds"
+    more = "" if not done else "more "
+    if entry.is_practice:
+        return "Try it once on the practice image (paint, then Classify) before you go on."
     return (
-        f"Image {step - practice} needs {need} {rounds} of your own (paint, then Classify) "
-        "before you go on."
+        f"Image {step - sum(e.is_practice for e in steps)} needs {left} {more}{rounds} of your "
+        "own (paint, then Classify) before you go on."
     )
 
 

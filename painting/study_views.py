@@ -10,7 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from . import pilots, ratelimit, studies
+from . import onboarding, pilots, ratelimit, studies
 from .forms import ClosingForm, PlatformIdsForm, first_error
 from .models import Participant, Study
 from .views import PROOF_KEY, exploration_url, has_proof, participant_session_key, visitor_id
@@ -147,6 +147,8 @@ def _go_on(request: HttpRequest, participant: Participant) -> HttpResponse:
     study = participant.study
     if participant.screened_out_at:
         return _screened_out(request, study, pilot=participant.pilot)
+    if onboarding.pending(participant) and not participant.finished_at:
+        return redirect(onboarding.first_url(study))
     step = studies.resume_step(participant)
     if participant.finished_at or step > studies.image_count(study):
         return redirect("painting:study-finish", slug=study.slug)
@@ -260,6 +262,13 @@ def consent(request: HttpRequest, slug: str):
     # link is its own bound: each makes one participant, and only staff make them.)
     if not pilot_id and (refused := ratelimit.refusal(request, "explore", "")):
         return HttpResponse(refused, status=429, content_type="text/plain; charset=utf-8")
+    width, height = request.POST.get("screen_width"), request.POST.get("screen_height")
+    if request.POST.get("decline") and studies.measured_too_small(study, width, height):
+        # A window too small is not a decline: counted nothing, told to rotate or come back.
+        problem = studies.screen_problem(study, width, height)
+        context = {"study": study, "ids": form.hidden(), "screen_error": problem}
+        response = render(request, "painting/study_consent.html", context, status=400)
+        return _may_send_to(response, studies.screened_out_url(study))
     if request.POST.get("decline"):
         if not pilot_id:
             studies.decline(study)
@@ -268,7 +277,6 @@ def consent(request: HttpRequest, slug: str):
         context = {"study": study, "ids": ids, "pilot": bool(pilot_id), "error": True}
         response = render(request, "painting/study_consent.html", context, status=400)
         return _may_send_to(response, studies.screened_out_url(study))
-    width, height = request.POST.get("screen_width"), request.POST.get("screen_height")
     if problem := studies.screen_problem(study, width, height):
         context = {"study": study, "ids": ids, "pilot": bool(pilot_id), "screen_error": problem}
         response = render(request, "painting/study_consent.html", context, status=400)
@@ -321,6 +329,8 @@ def step(request: HttpRequest, slug: str, step: int):
         return _refused(request, study, over, 403)
     if studies.study_time_is_up(participant):
         return redirect("painting:study-finish", slug=study.slug)
+    if onboarding.pending(participant):  # the instructions (and quiz) first
+        return redirect(onboarding.first_url(study))
     if refused := _not_yet(request, participant, step):
         return refused
     exploration = studies.exploration_for_step(participant, visitor_id(request, create=True), step)

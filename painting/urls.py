@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import review_views, study_views, views
+from . import onboarding_views, review_views, study_views, views
 
 app_name = "painting"
 urlpatterns = [
@@ -27,6 +27,9 @@ urlpatterns = [
     path("study/<slug:slug>/", study_views.consent_page, name="study"),
     path("study/<slug:slug>/consent/", study_views.consent, name="study-consent"),
     path("study/<slug:slug>/step/<int:step>/", study_views.step, name="study-step"),
+    path("study/<slug:slug>/intro/<int:page>/", onboarding_views.intro, name="study-intro"),
+    path("study/<slug:slug>/intro/done/", onboarding_views.intro_done, name="study-intro-done"),
+    path("study/<slug:slug>/quiz/", onboarding_views.quiz, name="study-quiz"),
     path("study/<slug:slug>/finish/", study_views.finish, name="study-finish"),
     path("study/<slug:slug>/withdraw/", study_views.withdraw, name="study-withdraw"),
     path("study/<slug:slug>/resume/", study_views.resume, name="study-resume"),

@@ -138,7 +138,7 @@ def _round_fragments(request: HttpRequest, round_: Round, *, new: bool = False) 
         "item": round_,
         "exploration": round_.exploration,
         "result": selectors.result_in_context(round_),
-        "analysis": selectors.analysis_of(round_),
+        "analysis": selectors.analysis_of(round_, shown.fills),
         "oob": "append" if new else "replace",
         "shown": shown,
         "study": study,
@@ -350,7 +350,7 @@ def explore(request: HtmxHttpRequest, exploration_id):
         "rounds": rounds,
         "round": latest,
         "result": selectors.result_in_context(latest) if latest else None,
-        "analysis": selectors.analysis_of(latest) if latest else None,
+        "analysis": selectors.analysis_of(latest, shown.fills) if latest else None,
         "alignment": review.alignment_rows(latest.alignment, shown.explanation) if latest else [],
         "explanation_menu": selectors.explanation_menu(shown.explanation),
         "heatmap_scale": review.heatmap_scale(),
@@ -662,10 +662,12 @@ def explanation(request: HttpRequest, exploration_id, method: str):
 
 
 def _analysis_fragment(request: HttpRequest, round_: Round) -> HttpResponse:
+    shown = studies.shown_to(round_.exploration.participant)
     context = {
         "round": round_,
         "exploration": round_.exploration,
-        "analysis": selectors.analysis_of(round_),
+        "analysis": selectors.analysis_of(round_, shown.fills),
+        "shown": shown,
     }
     return render(request, EXPLORE + "#analysis", context)
 

@@ -208,22 +208,34 @@ def test_a_fixed_order_has_no_seed_and_follows_the_positions(client, gallery):
     assert shown == ["rocket", "coffee", "chelsea"]
 
 
-def test_the_practice_image_comes_first_and_needs_no_rounds(client, gallery):
+def test_the_practice_image_comes_first_and_needs_one_classify(client, gallery):
     study = make_study(
         gallery,
         slugs=("coffee", "chelsea", "camera"),
         practice=("camera",),
         order="random",
-        min_rounds=1,
+        min_rounds=2,
     )
     join_study(client, study, None)
     practice = study_step(client, study, 1, None)
     assert practice.picture.slug == "camera"
     page = client.get(f"/e/{practice.pk}/").text
-    assert "practice image" in page and f'href="/study/{study.slug}/step/2/"' in page
-    first = study_step(client, study, 2, None)  # no round of the practice image needed
+    assert "practice image" in page and "Try it once on the practice image" in page
+    assert f'href="/study/{study.slug}/step/2/"' not in page
+    # Not by typing the next step, nor by coming back to the study's link.
+    refused = client.get(f"/study/{study.slug}/step/2/")
+    assert refused.status_code == 409 and "Back to practice image" in refused.text
+    back = client.get(f"/study/{study.slug}/")
+    assert back.status_code == 302 and back.url == f"/study/{study.slug}/step/1/"
+    with_a_round(practice)
+    page = client.get(f"/e/{practice.pk}/").text
+    assert f'href="/study/{study.slug}/step/2/"' in page
+    first = study_step(client, study, 2, None)
     page = client.get(f"/e/{first.pk}/").text
-    assert "image 1 of 2" in page and "Image 1 needs 1 round of your own" in page
+    assert "image 1 of 2" in page and "Image 1 needs 2 rounds of your own" in page
+    with_a_round(first)  # "needs 2 rounds" counts down
+    page = client.get(f"/e/{first.pk}/").text
+    assert "Image 1 needs 1 more round of your own" in page
     refused = client.get(f"/study/{study.slug}/step/3/")
     assert refused.status_code == 409 and "Back to image 1" in refused.text
     assert studies.image_count(study) == 3
@@ -329,3 +341,50 @@ def test_staff_set_up_conditions_practice_and_the_platform_in_admin(staff, galle
     refused = staff.post("/admin/painting/study/add/", data)
     assert refused.status_code == 200 and "Select a valid choice" in refused.text
     assert not Condition.objects.filter(study__slug="other").exists()
+
+
+PLAIN = {"name": "plain", "show_analysis": False, "fills": ["mean", "blur"]}
+TECHNICAL = ["IoU", "AUC", "RISE", "ImageNet", "efficientnet", "EfficientNet"]
+
+
+def test_a_participant_without_the_analysis_reads_plain_words(client, gallery):
+    """No IoU, AUC, RISE, ImageNet mean colour or model name on their page (the agreement
+    reading stays, in words); a condition with the analysis, and staff, keep the terms."""
+    study = make_study(gallery, conditions=[PLAIN])
+    join_study(client, study, None)
+    exploration = study_step(client, study, 1, None)
+    with_a_round(exploration)
+    page = client.get(f"/e/{exploration.pk}/").text
+    assert "data-agreement" in page and "Flat grey" in page and "Blurred" in page
+    assert [term for term in TECHNICAL if term in page] == []
+
+    full = make_study(gallery, slug="full", conditions=[{"name": "full"}])
+    other = Client()
+    join_study(other, full, None)
+    exploration = study_step(other, full, 1, None)
+    with_a_round(exploration)
+    page = other.get(f"/e/{exploration.pk}/").text
+    assert "IoU" in page and "ImageNet mean colour" in page
+
+
+def test_the_fill_comparison_lists_only_the_conditions_fills(client, gallery):
+    study = make_study(gallery, conditions=[{"name": "two", "fills": ["mean", "black"]}])
+    join_study(client, study, None)
+    exploration = study_step(client, study, 1, None)
+    round_ = with_a_round(exploration)
+    others = [
+        {"fill": f, "label": "cup", "probability": 0.2, "original_probability": 0.1}
+        for f in ("black", "blur", "inpaint", "road")
+    ]
+    curve = [0.5] * 11
+    Round.objects.filter(pk=round_.pk).update(
+        analysis_status=Round.AnalysisStatus.DONE,
+        analysis={"fills": others, "user": curve, "model": curve, "painted_fraction": 0.2},
+    )
+    page = client.get(f"/e/{exploration.pk}/").text
+    table = page[page.index('class="fills"') :]
+    table = table[: table.index("</table>")]
+    assert "Black" in table
+    assert [name for name in ("Blur", "Inpaint", "ROAD") if name in table] == []
+    fragment = client.get(f"/e/{exploration.pk}/rounds/{round_.pk}/analysis/").text
+    assert "Black" in fragment and "Inpaint" not in fragment

@@ -80,6 +80,12 @@ def test_the_example_study_loads(gallery, tmp_path):
     assert study.min_seconds_per_image == 10
     bare = study.conditions.get(name="paint-only")
     assert not bare.show_model_view and bare.show_deltas and bare.fills == ["mean"]
+    assert [p["title"] for p in study.instruction_pages] == [
+        "What you will do",
+        "Paint, then Classify",
+    ]
+    assert study.instruction_pages[1]["image"] == "/static/painting/instructions/paint.svg"
+    assert [q["answer"] for q in study.quiz] == ["What I think the program does not need", 1]
 
 
 def test_load_dump_load_gives_the_same_study(gallery, tmp_path):
@@ -210,6 +216,37 @@ BAD_FILES = [
     ({"name": None}, "study: name must be a string"),
     ({"consent_text": "I agree \ud800"}, "The study file contains a lone surrogate"),
     ({"conditions": [{"name": "a\x00b"}]}, "The study file contains a NUL character"),
+    ({"instruction_pages": "Read this"}, "study: instruction_pages must be a list"),
+    ({"instruction_pages": ["Read this"]}, "instruction_pages[1]: a page is an object"),
+    ({"instruction_pages": [{"title": "No text"}]}, "instruction_pages[1]: text must be"),
+    ({"instruction_pages": [{"text": " "}]}, "instruction_pages[1]: text must be"),
+    ({"instruction_pages": [{"text": "x" * 5001}]}, "text must be a string of 1 to 5000"),
+    ({"instruction_pages": [{"text": "a", "colour": 1}]}, "[1]: unknown key 'colour'"),
+    ({"instruction_pages": [{"text": "a"}] * 21}, "instruction_pages: at most 20 pages"),
+    *[
+        ({"instruction_pages": [{"text": "a", "image": image}]}, "image must be a path on this")
+        for image in [
+            "//evil.example/x.png",
+            "https://evil.example/x.png",
+            "javascript:alert(1)",
+            '/static/x.png" onerror="alert(1)',
+            "/static/a b.png",
+            7,
+        ]
+    ],
+    ({"quiz": {"question": "?"}}, "study: quiz must be a list"),
+    ({"quiz": ["?"]}, "quiz[1]: a question is an object"),
+    ({"quiz": [{"options": ["a", "b"], "answer": "a"}]}, "quiz[1]: question must be"),
+    ({"quiz": [{"question": "?", "options": ["a"], "answer": "a"}]}, "options must be a list of 2"),
+    ({"quiz": [{"question": "?", "options": "ab", "answer": "a"}]}, "options must be a list of 2"),
+    ({"quiz": [{"question": "?", "options": ["a", 2], "answer": "a"}]}, "options must be a list"),
+    ({"quiz": [{"question": "?", "options": ["a", "a"], "answer": "a"}]}, "listed twice"),
+    ({"quiz": [{"question": "?", "options": ["a", "b"], "answer": "c"}]}, "one of the options"),
+    ({"quiz": [{"question": "?", "options": ["a", "b"]}]}, "answer must be one of the options"),
+    ({"quiz": [{"question": "?", "options": ["a", "b"], "answer": True}]}, "one of the options"),
+    ({"quiz": [{"question": "?", "options": ["a", "b"], "answer": 2}]}, "not an option's index"),
+    ({"quiz": [{"question": "?", "options": ["a", "b"], "answer": -1}]}, "not an option's index"),
+    ({"quiz": [{"question": "?", "options": ["a", "b"], "answer": 0, "x": 1}]}, "unknown key"),
 ]
 
 

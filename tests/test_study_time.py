@@ -5,7 +5,7 @@ from datetime import timedelta
 
 from django.test import Client
 
-from painting.models import Exploration, Participant
+from painting.models import Exploration, Participant, Study
 from tests.helpers import classify, join_study, make_study, mask_png, study_step
 
 MASK = mask_png((600, 400), (0, 0, 100, 100))
@@ -91,6 +91,20 @@ def test_the_consent_page_measures_the_window_and_the_server_checks_it(gallery):
     sizes = {"screen_width": "1000", "screen_height": "600"}
     joined = Client().post(f"/study/{study.slug}/consent/", {**consent, **sizes})
     assert joined.status_code == 302 and Participant.objects.get().external_id == "P-9"
+
+
+def test_i_do_not_agree_from_a_window_too_small_counts_nothing(gallery):
+    """The too-small page hides "I do not agree"; one sent anyway is not a decline (it would
+    send the person away with the screen-out code for a screen they can rotate)."""
+    study = make_study(gallery, min_screen_width=800, min_screen_height=500)
+    small = {"decline": "1", "PROLIFIC_PID": "P-1", "screen_width": "390", "screen_height": "844"}
+    refused = Client().post(f"/study/{study.slug}/consent/", small)
+    assert refused.status_code == 400 and "rotate your device" in refused.content.decode()
+    assert Study.objects.get(pk=study.pk).declined_count == 0
+    large = {**small, "screen_width": "1280", "screen_height": "800"}
+    declined = Client().post(f"/study/{study.slug}/consent/", large)
+    assert declined.status_code == 200 and Study.objects.get(pk=study.pk).declined_count == 1
+    assert not Participant.objects.exists()
 
 
 def test_without_a_minimum_any_window_may_take_part(gallery, on_commit):

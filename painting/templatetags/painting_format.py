@@ -40,6 +40,11 @@ def fill_label(value: str) -> str:
 
 
 @register.filter
+def plain_fill(value: str) -> str:
+    return Fill(value).plain_label
+
+
+@register.filter
 def model_title(name: str) -> str:
     """A model's name as people read it: "ResNet-50", not "resnet50"."""
     return registry.title_of(name)

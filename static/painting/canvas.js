@@ -14,6 +14,7 @@ import { setUpLive } from "./canvas/live.js";
 import { setUpEdits, showEdits } from "./canvas/edits.js";
 import { setUpPreview } from "./canvas/preview.js";
 import { loadRegions } from "./canvas/regions.js";
+import { setUpDraft } from "./canvas/draft.js";
 import {
   closeTools, countDown, listenForConnectionErrors, reloadWhenRestored, setUpModelView,
   showCheckTarget,
@@ -33,6 +34,7 @@ function setUp(stage) {
   setUpLive();
   setUpEdits();
   setUpPreview();
+  setUpDraft();
 
   showEdits();
   showCheckTarget(stage);

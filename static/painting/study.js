@@ -14,11 +14,13 @@
     message.hidden = !tooSmall;
     if (tooSmall) {
       message.textContent = `This study needs a browser window of at least ${minWidth} × ` +
-        `${minHeight} pixels; yours is ${width} × ${height}. Please make the window larger, ` +
-        "or open the link on a computer with a larger screen.";
+        `${minHeight} pixels; yours is ${width} × ${height}. Please rotate your ` +
+        "device, make the window larger, or use a larger screen (a computer), then come back " +
+        "to this link. Nothing has been recorded.";
     }
-    const start = form.querySelector("button[type=submit]:not([name=decline])");
-    if (start) start.disabled = tooSmall;
+    // No Start, and no "I do not agree" either: that would count a decline and send the
+    // person away with the platform's screen-out code, for a screen they can change.
+    form.querySelectorAll("[data-screen-ok]").forEach((part) => { part.hidden = tooSmall; });
   }
 
   document.addEventListener("DOMContentLoaded", () => {

@@ -11,3 +11,10 @@ def stroke(page: Page, points, *, steps=12):
     for x, y in at[1:]:
         page.mouse.move(x, y, steps=steps)
     page.mouse.up()
+
+
+def open_more(page: Page) -> None:
+    """Zoom, the edits and the model's view are folded under "More" until asked for."""
+    more = page.locator("details[data-more]")
+    if more.get_attribute("open") is None:
+        more.locator("summary").click()

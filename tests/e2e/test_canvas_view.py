@@ -15,7 +15,7 @@ from playwright.sync_api import Page, expect
 from painting import masking
 from painting.gallery import PHOTOS
 from painting.models import Exploration
-from tests.e2e.browser import stroke
+from tests.e2e.browser import open_more, stroke
 from tests.e2e.test_painting import CANVAS_SHARE
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
@@ -90,6 +90,7 @@ def test_ctrl_wheel_zooms_around_the_pointer_and_painting_stays_exact(
     live_server, real_worker, gallery, page: Page
 ):
     open_image(page, live_server.url)
+    open_more(page)  # the zoom buttons, used below: opened first, as it moves the picture
     box = page.locator("canvas[data-mask]").bounding_box()
     at = (box["x"] + box["width"] * 0.3, box["y"] + box["height"] * 0.4)
     before = picture_point(page, *at)

@@ -11,7 +11,7 @@ from PIL import Image
 from playwright.sync_api import Page, expect
 
 from painting.models import Exploration
-from tests.e2e.browser import stroke
+from tests.e2e.browser import open_more, stroke
 from tests.e2e.test_canvas_view import canvas_pixels, open_image
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
@@ -39,6 +39,7 @@ def test_rotate_crop_and_classify_the_model_gets_what_the_preview_shows(
     expect(edits).to_have_text("Edits: Cropped to 300×240 at (150, 80)")
     expect(page.locator("[data-edit-crop]")).to_be_visible()
     assert page.evaluate("document.querySelector('[data-painted-output]').value") != "0.0%"
+    open_more(page)
     page.get_by_role("button", name="Rotate ↻").click()
     page.get_by_role("button", name="Flip ↔").click()  # mirrors the turned picture
     text = "Edits: Cropped to 300×240 at (150, 80), flipped left–right, rotated 270° clockwise"
@@ -86,6 +87,7 @@ def test_rotate_crop_and_classify_the_model_gets_what_the_preview_shows(
     page.reload()
     expect(page.locator("[data-stage][data-ready=true]")).to_be_attached()
     expect(edits).to_have_text(text)
+    open_more(page)
     page.get_by_role("button", name="Reset edits").click()
     expect(edits).to_have_text("No edits")
     expect(page.locator("[data-edit-crop]")).to_be_hidden()

@@ -8,7 +8,7 @@ from playwright.sync_api import Page, expect
 from painting.inference import registry
 from painting.masking import REMOVING_FILLS
 from painting.models import Exploration, Round
-from tests.e2e.browser import stroke
+from tests.e2e.browser import open_more, stroke
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -139,6 +139,7 @@ def test_the_model_view_agreement_and_analysis(live_server, real_worker, gallery
         assert time.monotonic() < deadline
         time.sleep(0.05)
 
+    open_more(page)
     page.get_by_label("Show the model's view").check()
     overlay = page.locator("[data-saliency]")
     expect(overlay).to_be_visible()
@@ -279,3 +280,40 @@ def test_the_latency_of_each_round_is_stored_once_its_result_shows(
         time.sleep(0.05)
     latency = Round.objects.get(index=1).client_latency_ms
     assert 0 < latency < 30_000 and Round.objects.get(index=0).client_latency_ms is None
+
+
+def test_a_reload_keeps_the_strokes_not_yet_classified(
+    live_server, real_worker, gallery, page: Page
+):
+    """The draft since the last round (its mask and its brush log) survives a reload of the
+    same image, and goes with the next Classify; once classified, a reload has no draft."""
+    page.goto(live_server.url)
+    page.get_by_role("button", name=re.compile("Coffee")).click()
+    expect(page.locator("#result.done")).to_be_visible(timeout=30_000)
+    stroke(page, [(0.2, 0.2), (0.5, 0.5)])
+    page.get_by_role("button", name="Classify").click()
+    expect(page.locator('#result.done[data-round-index="1"]')).to_be_visible(timeout=30_000)
+    stroke(page, [(0.6, 0.2), (0.8, 0.7)])  # not classified yet
+    before = painted(page)
+    share = page.evaluate(CANVAS_SHARE)
+
+    page.reload()
+    expect(page.locator("[data-stage][data-ready=true]")).to_be_attached()
+    assert painted(page) == before
+    assert page.evaluate(CANVAS_SHARE) == pytest.approx(share, abs=1e-4)
+    page.get_by_role("button", name="Undo").click()  # back to round 1's mask
+    round1 = Exploration.objects.get().rounds.get(index=1)
+    assert painted(page) == pytest.approx(round1.masked_fraction * 100, abs=0.05)
+    page.get_by_role("button", name="Redo").click()
+    page.get_by_role("button", name="Classify").click()
+    expect(page.locator('#result.done[data-round-index="2"]')).to_be_visible(timeout=30_000)
+    round2 = Exploration.objects.get().rounds.get(index=2)
+    assert round2.masked_fraction * 100 == pytest.approx(before, abs=0.3)
+    types = [e["type"] for e in round2.strokes]
+    assert types[0] == "stroke" and "restore" in types and types[-1] == "classify", types
+    assert next(e for e in round2.strokes if e["type"] == "restore")["source"] == "draft"
+
+    page.reload()  # classified: nothing to take back
+    expect(page.locator("[data-stage][data-ready=true]")).to_be_attached()
+    expect(page.get_by_role("button", name="Undo")).to_be_disabled()
+    assert painted(page) == pytest.approx(round2.masked_fraction * 100, abs=0.05)

@@ -28,7 +28,9 @@ def test_small_windows_are_refused_and_attention_is_logged(
     page.set_viewport_size({"width": 800, "height": 900})
     page.goto(f"{live_server.url}/study/{study.slug}/?PROLIFIC_PID=P-5")
     expect(page.get_by_text("yours is 800 × 900")).to_be_visible()
-    expect(page.get_by_role("button", name="Start")).to_be_disabled()
+    # Neither Start nor "I do not agree" (a decline would be counted): rotate or go larger.
+    expect(page.get_by_role("button", name="Start")).to_be_hidden()
+    expect(page.get_by_role("button", name="I do not agree")).to_be_hidden()
     page.set_viewport_size({"width": 1280, "height": 900})
     expect(page.get_by_text("yours is 800 × 900")).to_be_hidden()
     page.get_by_label("I have read the above").check()

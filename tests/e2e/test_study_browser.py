@@ -70,9 +70,9 @@ def test_next_waits_for_the_studys_minimum_of_rounds(live_server, real_worker, g
     page.get_by_role("button", name="Start").click()
     expect(page.locator("#result.done")).to_be_visible(timeout=30_000)
     hint = page.locator("[data-next-hint]")
-    for index in (1, 2):
+    for index, needs in ((1, "2 rounds"), (2, "1 more round")):  # counts down
         expect(page.get_by_role("button", name="Finish")).to_be_disabled()
-        expect(hint).to_have_text(re.compile(r"^Image 1 needs 2 rounds of your own"))
+        expect(hint).to_have_text(re.compile(f"^Image 1 needs {needs} of your own"))
         stroke(page, [(0.1 * index, 0.2), (0.3 * index, 0.6)])
         page.get_by_role("button", name="Classify").click()
         expect(page.locator(f'#result.done[data-round-index="{index}"]')).to_be_visible(

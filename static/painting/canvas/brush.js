@@ -27,7 +27,32 @@ export function rememberedSizes(text, fallback, min, max) {
   return sizes;
 }
 
+// What the chosen tool does, in one line: on a touch screen in taps and fingers, with no keys.
+export function toolHint(name, touch) {
+  const hints = {
+    paint: touch
+      ? "Paint with a finger over what you think does not matter."
+      : "Drag to paint over what you think does not matter; [ and ] change the brush.",
+    erase: touch ? "Rub paint away with a finger." : "Drag to rub paint away.",
+    region: touch
+      ? "Tap a region to paint all of it; tap it again to clear it."
+      : "Click a region to paint all of it; click it again to clear it (Shift+click erases).",
+    pan: touch
+      ? "Drag to move the view; two fingers pinch to zoom."
+      : "Drag to move the view (Space+drag does it with any tool).",
+    crop: touch
+      ? "Drag a rectangle: the model gets only what is inside it (a tap removes the crop)."
+      : "Drag a rectangle: the model gets only what is inside it (a click removes the crop).",
+  };
+  return hints[name] || "";
+}
+
 // ---- The page ------------------------------------------------------------------------------
+
+function showHint(name) {
+  const hint = state.el.root.querySelector("[data-tool-hint]");
+  if (hint) hint.textContent = toolHint(name, window.matchMedia("(pointer: coarse)").matches);
+}
 
 export function loadSizes() {
   const { brush } = state.el;
@@ -86,6 +111,7 @@ function toolChosen(name) {
   if (name === "region") loadRegions();
   if (name === "paint" || name === "erase") showSize(state.sizes[name]);
   state.el.stage.classList.toggle("pan-tool", name === "pan");
+  showHint(name);
   showCursor();
 }
 
@@ -102,4 +128,5 @@ export function showTool() {
   showSize(state.sizes[paintTool()]);
   showBoundaries(tool());
   state.el.stage.classList.toggle("pan-tool", tool() === "pan");
+  showHint(tool());
 }

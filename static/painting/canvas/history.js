@@ -8,6 +8,7 @@ import { encodeMaskWhenIdle } from "./submit.js";
 import { wantLive } from "./live.js";
 import { showConnectionError } from "./page.js";
 import { restoreEdits } from "./edits.js";
+import { keepDraft, restoreDraft } from "./draft.js";
 
 // ---- Pure: the two stacks -----------------------------------------------------------------
 
@@ -61,6 +62,7 @@ export function changed() {
   stage.dataset.painted = paintedOutput.value;
   showPreview();
   encodeMaskWhenIdle();
+  keepDraft();
 }
 
 export function undo() {
@@ -111,8 +113,9 @@ export function restore(url) {
 }
 
 // The mask of the round on screen (the latest) is the starting state, as if restored from
-// the history: the same painted %, nothing to undo, and a restore event in the brush log.
-// Classify waits for it, so a reload never sends an empty canvas by mistake.
+// the history: the same painted %, nothing to undo, and a restore event in the brush log;
+// then the draft painted over it since, if a reload came before its Classify. Classify waits
+// for both, so a reload never sends an empty canvas by mistake.
 export function start(url) {
   const { submitButton } = state.el;
   if (!url) {
@@ -135,9 +138,14 @@ export function start(url) {
   image.src = url;
 }
 
+// Ready once the draft not yet classified (draft.js), if any, is back on the canvas.
 function ready() {
-  if (state.el.submitButton) state.el.submitButton.disabled = false;
-  state.el.stage.dataset.ready = "true";
+  restoreDraft(() => {
+    redraw();
+    changed();
+    if (state.el.submitButton) state.el.submitButton.disabled = false;
+    state.el.stage.dataset.ready = "true";
+  });
 }
 
 export function setUpHistory() {

@@ -130,7 +130,8 @@ export function apply(op) {
     ctx.clearRect(0, 0, canvas.width, canvas.height);
   } else if (op.type === "restore") {
     ctx.clearRect(0, 0, canvas.width, canvas.height);
-    if (op.image) paintMaskImage(op.image);
+    if (op.image && op.exact) ctx.drawImage(op.image, 0, 0); // a draft: the canvas as it was
+    else if (op.image) paintMaskImage(op.image);
   }
 }
 

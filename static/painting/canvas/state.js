@@ -53,6 +53,11 @@ export const state = {
   awaited: null,
   liveWanted: false,
   announced: undefined,
+
+  // The draft not classified yet, kept for a reload (draft.js): the last encode of the mask.
+  draftMask: null, // { version, url }
+  draftTimer: null,
+  draftReady: false, // the stored draft is back (or there was none): keep this page's from now
 };
 
 // The elements every module uses, looked up once from the stage.

@@ -5,6 +5,7 @@ import { state, log } from "./state.js";
 import { flushView } from "./view.js";
 import { goLive } from "./live.js";
 import { csrfToken, sendLatency } from "./page.js";
+import { draftSent } from "./draft.js";
 
 // Events of the brush log sent by themselves when the page is left after the last Classify.
 export const LATE_TYPES = ["blur", "focus", "hidden", "visible"];
@@ -105,6 +106,7 @@ function afterClassify(event) {
     // Swapped in already: the new round, whose result may come now or by a poll.
     const result = document.getElementById("result");
     state.awaited = result ? result.dataset.roundId : null;
+    draftSent(state.awaited);
   }
   state.sent = null;
 }
@@ -148,14 +150,27 @@ function afterSettle() {
   state.classifiedAt = null;
   const prediction = form.querySelector("[data-prediction-input]");
   if (prediction && result.classList.contains("done")) prediction.value = "";
-  // The new answer gets the focus (and, on a phone, comes into view below the canvas).
+  // The new answer gets the focus, and comes into view with the picture.
   if (liveInput.dataset.sent === "1") {
     liveInput.dataset.sent = "";
     if (state.liveWanted) goLive(); // painted meanwhile: the latest canvas goes now
     return; // a live answer leaves the focus where the painting goes on
   }
   result.tabIndex = -1;
-  result.focus();
+  result.focus({ preventScroll: true });
+  showBesidePicture(result);
+}
+
+// The answer and the picture on one screen where they fit together (a phone: the answer is
+// under the picture), else the answer in view.
+function showBesidePicture(result) {
+  const picture = state.el.stage.getBoundingClientRect();
+  const answer = (result.querySelector(".top1") || result).getBoundingClientRect();
+  const top = Math.min(picture.top, answer.top);
+  const bottom = Math.max(picture.bottom, answer.bottom);
+  if (top >= 0 && bottom <= window.innerHeight) return;
+  if (bottom - top <= window.innerHeight) window.scrollBy(0, top - 4);
+  else result.scrollIntoView({ block: "nearest" });
 }
 
 // An answer never replaces a newer one on screen (a slow poll of an older round), unless
