@@ -15,7 +15,7 @@ import re
 import time
 from dataclasses import dataclass, field
 
-from . import pilots
+from . import onboarding, pilots
 from .models import Study
 
 CHROMIUM = os.environ.get("XAI_CHROMIUM", "/usr/bin/chromium")
@@ -141,6 +141,7 @@ def _take_part(page, study: Study, link: str, run: BotRun, problems: list[str]) 
     _refused(page, run.number)
     page.locator("input[name=agree]").check()
     page.get_by_role("button", name="Start").click()
+    _onboard(page, study)
     for _ in range(MAX_STEPS):
         page.wait_for_load_state()
         _fail_on(problems, run.number, page)
@@ -157,6 +158,25 @@ def _take_part(page, study: Study, link: str, run: BotRun, problems: list[str]) 
     page.get_by_role("button", name="Finish").click()
     page.get_by_text("Thank you").wait_for()
     run.code = page.locator("[data-participant-code]").first.inner_text()
+
+
+def _onboard(page, study: Study) -> None:
+    """The instruction pages (Next, to the questions, or Start), then the quiz answered as the
+    study file says is right."""
+    for _ in range(MAX_STEPS):
+        page.wait_for_load_state()
+        if "/intro/" not in page.url:
+            break
+        onward = page.locator(".onboarding-nav a.primary, .onboarding-nav button.primary")
+        onward.first.click()
+    if "/quiz/" not in page.url:
+        return
+    for number, question in enumerate(study.quiz, start=1):
+        page.locator(f'input[name="q{number}"][value="{onboarding.answer_index(question)}"]').check()
+    page.get_by_role("button", name="Check my answers").click()
+    page.wait_for_load_state()
+    if "/quiz/" in page.url:
+        raise BotError("the quiz was not passed with the study file's own answers")
 
 
 def _refused(page, number: int) -> None:
@@ -179,7 +199,7 @@ def _do_image(page, study: Study) -> Step:
     an attention check), each result awaited."""
     page.locator("#result.done").wait_for()
     title = page.title().split("·")[0].strip()
-    check = page.locator("[data-check-target]")
+    check = page.locator(".check-target[data-check-target]")
     is_check = check.count() > 0
     rounds = 1 if is_check else max(1, study.min_rounds_per_image)
     answer = ""
