@@ -364,6 +364,9 @@ class Exploration(models.Model):
     )
     picture = models.ForeignKey(Picture, on_delete=models.CASCADE, related_name="explorations")
     model_name = models.CharField(max_length=64)
+    # The client address of its latest round's request, hashed (ratelimit.client_key): a batch
+    # shares the worker fairly between addresses, not only between sessions.
+    client = models.CharField(max_length=16, blank=True, editable=False)
     # Grad-CAM of the original top-1 class, at the image's resolution (greyscale PNG).
     saliency = models.FileField(upload_to="explorations/", blank=True)
     # Every explanation method's map of that class, as computed: {method: stored PNG name}

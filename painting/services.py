@@ -133,9 +133,10 @@ def start_exploration(
     participant=None,
     *,
     max_pending: int | None = None,
+    client: str = "",
 ) -> Exploration:
     """A new exploration whose round 0 classifies the unmasked picture; raises Busy when the
-    visitor has max_pending rounds queued already."""
+    visitor has max_pending rounds queued already. client: the request's hashed address."""
     with transaction.atomic():
         _refuse_if_busy(visitor, max_pending)
         exploration = Exploration.objects.create(
@@ -143,19 +144,27 @@ def start_exploration(
             picture=picture,
             model_name=model_name or current_model_name(),
             participant=participant,
+            client=client,
         )
         _create_round(exploration, mask=None, fill=masking.Fill.MEAN, strokes=[])
     return exploration
 
 
 def resume_or_start(
-    visitor: str, picture: Picture, chosen_model: str = "", *, max_pending: int | None = None
+    visitor: str,
+    picture: Picture,
+    chosen_model: str = "",
+    *,
+    max_pending: int | None = None,
+    client: str = "",
 ) -> Exploration:
     model_name = current_model_name(chosen_model)
     latest = Exploration.objects.filter(
         visitor=visitor, picture=picture, model_name=model_name, participant__isnull=True
     ).first()
-    return latest or start_exploration(visitor, picture, model_name, max_pending=max_pending)
+    return latest or start_exploration(
+        visitor, picture, model_name, max_pending=max_pending, client=client
+    )
 
 
 def submit_round(
@@ -168,9 +177,10 @@ def submit_round(
     live: bool = False,
     edits: Edits = NO_EDITS,
     max_pending: int | None = None,
+    client: str = "",
 ) -> Round:
     """Save the mask (and the edits) as a pending round and dispatch it; the worker composes
-    and classifies.
+    and classifies. client: the request's hashed address, which the batches share fairly by.
     Raises Busy, having saved nothing, when the visitor has max_pending rounds queued already."""
     _refuse_if_busy(exploration.visitor, max_pending)  # before any file is written
     round_ = _create_round(
@@ -182,6 +192,7 @@ def submit_round(
         live=live,
         edits=edits,
         max_pending=max_pending,
+        client=client,
     )
     round_.refresh_from_db()  # dispatch ran on commit and may have failed the round already
     return round_
@@ -197,6 +208,7 @@ def _create_round(
     live: bool = False,
     edits: Edits = NO_EDITS,
     max_pending: int | None = None,
+    client: str = "",
 ) -> Round:
     round_ = Round(
         exploration=exploration,
@@ -227,7 +239,7 @@ def _create_round(
             locked = Exploration.objects.select_for_update().filter(pk=exploration.pk)
             if not list(locked.values_list("pk", flat=True)):
                 raise Exploration.DoesNotExist(f"exploration {exploration.pk} was deleted")
-            Exploration.objects.filter(pk=exploration.pk).update(updated_at=timezone.now())
+            _mark_active(exploration, client)
             _refuse_if_busy(exploration.visitor, max_pending)
             last = exploration.rounds.aggregate(last=Max("index"))["last"]
             round_.index = 0 if last is None else last + 1
@@ -238,6 +250,12 @@ def _create_round(
             round_.mask.storage.delete(round_.mask.name)
         raise
     return round_
+
+
+def _mark_active(exploration: Exploration, client: str) -> None:
+    """The exploration was used just now, from this client address (when known)."""
+    changes = {"updated_at": timezone.now(), **({"client": client} if client else {})}
+    Exploration.objects.filter(pk=exploration.pk).update(**changes)
 
 
 def record_latency(round_: Round, ms: float) -> None:
@@ -270,10 +288,11 @@ def add_late_events(exploration: Exploration, events: list[dict]) -> Round | Non
     return latest
 
 
-def retry_round(round_: Round, *, max_pending: int | None = None) -> Round:
+def retry_round(round_: Round, *, max_pending: int | None = None, client: str = "") -> Round:
     """Send a failed round to the classifier again (Busy when the visitor's queue is full)."""
     with transaction.atomic():
         _refuse_if_busy(round_.exploration.visitor, max_pending)
+        _mark_active(round_.exploration, client)
         Round.objects.filter(pk=round_.pk, status=Round.Status.FAILED).update(
             status=Round.Status.PENDING,
             error="",

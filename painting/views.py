@@ -17,7 +17,9 @@ from django_htmx.http import HttpResponseClientRedirect, reswap, retarget
 from django_htmx.middleware import HtmxDetails
 
 from . import (
+    costs,
     images,
+    masking,
     model_view,
     originals,
     quotas,
@@ -235,13 +237,18 @@ def _explore(request: HtmxHttpRequest, picture: Picture) -> HttpResponse:
     """Resume this browser's exploration of the picture, or start one (`fresh` or none yet)."""
     visitor = visitor_id(request, create=True)
     chosen, cap = _chosen_model(request), settings.XAI_MAX_PENDING_ROUNDS
+    client = ratelimit.client_key(request)
     try:
         exploration = (
             services.start_exploration(
-                visitor, picture, services.current_model_name(chosen), max_pending=cap
+                visitor,
+                picture,
+                services.current_model_name(chosen),
+                max_pending=cap,
+                client=client,
             )
             if request.POST.get("fresh")
-            else services.resume_or_start(visitor, picture, chosen, max_pending=cap)
+            else services.resume_or_start(visitor, picture, chosen, max_pending=cap, client=client)
         )
     except registry.WeightsMissing as exc:
         return _error(request, str(exc), status=503)
@@ -404,9 +411,16 @@ def _classify(request: HtmxHttpRequest, exploration: Exploration, stages: dict) 
         quotas.check(exploration.visitor, adding_bytes=len(request.POST.get("strokes", "")))
     except quotas.QuotaExceeded as exc:
         return _error(request, str(exc), status=403)
+    painted = masking.painted_fraction(data["mask"])
+    if refused := costs.refusal(request, exploration.visitor, picture, data["fill"], painted):
+        return _error(request, refused, status=429)
     try:
         round_ = studies.submit_round(
-            exploration, check, data, max_pending=settings.XAI_MAX_PENDING_ROUNDS
+            exploration,
+            check,
+            data,
+            max_pending=settings.XAI_MAX_PENDING_ROUNDS,
+            client=ratelimit.client_key(request),
         )
     except studies.CheckAlreadyAnswered as exc:
         return _error(request, exc.message, status=409)
@@ -468,10 +482,18 @@ def retry(request: HtmxHttpRequest, exploration_id, round_id):
     round_ = _get_round_for(request, exploration_id, round_id)
     if refused := _refused(request, round_.exploration):
         return refused
-    if refused := ratelimit.refusal(request, "classify", round_.exploration.visitor):
+    exploration = round_.exploration
+    if refused := ratelimit.refusal(request, "classify", exploration.visitor):
+        return _error(request, refused, status=429)
+    fill, painted = round_.fill, round_.masked_fraction
+    if refused := costs.refusal(request, exploration.visitor, exploration.picture, fill, painted):
         return _error(request, refused, status=429)
     try:
-        round_ = services.retry_round(round_, max_pending=settings.XAI_MAX_PENDING_ROUNDS)
+        round_ = services.retry_round(
+            round_,
+            max_pending=settings.XAI_MAX_PENDING_ROUNDS,
+            client=ratelimit.client_key(request),
+        )
     except services.Busy as exc:
         return _error(request, str(exc), status=429)
     if not request.htmx:

@@ -314,6 +314,14 @@ XAI_MAX_BATCH = envint("XAI_MAX_BATCH", 8)
 # A batch takes at most this many rounds of each visitor, oldest first, so one visitor's queue
 # cannot fill every batch ahead of others (a visitor alone in the queue gets a full batch).
 XAI_BATCH_PER_VISITOR = envint("XAI_BATCH_PER_VISITOR", 1)
+# The same per client address (a hashed one, Exploration.client): many sessions from one
+# address get one place in a batch, as one visitor does, while others wait.
+XAI_BATCH_PER_ADDRESS = envint("XAI_BATCH_PER_ADDRESS", 1)
+# Besides the round whose message came, a batch takes waiting rounds worth at most this many
+# seconds of estimated work (painting.costs), the least busy clients' first, and classifies them
+# in slices of at most this much, each answered as soon as it is done: a person's cheap round
+# never waits behind a batch of strangers' dear ones.
+XAI_BATCH_SECONDS = float(env("XAI_BATCH_SECONDS", "0.25"))
 
 REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")
 CELERY_BROKER_URL = REDIS_URL
@@ -412,6 +420,13 @@ XAI_ADDRESS_RATE_LIMITS = {
     "events": (envint("XAI_EVENT_REPORTS_PER_MINUTE_PER_ADDRESS", 300), 60),
     "preview": (envint("XAI_PREVIEWS_PER_MINUTE_PER_ADDRESS", 300), 60),
 }
+# Worker time a visitor, and a client address, may ask for per minute, in estimated seconds
+# (painting.costs: pixels × the fill's cost): a round past either budget is answered 429. The
+# inference worker has 60 s a minute per process; one address may take a quarter of one.
+XAI_WORKER_SECONDS_PER_MINUTE = float(env("XAI_WORKER_SECONDS_PER_MINUTE", "6"))
+XAI_WORKER_SECONDS_PER_MINUTE_PER_ADDRESS = float(
+    env("XAI_WORKER_SECONDS_PER_MINUTE_PER_ADDRESS", "15")
+)
 # Work a visitor may have queued at once (pending or running): one person's backlog must not
 # starve everyone else's. A Classify, Retry or new exploration past it is answered 429.
 XAI_MAX_PENDING_ROUNDS = envint("XAI_MAX_PENDING_ROUNDS", 2)

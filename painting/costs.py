@@ -1,0 +1,53 @@
+"""What a round costs the inference worker, estimated before it is sent: the fill's compose
+(per megapixel of the picture, more for ROAD the more is painted) plus the model's share.
+
+Rate limits count requests; the work budgets (ratelimit.charge) count these seconds, so that a
+client who asks for the dearest rounds (ROAD on a 1024 px upload: ~10× a mean fill) cannot
+buy ten times the worker with the same number of clicks. The batches use them too
+(pipeline.claim_rounds): a batch holds at most XAI_BATCH_SECONDS of them besides its own.
+
+Factors measured with the compose of each fill on a 1024×1024 photo (benchmarks/road_fill.py,
+/ preview_fill.py, 2026-12-05, 2 cores shared by other jobs), rounded up: mean 10–36 ms,
+blur ~70, inpaint 50–90, ROAD 40 ms with nothing painted to 180 ms with 90 % painted."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from . import ratelimit
+from .masking import Fill
+
+if TYPE_CHECKING:
+    from django.http import HttpRequest
+
+    from .models import Picture
+
+# The model, the mask's decode, the original's load and the thumbnail, per round.
+ROUND_SECONDS = 0.03
+# Compose, in seconds per megapixel: (whatever is painted, more per share painted).
+FILL_SECONDS_PER_MEGAPIXEL = {
+    Fill.MEAN: (0.02, 0.03),
+    Fill.BLACK: (0.02, 0.03),
+    Fill.BLUR: (0.08, 0.0),
+    Fill.INPAINT: (0.1, 0.0),
+    Fill.ROAD: (0.05, 0.2),
+    Fill.DARKEN: (0.01, 0.02),
+    Fill.BRIGHTEN: (0.01, 0.02),
+    Fill.GREY: (0.01, 0.02),
+}
+
+
+def round_seconds(width: int, height: int, fill: str, painted: float) -> float:
+    """Estimated worker seconds of a round on a width×height picture with `painted` (0–1) of it
+    painted over with `fill`; the original (nothing painted) costs the model's share only."""
+    if painted <= 0:
+        return ROUND_SECONDS
+    base, per_painted = FILL_SECONDS_PER_MEGAPIXEL.get(Fill(fill), (0.1, 0.2))
+    return ROUND_SECONDS + width * height / 1e6 * (base + per_painted * painted)
+
+
+def refusal(request: HttpRequest, visitor: str, picture: Picture, fill: str, painted: float) -> str:
+    """Charge a round's estimated seconds to the visitor and its address (ratelimit.charge);
+    the message to answer with when either has spent its budget for this minute, else ''."""
+    seconds = round_seconds(picture.width, picture.height, fill, painted)
+    return ratelimit.charge(visitor, ratelimit.client_key(request), seconds)
