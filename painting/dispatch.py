@@ -11,7 +11,7 @@ from functools import partial
 
 from django.db import transaction
 
-from . import pipeline, timing
+from . import backlog, pipeline, timing
 from .models import Round
 from .tasks import (
     NO_SENDER_LIMITS,
@@ -43,7 +43,8 @@ def enqueue_saliency(exploration_id) -> None:
 
 def enqueue_explanation(exploration_id, method: str) -> None:
     """Compute one more explanation method of an exploration; nothing fails without it."""
-    transaction.on_commit(partial(_send, compute_explanation, exploration_id, None, method))
+    on_failure = partial(_release_explanation, method=method)
+    transaction.on_commit(partial(_send, compute_explanation, exploration_id, on_failure, method))
 
 
 def enqueue_analysis(round_id) -> None:
@@ -70,7 +71,12 @@ def _fail_round(round_id) -> None:
     pipeline.fail_round(round_id, QUEUE_DOWN_MESSAGE)
 
 
+def _release_explanation(exploration_id, method: str) -> None:
+    backlog.release(backlog.explanation_job(exploration_id, method))
+
+
 def _fail_analysis(round_id) -> None:
+    backlog.release(backlog.analysis_job(round_id))
     Round.objects.filter(pk=round_id).update(
         analysis_status=Round.AnalysisStatus.FAILED,
         analysis={"error": ANALYSIS_QUEUE_DOWN_MESSAGE},

@@ -21,6 +21,7 @@ from django.utils import timezone
 from PIL import Image
 
 from . import (
+    backlog,
     dispatch,
     images,
     masking,
@@ -319,15 +320,20 @@ def wait_for_round(round_: Round, timeout: float) -> Round:
     return round_
 
 
-def request_analysis(round_: Round, *, max_pending: int | None = None) -> Round:
+def request_analysis(
+    round_: Round, *, max_pending: int | None = None, client: str | None = None
+) -> Round:
     """Queue the analysis of a finished round (once); its result lands on the round. Raises
-    Busy when the visitor has max_pending analyses queued already."""
+    Busy when the visitor has max_pending analyses queued already, or when the optional work's
+    bounds (backlog, for a request from `client`, a hashed address) have no room."""
     if round_.analysis_status == Round.AnalysisStatus.DONE or round_.analysis_in_flight:
         return round_
     with transaction.atomic():
         visitor = round_.exploration.visitor
         if max_pending is not None and selectors.queued_analyses_of(visitor) >= max_pending:
             raise Busy("Your previous analysis is still running. Wait for it, then try again.")
+        if client is not None:
+            _admit(backlog.analysis_job(round_.pk), visitor, client)
         Round.objects.filter(pk=round_.pk).update(
             analysis_status=Round.AnalysisStatus.PENDING,
             analysis_requested_at=timezone.now(),
@@ -345,12 +351,28 @@ def explanation_on_its_way(exploration: Exploration, method: str) -> bool:
         return False
 
 
-def request_explanation(exploration: Exploration, method: str) -> None:
-    """Ask the analysis worker for one more explanation method's map of an exploration, once
-    while it is on its way (a lost message is asked again after the marker expires)."""
+def request_explanation(
+    exploration: Exploration, method: str, *, client: str | None = None
+) -> None:
+    """Ask the optional-work worker for one more explanation method's map of an exploration,
+    once while it is on its way (a lost message is asked again after the marker expires).
+    Asked from `client` (a hashed address), it is counted in the optional work's bounds
+    (backlog): Busy when they have no room."""
+    job = backlog.explanation_job(exploration.pk, method)
+    if client is not None:
+        _admit(job, exploration.visitor, client)
     key = model_view.explanation_requested_key(exploration.pk, method)
     if _first_to_ask(key, 3 * settings.CELERY_TASK_TIME_LIMIT):
         dispatch.enqueue_explanation(exploration.pk, method)
+    elif client is not None:
+        backlog.release(job)  # asked by someone else a moment ago: theirs is on its way
+
+
+def _admit(job: str, visitor: str, client: str) -> None:
+    try:
+        backlog.admit(job, visitor, client)
+    except backlog.Full as exc:
+        raise Busy(str(exc)) from exc
 
 
 def wait_for_explanation(exploration: Exploration, method: str, timeout: float):

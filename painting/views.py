@@ -616,7 +616,12 @@ def explanation(request: HttpRequest, exploration_id, method: str):
         if not services.explanation_on_its_way(exploration, method):
             if refused := ratelimit.refusal(request, "analysis", exploration.visitor):
                 return _error(request, refused, status=429)
-            services.request_explanation(exploration, method)
+            try:
+                services.request_explanation(
+                    exploration, method, client=ratelimit.client_key(request)
+                )
+            except services.Busy as exc:
+                return _error(request, str(exc), status=429)
         values = services.wait_for_explanation(exploration, method, settings.XAI_POLL_WAIT_SECONDS)
     if values is None:
         message = f"The model's view by {methods.title_of(method)} is not ready yet."
@@ -648,7 +653,9 @@ def analysis(request: HtmxHttpRequest, exploration_id, round_id):
             return _error(request, refused, status=429)
         try:
             round_ = services.request_analysis(
-                round_, max_pending=settings.XAI_MAX_PENDING_ANALYSES
+                round_,
+                max_pending=settings.XAI_MAX_PENDING_ANALYSES,
+                client=ratelimit.client_key(request),
             )
         except services.Busy as exc:
             return _error(request, str(exc), status=429)

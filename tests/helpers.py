@@ -253,7 +253,7 @@ class WorkerProcess:
         database: dict[str, str],
         media_root: str,
         log_path: Path,
-        queues: str = "inference,analysis",
+        queues: str = "inference,analysis,optional",
         **env,
     ):
         self.log_path = log_path

@@ -329,9 +329,16 @@ CELERY_RESULT_BACKEND = None  # the Round row is the source of truth, not a resu
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SERIALIZER = "json"
+# Three queues, each with its own worker (scripts/run.sh, the Procfile): the rounds; the work a
+# page needs (the Region map, Grad-CAM: torch, off the hot path); optional work (analyses,
+# explanation methods a person picks, alignment scores), bounded by painting.backlog, so that
+# the work a page needs never waits behind it.
 CELERY_TASK_ROUTES = {
     "painting.tasks.classify_round": {"queue": "inference"},
-    "painting.tasks.*": {"queue": "analysis"},  # Grad-CAM and analyses: torch, off the hot path
+    "painting.tasks.analyse_round": {"queue": "optional"},
+    "painting.tasks.compute_explanation": {"queue": "optional"},
+    "painting.tasks.score_alignment": {"queue": "optional"},
+    "painting.tasks.*": {"queue": "analysis"},
 }
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
@@ -430,7 +437,12 @@ XAI_WORKER_SECONDS_PER_MINUTE_PER_ADDRESS = float(
 # Work a visitor may have queued at once (pending or running): one person's backlog must not
 # starve everyone else's. A Classify, Retry or new exploration past it is answered 429.
 XAI_MAX_PENDING_ROUNDS = envint("XAI_MAX_PENDING_ROUNDS", 2)
+# Optional work (an analysis, an explanation method picked in the menu: painting.backlog) waiting
+# at once per visitor, per client address and in all; past a bound the ask is answered 429
+# "busy, try again", not queued behind strangers' work.
 XAI_MAX_PENDING_ANALYSES = envint("XAI_MAX_PENDING_ANALYSES", 1)
+XAI_MAX_PENDING_ANALYSES_PER_ADDRESS = envint("XAI_MAX_PENDING_ANALYSES_PER_ADDRESS", 2)
+XAI_MAX_PENDING_ANALYSES_TOTAL = envint("XAI_MAX_PENDING_ANALYSES_TOTAL", 6)
 
 # Studies: a participant neither finished nor active (a round, or consent) for this long no
 # longer holds a place in their condition, so assignment gives the slot to someone else.
