@@ -1,0 +1,129 @@
+"""Rounds cost what their fill and picture cost the worker: budgets of estimated worker seconds
+per visitor and per address (painting.costs, ratelimit.charge), and batches shared fairly per
+address, least busy first, in slices a cheap round does not wait behind."""
+
+from django.test import Client
+from django.urls import reverse
+
+from painting import costs, pipeline, ratelimit
+from painting.models import Exploration, Round
+from tests.helpers import (
+    HTMX,
+    classify,
+    mask_png,
+    mask_upload,
+    new_exploration,
+    pending_rounds,
+    start,
+)
+
+HALF = mask_png((600, 400), (0, 0, 420, 280))  # about half of Coffee painted
+
+
+def test_round_costs_grow_with_pixels_and_the_fills_work():
+    small_mean = costs.round_seconds(600, 400, "mean", 0.5)
+    large_road = costs.round_seconds(1024, 1024, "road", 0.5)
+    assert large_road > 4 * small_mean
+    assert costs.round_seconds(1024, 1024, "road", 0.0) == costs.ROUND_SECONDS  # the original
+
+
+def test_dear_rounds_are_refused_by_their_worker_seconds_not_their_count(
+    client, gallery, on_commit, settings
+):
+    settings.XAI_WORKER_SECONDS_PER_MINUTE = 0.2  # ~3 ROAD rounds, ~5 mean rounds of Coffee
+    exploration = start(client, gallery["coffee"], on_commit)
+    answers = [classify(client, exploration, on_commit, HALF, fill="road") for _ in range(4)]
+    assert [a.status_code for a in answers] == [200, 200, 200, 429]
+    assert "0.2 seconds of the classifier" in answers[-1].content.decode()
+    assert exploration.rounds.count() == 4  # round 0 and three; the refused one wrote nothing
+    # The count limit (60 a minute) was never near: a new visitor's cheap rounds pass.
+    other = Client()
+    theirs = start(other, gallery["coffee"], on_commit)
+    cheap = [classify(other, theirs, on_commit, HALF).status_code for _ in range(4)]
+    assert cheap == [200] * 4
+
+
+def test_many_sessions_from_one_address_share_its_budget(gallery, on_commit, settings):
+    settings.XAI_WORKER_SECONDS_PER_MINUTE_PER_ADDRESS = 0.2
+    statuses = []
+    for _ in range(4):  # a client that takes a fresh cookie for every round
+        browser = Client()
+        exploration = start(browser, gallery["coffee"], on_commit)
+        statuses.append(classify(browser, exploration, on_commit, HALF, fill="road"))
+    assert [s.status_code for s in statuses] == [200, 200, 200, 429]
+    assert "Your network asked for" in statuses[-1].content.decode()
+
+
+def test_the_explorations_client_is_the_hashed_address_of_its_latest_round(
+    client, gallery, on_commit
+):
+    exploration = start(client, gallery["coffee"], on_commit)
+    first = Exploration.objects.get(pk=exploration.pk).client
+    assert len(first) == 16 and "127.0.0.1" not in first
+    with on_commit(execute=True):
+        client.post(
+            reverse("painting:classify", args=[exploration.pk]),
+            {"mask": mask_upload(HALF), "fill": "mean", "strokes": "[]"},
+            headers=HTMX,
+            REMOTE_ADDR="10.1.2.3",
+        )
+    assert Exploration.objects.get(pk=exploration.pk).client not in ("", first)
+
+
+def explorations_from(gallery, model_name: str, *pairs: tuple[str, str]) -> list[Exploration]:
+    return [
+        Exploration.objects.create(
+            visitor=visitor, client=client, picture=gallery["coffee"], model_name=model_name
+        )
+        for visitor, client in pairs
+    ]
+
+
+def test_a_batch_takes_one_round_per_address_not_per_session(gallery):
+    model_name = new_exploration(gallery).model_name
+    a1, a2, b = explorations_from(
+        gallery, model_name, ("a1", "flood"), ("a2", "flood"), ("b", "other")
+    )
+    flood = pending_rounds(a1, 2) + pending_rounds(a2, 2)
+    [theirs] = pending_rounds(b, 1)  # queued last
+    claimed = pipeline.claim_rounds(flood[0].pk, limit=8)
+    assert claimed == [flood[0], theirs]  # not a2's too: the same address as a1
+
+
+def test_the_least_busy_address_joins_the_batch_first(gallery):
+    model_name = new_exploration(gallery).model_name
+    busy, busier, quiet = explorations_from(
+        gallery, model_name, ("v1", "busy"), ("v2", "busier"), ("v3", "quiet")
+    )
+    ratelimit.charge("v2", "busier", 5.0)
+    ratelimit.charge("v3", "quiet", 0.1)
+    [own] = pending_rounds(busy, 1)
+    [older] = pending_rounds(busier, 1)
+    [newer] = pending_rounds(quiet, 1)
+    assert pipeline.claim_rounds(own.pk, limit=2) == [own, newer]
+    assert Round.objects.get(pk=older.pk).status == Round.Status.PENDING
+
+
+def test_a_batch_holds_a_bounded_amount_of_work_and_answers_cheap_rounds_first(gallery, settings):
+    settings.XAI_BATCH_SECONDS = 0.05  # one Coffee round a slice
+    model_name = new_exploration(gallery).model_name
+    dear, cheap = explorations_from(gallery, model_name, ("v1", "flood"), ("v2", "quiet"))
+    ratelimit.charge("v1", "flood", 5.0)
+    [own] = pending_rounds(dear, 1)
+    [theirs] = pending_rounds(cheap, 1)
+    claimed = pipeline.claim_rounds(own.pk, limit=8)
+    assert [[r.pk for r in s] for s in pipeline.slices(claimed)] == [[theirs.pk], [own.pk]]
+
+
+def test_a_slice_is_answered_before_the_next_one_is_composed(gallery, settings):
+    settings.XAI_BATCH_SECONDS = 0.05
+    model_name = new_exploration(gallery).model_name
+    dear, cheap = explorations_from(gallery, model_name, ("v1", "flood"), ("v2", "quiet"))
+    ratelimit.charge("v1", "flood", 5.0)
+    [own] = pending_rounds(dear, 1)
+    [theirs] = pending_rounds(cheap, 1)
+    pipeline.run_rounds(own.pk, batch_size=8)
+    own.refresh_from_db()
+    theirs.refresh_from_db()
+    assert own.status == theirs.status == Round.Status.DONE
+    assert theirs.finished_at < own.finished_at and own.batch_size == theirs.batch_size == 1
