@@ -41,8 +41,12 @@ class Session:
         *,
         upload: bytes | None = None,
         study: str = "",
+        address: str = "",
     ):
-        self.client = httpx.Client(base_url=url, timeout=120, headers=headers)
+        # address: a local address to connect from (127.0.x.y), which a proxy in front passes
+        # on as the client's.
+        transport = httpx.HTTPTransport(local_address=address) if address else None
+        self.client = httpx.Client(base_url=url, timeout=120, headers=headers, transport=transport)
         home = self.client.get("/").text
         token = self.client.cookies["csrftoken"]
         self.headers = {**HTMX, "X-CSRFToken": token}

@@ -8,7 +8,9 @@ buy ten times the worker with the same number of clicks. The batches use them to
 
 Factors measured with the compose of each fill on a 1024×1024 photo (benchmarks/road_fill.py,
 / preview_fill.py, 2026-12-05, 2 cores shared by other jobs), rounded up: mean 10–36 ms,
-blur ~70, inpaint 50–90, ROAD 40 ms with nothing painted to 180 ms with 90 % painted."""
+blur ~70, inpaint 50–90, ROAD 40 ms with nothing painted to 180 ms with 90 % painted; and in
+the inference worker under a flood (benchmarks/flood.py --scenario road, load ~9 on 2 cores):
+ROAD rounds with 7 % painted 106 ms of compose, 180 ms in all."""
 
 from __future__ import annotations
 
@@ -23,14 +25,14 @@ if TYPE_CHECKING:
     from .models import Picture
 
 # The model, the mask's decode, the original's load and the thumbnail, per round.
-ROUND_SECONDS = 0.03
+ROUND_SECONDS = 0.04
 # Compose, in seconds per megapixel: (whatever is painted, more per share painted).
 FILL_SECONDS_PER_MEGAPIXEL = {
     Fill.MEAN: (0.02, 0.03),
     Fill.BLACK: (0.02, 0.03),
     Fill.BLUR: (0.08, 0.0),
     Fill.INPAINT: (0.1, 0.0),
-    Fill.ROAD: (0.05, 0.2),
+    Fill.ROAD: (0.1, 0.2),
     Fill.DARKEN: (0.01, 0.02),
     Fill.BRIGHTEN: (0.01, 0.02),
     Fill.GREY: (0.01, 0.02),
@@ -44,6 +46,12 @@ def round_seconds(width: int, height: int, fill: str, painted: float) -> float:
         return ROUND_SECONDS
     base, per_painted = FILL_SECONDS_PER_MEGAPIXEL.get(Fill(fill), (0.1, 0.2))
     return ROUND_SECONDS + width * height / 1e6 * (base + per_painted * painted)
+
+
+def spent_refusal(request: HttpRequest, visitor: str) -> str:
+    """refusal() before the mask is even read, when a budget is spent already: a flood's
+    refused rounds then cost the web side next to nothing."""
+    return ratelimit.over_budget(visitor, ratelimit.client_key(request), ROUND_SECONDS)
 
 
 def refusal(request: HttpRequest, visitor: str, picture: Picture, fill: str, painted: float) -> str:

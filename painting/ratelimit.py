@@ -109,33 +109,56 @@ def _budget_key(who: str) -> str:
     return f"workbudget:{who}"
 
 
+def _budgets(visitor: str, client: str) -> list[tuple[str, float, str]]:
+    return [
+        (_budget_key(f"visitor:{visitor}"), settings.XAI_WORKER_SECONDS_PER_MINUTE, "You"),
+        (
+            _budget_key(f"client:{client}"),
+            settings.XAI_WORKER_SECONDS_PER_MINUTE_PER_ADDRESS,
+            "Your network",
+        ),
+    ]
+
+
+def _budget_message(subject: str, budget: float) -> str:
+    return (
+        f"{subject} asked for close to {budget:g} seconds of the classifier's time this "
+        "minute, as much as it gives anyone. Wait a moment, or use a cheaper fill (mean or "
+        "black) or a smaller photo."
+    )
+
+
 def charge(visitor: str, client: str, seconds: float) -> str:
     """Charge `seconds` of estimated worker time to the visitor and to its client address (a
     client_key) in the window of a minute that opened at their first charge; the message to
     answer with when that would go over either budget (nothing is charged then), else ''."""
-    budgets = [
-        (f"visitor:{visitor}", settings.XAI_WORKER_SECONDS_PER_MINUTE, "You"),
-        (f"client:{client}", settings.XAI_WORKER_SECONDS_PER_MINUTE_PER_ADDRESS, "Your network"),
-    ]
     ms = max(1, round(seconds * 1000))
     charged = []
     try:
-        for who, budget, subject in budgets:
-            key = _budget_key(who)
+        for key, budget, subject in _budgets(visitor, client):
             cache.add(key, 0, timeout=BUDGET_SECONDS)
             if cache.incr(key, ms) > budget * 1000:
                 for undo in [*charged, key]:
                     cache.decr(undo, ms)
-                return (
-                    f"{subject} asked for close to {budget:g} seconds of the classifier's time "
-                    f"this minute, as much as it gives anyone (this round needs about "
-                    f"{seconds:.2f} s). Wait a moment, or use a cheaper fill or a smaller photo."
-                )
+                return _budget_message(subject, budget)
             charged.append(key)
     except ValueError:  # evicted between add and incr: a new window
         return ""
     except redis.RedisError:
         log.warning("work budgets are not counted: the cache cannot be reached", exc_info=True)
+    return ""
+
+
+def over_budget(visitor: str, client: str, seconds: float) -> str:
+    """charge()'s message when `seconds` more would go over a budget, charging nothing."""
+    budgets = _budgets(visitor, client)
+    try:
+        spent_ms = cache.get_many([key for key, _, _ in budgets])
+    except redis.RedisError:
+        return ""
+    for key, budget, subject in budgets:
+        if spent_ms.get(key, 0) + seconds * 1000 > budget * 1000:
+            return _budget_message(subject, budget)
     return ""
 
 

@@ -381,6 +381,7 @@ def classify(request: HtmxHttpRequest, exploration_id):
             return refused
         with timing.stage("ratelimit"):
             refused = ratelimit.refusal(request, "classify", exploration.visitor)
+            refused = refused or costs.spent_refusal(request, exploration.visitor)
         if refused:
             return _error(request, refused, status=429)
         return _classify(request, exploration, stages)

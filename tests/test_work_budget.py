@@ -30,11 +30,11 @@ def test_round_costs_grow_with_pixels_and_the_fills_work():
 def test_dear_rounds_are_refused_by_their_worker_seconds_not_their_count(
     client, gallery, on_commit, settings
 ):
-    settings.XAI_WORKER_SECONDS_PER_MINUTE = 0.2  # ~3 ROAD rounds, ~5 mean rounds of Coffee
+    settings.XAI_WORKER_SECONDS_PER_MINUTE = 0.3  # 3 ROAD rounds, 6 mean rounds of Coffee
     exploration = start(client, gallery["coffee"], on_commit)
     answers = [classify(client, exploration, on_commit, HALF, fill="road") for _ in range(4)]
     assert [a.status_code for a in answers] == [200, 200, 200, 429]
-    assert "0.2 seconds of the classifier" in answers[-1].content.decode()
+    assert "0.3 seconds of the classifier" in answers[-1].content.decode()
     assert exploration.rounds.count() == 4  # round 0 and three; the refused one wrote nothing
     # The count limit (60 a minute) was never near: a new visitor's cheap rounds pass.
     other = Client()
@@ -44,7 +44,7 @@ def test_dear_rounds_are_refused_by_their_worker_seconds_not_their_count(
 
 
 def test_many_sessions_from_one_address_share_its_budget(gallery, on_commit, settings):
-    settings.XAI_WORKER_SECONDS_PER_MINUTE_PER_ADDRESS = 0.2
+    settings.XAI_WORKER_SECONDS_PER_MINUTE_PER_ADDRESS = 0.3
     statuses = []
     for _ in range(4):  # a client that takes a fresh cookie for every round
         browser = Client()

@@ -429,10 +429,11 @@ XAI_ADDRESS_RATE_LIMITS = {
 }
 # Worker time a visitor, and a client address, may ask for per minute, in estimated seconds
 # (painting.costs: pixels × the fill's cost): a round past either budget is answered 429. The
-# inference worker has 60 s a minute per process; one address may take a quarter of one.
+# inference worker has 60 s a minute per process; one address may take a sixth of one (a
+# classroom behind one router: 30 people at 40 cheap rounds a minute of gallery photos).
 XAI_WORKER_SECONDS_PER_MINUTE = float(env("XAI_WORKER_SECONDS_PER_MINUTE", "6"))
 XAI_WORKER_SECONDS_PER_MINUTE_PER_ADDRESS = float(
-    env("XAI_WORKER_SECONDS_PER_MINUTE_PER_ADDRESS", "15")
+    env("XAI_WORKER_SECONDS_PER_MINUTE_PER_ADDRESS", "10")
 )
 # Work a visitor may have queued at once (pending or running): one person's backlog must not
 # starve everyone else's. A Classify, Retry or new exploration past it is answered 429.
