@@ -27,6 +27,7 @@ Django test server does with BEHIND_PROXY).
 from __future__ import annotations
 
 import argparse
+import contextlib
 import io
 import json
 import re
@@ -213,17 +214,30 @@ def needed_work_seconds(url: str, address: str) -> dict:
         return {name: took.get(name) for name in urls}
 
 
-def visitor_rounds(url: str, seconds: float, forwarded_for: str = "") -> list[float]:
-    """Another visitor's Classify times (s) for `seconds`: Chelsea, a round every 0.2 s."""
+def visitor_rounds(url: str, seconds: float, forwarded_for: str = "") -> tuple[list, float]:
+    """Another visitor's Classify times (s) for `seconds`: Chelsea, a round every 0.2 s; and
+    the seconds its model's view (Grad-CAM) took to appear, or None (not within 30 s more)."""
     headers = {"X-Forwarded-For": forwarded_for} if forwarded_for else None
-    visitor = Session(url, "Chelsea the cat", headers=headers, address="" if headers else VISITOR)
+    address = "" if headers else VISITOR
+    started = time.monotonic()
+    visitor = Session(url, "Chelsea the cat", headers=headers, address=address, model_view=False)
+    gradcam: list[float] = []
+
+    def wait_for_gradcam() -> None:
+        with contextlib.suppress(RuntimeError):
+            visitor.wait_for_model_view(timeout=seconds + 30)
+            gradcam.append(round(time.monotonic() - started, 2))
+
+    waiter = threading.Thread(target=wait_for_gradcam, daemon=True)
+    waiter.start()
     masks = random_masks(visitor.size, 16)
     latencies: list[float] = []
     deadline = time.monotonic() + seconds
     while time.monotonic() < deadline:
         latencies.append(visitor.classify(masks[len(latencies) % len(masks)]))
         time.sleep(0.2)  # a person looks at the answer and paints again
-    return latencies
+    waiter.join(timeout=max(0.0, seconds + 30 - (time.monotonic() - started)))
+    return latencies, (gradcam or [None])[0]
 
 
 def run(url: str, scenario: str, seconds: float, forwarded_for: str = "") -> dict:
@@ -237,7 +251,7 @@ def run(url: str, scenario: str, seconds: float, forwarded_for: str = "") -> dic
             target=lambda: holder.update(needed_work_seconds(url, "127.0.0.3"))
         )
         waiter.start()
-    latencies = visitor_rounds(url, seconds, forwarded_for)
+    latencies, gradcam = visitor_rounds(url, seconds, forwarded_for)
     if scenario == "analyses" and not forwarded_for:
         waiter.join(timeout=150)
         needed = holder
@@ -247,6 +261,7 @@ def run(url: str, scenario: str, seconds: float, forwarded_for: str = "") -> dic
         "visitor_rounds": len(latencies),
         "p50_ms": round(percentile(latencies, 0.5) * 1000),
         "p95_ms": round(percentile(latencies, 0.95) * 1000),
+        "visitor_gradcam_s": gradcam,
         **needed,
         "flood": statuses,
     }

@@ -42,6 +42,7 @@ class Session:
         upload: bytes | None = None,
         study: str = "",
         address: str = "",
+        model_view: bool = True,
     ):
         # address: a local address to connect from (127.0.x.y), which a proxy in front passes
         # on as the client's.
@@ -69,7 +70,8 @@ class Session:
         match = re.search(r'<canvas data-mask width="(\d+)" height="(\d+)"', page.text)
         self.size = (int(match.group(1)), int(match.group(2)))
         self.finish(page.text)
-        self.wait_for_model_view()
+        if model_view:
+            self.wait_for_model_view()
 
     def wait_for_model_view(self, timeout: float = 30) -> None:
         """A person looks at the picture before painting; meanwhile the analysis worker draws
