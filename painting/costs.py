@@ -16,6 +16,8 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
+from django.conf import settings
+
 from . import ratelimit
 from .masking import Fill
 
@@ -46,6 +48,29 @@ def round_seconds(width: int, height: int, fill: str, painted: float) -> float:
         return ROUND_SECONDS
     base, per_painted = FILL_SECONDS_PER_MEGAPIXEL.get(Fill(fill), (0.1, 0.2))
     return ROUND_SECONDS + width * height / 1e6 * (base + per_painted * painted)
+
+
+# An exploration: its original's round and its Grad-CAM on the analysis worker (~0.3 s in torch).
+EXPLORATION_SECONDS = ROUND_SECONDS + 0.3
+
+# Redis queue priorities (0 first, then 3, 6, 9) of the work a page needs: an address that has
+# spent more than this share of its budget this minute goes behind those that have not.
+BUSY_SHARE = 0.25
+LIGHT, BUSY = 0, 6
+
+
+def priority_of(client: str) -> int:
+    """The queue priority of the work a page needs (Grad-CAM, a Region map) for a client
+    address: the least busy addresses' first, so a flood of explorations or uploads from a
+    few addresses does not hold back another visitor's model view."""
+    budget = settings.XAI_WORKER_SECONDS_PER_MINUTE_PER_ADDRESS
+    spent = ratelimit.spent([client])[client] if client else 0.0
+    return BUSY if spent > BUSY_SHARE * budget else LIGHT
+
+
+def exploration_refusal(request: HttpRequest, visitor: str) -> str:
+    """refusal() for starting an exploration (its original's round and its Grad-CAM)."""
+    return ratelimit.charge(visitor, ratelimit.client_key(request), EXPLORATION_SECONDS)
 
 
 def spent_refusal(request: HttpRequest, visitor: str) -> str:

@@ -52,15 +52,17 @@ def enqueue_analysis(round_id) -> None:
     transaction.on_commit(partial(_send, analyse_round, round_id, _fail_analysis))
 
 
-def enqueue_segments(picture_id) -> None:
-    """Compute an uploaded picture's Region map (SLIC); the page asks again if this is lost."""
-    transaction.on_commit(partial(_send, segment_picture, picture_id, None))
+def enqueue_segments(picture_id, priority: int = 0) -> None:
+    """Compute an uploaded picture's Region map (SLIC); the page asks again if this is lost.
+    priority: costs.priority_of the uploader's address."""
+    send = partial(_send, segment_picture, picture_id, None, priority=priority)
+    transaction.on_commit(send)
 
 
-def _send(task, object_id, on_failure, *more) -> None:
+def _send(task, object_id, on_failure, *more, **options) -> None:
     try:
         with timing.stage("publish"):
-            task.apply_async((str(object_id), *more), **NO_SENDER_LIMITS)
+            task.apply_async((str(object_id), *more), **NO_SENDER_LIMITS, **options)
     except Exception:  # any failure to publish (broker down, DNS, auth)
         log.exception("could not dispatch %s for %s", task.name, object_id)
         if on_failure is not None:

@@ -478,6 +478,8 @@ class Round(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["exploration", "index"], name="unique_round_index")
         ]
+        # The queue: the batches' candidates and the bounds on it (selectors.queued_*).
+        indexes = [models.Index(fields=["status", "created_at"], name="round_queue")]
 
     def __str__(self) -> str:
         return f"round {self.index} of {self.exploration_id}"

@@ -168,8 +168,8 @@ def slices(rounds: list[Round]) -> list[list[Round]]:
 
 def run_rounds(round_id, batch_size: int = 1, *, redelivered: bool = False) -> list:
     """Classify a round (and others waiting) and record the answers. Returns the explorations
-    whose original was answered, for the model's view to follow. `redelivered`: the message
-    came back after its worker died (claim_rounds).
+    whose original was answered (id, client address), for the model's view to follow.
+    `redelivered`: the message came back after its worker died (claim_rounds).
 
     The claimed rounds are classified in slices (slices()); each slice's answers are recorded
     in one transaction and announced as soon as it commits; what the answer does not need (the
@@ -184,7 +184,9 @@ def run_rounds(round_id, batch_size: int = 1, *, redelivered: bool = False) -> l
         unanswered = [r.pk for r in claimed]
         for number, slice_ in enumerate(slices(claimed) if claimed else []):
             answered = _run_slice(slice_, stages if number == 0 else {})
-            originals_answered += [r.exploration_id for r in answered if r.index == 0]
+            originals_answered += [
+                (r.exploration_id, r.exploration.client) for r in answered if r.index == 0
+            ]
             unanswered = [pk for pk in unanswered if pk not in {r.pk for r in slice_}]
     except SoftTimeLimitExceeded:
         _fail_all(

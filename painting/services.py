@@ -22,6 +22,7 @@ from PIL import Image
 
 from . import (
     backlog,
+    costs,
     dispatch,
     images,
     masking,
@@ -45,8 +46,11 @@ class Busy(Exception):
     """This visitor already has as much work queued as one person may; the message says so."""
 
 
-def _refuse_if_busy(visitor: str, max_pending: int | None) -> None:
-    """Callers on the web pass the cap; staff tools, commands and tests pass None (no cap)."""
+def _refuse_if_busy(visitor: str, max_pending: int | None, client: str = "") -> None:
+    """Callers on the web pass the cap (and the request's client address, hashed); staff
+    tools, commands and tests pass None (no cap). The queue is bounded per visitor, per
+    address (many sessions from one) and in all: kept short, the batches see all of it and
+    serve the least busy first (pipeline.claim_rounds)."""
     if max_pending is None:
         return
     queued = selectors.queued_rounds_of(visitor)
@@ -55,6 +59,16 @@ def _refuse_if_busy(visitor: str, max_pending: int | None) -> None:
             f"You have {queued} rounds waiting for the classifier. "
             "Wait for your previous rounds, then try again."
         )
+    if (
+        client
+        and selectors.queued_rounds_from(client) >= settings.XAI_MAX_PENDING_ROUNDS_PER_ADDRESS
+    ):
+        raise Busy(
+            "Your network has as many rounds waiting for the classifier as one network may. "
+            "Wait a moment, then try again."
+        )
+    if selectors.queued_rounds_in_all() >= settings.XAI_MAX_PENDING_ROUNDS_TOTAL:
+        raise Busy("The classifier is busy with many people's rounds. Try again in a moment.")
 
 
 def current_model_name(chosen: str = "") -> str:
@@ -65,7 +79,9 @@ def current_model_name(chosen: str = "") -> str:
     return registry.default_model_name(settings.XAI_MODEL)
 
 
-def add_picture(image: Image.Image, *, title: str, owner: str = "", **gallery) -> Picture:
+def add_picture(
+    image: Image.Image, *, title: str, owner: str = "", client: str = "", **gallery
+) -> Picture:
     """Store a working copy of the image (and a thumbnail) as a new Picture.
 
     An upload is kept as a high-quality JPEG (a tenth of a PNG's size); the model always reads
@@ -95,7 +111,7 @@ def add_picture(image: Image.Image, *, title: str, owner: str = "", **gallery) -
     picture.save()
     if not picture.segments:
         # SLIC takes about a second of CPU: the analysis worker's, not the upload request's.
-        dispatch.enqueue_segments(picture.pk)
+        dispatch.enqueue_segments(picture.pk, costs.priority_of(client))
     return picture
 
 
@@ -139,7 +155,7 @@ def start_exploration(
     """A new exploration whose round 0 classifies the unmasked picture; raises Busy when the
     visitor has max_pending rounds queued already. client: the request's hashed address."""
     with transaction.atomic():
-        _refuse_if_busy(visitor, max_pending)
+        _refuse_if_busy(visitor, max_pending, client)
         exploration = Exploration.objects.create(
             visitor=visitor,
             picture=picture,
@@ -183,7 +199,7 @@ def submit_round(
     """Save the mask (and the edits) as a pending round and dispatch it; the worker composes
     and classifies. client: the request's hashed address, which the batches share fairly by.
     Raises Busy, having saved nothing, when the visitor has max_pending rounds queued already."""
-    _refuse_if_busy(exploration.visitor, max_pending)  # before any file is written
+    _refuse_if_busy(exploration.visitor, max_pending, client)  # before any file is written
     round_ = _create_round(
         exploration,
         mask=mask,
@@ -241,7 +257,7 @@ def _create_round(
             if not list(locked.values_list("pk", flat=True)):
                 raise Exploration.DoesNotExist(f"exploration {exploration.pk} was deleted")
             _mark_active(exploration, client)
-            _refuse_if_busy(exploration.visitor, max_pending)
+            _refuse_if_busy(exploration.visitor, max_pending, client)
             last = exploration.rounds.aggregate(last=Max("index"))["last"]
             round_.index = 0 if last is None else last + 1
             round_.save()
@@ -292,7 +308,7 @@ def add_late_events(exploration: Exploration, events: list[dict]) -> Round | Non
 def retry_round(round_: Round, *, max_pending: int | None = None, client: str = "") -> Round:
     """Send a failed round to the classifier again (Busy when the visitor's queue is full)."""
     with transaction.atomic():
-        _refuse_if_busy(round_.exploration.visitor, max_pending)
+        _refuse_if_busy(round_.exploration.visitor, max_pending, client)
         _mark_active(round_.exploration, client)
         Round.objects.filter(pk=round_.pk, status=Round.Status.FAILED).update(
             status=Round.Status.PENDING,

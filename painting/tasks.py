@@ -10,7 +10,7 @@ from celery import shared_task
 from celery.signals import worker_init, worker_process_init
 from django.conf import settings
 
-from . import backlog, model_view, pipeline
+from . import backlog, costs, model_view, pipeline
 from .inference.registry import WeightsMissing, default_model_name
 
 log = logging.getLogger(__name__)
@@ -56,8 +56,8 @@ def classify_round(self, round_id: str) -> None:
     answered = pipeline.run_rounds(
         round_id, batch_size=settings.XAI_MAX_BATCH, redelivered=redelivered
     )
-    for exploration_id in answered:
-        _send_quietly(compute_saliency, str(exploration_id))
+    for exploration_id, client in answered:
+        _send_quietly(compute_saliency, str(exploration_id), priority=costs.priority_of(client))
     # Its mask against the model's maps, off the hot path (it needs the mask, not the answer),
     # behind the work people asked for, and once at a time per exploration (it scores every
     # round that waited): a flood of rounds makes no flood of these.

@@ -192,7 +192,12 @@ def upload(request: HtmxHttpRequest):
     form = UploadForm(request.POST, request.FILES)
     if not form.is_valid():
         return _home_again(request, form=form, status=400)
-    picture = services.add_picture(form.cleaned_data["image"], title=form.title(), owner=visitor)
+    picture = services.add_picture(
+        form.cleaned_data["image"],
+        title=form.title(),
+        owner=visitor,
+        client=ratelimit.client_key(request),
+    )
     response = _explore(request, picture)
     # open_upload gave back what its decode freed; where the first round ran in this process
     # too (XAI_EAGER), what that freed in the memory a large decode left behind goes back now.
@@ -229,6 +234,8 @@ def explore_picture(request: HtmxHttpRequest, picture_id):
     if not picture.visible_to(visitor):
         raise Http404
     if refused := ratelimit.refusal(request, "explore", visitor):
+        return _error(request, refused, status=429)
+    if refused := costs.exploration_refusal(request, visitor):
         return _error(request, refused, status=429)
     return _explore(request, picture)
 

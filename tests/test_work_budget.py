@@ -2,6 +2,7 @@
 per visitor and per address (painting.costs, ratelimit.charge), and batches shared fairly per
 address, least busy first, in slices a cheap round does not wait behind."""
 
+from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
 
@@ -30,26 +31,29 @@ def test_round_costs_grow_with_pixels_and_the_fills_work():
 def test_dear_rounds_are_refused_by_their_worker_seconds_not_their_count(
     client, gallery, on_commit, settings
 ):
-    settings.XAI_WORKER_SECONDS_PER_MINUTE = 0.3  # 3 ROAD rounds, 6 mean rounds of Coffee
     exploration = start(client, gallery["coffee"], on_commit)
+    other = Client()
+    theirs = start(other, gallery["coffee"], on_commit)
+    cache.clear()  # the explorations were started a minute ago
+    settings.XAI_WORKER_SECONDS_PER_MINUTE = 0.3  # 3 ROAD rounds, 6 mean rounds of Coffee
     answers = [classify(client, exploration, on_commit, HALF, fill="road") for _ in range(4)]
     assert [a.status_code for a in answers] == [200, 200, 200, 429]
     assert "0.3 seconds of the classifier" in answers[-1].content.decode()
     assert exploration.rounds.count() == 4  # round 0 and three; the refused one wrote nothing
     # The count limit (60 a minute) was never near: a new visitor's cheap rounds pass.
-    other = Client()
-    theirs = start(other, gallery["coffee"], on_commit)
     cheap = [classify(other, theirs, on_commit, HALF).status_code for _ in range(4)]
     assert cheap == [200] * 4
 
 
 def test_many_sessions_from_one_address_share_its_budget(gallery, on_commit, settings):
+    browsers = [Client() for _ in range(4)]  # a client that takes a fresh cookie every round
+    explorations = [start(browser, gallery["coffee"], on_commit) for browser in browsers]
+    cache.clear()  # the explorations were started a minute ago
     settings.XAI_WORKER_SECONDS_PER_MINUTE_PER_ADDRESS = 0.3
-    statuses = []
-    for _ in range(4):  # a client that takes a fresh cookie for every round
-        browser = Client()
-        exploration = start(browser, gallery["coffee"], on_commit)
-        statuses.append(classify(browser, exploration, on_commit, HALF, fill="road"))
+    statuses = [
+        classify(browser, exploration, on_commit, HALF, fill="road")
+        for browser, exploration in zip(browsers, explorations, strict=True)
+    ]
     assert [s.status_code for s in statuses] == [200, 200, 200, 429]
     assert "Your network asked for" in statuses[-1].content.decode()
 
@@ -127,3 +131,38 @@ def test_a_slice_is_answered_before_the_next_one_is_composed(gallery, settings):
     theirs.refresh_from_db()
     assert own.status == theirs.status == Round.Status.DONE
     assert theirs.finished_at < own.finished_at and own.batch_size == theirs.batch_size == 1
+
+
+def test_starting_explorations_is_charged_too(client, gallery, on_commit, settings):
+    settings.XAI_WORKER_SECONDS_PER_MINUTE = 3 * costs.EXPLORATION_SECONDS
+    for _ in range(3):
+        start(client, gallery["coffee"], on_commit, fresh="1")
+    url = reverse("painting:explore-picture", args=[gallery["coffee"].pk])
+    refused = client.post(url, {"fresh": "1"}, headers=HTMX)
+    assert refused.status_code == 429 and "seconds of the classifier" in refused.content.decode()
+    assert Exploration.objects.count() == 3
+
+
+def test_the_queue_is_bounded_per_address_and_in_all(gallery, on_commit, settings):
+    settings.XAI_MAX_PENDING_ROUNDS_PER_ADDRESS = 3
+    browsers = [Client() for _ in range(3)]
+    with on_commit(execute=False):  # nothing is classified: the rounds 0 stay queued
+        for browser in browsers[:3]:
+            start(browser, gallery["coffee"])
+        refused = Client().post(
+            reverse("painting:explore-picture", args=[gallery["coffee"].pk]), headers=HTMX
+        )
+        assert refused.status_code == 429
+        assert "Your network has as many rounds waiting" in refused.content.decode()
+        settings.XAI_MAX_PENDING_ROUNDS_TOTAL = 3
+        elsewhere = Client(REMOTE_ADDR="10.7.7.7").post(
+            reverse("painting:explore-picture", args=[gallery["coffee"].pk]), headers=HTMX
+        )
+        assert elsewhere.status_code == 429
+        assert "busy with many people" in elsewhere.content.decode()
+    assert Round.objects.count() == 3
+
+
+def test_the_work_a_page_needs_goes_first_for_the_least_busy_address(settings):
+    ratelimit.charge("v1", "busy", settings.XAI_WORKER_SECONDS_PER_MINUTE_PER_ADDRESS / 2)
+    assert costs.priority_of("busy") > costs.priority_of("quiet") == costs.priority_of("")

@@ -438,6 +438,10 @@ XAI_WORKER_SECONDS_PER_MINUTE_PER_ADDRESS = float(
 # Work a visitor may have queued at once (pending or running): one person's backlog must not
 # starve everyone else's. A Classify, Retry or new exploration past it is answered 429.
 XAI_MAX_PENDING_ROUNDS = envint("XAI_MAX_PENDING_ROUNDS", 2)
+# The same per client address (all its sessions) and in all: the queue stays within what one
+# batch looks at (pipeline.CANDIDATES), so that the least busy client's round is always seen.
+XAI_MAX_PENDING_ROUNDS_PER_ADDRESS = envint("XAI_MAX_PENDING_ROUNDS_PER_ADDRESS", 8)
+XAI_MAX_PENDING_ROUNDS_TOTAL = envint("XAI_MAX_PENDING_ROUNDS_TOTAL", 200)
 # Optional work (an analysis, an explanation method picked in the menu: painting.backlog) waiting
 # at once per visitor, per client address and in all; past a bound the ask is answered 429
 # "busy, try again", not queued behind strangers' work.
