@@ -40,7 +40,8 @@ CANDIDATES = 256
 
 
 class Waiting(NamedTuple):
-    """A pending round as the batches see it: whose it is and its estimated worker seconds."""
+    """A pending round as the batches see it: whose it is and its estimated worker seconds in
+    a batch (costs.batched_seconds)."""
 
     pk: object
     visitor: str
@@ -54,7 +55,7 @@ def _waiting(rounds: QuerySet[Round]) -> list[Waiting]:
         "pk", "exploration__visitor", "exploration__client", *fields, "exploration__picture__height"
     )
     return [
-        Waiting(pk, visitor, client, costs.round_seconds(w, h, fill, painted))
+        Waiting(pk, visitor, client, costs.batched_seconds(w, h, fill, painted))
         for pk, visitor, client, fill, painted, w, h in rows
     ]
 

@@ -321,7 +321,7 @@ XAI_BATCH_PER_ADDRESS = envint("XAI_BATCH_PER_ADDRESS", 1)
 # seconds of estimated work (painting.costs), the least busy clients' first, and classifies them
 # in slices of at most this much, each answered as soon as it is done: a person's cheap round
 # never waits behind a batch of strangers' dear ones.
-XAI_BATCH_SECONDS = float(env("XAI_BATCH_SECONDS", "0.25"))
+XAI_BATCH_SECONDS = float(env("XAI_BATCH_SECONDS", "0.12"))
 
 REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")
 CELERY_BROKER_URL = REDIS_URL
