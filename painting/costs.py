@@ -68,6 +68,15 @@ def priority_of(client: str) -> int:
     return BUSY if spent > BUSY_SHARE * budget else LIGHT
 
 
+# An upload: its Region map (SLIC, ~1 s on the analysis worker), then its exploration.
+UPLOAD_SECONDS = 1.0 + EXPLORATION_SECONDS
+
+
+def upload_refusal(request: HttpRequest, visitor: str) -> str:
+    """refusal() for an upload (its Region map and its exploration), before it is read."""
+    return ratelimit.charge(visitor, ratelimit.client_key(request), UPLOAD_SECONDS)
+
+
 def exploration_refusal(request: HttpRequest, visitor: str) -> str:
     """refusal() for starting an exploration (its original's round and its Grad-CAM)."""
     return ratelimit.charge(visitor, ratelimit.client_key(request), EXPLORATION_SECONDS)

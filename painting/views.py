@@ -184,6 +184,8 @@ def upload(request: HtmxHttpRequest):
     visitor = visitor_id(request, create=True)
     if refused := ratelimit.refusal(request, "upload", visitor):
         return _home_again(request, upload_error=refused, status=429)
+    if refused := costs.upload_refusal(request, visitor):
+        return _home_again(request, upload_error=refused, status=429)
     sent = sum(f.size for f in request.FILES.values())
     try:
         quotas.check(visitor, adding_bytes=sent, upload=True)

@@ -7,15 +7,17 @@ from django.test import Client
 from django.urls import reverse
 
 from painting import costs, pipeline, ratelimit
-from painting.models import Exploration, Round
+from painting.models import Exploration, Picture, Round
 from tests.helpers import (
     HTMX,
     classify,
+    jpeg,
     mask_png,
     mask_upload,
     new_exploration,
     pending_rounds,
     start,
+    upload,
 )
 
 HALF = mask_png((600, 400), (0, 0, 420, 280))  # about half of Coffee painted
@@ -166,3 +168,10 @@ def test_the_queue_is_bounded_per_address_and_in_all(gallery, on_commit, setting
 def test_the_work_a_page_needs_goes_first_for_the_least_busy_address(settings):
     ratelimit.charge("v1", "busy", settings.XAI_WORKER_SECONDS_PER_MINUTE_PER_ADDRESS / 2)
     assert costs.priority_of("busy") > costs.priority_of("quiet") == costs.priority_of("")
+
+
+def test_uploads_are_charged_their_region_map_and_exploration(client, db, settings):
+    settings.XAI_WORKER_SECONDS_PER_MINUTE = 2 * costs.UPLOAD_SECONDS
+    statuses = [upload(client, jpeg((64, 48))).status_code for _ in range(3)]
+    assert statuses == [302, 302, 429]
+    assert Picture.objects.count() == 2
