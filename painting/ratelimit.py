@@ -137,7 +137,7 @@ def charge(visitor: str, client: str, seconds: float) -> str:
     try:
         for key, budget, subject in _budgets(visitor, client):
             cache.add(key, 0, timeout=BUDGET_SECONDS)
-            if cache.incr(key, ms) > budget * 1000:
+            if cache.incr(key, ms) > round(budget * 1000):
                 for undo in [*charged, key]:
                     cache.decr(undo, ms)
                 return _budget_message(subject, budget)
@@ -157,7 +157,7 @@ def over_budget(visitor: str, client: str, seconds: float) -> str:
     except redis.RedisError:
         return ""
     for key, budget, subject in budgets:
-        if spent_ms.get(key, 0) + seconds * 1000 > budget * 1000:
+        if spent_ms.get(key, 0) + round(seconds * 1000) > round(budget * 1000):
             return _budget_message(subject, budget)
     return ""
 
