@@ -57,6 +57,14 @@ def photo(seed: int, side: int = 1024) -> bytes:
     return buffer.getvalue()
 
 
+def refusal_of(response: httpx.Response) -> str:
+    """A 429's reason in a few words ("429 You asked for close"), or ''."""
+    if response.status_code != 429:
+        return ""
+    message = re.search(r'role="alert">([^<]+)<', response.text)
+    return "429 " + " ".join(message.group(1).split()[:5]) if message else "429"
+
+
 class Flood:
     def __init__(self, url: str, forwarded_for: str = ""):
         self.url, self.forwarded_for = url, forwarded_for
@@ -114,7 +122,7 @@ class Flood:
                 files={"mask": ("mask.png", masks[n % 8], "image/png")},
             )
             n += 1
-            self.count(response.status_code)
+            self.count(refusal_of(response) or response.status_code)
             if analyses is not None:
                 with self.lock:
                     analyses.extend(re.findall(r'hx-post="([^"]+/analysis/)"', response.text))

@@ -58,7 +58,7 @@ def test_floods_leave_another_visitors_classify_under_a_second(make_run, gallery
     print("\n" + "\n".join(json.dumps(r) for r in results.values()))
     for name, result in results.items():
         statuses = result["flood"]
-        refused = sum(n for status, n in statuses.items() if status.endswith("429"))
+        refused = sum(n for status, n in statuses.items() if "429" in status)
         assert refused > 0, f"{name}: the flood was never held back: {statuses}"
         assert result["p95_ms"] < 1000, f"{name}: {result}"
         assert result["visitor_gradcam_s"] is not None, f"{name}: no model's view: {result}"
