@@ -46,7 +46,7 @@ class Busy(Exception):
     """This visitor already has as much work queued as one person may; the message says so."""
 
 
-def _refuse_if_busy(visitor: str, max_pending: int | None, client: str = "") -> None:
+def refuse_if_busy(visitor: str, max_pending: int | None, client: str = "") -> None:
     """Callers on the web pass the cap (and the request's client address, hashed); staff
     tools, commands and tests pass None (no cap). The queue is bounded per visitor, per
     address (many sessions from one) and in all: kept short, the batches see all of it and
@@ -155,7 +155,7 @@ def start_exploration(
     """A new exploration whose round 0 classifies the unmasked picture; raises Busy when the
     visitor has max_pending rounds queued already. client: the request's hashed address."""
     with transaction.atomic():
-        _refuse_if_busy(visitor, max_pending, client)
+        refuse_if_busy(visitor, max_pending, client)
         exploration = Exploration.objects.create(
             visitor=visitor,
             picture=picture,
@@ -199,7 +199,7 @@ def submit_round(
     """Save the mask (and the edits) as a pending round and dispatch it; the worker composes
     and classifies. client: the request's hashed address, which the batches share fairly by.
     Raises Busy, having saved nothing, when the visitor has max_pending rounds queued already."""
-    _refuse_if_busy(exploration.visitor, max_pending, client)  # before any file is written
+    refuse_if_busy(exploration.visitor, max_pending, client)  # before any file is written
     round_ = _create_round(
         exploration,
         mask=mask,
@@ -257,7 +257,7 @@ def _create_round(
             if not list(locked.values_list("pk", flat=True)):
                 raise Exploration.DoesNotExist(f"exploration {exploration.pk} was deleted")
             _mark_active(exploration, client)
-            _refuse_if_busy(exploration.visitor, max_pending, client)
+            refuse_if_busy(exploration.visitor, max_pending, client)
             last = exploration.rounds.aggregate(last=Max("index"))["last"]
             round_.index = 0 if last is None else last + 1
             round_.save()
@@ -308,7 +308,7 @@ def add_late_events(exploration: Exploration, events: list[dict]) -> Round | Non
 def retry_round(round_: Round, *, max_pending: int | None = None, client: str = "") -> Round:
     """Send a failed round to the classifier again (Busy when the visitor's queue is full)."""
     with transaction.atomic():
-        _refuse_if_busy(round_.exploration.visitor, max_pending, client)
+        refuse_if_busy(round_.exploration.visitor, max_pending, client)
         _mark_active(round_.exploration, client)
         Round.objects.filter(pk=round_.pk, status=Round.Status.FAILED).update(
             status=Round.Status.PENDING,

@@ -393,6 +393,14 @@ def classify(request: HtmxHttpRequest, exploration_id):
             refused = refused or costs.spent_refusal(request, exploration.visitor)
         if refused:
             return _error(request, refused, status=429)
+        try:  # before the mask is read: a flood's refused rounds cost next to nothing
+            services.refuse_if_busy(
+                exploration.visitor,
+                settings.XAI_MAX_PENDING_ROUNDS,
+                ratelimit.client_key(request),
+            )
+        except services.Busy as exc:
+            return _error(request, str(exc), status=429)
         return _classify(request, exploration, stages)
 
 
