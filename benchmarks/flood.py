@@ -143,13 +143,20 @@ class Flood:
                 time.sleep(BACK_OFF)
 
     def explanation_loop(self, address: str) -> None:
-        """Fresh explorations of Coffee, every explanation method of each."""
+        """Fresh explorations of Coffee (one session: the home page read once), every
+        explanation method of each."""
+        client = self.client(address)
+        home = client.get("/").text
+        csrf = {"X-CSRFToken": client.cookies["csrftoken"]}
+        form = next(f for f in home.split("<form")[1:] if ">Coffee<" in f)
+        explore = re.search(r'action="([^"]+/explore/)"', form).group(1)
         while not self.stop.is_set():
-            session = self.open(address)
-            if session is None:
+            page = client.post(explore, headers=csrf, data={"fresh": "1"}, follow_redirects=True)
+            if page.status_code != 200:
+                self.count(f"open {page.status_code}")
                 time.sleep(BACK_OFF)
                 continue
-            client, _, base, _ = session
+            base = str(page.url.path)
             for method in METHODS:
                 if self.stop.is_set():
                     break
