@@ -50,8 +50,10 @@ def round_seconds(width: int, height: int, fill: str, painted: float) -> float:
     return ROUND_SECONDS + width * height / 1e6 * (base + per_painted * painted)
 
 
-# An exploration: its original's round and its Grad-CAM on the analysis worker (~0.3 s in torch).
+# An exploration: its original's round and its Grad-CAM on the analysis worker (~0.3 s in torch;
+# a gallery photo's is copied from another exploration's).
 EXPLORATION_SECONDS = ROUND_SECONDS + 0.3
+GALLERY_EXPLORATION_SECONDS = ROUND_SECONDS + 0.05
 
 # Redis queue priorities (0 first, then 3, 6, 9) of the work a page needs: an address that has
 # spent more than this share of its budget this minute goes behind those that have not.
@@ -77,9 +79,10 @@ def upload_refusal(request: HttpRequest, visitor: str) -> str:
     return ratelimit.charge(visitor, ratelimit.client_key(request), UPLOAD_SECONDS)
 
 
-def exploration_refusal(request: HttpRequest, visitor: str) -> str:
+def exploration_refusal(request: HttpRequest, visitor: str, picture: Picture) -> str:
     """refusal() for starting an exploration (its original's round and its Grad-CAM)."""
-    return ratelimit.charge(visitor, ratelimit.client_key(request), EXPLORATION_SECONDS)
+    seconds = GALLERY_EXPLORATION_SECONDS if picture.is_gallery else EXPLORATION_SECONDS
+    return ratelimit.charge(visitor, ratelimit.client_key(request), seconds)
 
 
 # What one more image adds to a batch's model call (the rest of ROUND_SECONDS is shared).

@@ -237,7 +237,7 @@ def explore_picture(request: HtmxHttpRequest, picture_id):
         raise Http404
     if refused := ratelimit.refusal(request, "explore", visitor):
         return _error(request, refused, status=429)
-    if refused := costs.exploration_refusal(request, visitor):
+    if refused := costs.exploration_refusal(request, visitor, picture):
         return _error(request, refused, status=429)
     return _explore(request, picture)
 

@@ -429,18 +429,19 @@ XAI_ADDRESS_RATE_LIMITS = {
 }
 # Worker time a visitor, and a client address, may ask for per minute, in estimated seconds
 # (painting.costs: pixels × the fill's cost): a round past either budget is answered 429. The
-# inference worker has 60 s a minute per process; one address may take a sixth of one (a
-# classroom behind one router: 30 people at 40 cheap rounds a minute of gallery photos).
+# inference worker has 60 s a minute per process; one address may take a quarter of one (a
+# classroom behind one router: 300 cheap rounds a minute of gallery photos, as the address's
+# rate limit allows, but a tenth as many of ROAD on large uploads).
 XAI_WORKER_SECONDS_PER_MINUTE = float(env("XAI_WORKER_SECONDS_PER_MINUTE", "6"))
 XAI_WORKER_SECONDS_PER_MINUTE_PER_ADDRESS = float(
-    env("XAI_WORKER_SECONDS_PER_MINUTE_PER_ADDRESS", "10")
+    env("XAI_WORKER_SECONDS_PER_MINUTE_PER_ADDRESS", "15")
 )
 # Work a visitor may have queued at once (pending or running): one person's backlog must not
 # starve everyone else's. A Classify, Retry or new exploration past it is answered 429.
 XAI_MAX_PENDING_ROUNDS = envint("XAI_MAX_PENDING_ROUNDS", 2)
 # The same per client address (all its sessions) and in all: the queue stays within what one
 # batch looks at (pipeline.CANDIDATES), so that the least busy client's round is always seen.
-XAI_MAX_PENDING_ROUNDS_PER_ADDRESS = envint("XAI_MAX_PENDING_ROUNDS_PER_ADDRESS", 8)
+XAI_MAX_PENDING_ROUNDS_PER_ADDRESS = envint("XAI_MAX_PENDING_ROUNDS_PER_ADDRESS", 32)
 XAI_MAX_PENDING_ROUNDS_TOTAL = envint("XAI_MAX_PENDING_ROUNDS_TOTAL", 200)
 # Optional work (an analysis, an explanation method picked in the menu: painting.backlog) waiting
 # at once per visitor, per client address and in all; past a bound the ask is answered 429
