@@ -173,7 +173,7 @@ class Load:
         def session(n: int) -> None:
             address = LOAD_ADDRESS.format(2 + n % self.addresses)
             try:
-                browser = Session(self.url, "Coffee", local_address=address, model_view=False)
+                browser = Session(self.url, "Coffee", address=address, model_view=False)
             except Exception as exc:  # refused at the door (a limit): counted, not fatal
                 self.count(f"start {type(exc).__name__}", 0)
                 return
@@ -189,7 +189,7 @@ class Load:
     def pages(self, log: str, rounds: int, readers: int = 4) -> list[threading.Thread]:
         """One browser's exploration with `rounds` rounds of the log, its page read by
         `readers` connections at once, again and again."""
-        browser = Session(self.url, "Coffee", local_address=LOAD_ADDRESS.format(10))
+        browser = Session(self.url, "Coffee", address=LOAD_ADDRESS.format(10))
         masks = random_masks(browser.size, rounds, seed=3)
         for mask in masks:
             while (status := classify_with(browser, mask, log)) == 429:
@@ -233,12 +233,12 @@ def masked_rounds(owner: Session, count: int) -> list[str]:
 def run(args) -> dict:
     pids = web_pids(args.web_pid)
     loads = set(args.load.split(","))
-    other = Session(args.url, "Chelsea the cat", local_address=OTHER_ADDRESS)
+    other = Session(args.url, "Chelsea the cat", address=OTHER_ADDRESS)
     other_masks = random_masks(other.size, 16)
     load = Load(args.url, args.connections, args.sessions, args.addresses)
     threads = []
     if "masked" in loads:
-        owner = Session(args.url, upload=upload_photo(), local_address=LOAD_ADDRESS.format(1))
+        owner = Session(args.url, upload=upload_photo(), address=LOAD_ADDRESS.format(1))
         threads += load.masked(owner, masked_rounds(owner, 4))
     log = dense_log(LOG_BYTES, args.log_points or None)
     if "logs" in loads:

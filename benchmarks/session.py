@@ -41,12 +41,12 @@ class Session:
         *,
         upload: bytes | None = None,
         study: str = "",
-        local_address: str = "",
+        address: str = "",
         model_view: bool = True,
     ):
-        # local_address: connect from this loopback address (127.0.1.x), which a proxy in
-        # front of the app forwards as the client's: one more person on their own network.
-        transport = httpx.HTTPTransport(local_address=local_address) if local_address else None
+        # address: a local address to connect from (127.0.x.y), which a proxy in front passes
+        # on as the client's.
+        transport = httpx.HTTPTransport(local_address=address) if address else None
         self.client = httpx.Client(base_url=url, timeout=120, headers=headers, transport=transport)
         home = self.client.get("/").text
         token = self.client.cookies["csrftoken"]

@@ -172,7 +172,9 @@ def _onboard(page, study: Study) -> None:
     if "/quiz/" not in page.url:
         return
     for number, question in enumerate(study.quiz, start=1):
-        page.locator(f'input[name="q{number}"][value="{onboarding.answer_index(question)}"]').check()
+        page.locator(
+            f'input[name="q{number}"][value="{onboarding.answer_index(question)}"]'
+        ).check()
     page.get_by_role("button", name="Check my answers").click()
     page.wait_for_load_state()
     if "/quiz/" in page.url:

@@ -12,7 +12,7 @@ from functools import partial
 from celery import current_app
 from django.db import transaction
 
-from . import pipeline, timing
+from . import backlog, pipeline, timing
 from .models import Round, StudyExport
 from .tasks import (
     NO_SENDER_LIMITS,
@@ -45,7 +45,8 @@ def enqueue_saliency(exploration_id) -> None:
 
 def enqueue_explanation(exploration_id, method: str) -> None:
     """Compute one more explanation method of an exploration; nothing fails without it."""
-    transaction.on_commit(partial(_send, compute_explanation, exploration_id, None, method))
+    on_failure = partial(_release_explanation, method=method)
+    transaction.on_commit(partial(_send, compute_explanation, exploration_id, on_failure, method))
 
 
 def enqueue_analysis(round_id) -> None:
@@ -53,9 +54,11 @@ def enqueue_analysis(round_id) -> None:
     transaction.on_commit(partial(_send, analyse_round, round_id, _fail_analysis))
 
 
-def enqueue_segments(picture_id) -> None:
-    """Compute an uploaded picture's Region map (SLIC); the page asks again if this is lost."""
-    transaction.on_commit(partial(_send, segment_picture, picture_id, None))
+def enqueue_segments(picture_id, priority: int = 0) -> None:
+    """Compute an uploaded picture's Region map (SLIC); the page asks again if this is lost.
+    priority: costs.priority_of the uploader's address."""
+    send = partial(_send, segment_picture, picture_id, None, priority=priority)
+    transaction.on_commit(send)
 
 
 def enqueue_export(export_id) -> None:
@@ -65,10 +68,10 @@ def enqueue_export(export_id) -> None:
     transaction.on_commit(partial(_send, task, export_id, _fail_export))
 
 
-def _send(task, object_id, on_failure, *more) -> None:
+def _send(task, object_id, on_failure, *more, **options) -> None:
     try:
         with timing.stage("publish"):
-            task.apply_async((str(object_id), *more), **NO_SENDER_LIMITS)
+            task.apply_async((str(object_id), *more), **NO_SENDER_LIMITS, **options)
     except Exception:  # any failure to publish (broker down, DNS, auth)
         log.exception("could not dispatch %s for %s", task.name, object_id)
         if on_failure is not None:
@@ -79,7 +82,12 @@ def _fail_round(round_id) -> None:
     pipeline.fail_round(round_id, QUEUE_DOWN_MESSAGE)
 
 
+def _release_explanation(exploration_id, method: str) -> None:
+    backlog.release(backlog.explanation_job(exploration_id, method))
+
+
 def _fail_analysis(round_id) -> None:
+    backlog.release(backlog.analysis_job(round_id))
     Round.objects.filter(pk=round_id).update(
         analysis_status=Round.AnalysisStatus.FAILED,
         analysis={"error": ANALYSIS_QUEUE_DOWN_MESSAGE},

@@ -5,11 +5,13 @@ Tasks call these; asking for them is services' job."""
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 from typing import TYPE_CHECKING
 
 import numpy as np
+import redis
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.cache import cache
@@ -57,8 +59,7 @@ def compute_saliency(exploration_id) -> None:
     for method in dict.fromkeys(settings.XAI_EXPLANATION_METHODS + fixed):
         if method in methods.METHODS:
             _store_explanation(exploration, model, method)
-    for round_id in exploration.rounds.exclude(mask="").values_list("pk", flat=True):
-        score_alignment(round_id)
+    _score_every_round(exploration.pk)
 
 
 def compute_explanation(exploration_id, method: str) -> None:
@@ -75,8 +76,7 @@ def compute_explanation(exploration_id, method: str) -> None:
         cache.delete(explanation_requested_key(exploration_id, method))
         notify.publish(explanation_channel(exploration_id, method))
     if exploration is not None and method in exploration.explanations:
-        for round_id in exploration.rounds.exclude(mask="").values_list("pk", flat=True):
-            score_alignment(round_id)
+        _score_every_round(exploration.pk)
 
 
 def explanation_requested_key(exploration_id, method: str) -> str:
@@ -173,12 +173,56 @@ def _same_map_elsewhere(exploration: Exploration, original: Round, method: str) 
     return None
 
 
+ALIGNMENT_QUEUED_KEY = "alignment-queued:{}"
+
+
+def first_to_score(round_id) -> bool:
+    """Whether a round just answered needs a score_alignment task of its own: not when one for
+    its exploration is queued already (that one scores every round still unscored)."""
+    exploration_id = Round.objects.filter(pk=round_id).values_list("exploration_id", flat=True)
+    key = ALIGNMENT_QUEUED_KEY.format(exploration_id.first())
+    try:
+        return cache.add(key, 1, timeout=3 * settings.CELERY_TASK_TIME_LIMIT)
+    except redis.RedisError:
+        return True
+
+
+# Rounds scored by one task besides its own (the rest by the next): a bound on its time.
+MORE_ROUNDS_SCORED = 50
+
+
 def score_alignment(round_id) -> None:
-    """A round's alignment with every explanation method computed so far, and its
-    exploration's (the mean of its masked rounds): on the analysis worker, after the round was
-    classified, and again once the exploration's maps are all there."""
+    """A round's alignment with every explanation method computed so far, and the other
+    rounds' of its exploration that answered while this waited (first_to_score), and its
+    exploration's (the mean of its masked rounds): on the optional-work worker, after the round
+    was classified, and again once the exploration's maps are all there."""
     round_ = Round.objects.select_related("exploration").filter(pk=round_id).first()
-    if round_ is None or not round_.mask:
+    if round_ is None:
+        return
+    with contextlib.suppress(redis.RedisError):  # rounds answered from now on send another
+        cache.delete(ALIGNMENT_QUEUED_KEY.format(round_.exploration_id))
+    _score_alignment(round_)
+    unscored = (
+        round_.exploration.rounds.exclude(mask="")
+        .exclude(pk=round_.pk)
+        .filter(status=Round.Status.DONE, alignment={})
+        .order_by("-index")[:MORE_ROUNDS_SCORED]
+    )
+    for other in unscored:
+        other.exploration = round_.exploration
+        _score_alignment(other, with_exploration=False)
+
+
+def _score_every_round(exploration_id) -> None:
+    """Every masked round's alignment, once the exploration has a new map."""
+    rounds = Round.objects.filter(exploration_id=exploration_id).exclude(mask="")
+    for round_ in rounds.select_related("exploration"):
+        _score_alignment(round_)
+
+
+def _score_alignment(round_: Round, *, with_exploration: bool = True) -> None:
+    round_id = round_.pk
+    if not round_.mask:
         return
     exploration = round_.exploration
     crop = registry.crop_fraction_of(exploration.model_name)
@@ -187,14 +231,14 @@ def score_alignment(round_id) -> None:
         return  # compute_saliency scores it when the maps come
     try:
         kept = alignment.cropped((~_painted(round_)).astype(np.float32), crop)
-        human = _exploration_human_map(exploration, crop)
+        human = _exploration_human_map(exploration, crop) if with_exploration else None
     except (OSError, ValueError):  # a mask deleted meanwhile (a withdrawal)
         log.warning("round %s: no alignment", round_id, exc_info=True)
         return
     Round.objects.filter(pk=round_id).update(
         alignment={m: alignment.scores(kept, maps) for m, maps in model_maps.items()}
     )
-    if human is not None:
+    if human is not None and with_exploration:
         Exploration.objects.filter(pk=exploration.pk).update(
             alignment={m: alignment.scores(human, maps) for m, maps in model_maps.items()}
         )

@@ -530,6 +530,9 @@ class Exploration(models.Model):
     )
     picture = models.ForeignKey(Picture, on_delete=models.CASCADE, related_name="explorations")
     model_name = models.CharField(max_length=64)
+    # The client address of its latest round's request, hashed (ratelimit.client_key): a batch
+    # shares the worker fairly between addresses, not only between sessions.
+    client = models.CharField(max_length=16, blank=True, editable=False)
     # Grad-CAM of the original top-1 class, at the image's resolution (greyscale PNG).
     saliency = models.FileField(upload_to="explorations/", blank=True)
     # Every explanation method's map of that class, as computed: {method: stored PNG name}
@@ -657,6 +660,8 @@ class Round(models.Model):
         constraints = [
             models.UniqueConstraint(fields=["exploration", "index"], name="unique_round_index")
         ]
+        # The queue: the batches' candidates and the bounds on it (selectors.queued_*).
+        indexes = [models.Index(fields=["status", "created_at"], name="round_queue")]
 
     def __str__(self) -> str:
         return f"round {self.index} of {self.exploration_id}"

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections import Counter
 from datetime import timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
 from celery.exceptions import SoftTimeLimitExceeded
@@ -23,7 +24,7 @@ from django.db.models import F, QuerySet
 from django.utils import timezone
 from PIL import Image
 
-from . import images, model_view, notify, originals, segments, timing
+from . import costs, images, model_view, notify, originals, ratelimit, segments, timing
 from .inference.registry import WeightsMissing
 from .models import Picture, Round
 
@@ -36,6 +37,27 @@ log = logging.getLogger(__name__)
 # How many of the oldest pending rounds a batch is chosen from: visitors' queues are capped
 # (XAI_MAX_PENDING_ROUNDS), so this covers dozens of visitors at once.
 CANDIDATES = 256
+
+
+class Waiting(NamedTuple):
+    """A pending round as the batches see it: whose it is and its estimated worker seconds in
+    a batch (costs.batched_seconds)."""
+
+    pk: object
+    visitor: str
+    client: str
+    seconds: float
+
+
+def _waiting(rounds: QuerySet[Round]) -> list[Waiting]:
+    fields = ("fill", "masked_fraction", "exploration__picture__width")
+    rows = rounds.values_list(
+        "pk", "exploration__visitor", "exploration__client", *fields, "exploration__picture__height"
+    )
+    return [
+        Waiting(pk, visitor, client, costs.batched_seconds(w, h, fill, painted))
+        for pk, visitor, client, fill, painted, w, h in rows
+    ]
 
 
 def claim_rounds(round_id, limit: int, *, redelivered: bool = False) -> list[Round]:
@@ -57,12 +79,12 @@ def claim_rounds(round_id, limit: int, *, redelivered: bool = False) -> list[Rou
     with transaction.atomic():
         own = (
             lockable.filter(pk=round_id, status__in=[Round.Status.PENDING, running])
-            .values_list("model_name", "status", "started_at", "exploration__visitor")
+            .values_list("model_name", "status", "started_at")
             .first()
         )
         if own is None:
             return []  # finished (a batched-away message), or being claimed right now
-        model_name, status, started_at, visitor = own
+        model_name, status, started_at = own
         if status == running and not redelivered:
             return []  # in another worker's batch
         ids = [round_id]
@@ -74,14 +96,14 @@ def claim_rounds(round_id, limit: int, *, redelivered: bool = False) -> list[Rou
             )
         # Chosen unlocked, then locked: only the rounds this batch takes are held, so the
         # others' own messages can still claim them.
-        waiting = list(
+        [mine] = _waiting(Round.objects.filter(pk=round_id))
+        waiting = _waiting(
             Round.objects.filter(status=Round.Status.PENDING, model_name=model_name)
             .exclude(pk=round_id)
-            .order_by("created_at")
-            .values_list("pk", "exploration__visitor")[:CANDIDATES]
+            .order_by("created_at")[:CANDIDATES]
         )
         room = max(0, limit - len(ids))
-        chosen = _fair_batch(waiting, visitor, room, settings.XAI_BATCH_PER_VISITOR)
+        chosen = _fair_batch(waiting, mine, room)
         ids += lockable.filter(pk__in=chosen, status=Round.Status.PENDING).values_list(
             "pk", flat=True
         )
@@ -93,70 +115,114 @@ def claim_rounds(round_id, limit: int, *, redelivered: bool = False) -> list[Rou
     )
 
 
-def _fair_batch(waiting: list[tuple], visitor: str, room: int, per_visitor: int) -> list:
-    """Which waiting rounds (pk, visitor; oldest first) join a batch that already holds one of
-    `visitor`'s: at most per_visitor of each visitor's, oldest first, so one visitor's queue
-    cannot fill every batch ahead of others. A visitor alone in the queue gets a full batch;
-    others waiting, nobody's batch is filled up with one visitor's extra rounds, since on a CPU
-    each image adds its own time to everyone's answer in the batch."""
-    taken = {visitor: 1}
-    fair = []
-    for pk, whose in waiting:
-        if len(fair) < room and taken.get(whose, 0) < per_visitor:
-            fair.append(pk)
-            taken[whose] = taken.get(whose, 0) + 1
-    if len(taken) > 1:
-        return fair
-    return [pk for pk, _ in waiting][:room]
+def _fair_batch(waiting: list[Waiting], mine: Waiting, room: int) -> list:
+    """Which waiting rounds (oldest first) join a batch that already holds `mine`: the least
+    busy addresses' first (the seconds charged to them this minute, ratelimit.spent), at most
+    XAI_BATCH_PER_VISITOR of each visitor's and XAI_BATCH_PER_ADDRESS of each address's, and
+    XAI_BATCH_SECONDS of estimated work in all, so that neither one visitor's queue nor many
+    sessions from one address fill every batch ahead of others, and a batch of dear rounds
+    (ROAD on large photos) never makes a person's cheap round wait seconds. A visitor alone in
+    the queue gets batches as full as that budget allows."""
+    budget = settings.XAI_BATCH_SECONDS
+    alone = all(w.visitor == mine.visitor for w in waiting)
+    if alone:
+        per_visitor = per_address = room + 1  # its own round is counted in
+    else:
+        per_visitor, per_address = settings.XAI_BATCH_PER_VISITOR, settings.XAI_BATCH_PER_ADDRESS
+    spent = ratelimit.spent(list({w.client for w in waiting}))
+    taken = Counter([mine.visitor, mine.client])
+    fair, cost = [], 0.0
+    for w in sorted(waiting, key=lambda w: spent[w.client]):  # stable: oldest first at par
+        if len(fair) >= room:
+            break
+        if taken[w.visitor] >= per_visitor or (w.client and taken[w.client] >= per_address):
+            continue  # a round without a known address (a command's) counts as its visitor's
+        if cost + w.seconds > budget:
+            continue  # a cheaper one further on may still fit
+        fair.append(w.pk)
+        cost += w.seconds
+        taken.update([w.visitor, w.client])
+    return fair
+
+
+def slices(rounds: list[Round]) -> list[list[Round]]:
+    """A claimed batch cut into slices of at most XAI_BATCH_SECONDS of estimated work (one
+    round at least), the least busy addresses' first: each slice is answered as soon as it is
+    done, so a cheap round claimed beside a dear one does not wait for it."""
+    costed = {w.pk: w for w in _waiting(Round.objects.filter(pk__in=[r.pk for r in rounds]))}
+    spent = ratelimit.spent(list({w.client for w in costed.values()}))
+    ordered = sorted(
+        (r for r in rounds if r.pk in costed), key=lambda r: spent[costed[r.pk].client]
+    )
+    cut: list[list[Round]] = []
+    cost = settings.XAI_BATCH_SECONDS
+    for round_ in ordered:
+        seconds = costed[round_.pk].seconds
+        if cut and cost + seconds <= settings.XAI_BATCH_SECONDS:
+            cut[-1].append(round_)
+            cost += seconds
+        else:
+            cut.append([round_])
+            cost = seconds
+    return cut
 
 
 def run_rounds(round_id, batch_size: int = 1, *, redelivered: bool = False) -> list:
     """Classify a round (and others waiting) and record the answers. Returns the explorations
-    whose original was answered, for the model's view to follow. `redelivered`: the message
-    came back after its worker died (claim_rounds).
+    whose original was answered (id, client address), for the model's view to follow.
+    `redelivered`: the message came back after its worker died (claim_rounds).
 
-    The answers are recorded in one transaction and announced as soon as it commits; what the
-    answer does not need (the history strip's thumbnails) is written after that.
+    The claimed rounds are classified in slices (slices()); each slice's answers are recorded
+    in one transaction and announced as soon as it commits; what the answer does not need (the
+    history strip's thumbnails) is written after that.
 
     Whatever goes wrong, every claimed round ends done or failed with a message."""
-    claimed = [round_id]
+    originals_answered = []
+    unanswered = [round_id]
     try:
-        with timing.recording() as stages:
-            with timing.stage("claim"):
-                rounds = claim_rounds(round_id, batch_size, redelivered=redelivered)
-            if not rounds:
-                return []
-            claimed = [r.pk for r in rounds]
-            model = inference_model(rounds[0].model_name)
-            with timing.stage("compose"):
-                rounds, seen = _compose_each(rounds)
-            if not rounds:
-                return []
-            with timing.stage("preprocess"):
-                batch = model.prepare(seen)
-            with timing.stage("model"):
-                outcomes = model.classify_prepared(batch)
-            with timing.stage("scores"):
-                scores = [_scores_of(round_) for round_ in rounds]
-        per_image_ms = (stages["preprocess"] + stages["model"]) / len(rounds)
-        recorded = _record_all(rounds, model, outcomes, scores, per_image_ms, stages)
-        answered = zip(rounds, seen, strict=True)
-        _store_thumbnails([(round_, image) for round_, image in answered if round_.pk in recorded])
+        with timing.recording() as stages, timing.stage("claim"):
+            claimed = claim_rounds(round_id, batch_size, redelivered=redelivered)
+        unanswered = [r.pk for r in claimed]
+        for number, slice_ in enumerate(slices(claimed) if claimed else []):
+            answered = _run_slice(slice_, stages if number == 0 else {})
+            originals_answered += [
+                (r.exploration_id, r.exploration.client) for r in answered if r.index == 0
+            ]
+            unanswered = [pk for pk in unanswered if pk not in {r.pk for r in slice_}]
     except SoftTimeLimitExceeded:
         _fail_all(
-            claimed,
+            unanswered,
             f"The classifier took longer than {settings.CELERY_TASK_SOFT_TIME_LIMIT:g} seconds "
             "on this round. Press Retry to try again.",
         )
-        return []
     except WeightsMissing as exc:
-        _fail_all(claimed, str(exc))
-        return []
+        _fail_all(unanswered, str(exc))
     except Exception as exc:
-        log.exception("rounds %s failed", claimed)
-        _fail_all(claimed, _crash_message(exc))
-        return []
-    return [round_.exploration_id for round_ in rounds if round_.index == 0]
+        log.exception("rounds %s failed", unanswered)
+        _fail_all(unanswered, _crash_message(exc))
+    return originals_answered
+
+
+def _run_slice(rounds: list[Round], claim_stages: dict[str, float]) -> list[Round]:
+    """Compose, classify and record one slice of a batch; the rounds answered."""
+    with timing.recording() as stages:
+        stages.update(claim_stages)
+        model = inference_model(rounds[0].model_name)
+        with timing.stage("compose"):
+            rounds, seen = _compose_each(rounds)
+        if not rounds:
+            return []
+        with timing.stage("preprocess"):
+            batch = model.prepare(seen)
+        with timing.stage("model"):
+            outcomes = model.classify_prepared(batch)
+        with timing.stage("scores"):
+            scores = [_scores_of(round_) for round_ in rounds]
+    per_image_ms = (stages["preprocess"] + stages["model"]) / len(rounds)
+    recorded = _record_all(rounds, model, outcomes, scores, per_image_ms, stages)
+    answered = zip(rounds, seen, strict=True)
+    _store_thumbnails([(round_, image) for round_, image in answered if round_.pk in recorded])
+    return rounds
 
 
 def _record_all(

@@ -7,6 +7,8 @@ a fresh budget) with every request."""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import ipaddress
 import logging
 
@@ -48,6 +50,13 @@ def client_address(request: HttpRequest) -> str:
     if ip.version == 6:
         return str(ipaddress.ip_network(f"{ip}/64", strict=False).network_address)
     return str(ip)
+
+
+def client_key(request: HttpRequest) -> str:
+    """The client address, hashed with the secret key: what the work of one client is counted
+    and shared fairly by (Exploration.client), without keeping the address itself."""
+    address = client_address(request).encode()
+    return hmac.new(settings.SECRET_KEY.encode(), address, hashlib.sha256).hexdigest()[:16]
 
 
 def _ip(text: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address | None:
@@ -92,3 +101,74 @@ def _message(limits: dict, action: str, subject: str) -> str:
         f"{subject} more than {limit} {WHAT[action]} in {period} seconds. "
         "Wait a moment and try again."
     )
+
+
+# Work budgets: estimated worker seconds (painting.costs), kept as milliseconds in the cache.
+BUDGET_SECONDS = 60
+
+
+def _budget_key(who: str) -> str:
+    return f"workbudget:{who}"
+
+
+def _budgets(visitor: str, client: str) -> list[tuple[str, float, str]]:
+    return [
+        (_budget_key(f"visitor:{visitor}"), settings.XAI_WORKER_SECONDS_PER_MINUTE, "You"),
+        (
+            _budget_key(f"client:{client}"),
+            settings.XAI_WORKER_SECONDS_PER_MINUTE_PER_ADDRESS,
+            "Your network",
+        ),
+    ]
+
+
+def _budget_message(subject: str, budget: float) -> str:
+    return (
+        f"{subject} asked for close to {budget:g} seconds of the classifier's time this "
+        "minute, as much as it gives anyone. Wait a moment, or use a cheaper fill (mean or "
+        "black) or a smaller photo."
+    )
+
+
+def charge(visitor: str, client: str, seconds: float) -> str:
+    """Charge `seconds` of estimated worker time to the visitor and to its client address (a
+    client_key) in the window of a minute that opened at their first charge; the message to
+    answer with when that would go over either budget (nothing is charged then), else ''."""
+    ms = max(1, round(seconds * 1000))
+    charged = []
+    try:
+        for key, budget, subject in _budgets(visitor, client):
+            cache.add(key, 0, timeout=BUDGET_SECONDS)
+            if cache.incr(key, ms) > round(budget * 1000):
+                for undo in [*charged, key]:
+                    cache.decr(undo, ms)
+                return _budget_message(subject, budget)
+            charged.append(key)
+    except ValueError:  # evicted between add and incr: a new window
+        return ""
+    except redis.RedisError:
+        log.warning("work budgets are not counted: the cache cannot be reached", exc_info=True)
+    return ""
+
+
+def over_budget(visitor: str, client: str, seconds: float) -> str:
+    """charge()'s message when `seconds` more would go over a budget, charging nothing."""
+    budgets = _budgets(visitor, client)
+    try:
+        spent_ms = cache.get_many([key for key, _, _ in budgets])
+    except redis.RedisError:
+        return ""
+    for key, budget, subject in budgets:
+        if spent_ms.get(key, 0) + round(seconds * 1000) > round(budget * 1000):
+            return _budget_message(subject, budget)
+    return ""
+
+
+def spent(clients: list[str]) -> dict[str, float]:
+    """Seconds each client address has been charged in its current window (0 when none)."""
+    keys = {_budget_key(f"client:{c}"): c for c in clients}
+    try:
+        found = cache.get_many(list(keys))
+    except redis.RedisError:
+        found = {}
+    return {c: found.get(key, 0) / 1000 for key, c in keys.items()}

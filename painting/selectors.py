@@ -36,6 +36,22 @@ def queued_rounds_of(visitor: str) -> int:
     ).count()
 
 
+def _queued() -> QuerySet[Round]:
+    since = timezone.now() - timedelta(seconds=settings.XAI_ROUND_STALE_SECONDS)
+    return Round.objects.filter(
+        status__in=[Round.Status.PENDING, Round.Status.RUNNING], created_at__gte=since
+    )
+
+
+def queued_rounds_from(client: str) -> int:
+    """queued_rounds_of() for every session of a client address (Exploration.client)."""
+    return _queued().filter(exploration__client=client).count()
+
+
+def queued_rounds_in_all() -> int:
+    return _queued().count()
+
+
 def queued_analyses_of(visitor: str) -> int:
     """queued_rounds_of() for analyses (Round.analysis_in_flight, counted in the database)."""
     since = timezone.now() - timedelta(seconds=settings.XAI_ROUND_STALE_SECONDS)

@@ -20,7 +20,9 @@ from django.utils import timezone
 from PIL import Image
 
 from . import (
+    backlog,
     brush_log,
+    costs,
     dispatch,
     images,
     masking,
@@ -44,8 +46,11 @@ class Busy(Exception):
     """This visitor already has as much work queued as one person may; the message says so."""
 
 
-def _refuse_if_busy(visitor: str, max_pending: int | None) -> None:
-    """Callers on the web pass the cap; staff tools, commands and tests pass None (no cap)."""
+def refuse_if_busy(visitor: str, max_pending: int | None, client: str = "") -> None:
+    """Callers on the web pass the cap (and the request's client address, hashed); staff
+    tools, commands and tests pass None (no cap). The queue is bounded per visitor, per
+    address (many sessions from one) and in all: kept short, the batches see all of it and
+    serve the least busy first (pipeline.claim_rounds)."""
     if max_pending is None:
         return
     queued = selectors.queued_rounds_of(visitor)
@@ -54,6 +59,16 @@ def _refuse_if_busy(visitor: str, max_pending: int | None) -> None:
             f"You have {queued} rounds waiting for the classifier. "
             "Wait for your previous rounds, then try again."
         )
+    if (
+        client
+        and selectors.queued_rounds_from(client) >= settings.XAI_MAX_PENDING_ROUNDS_PER_ADDRESS
+    ):
+        raise Busy(
+            "Your network has as many rounds waiting for the classifier as one network may. "
+            "Wait a moment, then try again."
+        )
+    if selectors.queued_rounds_in_all() >= settings.XAI_MAX_PENDING_ROUNDS_TOTAL:
+        raise Busy("The classifier is busy with many people's rounds. Try again in a moment.")
 
 
 def current_model_name(chosen: str = "") -> str:
@@ -64,7 +79,9 @@ def current_model_name(chosen: str = "") -> str:
     return registry.default_model_name(settings.XAI_MODEL)
 
 
-def add_picture(image: Image.Image, *, title: str, owner: str = "", **gallery) -> Picture:
+def add_picture(
+    image: Image.Image, *, title: str, owner: str = "", client: str = "", **gallery
+) -> Picture:
     """Store a working copy of the image (and a thumbnail) as a new Picture.
 
     An upload is kept as a high-quality JPEG (a tenth of a PNG's size); the model always reads
@@ -101,7 +118,7 @@ def add_picture(image: Image.Image, *, title: str, owner: str = "", **gallery) -
         raise
     if not picture.segments:
         # SLIC takes about a second of CPU: the analysis worker's, not the upload request's.
-        dispatch.enqueue_segments(picture.pk)
+        dispatch.enqueue_segments(picture.pk, costs.priority_of(client))
     return picture
 
 
@@ -140,29 +157,38 @@ def start_exploration(
     participant=None,
     *,
     max_pending: int | None = None,
+    client: str = "",
 ) -> Exploration:
     """A new exploration whose round 0 classifies the unmasked picture; raises Busy when the
-    visitor has max_pending rounds queued already."""
+    visitor has max_pending rounds queued already. client: the request's hashed address."""
     with transaction.atomic():
-        _refuse_if_busy(visitor, max_pending)
+        refuse_if_busy(visitor, max_pending, client)
         exploration = Exploration.objects.create(
             visitor=visitor,
             picture=picture,
             model_name=model_name or current_model_name(),
             participant=participant,
+            client=client,
         )
         _create_round(exploration, mask=None, fill=masking.Fill.MEAN, strokes=[])
     return exploration
 
 
 def resume_or_start(
-    visitor: str, picture: Picture, chosen_model: str = "", *, max_pending: int | None = None
+    visitor: str,
+    picture: Picture,
+    chosen_model: str = "",
+    *,
+    max_pending: int | None = None,
+    client: str = "",
 ) -> Exploration:
     model_name = current_model_name(chosen_model)
     latest = Exploration.objects.filter(
         visitor=visitor, picture=picture, model_name=model_name, participant__isnull=True
     ).first()
-    return latest or start_exploration(visitor, picture, model_name, max_pending=max_pending)
+    return latest or start_exploration(
+        visitor, picture, model_name, max_pending=max_pending, client=client
+    )
 
 
 def submit_round(
@@ -175,11 +201,12 @@ def submit_round(
     live: bool = False,
     edits: Edits = NO_EDITS,
     max_pending: int | None = None,
+    client: str = "",
 ) -> Round:
     """Save the mask (and the edits) as a pending round and dispatch it; the worker composes
-    and classifies.
+    and classifies. client: the request's hashed address, which the batches share fairly by.
     Raises Busy, having saved nothing, when the visitor has max_pending rounds queued already."""
-    _refuse_if_busy(exploration.visitor, max_pending)  # before any file is written
+    refuse_if_busy(exploration.visitor, max_pending, client)  # before any file is written
     round_ = _create_round(
         exploration,
         mask=mask,
@@ -189,6 +216,7 @@ def submit_round(
         live=live,
         edits=edits,
         max_pending=max_pending,
+        client=client,
     )
     round_.refresh_from_db()  # dispatch ran on commit and may have failed the round already
     return round_
@@ -204,6 +232,7 @@ def _create_round(
     live: bool = False,
     edits: Edits = NO_EDITS,
     max_pending: int | None = None,
+    client: str = "",
 ) -> Round:
     log_size = brush_log.measure(strokes)
     round_ = Round(
@@ -236,8 +265,8 @@ def _create_round(
             locked = Exploration.objects.select_for_update().filter(pk=exploration.pk)
             if not list(locked.values_list("pk", flat=True)):
                 raise Exploration.DoesNotExist(f"exploration {exploration.pk} was deleted")
-            Exploration.objects.filter(pk=exploration.pk).update(updated_at=timezone.now())
-            _refuse_if_busy(exploration.visitor, max_pending)
+            _mark_active(exploration, client)
+            refuse_if_busy(exploration.visitor, max_pending, client)
             last = exploration.rounds.aggregate(last=Max("index"))["last"]
             round_.index = 0 if last is None else last + 1
             round_.save()
@@ -247,6 +276,12 @@ def _create_round(
             round_.mask.storage.delete(round_.mask.name)
         raise
     return round_
+
+
+def _mark_active(exploration: Exploration, client: str) -> None:
+    """The exploration was used just now, from this client address (when known)."""
+    changes = {"updated_at": timezone.now(), **({"client": client} if client else {})}
+    Exploration.objects.filter(pk=exploration.pk).update(**changes)
 
 
 def record_latency(round_: Round, ms: float) -> None:
@@ -294,10 +329,11 @@ def add_late_events(exploration: Exploration, events: list[dict]) -> Round | Non
     return latest
 
 
-def retry_round(round_: Round, *, max_pending: int | None = None) -> Round:
+def retry_round(round_: Round, *, max_pending: int | None = None, client: str = "") -> Round:
     """Send a failed round to the classifier again (Busy when the visitor's queue is full)."""
     with transaction.atomic():
-        _refuse_if_busy(round_.exploration.visitor, max_pending)
+        refuse_if_busy(round_.exploration.visitor, max_pending, client)
+        _mark_active(round_.exploration, client)
         Round.objects.filter(pk=round_.pk, status=Round.Status.FAILED).update(
             status=Round.Status.PENDING,
             error="",
@@ -324,15 +360,20 @@ def wait_for_round(round_: Round, timeout: float) -> Round:
     return round_
 
 
-def request_analysis(round_: Round, *, max_pending: int | None = None) -> Round:
+def request_analysis(
+    round_: Round, *, max_pending: int | None = None, client: str | None = None
+) -> Round:
     """Queue the analysis of a finished round (once); its result lands on the round. Raises
-    Busy when the visitor has max_pending analyses queued already."""
+    Busy when the visitor has max_pending analyses queued already, or when the optional work's
+    bounds (backlog, for a request from `client`, a hashed address) have no room."""
     if round_.analysis_status == Round.AnalysisStatus.DONE or round_.analysis_in_flight:
         return round_
     with transaction.atomic():
         visitor = round_.exploration.visitor
         if max_pending is not None and selectors.queued_analyses_of(visitor) >= max_pending:
             raise Busy("Your previous analysis is still running. Wait for it, then try again.")
+        if client is not None:
+            _admit(backlog.analysis_job(round_.pk), visitor, client)
         Round.objects.filter(pk=round_.pk).update(
             analysis_status=Round.AnalysisStatus.PENDING,
             analysis_requested_at=timezone.now(),
@@ -350,12 +391,28 @@ def explanation_on_its_way(exploration: Exploration, method: str) -> bool:
         return False
 
 
-def request_explanation(exploration: Exploration, method: str) -> None:
-    """Ask the analysis worker for one more explanation method's map of an exploration, once
-    while it is on its way (a lost message is asked again after the marker expires)."""
+def request_explanation(
+    exploration: Exploration, method: str, *, client: str | None = None
+) -> None:
+    """Ask the optional-work worker for one more explanation method's map of an exploration,
+    once while it is on its way (a lost message is asked again after the marker expires).
+    Asked from `client` (a hashed address), it is counted in the optional work's bounds
+    (backlog): Busy when they have no room."""
+    job = backlog.explanation_job(exploration.pk, method)
+    if client is not None:
+        _admit(job, exploration.visitor, client)
     key = model_view.explanation_requested_key(exploration.pk, method)
     if _first_to_ask(key, 3 * settings.CELERY_TASK_TIME_LIMIT):
         dispatch.enqueue_explanation(exploration.pk, method)
+    elif client is not None:
+        backlog.release(job)  # asked by someone else a moment ago: theirs is on its way
+
+
+def _admit(job: str, visitor: str, client: str) -> None:
+    try:
+        backlog.admit(job, visitor, client)
+    except backlog.Full as exc:
+        raise Busy(str(exc)) from exc
 
 
 def wait_for_explanation(exploration: Exploration, method: str, timeout: float):

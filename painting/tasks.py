@@ -10,10 +10,14 @@ from celery import shared_task
 from celery.signals import worker_init, worker_process_init
 from django.conf import settings
 
-from . import model_view, pipeline
+from . import backlog, costs, model_view, pipeline
 from .inference.registry import WeightsMissing, default_model_name
 
 log = logging.getLogger(__name__)
+
+# Redis queues' priorities are steps 0 (first) to 9: background work goes behind what a person
+# asked for on the same queue.
+BACKGROUND = 9
 
 # Celery copies the sender's time limits into each message, and the worker obeys the message's
 # before its own settings; sent without, every task runs under the limits of the worker that
@@ -56,10 +60,13 @@ def classify_round(self, round_id: str) -> None:
     answered = pipeline.run_rounds(
         round_id, batch_size=settings.XAI_MAX_BATCH, redelivered=redelivered
     )
-    for exploration_id in answered:
-        _send_quietly(compute_saliency, str(exploration_id))
-    # Its mask against the model's maps, off the hot path (it needs the mask, not the answer).
-    _send_quietly(score_alignment, round_id)
+    for exploration_id, client in answered:
+        _send_quietly(compute_saliency, str(exploration_id), priority=costs.priority_of(client))
+    # Its mask against the model's maps, off the hot path (it needs the mask, not the answer),
+    # behind the work people asked for, and once at a time per exploration (it scores every
+    # round that waited): a flood of rounds makes no flood of these.
+    if model_view.first_to_score(round_id):
+        _send_quietly(score_alignment, round_id, priority=BACKGROUND)
 
 
 def _send_quietly(task, *args, **options) -> None:
@@ -77,7 +84,8 @@ def segment_picture(picture_id: str) -> None:
 
 @shared_task(name="painting.tasks.analyse_round")
 def analyse_round(round_id: str) -> None:
-    model_view.analyse_round(round_id)
+    with backlog.running(backlog.analysis_job(round_id)):
+        model_view.analyse_round(round_id)
 
 
 @shared_task(name="painting.tasks.compute_saliency")
@@ -87,7 +95,8 @@ def compute_saliency(exploration_id: str) -> None:
 
 @shared_task(name="painting.tasks.compute_explanation")
 def compute_explanation(exploration_id: str, method: str) -> None:
-    model_view.compute_explanation(exploration_id, method)
+    with backlog.running(backlog.explanation_job(exploration_id, method)):
+        model_view.compute_explanation(exploration_id, method)
 
 
 @shared_task(name="painting.tasks.score_alignment")

@@ -18,7 +18,9 @@ from django_htmx.http import HttpResponseClientRedirect
 from django_htmx.middleware import HtmxDetails
 
 from . import (
+    costs,
     images,
+    masking,
     model_view,
     quotas,
     ratelimit,
@@ -186,6 +188,8 @@ def upload(request: HtmxHttpRequest):
     visitor = visitor_id(request, create=True)
     if refused := ratelimit.refusal(request, "upload", visitor):
         return _home_again(request, upload_error=refused, status=429)
+    if refused := costs.upload_refusal(request, visitor):
+        return _home_again(request, upload_error=refused, status=429)
     sent = sum(f.size for f in request.FILES.values())
     address = ratelimit.client_address(request)
     try:
@@ -195,7 +199,12 @@ def upload(request: HtmxHttpRequest):
     form = UploadForm(request.POST, request.FILES)
     if not form.is_valid():
         return _home_again(request, form=form, status=400)
-    picture = services.add_picture(form.cleaned_data["image"], title=form.title(), owner=visitor)
+    picture = services.add_picture(
+        form.cleaned_data["image"],
+        title=form.title(),
+        owner=visitor,
+        client=ratelimit.client_key(request),
+    )
     quotas.charge(address, picture.stored_bytes)
     response = _explore(request, picture)
     # open_upload gave back what its decode freed; where the first round ran in this process
@@ -234,6 +243,8 @@ def explore_picture(request: HtmxHttpRequest, picture_id):
         raise Http404
     if refused := ratelimit.refusal(request, "explore", visitor):
         return _error(request, refused, status=429)
+    if refused := costs.exploration_refusal(request, visitor, picture):
+        return _error(request, refused, status=429)
     return _explore(request, picture)
 
 
@@ -241,13 +252,18 @@ def _explore(request: HtmxHttpRequest, picture: Picture) -> HttpResponse:
     """Resume this browser's exploration of the picture, or start one (`fresh` or none yet)."""
     visitor = visitor_id(request, create=True)
     chosen, cap = _chosen_model(request), settings.XAI_MAX_PENDING_ROUNDS
+    client = ratelimit.client_key(request)
     try:
         exploration = (
             services.start_exploration(
-                visitor, picture, services.current_model_name(chosen), max_pending=cap
+                visitor,
+                picture,
+                services.current_model_name(chosen),
+                max_pending=cap,
+                client=client,
             )
             if request.POST.get("fresh")
-            else services.resume_or_start(visitor, picture, chosen, max_pending=cap)
+            else services.resume_or_start(visitor, picture, chosen, max_pending=cap, client=client)
         )
     except registry.WeightsMissing as exc:
         return _error(request, str(exc), status=503)
@@ -395,8 +411,17 @@ def classify(request: HtmxHttpRequest, exploration_id):
             return refused
         with timing.stage("ratelimit"):
             refused = ratelimit.refusal(request, "classify", exploration.visitor)
+            refused = refused or costs.spent_refusal(request, exploration.visitor)
         if refused:
             return _error(request, refused, status=429)
+        try:  # before the mask is read: a flood's refused rounds cost next to nothing
+            services.refuse_if_busy(
+                exploration.visitor,
+                settings.XAI_MAX_PENDING_ROUNDS,
+                ratelimit.client_key(request),
+            )
+        except services.Busy as exc:
+            return _error(request, str(exc), status=429)
         return _classify(request, exploration, stages)
 
 
@@ -426,9 +451,16 @@ def _classify(request: HtmxHttpRequest, exploration: Exploration, stages: dict) 
         quotas.check(exploration.visitor, adding_bytes=data["strokes"].size.bytes, address=address)
     except quotas.QuotaExceeded as exc:
         return _error(request, str(exc), status=403)
+    painted = masking.painted_fraction(data["mask"])
+    if refused := costs.refusal(request, exploration.visitor, picture, data["fill"], painted):
+        return _error(request, refused, status=429)
     try:
         round_ = studies.submit_round(
-            exploration, check, data, max_pending=settings.XAI_MAX_PENDING_ROUNDS
+            exploration,
+            check,
+            data,
+            max_pending=settings.XAI_MAX_PENDING_ROUNDS,
+            client=ratelimit.client_key(request),
         )
     except studies.CheckAlreadyAnswered as exc:
         return _error(request, exc.message, status=409)
@@ -493,10 +525,18 @@ def retry(request: HtmxHttpRequest, exploration_id, round_id):
     round_ = _get_round_for(request, exploration_id, round_id)
     if refused := _refused(request, round_.exploration):
         return refused
-    if refused := ratelimit.refusal(request, "classify", round_.exploration.visitor):
+    exploration = round_.exploration
+    if refused := ratelimit.refusal(request, "classify", exploration.visitor):
+        return _error(request, refused, status=429)
+    fill, painted = round_.fill, round_.masked_fraction
+    if refused := costs.refusal(request, exploration.visitor, exploration.picture, fill, painted):
         return _error(request, refused, status=429)
     try:
-        round_ = services.retry_round(round_, max_pending=settings.XAI_MAX_PENDING_ROUNDS)
+        round_ = services.retry_round(
+            round_,
+            max_pending=settings.XAI_MAX_PENDING_ROUNDS,
+            client=ratelimit.client_key(request),
+        )
     except services.Busy as exc:
         return _error(request, str(exc), status=429)
     if not request.htmx:
@@ -649,7 +689,12 @@ def explanation(request: HttpRequest, exploration_id, method: str):
             if not services.explanation_on_its_way(exploration, method):
                 if refused := ratelimit.refusal(request, "analysis", exploration.visitor):
                     return _error(request, refused, status=429)
-                services.request_explanation(exploration, method)
+                try:
+                    services.request_explanation(
+                        exploration, method, client=ratelimit.client_key(request)
+                    )
+                except services.Busy as exc:
+                    return _error(request, str(exc), status=429)
             values = services.wait_for_explanation(
                 exploration, method, settings.XAI_POLL_WAIT_SECONDS
             )
@@ -687,7 +732,9 @@ def analysis(request: HtmxHttpRequest, exploration_id, round_id):
             return _error(request, refused, status=429)
         try:
             round_ = services.request_analysis(
-                round_, max_pending=settings.XAI_MAX_PENDING_ANALYSES
+                round_,
+                max_pending=settings.XAI_MAX_PENDING_ANALYSES,
+                client=ratelimit.client_key(request),
             )
         except services.Busy as exc:
             return _error(request, str(exc), status=429)

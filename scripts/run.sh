@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Start Redis (if it is not already running), Celery workers on the "inference" queue
-# (XAI_INFERENCE_CONCURRENCY processes) and one on the "analysis" queue, and the web server
+# (XAI_INFERENCE_CONCURRENCY processes), one on the "analysis" queue and one on the "optional"
+# queue, and the web server
 # (scripts/serve.sh: nginx in front of gunicorn) on http://127.0.0.1:8000, which says "Open …"
 # once /healthz answers. Without Redis, tasks run inside the web process.
 set -u
@@ -38,6 +39,10 @@ if redis_up; then
   XAI_BACKEND=torch XAI_TORCH_THREADS=1 OMP_WAIT_POLICY=PASSIVE XAI_WORKER_NICE=${XAI_WORKER_NICE:-10} \
     "$PY/celery" -A xaiproject worker -Q analysis --concurrency 1 --loglevel INFO -n analysis@%h &
   pids+=($!)
+  # Optional work (analyses, explanation methods a person picks) apart and lowest: the work a
+  # page needs (Region map, Grad-CAM) never waits behind it (painting/backlog.py).
+  XAI_BACKEND=torch XAI_TORCH_THREADS=1 OMP_WAIT_POLICY=PASSIVE XAI_WORKER_NICE=19 \
+    "$PY/celery" -A xaiproject worker -Q optional --concurrency 1 --loglevel INFO -n optional@%h &
   # Study exports (minutes for a large study): no model, lowest priority, never in the web.
   XAI_WORKER_LOADS_MODEL=0 XAI_WORKER_NICE=15 \
     "$PY/celery" -A xaiproject worker -Q exports --concurrency 1 --loglevel INFO -n exports@%h &

@@ -243,7 +243,9 @@ def start_worker(media_root, django_db_setup, django_db_blocker, tmp_path_factor
     database = _database_env(django_db_blocker)
     workers = []
 
-    def start(redis_url: str, queues: str = "inference,analysis,exports", **env) -> WorkerProcess:
+    def start(
+        redis_url: str, queues: str = "inference,analysis,optional,exports", **env
+    ) -> WorkerProcess:
         log = tmp_path_factory.mktemp("worker") / "worker.log"
         env = {"XAI_EXPLANATION_METHODS": ONLY_GRAD_CAM, **env}
         worker = WorkerProcess(redis_url, database, str(media_root), log, queues, **env)

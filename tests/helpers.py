@@ -281,7 +281,7 @@ class WorkerProcess:
         database: dict[str, str],
         media_root: str,
         log_path: Path,
-        queues: str = "inference,analysis,exports",
+        queues: str = "inference,analysis,optional,exports",
         **env,
     ):
         self.log_path = log_path

@@ -61,7 +61,7 @@ def program_of(command: str) -> str:
 
 def test_the_procfile_has_each_process_and_every_queue_a_worker():
     processes = procfile()
-    assert set(processes) == {"release", "web", "inference", "analysis", "exports"}
+    assert set(processes) == {"release", "web", "inference", "analysis", "optional", "exports"}
     served = {q for command in processes.values() for q in re.findall(r"-Q (\S+)", command)}
     assert served == set(health.queues())
     assert program_of(processes["web"]) == "scripts/serve.sh"
@@ -71,7 +71,7 @@ def test_the_procfile_has_each_process_and_every_queue_a_worker():
 def test_every_systemd_unit_runs_a_program_that_is_here():
     services = sorted(SYSTEMD.glob("*.service"))
     assert {p.name for p in services} >= {
-        "xai-web.service", "xai-inference@.service", "xai-analysis.service",
+        "xai-web.service", "xai-inference@.service", "xai-analysis.service", "xai-optional.service",
         "xai-exports.service", "xai-release.service", "xai-sweep.service", "xai-purge.service",
     }  # fmt: skip
     for path in services:

@@ -74,7 +74,7 @@ def test_worker_health_names_the_queues_nobody_serves(tmp_path, settings):
     celery_app.conf.task_always_eager = False
     use_broker(server.url)
     try:
-        with pytest.raises(CommandError, match="analysis, exports, inference queue"):
+        with pytest.raises(CommandError, match="analysis, exports, inference, optional queue"):
             call_command("worker_health", "--timeout", "0.5", stdout=io.StringIO())
     finally:
         use_broker(settings.CELERY_BROKER_URL)
@@ -90,5 +90,6 @@ def test_worker_health_lists_the_workers_that_answer(real_worker):
         "analysis queue",
         "exports queue",
         "inference queue",
+        "optional queue",
     ]
     assert all("@" in line for line in lines)

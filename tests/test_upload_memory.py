@@ -76,11 +76,15 @@ def big_png(side: int = 6300) -> bytes:
 @pytest.fixture
 def server(start_server):
     """gunicorn alone (one gthread worker), as serve.sh runs it without nginx. Thirty-two
-    uploads from one address within a minute are over its usual limit: this test is about memory."""
+    uploads from one address within a minute are over its usual limits (their count, and the
+    worker seconds they cost): this test is about memory."""
     return start_server(
         proxy=False,
         XAI_UPLOADS_PER_MINUTE_PER_ADDRESS="1000",
         XAI_EXPLORES_PER_MINUTE_PER_ADDRESS="1000",
+        XAI_WORKER_SECONDS_PER_MINUTE="100000",
+        XAI_WORKER_SECONDS_PER_MINUTE_PER_ADDRESS="100000",
+        XAI_MAX_PENDING_ROUNDS_PER_ADDRESS="1000",
     )
 
 

@@ -376,6 +376,14 @@ XAI_MAX_BATCH = envint("XAI_MAX_BATCH", 8)
 # A batch takes at most this many rounds of each visitor, oldest first, so one visitor's queue
 # cannot fill every batch ahead of others (a visitor alone in the queue gets a full batch).
 XAI_BATCH_PER_VISITOR = envint("XAI_BATCH_PER_VISITOR", 1)
+# The same per client address (a hashed one, Exploration.client): many sessions from one
+# address get one place in a batch, as one visitor does, while others wait.
+XAI_BATCH_PER_ADDRESS = envint("XAI_BATCH_PER_ADDRESS", 1)
+# Besides the round whose message came, a batch takes waiting rounds worth at most this many
+# seconds of estimated work (painting.costs), the least busy clients' first, and classifies them
+# in slices of at most this much, each answered as soon as it is done: a person's cheap round
+# never waits behind a batch of strangers' dear ones.
+XAI_BATCH_SECONDS = float(env("XAI_BATCH_SECONDS", "0.12"))
 
 REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")
 CELERY_BROKER_URL = REDIS_URL
@@ -383,10 +391,17 @@ CELERY_RESULT_BACKEND = None  # the Round row is the source of truth, not a resu
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_ACCEPT_CONTENT = ["json"]
 CELERY_TASK_SERIALIZER = "json"
+# Three queues, each with its own worker (scripts/run.sh, the Procfile): the rounds; the work a
+# page needs (the Region map, Grad-CAM: torch, off the hot path); optional work (analyses,
+# explanation methods a person picks, alignment scores), bounded by painting.backlog, so that
+# the work a page needs never waits behind it.
 CELERY_TASK_ROUTES = {
     "painting.tasks.classify_round": {"queue": "inference"},
     "painting.export_tasks.*": {"queue": "exports"},  # long, no model: a worker of its own
-    "painting.tasks.*": {"queue": "analysis"},  # Grad-CAM and analyses: torch, off the hot path
+    "painting.tasks.analyse_round": {"queue": "optional"},
+    "painting.tasks.compute_explanation": {"queue": "optional"},
+    "painting.tasks.score_alignment": {"queue": "optional"},
+    "painting.tasks.*": {"queue": "analysis"},
 }
 CELERY_IMPORTS = ["painting.export_tasks"]
 CELERY_TASK_ACKS_LATE = True
@@ -485,10 +500,28 @@ XAI_ADDRESS_RATE_LIMITS = {
     "code": (envint("XAI_CODE_TRIES_PER_HOUR_PER_ADDRESS", 30), 3600),
     "image": (envint("XAI_ROUND_IMAGES_PER_MINUTE_PER_ADDRESS", 180), 60),
 }
+# Worker time a visitor, and a client address, may ask for per minute, in estimated seconds
+# (painting.costs: pixels × the fill's cost): a round past either budget is answered 429. The
+# inference worker has 60 s a minute per process; one address may take a quarter of one (a
+# classroom behind one router: 300 cheap rounds a minute of gallery photos, as the address's
+# rate limit allows, but a tenth as many of ROAD on large uploads).
+XAI_WORKER_SECONDS_PER_MINUTE = float(env("XAI_WORKER_SECONDS_PER_MINUTE", "6"))
+XAI_WORKER_SECONDS_PER_MINUTE_PER_ADDRESS = float(
+    env("XAI_WORKER_SECONDS_PER_MINUTE_PER_ADDRESS", "15")
+)
 # Work a visitor may have queued at once (pending or running): one person's backlog must not
 # starve everyone else's. A Classify, Retry or new exploration past it is answered 429.
 XAI_MAX_PENDING_ROUNDS = envint("XAI_MAX_PENDING_ROUNDS", 2)
+# The same per client address (all its sessions) and in all: the queue stays within what one
+# batch looks at (pipeline.CANDIDATES), so that the least busy client's round is always seen.
+XAI_MAX_PENDING_ROUNDS_PER_ADDRESS = envint("XAI_MAX_PENDING_ROUNDS_PER_ADDRESS", 32)
+XAI_MAX_PENDING_ROUNDS_TOTAL = envint("XAI_MAX_PENDING_ROUNDS_TOTAL", 200)
+# Optional work (an analysis, an explanation method picked in the menu: painting.backlog) waiting
+# at once per visitor, per client address and in all; past a bound the ask is answered 429
+# "busy, try again", not queued behind strangers' work.
 XAI_MAX_PENDING_ANALYSES = envint("XAI_MAX_PENDING_ANALYSES", 1)
+XAI_MAX_PENDING_ANALYSES_PER_ADDRESS = envint("XAI_MAX_PENDING_ANALYSES_PER_ADDRESS", 2)
+XAI_MAX_PENDING_ANALYSES_TOTAL = envint("XAI_MAX_PENDING_ANALYSES_TOTAL", 6)
 
 # Studies: a participant neither finished nor active (a round, or consent) for this long no
 # longer holds a place in their condition, so assignment gives the slot to someone else.
