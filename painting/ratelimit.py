@@ -25,6 +25,7 @@ WHAT = {
     "events": "event reports",
     "preview": "previews",
     "code": "participant codes",
+    "trial": "answers",
 }
 
 

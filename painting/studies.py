@@ -452,10 +452,15 @@ def reachable_step(participant: Participant) -> int:
         .values_list("picture_id", "n")
     )
     answered = set(participant.check_answers.values_list("picture_id", flat=True))
+    # Static explanation viewing (no canvas, no rounds): an image is done once it was opened.
+    static = participant.condition_id is not None and participant.condition.static_viewing
     for step, entry in enumerate(steps, 1):
         if entry.is_practice or entry.picture_id in timed_out:
             continue
-        if entry.is_attention_check:
+        if static:
+            if entry.picture_id not in done:
+                return step
+        elif entry.is_attention_check:
             if entry.picture_id not in answered:
                 return step
         elif done.get(entry.picture_id, 0) < study.min_rounds_per_image:
