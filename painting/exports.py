@@ -25,7 +25,7 @@ from django.db.models import TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 
-from . import review, selectors, studies
+from . import review, selectors, studies, understanding_export
 from .inference import methods, registry
 from .models import CheckAnswer, Exploration, Participant, Round, Study, StudyImage
 
@@ -605,6 +605,8 @@ def _readme(study: Study) -> str:
         "",
         "masks/: each round's mask as a PNG at the image's resolution, white = painted.",
         "",
+        *understanding_export.README,
+        "",
         "Models: " + ", ".join(f"{n} = {registry.title_of(n)}" for n in _models_of(study)),
     ]
     return "\n".join(lines) + "\n"
@@ -746,6 +748,13 @@ def write_study_zip(study: Study, out: IO[bytes]) -> None:
                     "checks_failed": checks[p.pk, False],
                 }
                 participants_csv.writerow({key: _inert(value) for key, value in row.items()})
+            text.flush()
+            text.detach()
+        with archive.open("trials.csv", "w") as entry:
+            text = _utf8_text(entry)
+            trials_csv = _csv_writer(text, understanding_export.TRIAL_COLUMNS)
+            for row in understanding_export.trial_rows(participants):
+                trials_csv.writerow({key: _inert(value) for key, value in row.items()})
             text.flush()
             text.detach()
 
