@@ -112,7 +112,7 @@ def _check_trial(item, where: str, true_classes: dict, problems: list[str]) -> d
         _check_class(true_class, where, problems)
         trial["true_class"] = true_class
     elif kind in ("distinction", "agreement"):
-        problems.append(f"{where}: a {kind} trial needs the image's true_class")
+        problems.append(f"{where}: {kind} trials need the image's true_class")
     if kind == "simulation":
         trial["mask"] = _check_mask(item.get("mask"), where, problems)
         fill = item.get("fill", Fill.MEAN.value)

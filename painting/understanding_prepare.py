@@ -53,14 +53,14 @@ def joint_maps(classifier, image: Image.Image, indices: list[int], method: str):
 
     if method not in JOINT:
         return [explanation_map(classifier, image, i, method) for i in indices], None
-    raw = [raw_map(classifier, image, i, method) for i in indices]
-    top = max(float(values.max()) for values, _size in raw) or 1.0
-    maps = []
-    for values, (height, width) in raw:
-        resized = cv2.resize(values / top, (width, height))
-        crop = classifier.spec.crop_fraction
-        maps.append(_place_in_crop(np.clip(resized, 0, 1), image.size, crop))
-    return maps, top
+    # Upsampled to the model's input first, so that the strongest map's peak is the 1.
+    resized = [
+        cv2.resize(values, (width, height))
+        for values, (height, width) in (raw_map(classifier, image, i, method) for i in indices)
+    ]
+    top = max(float(values.max()) for values in resized) or 1.0
+    crop = classifier.spec.crop_fraction
+    return [_place_in_crop(np.clip(v / top, 0, 1), image.size, crop) for v in resized], top
 
 
 def _display(image: Image.Image) -> Image.Image:
