@@ -31,7 +31,7 @@ from .models import Participant, Picture, Study, TrialAnswer
 PHASES = ("pre", "post")
 KINDS = ("distinction", "agreement", "simulation")
 CHANCE = {"distinction": 0.25, "agreement": 0.5, "simulation": 0.25}
-TRIAL_KEYS = ("kind", "image", "true_class", "mask", "fill")
+TRIAL_KEYS = ("kind", "image", "true_class", "mask", "fill", "picture")  # picture: as stored
 TESTS_KEYS = ("method", "true_classes", *PHASES)
 MASK_KEYS = ("left", "top", "width", "height")
 MAX_TRIALS = 50

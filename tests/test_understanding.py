@@ -385,3 +385,28 @@ def test_trials_csv_and_the_dashboard_by_hand(gallery, staff):
     right = html.split('data-row="paint|agreement|model right"')[1].split("</tr>")[0]
     assert "0.333 ± 0.577" in right and "1.000" in right  # pre 0, 1, 0; post 1, 1, 1
     assert "data-understanding-plot" in html and 'data-line="paint"' in html
+
+
+def test_admin_refuses_bad_tests_with_every_problem_and_takes_stored_ones_back(tested):
+    from django.forms import modelform_factory
+
+    from painting.admin import StudyForm
+
+    form_class = modelform_factory(Study, form=StudyForm, fields=["tests"])
+    outside = {"left": 2, "top": 0, "width": 1, "height": 1}
+    bad = {
+        "pre": [
+            {"kind": "agreement", "image": "coffee", "true_class": "expresso"},
+            {"kind": "simulation", "image": "nowhere", "mask": outside},
+        ]
+    }
+    form = form_class(data={"tests": json.dumps(bad)}, instance=tested)
+    assert not form.is_valid()
+    errors = " ".join(form.errors["tests"])
+    assert "unknown class 'expresso'" in errors and "unknown image 'nowhere'" in errors
+    assert "out of bounds" in errors
+    tested.refresh_from_db()
+    assert tested.tests["pre"][0]["kind"] == "distinction"  # unchanged
+    again = form_class(data={"tests": json.dumps(tested.tests)}, instance=tested)
+    assert again.is_valid(), again.errors
+    assert again.cleaned_data["tests"] == tested.tests
