@@ -277,7 +277,7 @@ def _check(data, base_dir: Path) -> tuple[Study, list[_Image], list[dict]]:
             problems.append(f"images: {image.ref!r} is listed twice")
         seen.add(key)
     conditions = _check_conditions(data.get("conditions", []), existing, problems)
-    study.tests, test_problems = understanding.check_tests(data.get("tests"))
+    study.tests, test_problems = understanding.check_tests(data.get("tests"), base_dir)
     problems += test_problems
     if problems:
         raise StudyFileError(problems)

@@ -16,14 +16,17 @@ answers and the maps are computed beforehand by `manage.py prepare_tests`
 
 from __future__ import annotations
 
+import base64
 import functools
 import hashlib
+import io
 import json
 import random
 from dataclasses import dataclass
 from pathlib import Path
 
 from django.db import IntegrityError, transaction
+from PIL import Image
 
 from .masking import Fill
 from .models import Participant, Picture, Study, TrialAnswer
@@ -75,9 +78,51 @@ def _check_class(name, where: str, problems: list[str]) -> None:
         )
 
 
-def _check_mask(mask, where: str, problems: list[str]) -> dict | None:
+MASK_FILE_SIDE = 256  # a mask file is kept in the study's tests at most this large
+MASK_FILE_MAX_PIXELS = 40_000_000
+
+
+def _mask_file(mask, base_dir: Path | None, picture, where: str, problems: list[str]):
+    """A mask image (white = covered; a file path, or {"png": base64} as dumped) as
+    {"png": base64 of a small 1-bit PNG}, or None with the problem noted."""
+    try:
+        if isinstance(mask, str):
+            path = Path(mask).expanduser()
+            path = path if path.is_absolute() or base_dir is None else base_dir / path
+            data = path.read_bytes()
+        else:
+            data = base64.b64decode(mask["png"], validate=True)
+        with Image.open(io.BytesIO(data)) as image:
+            if image.width * image.height > MASK_FILE_MAX_PIXELS:
+                raise ValueError("too large")
+            image.load()
+            covered = image.convert("L").point(lambda v: 255 if v >= 128 else 0)
+    except (OSError, ValueError, TypeError, KeyError, Image.DecompressionBombError) as exc:
+        problems.append(f"{where}: mask file {str(mask)[:80]!r} cannot be read as an image ({exc})")
+        return None
+    if picture is not None:
+        shape, photo = covered.width / covered.height, picture.width / picture.height
+        if abs(shape / photo - 1) > 0.02:
+            problems.append(
+                f"{where}: mask file out of bounds: it is {covered.width}×{covered.height}, not "
+                f"the shape of the photo ({picture.width}×{picture.height})"
+            )
+    if not covered.getbbox():
+        problems.append(f"{where}: the mask file covers nothing (white = covered)")
+    covered.thumbnail((MASK_FILE_SIDE, MASK_FILE_SIDE), Image.Resampling.NEAREST)
+    buffer = io.BytesIO()
+    covered.convert("1").save(buffer, format="PNG", optimize=True)
+    return {"png": base64.b64encode(buffer.getvalue()).decode("ascii")}
+
+
+def _check_mask(mask, where: str, problems: list[str], base_dir=None, picture=None) -> dict | None:
+    if isinstance(mask, str) or (isinstance(mask, dict) and "png" in mask):
+        return _mask_file(mask, base_dir, picture, where, problems)
     if not isinstance(mask, dict):
-        problems.append(f"{where}: mask is a rectangle {{left, top, width, height}} in shares")
+        problems.append(
+            f"{where}: mask is a rectangle {{left, top, width, height}} in shares, or a mask "
+            "image's file path (white = covered)"
+        )
         return None
     problems += [f"{where}.mask: unknown key {k!r}" for k in mask if k not in MASK_KEYS]
     values = {}
@@ -97,7 +142,9 @@ def _check_mask(mask, where: str, problems: list[str]) -> dict | None:
     return values
 
 
-def _check_trial(item, where: str, true_classes: dict, problems: list[str]) -> dict | None:
+def _check_trial(
+    item, where: str, true_classes: dict, problems: list[str], base_dir: Path | None
+) -> dict | None:
     if not isinstance(item, dict):
         problems.append(f"{where}: a trial is an object with a kind and an image")
         return None
@@ -114,7 +161,7 @@ def _check_trial(item, where: str, true_classes: dict, problems: list[str]) -> d
     elif kind in ("distinction", "agreement"):
         problems.append(f"{where}: {kind} trials need the image's true_class")
     if kind == "simulation":
-        trial["mask"] = _check_mask(item.get("mask"), where, problems)
+        trial["mask"] = _check_mask(item.get("mask"), where, problems, base_dir, picture)
         fill = item.get("fill", Fill.MEAN.value)
         if fill not in {f.value for f in Fill}:
             problems.append(f"{where}: unknown fill {fill!r}")
@@ -126,8 +173,9 @@ def _check_trial(item, where: str, true_classes: dict, problems: list[str]) -> d
     return trial
 
 
-def check_tests(data) -> tuple[dict, list[str]]:
-    """A study file's "tests" as stored in Study.tests, and every problem with them."""
+def check_tests(data, base_dir: Path | None = None) -> tuple[dict, list[str]]:
+    """A study file's "tests" as stored in Study.tests, and every problem with them (mask file
+    paths are relative to base_dir, the study file's folder)."""
     from .inference import methods
 
     if data is None or data == {}:
@@ -151,7 +199,7 @@ def check_tests(data) -> tuple[dict, list[str]]:
             problems.append(f"tests: {phase} must be a list of at most {MAX_TRIALS} trials")
             continue
         tests[phase] = [
-            _check_trial(item, f"tests.{phase}[{n}]", true_classes, problems)
+            _check_trial(item, f"tests.{phase}[{n}]", true_classes, problems, base_dir)
             for n, item in enumerate(trials, 1)
         ]
     return tests, problems

@@ -6,6 +6,7 @@ studies/<slug>/tests/ and listed in Study.test_material; understanding.py reads 
 
 from __future__ import annotations
 
+import base64
 import io
 
 import numpy as np
@@ -80,6 +81,14 @@ def gray_png(values: np.ndarray) -> bytes:
     return images.png_bytes(Image.fromarray(np.round(values * 255).astype(np.uint8), "L"))
 
 
+def mask_of(size: tuple[int, int], mask: dict) -> Image.Image:
+    """A trial's mask at the photo's size: a rectangle in shares, or a mask file's pixels."""
+    if "png" in mask:
+        with Image.open(io.BytesIO(base64.b64decode(mask["png"]))) as image:
+            return image.convert("L").resize(size, Image.Resampling.NEAREST)
+    return rectangle_mask(size, mask)
+
+
 def rectangle_mask(size: tuple[int, int], box: dict) -> Image.Image:
     width, height = size
     mask = np.zeros((height, width), np.uint8)
@@ -126,7 +135,7 @@ def prepare(study: Study, model_name: str = "") -> dict:
             truth = spec.get("true_class", "")
             made: dict = {"kind": spec["kind"]}
             if spec["kind"] == "simulation":
-                mask = rectangle_mask(image.size, spec["mask"])
+                mask = mask_of(image.size, spec["mask"])
                 image = masking.compose(image, mask, masking.Fill(spec["fill"]))
                 made["image"] = store.save(f"{name}.png", images.png_bytes(_display(image)))
             top = classifier.classify([image], k=5)[0].top

@@ -410,3 +410,35 @@ def test_admin_refuses_bad_tests_with_every_problem_and_takes_stored_ones_back(t
     again = form_class(data={"tests": json.dumps(tested.tests)}, instance=tested)
     assert again.is_valid(), again.errors
     assert again.cleaned_data["tests"] == tested.tests
+
+
+def test_a_simulation_masks_by_a_mask_file(gallery, tiny_model_name, tmp_path):
+    from painting import understanding_prepare
+
+    mask = Image.new("L", (300, 200), 0)
+    mask.paste(255, (100, 50, 200, 150))  # the middle third of coffee (600 × 400)
+    mask.save(tmp_path / "middle.png")
+    Image.new("L", (200, 200), 255).save(tmp_path / "square.png")
+    (tmp_path / "junk.png").write_bytes(b"not an image")
+    data = json.loads((ROOT / "docs/understanding_study.json").read_text())
+    trial = {"kind": "simulation", "image": "coffee", "fill": "black"}
+    data["tests"] = {
+        "pre": [trial | {"mask": "square.png"}, trial | {"mask": "junk.png"}],
+        "post": [trial | {"mask": "missing.png"}],
+    }
+    with pytest.raises(study_files.StudyFileError) as error:
+        study_files.load(data, base_dir=tmp_path)
+    assert "tests.pre[1]: mask file out of bounds" in str(error.value)
+    assert "tests.pre[2]: mask file 'junk.png' cannot be read" in str(error.value)
+    assert "tests.post[1]: mask file 'missing.png' cannot be read" in str(error.value)
+    assert not Study.objects.exists()
+
+    data["tests"] = {"pre": [trial | {"mask": "middle.png"}]}
+    study, _ = study_files.load(data, base_dir=tmp_path)
+    assert set(study.tests["pre"][0]["mask"]) == {"png"}  # kept in the study, small
+    assert study_files.load(study_files.dump(study))[0].tests == study.tests
+    made = understanding_prepare.prepare(study, tiny_model_name)["trials"]["pre-1"]
+    masked = np.asarray(Image.open(_path(made["image"])).convert("RGB"))
+    height, width = masked.shape[:2]
+    assert masked[height // 2, width // 2].tolist() == [0, 0, 0]
+    assert masked[5, 5].tolist() != [0, 0, 0]
