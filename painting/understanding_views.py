@@ -87,7 +87,7 @@ def trial(request: HttpRequest, slug: str, phase: str, number: int):
     if next_test := test_first(participant, phase):
         return next_test
     if phase == "pre":
-        return redirect("painting:study-step", slug=study.slug, step=1)
+        return study_views._go_on(request, participant)  # the first image (or Finish)
     return redirect("painting:study-finish", slug=study.slug)
 
 

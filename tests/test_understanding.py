@@ -442,3 +442,12 @@ def test_a_simulation_masks_by_a_mask_file(gallery, tiny_model_name, tmp_path):
     height, width = masked.shape[:2]
     assert masked[height // 2, width // 2].tolist() == [0, 0, 0]
     assert masked[5, 5].tolist() != [0, 0, 0]
+
+
+def test_a_study_of_tests_only_goes_from_pre_to_post_to_finish(tested, client, on_commit):
+    tested.images.all().delete()
+    join_study(client, tested, on_commit)
+    answers = {"q1": 0, "c1": 2, "q2": 0, "c2": 2}
+    assert _answer(client, tested, "pre", 1, **answers).url.endswith("/test/pre/2/")
+    finish = _answer(client, tested, "pre", 2, q1=0).url
+    assert finish.endswith("/finish/") and client.get(finish).url.endswith("/test/post/1/")
