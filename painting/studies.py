@@ -258,6 +258,7 @@ def screen_out(participant: Participant) -> None:
         rounds = Round.objects.filter(exploration__participant=participant)
         rounds.only("pk", *Round.FILE_FIELDS).delete()
         participant.explorations.all().delete()
+        participant.trial_answers.all().delete()
         Participant.objects.filter(pk=participant.pk).update(
             screened_out_at=timezone.now(), finished_at=None, closing_answer=""
         )

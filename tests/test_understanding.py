@@ -451,3 +451,20 @@ def test_a_study_of_tests_only_goes_from_pre_to_post_to_finish(tested, client, o
     assert _answer(client, tested, "pre", 1, **answers).url.endswith("/test/pre/2/")
     finish = _answer(client, tested, "pre", 2, q1=0).url
     assert finish.endswith("/finish/") and client.get(finish).url.endswith("/test/post/1/")
+
+
+def test_screening_out_or_withdrawing_deletes_the_answers(tested, client, on_commit):
+    from painting import studies
+
+    join_study(client, tested, on_commit)
+    participant = tested.participants.get()
+    _answer(client, tested, "pre", 1, q1=0, c1=2, q2=0, c2=2)
+    assert TrialAnswer.objects.count() == 1
+    studies.screen_out(participant)
+    assert not TrialAnswer.objects.exists()
+    other = Client()
+    join_study(other, tested, on_commit, pid="OTHER")
+    _answer(other, tested, "pre", 1, q1=0, c1=2, q2=0, c2=2)
+    assert "Withdraw" in other.get(f"/study/{tested.slug}/test/pre/2/").content.decode()
+    assert other.post(f"/study/{tested.slug}/withdraw/").status_code == 200
+    assert not TrialAnswer.objects.exists()
