@@ -468,3 +468,24 @@ def test_screening_out_or_withdrawing_deletes_the_answers(tested, client, on_com
     assert "Withdraw" in other.get(f"/study/{tested.slug}/test/pre/2/").content.decode()
     assert other.post(f"/study/{tested.slug}/withdraw/").status_code == 200
     assert not TrialAnswer.objects.exists()
+
+
+@pytest.mark.slow
+@pytest.mark.real_model
+def test_the_example_study_has_five_photos_the_default_model_gets_right_and_five_wrong(gallery):
+    from painting import originals
+    from painting.inference import registry
+
+    model = load_classifier(registry.default_model_name())
+    data = json.loads((ROOT / "docs/understanding_study.json").read_text())
+    truths = data["tests"]["true_classes"]
+    right = set()
+    for slug, truth in truths.items():
+        picture = gallery[slug]
+        image = originals.original_image(picture.pk, picture.sha256)
+        if model.classify([image], k=1)[0].top[0].label == truth:
+            right.add(slug)
+    assert right == {"coffee", "clock", "camera", "palace", "rocket-close"}
+    assert len(truths) == 10
+    for phase in ("pre", "post"):
+        assert {t["image"] for t in data["tests"][phase]} == set(truths)
