@@ -74,6 +74,8 @@ def trial(request: HttpRequest, slug: str, phase: str, number: int):
         raise Http404
     if refused := _may_open(participant, phase, number):
         status = 403 if studies.refusal(participant) else 409
+        if status == 409 and request.method == "GET":
+            return study_views._go_on(request, participant)  # e.g. Back to an answered one
         return study_views._refused(request, study, refused, status, final=status == 403)
     if request.method == "GET":
         return render(request, "painting/trial.html", _context(participant, shown))

@@ -200,6 +200,9 @@ def test_a_participant_answers_before_and_after_the_images(tested, client, on_co
     wrong_at = (model_at + 1) % 4
     r = _answer(client, tested, "pre", 1, q1=model_at, c1=4, q2=wrong_at, c2=2, ms=5321)
     assert r.status_code == 302 and r.url.endswith("/test/pre/2/")
+    # Back to the answered question (or ahead to the post test): sent on where they are.
+    for page in ("pre/1", "post/1"):
+        assert client.get(f"/study/{tested.slug}/test/{page}/").url == "/study/masks/step/1/"
     # Post before the images: refused.
     assert _answer(client, tested, "post", 1, q1=0, c1=1, q2=0, c2=1).status_code == 409
     r = _answer(client, tested, "pre", 2, q1=1, ms="junk")  # "somewhat sure it is incorrect"
