@@ -18,9 +18,15 @@ from tests.e2e.browser import stroke
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 ROOT = Path(__file__).resolve().parents[2]
-# A page of the test waits on the live server, which shares two busy cores with the worker.
-expect.set_options(timeout=20_000)
 PHONE = {"viewport": {"width": 390, "height": 844}, "has_touch": True, "is_mobile": True}
+
+
+@pytest.fixture(autouse=True)
+def _patient_expect():
+    """A page waits on the live server, which shares two busy cores with the worker."""
+    expect.set_options(timeout=20_000)
+    yield
+    expect.set_options(timeout=5_000)  # Playwright's default
 
 
 def _answer_trials(page: Page, phase: str, count: int, shots: Path | None = None):
