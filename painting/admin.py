@@ -8,7 +8,7 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.html import format_html
 
-from . import export_jobs, pilots, studies
+from . import dispatch, export_jobs, pilots, studies, understanding
 from .masking import Fill
 from .models import (
     CONDITION_SWITCHES,
@@ -224,7 +224,15 @@ class ConditionForm(forms.ModelForm):
 
     class Meta:
         model = Condition
-        fields = ["name", *CONDITION_SWITCHES, "fills", "explanation_method"]
+        fields = ["name", *CONDITION_SWITCHES, "fills", "explanation_method", "static_viewing"]
+
+
+class StudyForm(forms.ModelForm):
+    def clean_tests(self):
+        tests, problems = understanding.check_tests(self.cleaned_data.get("tests"))
+        if problems:
+            raise forms.ValidationError(problems)
+        return tests
 
 
 class ConditionInline(admin.TabularInline):
@@ -271,12 +279,21 @@ class StudyAdmin(admin.ModelAdmin):
     ]
     prepopulated_fields = {"slug": ["name"]}
     readonly_fields = ["declined_count", "assignment_count"]
+    form = StudyForm
     inlines = [StudyImageInline, ConditionInline]
     actions = [export_studies, delete_pilots]
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
 
     def get_queryset(self, request):
         return super().get_queryset(request).annotate(participants_total=Count("participants"))
+
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        study = form.instance
+        # New tests, or new images to view statically: the analysis worker prepares them.
+        changed = form.has_changed() or any(f.has_changed() for f in formsets)
+        if study.tests and (changed or understanding.material_of(study) is None):
+            dispatch.enqueue_test_material(study.pk)
 
     @admin.display(description="participants", ordering="participants_total")
     def participant_count(self, study):

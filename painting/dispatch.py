@@ -20,6 +20,7 @@ from .tasks import (
     classify_round,
     compute_explanation,
     compute_saliency,
+    prepare_study_tests,
     segment_picture,
 )
 
@@ -47,6 +48,11 @@ def enqueue_explanation(exploration_id, method: str) -> None:
     """Compute one more explanation method of an exploration; nothing fails without it."""
     on_failure = partial(_release_explanation, method=method)
     transaction.on_commit(partial(_send, compute_explanation, exploration_id, on_failure, method))
+
+
+def enqueue_test_material(study_id) -> None:
+    """Prepare a study's understanding tests anew (its trial pages wait for it)."""
+    transaction.on_commit(partial(_send, prepare_study_tests, study_id, None))
 
 
 def enqueue_analysis(round_id) -> None:

@@ -25,7 +25,7 @@ from django.db.models import TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 
-from . import provenance, review, selectors, studies, study_files
+from . import provenance, review, selectors, studies, study_files, understanding_export
 from .inference import methods, registry
 from .models import (
     CheckAnswer,
@@ -670,6 +670,8 @@ def _readme(study: Study) -> str:
         "",
         *provenance.readme_lines(study),
         "",
+        *understanding_export.README,
+        "",
         "Models: " + ", ".join(f"{n} = {registry.title_of(n)}" for n in _models_of(study)),
     ]
     return "\n".join(lines) + "\n"
@@ -824,6 +826,14 @@ def write_study_zip(study: Study, out: IO[bytes]) -> None:
         with archive.open("quiz.csv", "w") as entry:
             text = _utf8_text(entry)
             _write_quiz(_csv_writer(text, QUIZ_COLUMNS), participants)
+            text.flush()
+            text.detach()
+
+        with archive.open("trials.csv", "w") as entry:
+            text = _utf8_text(entry)
+            trials_csv = _csv_writer(text, understanding_export.TRIAL_COLUMNS)
+            for row in understanding_export.trial_rows(participants):
+                trials_csv.writerow({key: _inert(value) for key, value in row.items()})
             text.flush()
             text.detach()
 

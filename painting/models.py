@@ -199,6 +199,16 @@ class Study(models.Model):
         help_text="Questions after the pages, repeated until every answer is right: "
         '[{"question": "...", "options": ["...", "..."], "answer": "..."}].',
     )
+    # Understanding tests before the first image and after the last (understanding.py).
+    tests = models.JSONField(
+        default=dict,
+        blank=True,
+        help_text='{"method": "gradcam", "pre": [trial, …], "post": [trial, …]}; each trial '
+        '{"kind": "distinction" | "agreement" | "simulation", "image": …}: see '
+        "docs/understanding.md. After a change, run manage.py prepare_tests.",
+    )
+    # What `manage.py prepare_tests` computed for the tests (the model's answers, the maps).
+    test_material = models.JSONField(default=dict, blank=True, editable=False)
 
     class Meta:
         verbose_name_plural = "studies"
@@ -402,6 +412,11 @@ class Condition(models.Model):
         choices=methods.CHOICES,
         help_text="The one explanation method its participants see; empty: they choose from "
         "the menu. To show none, leave the model's view out.",
+    )
+    static_viewing = models.BooleanField(
+        default=False,
+        help_text="Static explanation viewing in place of painting: each image with the model's "
+        "answer and its heatmap, no canvas.",
     )
     withdrawn_count = models.PositiveIntegerField(default=0, editable=False)
 
@@ -732,3 +747,40 @@ class StudyExport(models.Model):
     @property
     def file_name(self) -> str:
         return f"{self.study.slug}-export-{self.created_at:%Y%m%d-%H%M%S}.zip"
+
+
+class TrialAnswer(models.Model):
+    """A participant's answers to one trial of a study's understanding test (understanding.py):
+    what was shown (the options in their order) and every answer, as given."""
+
+    participant = models.ForeignKey(
+        "Participant", on_delete=models.CASCADE, related_name="trial_answers"
+    )
+    phase = models.CharField(max_length=4)  # "pre" or "post"
+    number = models.PositiveSmallIntegerField()  # 1-based, in the study's list
+    kind = models.CharField(max_length=16)
+    picture = models.ForeignKey(Picture, on_delete=models.CASCADE, related_name="+")
+    true_class = models.CharField(max_length=100, blank=True)
+    model_answer = models.CharField(max_length=100)
+    model_right = models.BooleanField(null=True)
+    options = models.JSONField(help_text="The options in the order shown.")
+    # Q1 (and Q2 for a distinction trial): the option chosen, its confidence (1–5), scored.
+    answer_1 = models.CharField(max_length=100)
+    confidence_1 = models.PositiveSmallIntegerField(null=True)
+    correct_1 = models.BooleanField()
+    answer_2 = models.CharField(max_length=100, blank=True)
+    confidence_2 = models.PositiveSmallIntegerField(null=True)
+    correct_2 = models.BooleanField(null=True)
+    response_ms = models.PositiveIntegerField(null=True)
+    answered_at = models.DateTimeField(default=timezone.now)
+
+    class Meta:
+        ordering = ["participant", "phase", "number"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["participant", "phase", "number"], name="one_answer_per_trial"
+            )
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.phase} {self.number} ({self.kind})"

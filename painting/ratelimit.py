@@ -28,6 +28,7 @@ WHAT = {
     "preview": "previews",
     "code": "participant codes",
     "image": "pictures of rounds",
+    "trial": "answers",
 }
 
 

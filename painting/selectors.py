@@ -8,13 +8,22 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from django.conf import settings
-from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery
+from django.db.models import Count, Exists, OuterRef, Q, QuerySet, Subquery, Value
 from django.db.models.functions import Coalesce
 from django.utils import timezone
 
-from . import review
+from . import review, understanding_stats
 from .inference import methods
-from .models import CheckAnswer, Condition, Exploration, Participant, Picture, Round, Study
+from .models import (
+    CheckAnswer,
+    Condition,
+    Exploration,
+    Participant,
+    Picture,
+    Round,
+    Study,
+    TrialAnswer,
+)
 
 
 def explorations_of(visitor: str) -> QuerySet[Exploration]:
@@ -436,4 +445,28 @@ def study_dashboard(study: Study, with_pilots: bool = False) -> dict:
         "with_pilots": with_pilots,
         "pilots": Participant.objects.filter(study=study, pilot=True).count(),
         "slot_minutes": settings.XAI_STUDY_SLOT_TIMEOUT_MINUTES,
+        "understanding": understanding_scores(study, with_pilots),
+    }
+
+
+def understanding_scores(study: Study, with_pilots: bool = False) -> dict | None:
+    """The understanding tests' scores (understanding_stats.py), over the participants who were
+    not screened out (pilots only when asked); None for a study without tests."""
+    if not study.tests:
+        return None
+    fields = ("participant", "condition", "phase", "kind", "model_right", "correct_1", "correct_2")
+    answers = list(
+        TrialAnswer.objects.filter(
+            participant__in=counted_participants(study, with_pilots),
+            participant__screened_out_at__isnull=True,
+        )
+        .annotate(condition=Coalesce("participant__condition__name", Value("")))
+        .values(*fields)
+    )
+    rows = understanding_stats.score_rows(answers)
+    return {
+        "rows": rows,
+        "panels": understanding_stats.plot_panels(rows),
+        "participants": len({a["participant"] for a in answers}),
+        "plot": {"width": understanding_stats.PLOT_W, "height": understanding_stats.PLOT_H},
     }

@@ -364,6 +364,7 @@ def screen_out(participant: Participant) -> None:
         rounds = Round.objects.filter(exploration__in=others)
         rounds.only("pk", *Round.FILE_FIELDS).delete()
         others.delete()
+        participant.trial_answers.all().delete()
         Participant.objects.filter(pk=participant.pk).update(
             screened_out_at=timezone.now(), finished_at=None, closing_answer=""
         )
@@ -618,10 +619,15 @@ def reachable_step(participant: Participant) -> int:
         .values_list("picture_id", "n")
     )
     answered = set(participant.check_answers.values_list("picture_id", flat=True))
+    # Static explanation viewing (no canvas, no rounds): an image is done once it was opened.
+    static = participant.condition_id is not None and participant.condition.static_viewing
     for step, entry in enumerate(steps, 1):
         if entry.picture_id in timed_out:
             continue
-        if entry.is_attention_check:
+        if static:
+            if entry.picture_id not in done:
+                return step
+        elif entry.is_attention_check:
             if entry.picture_id not in answered:
                 return step
         elif done.get(entry.picture_id, 0) < rounds_needed(study, entry):

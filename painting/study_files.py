@@ -18,7 +18,7 @@ from django.db import transaction
 from django.utils.text import slugify
 from PIL import Image
 
-from . import images, json_text, services
+from . import images, json_text, services, understanding
 from .masking import Fill
 from .models import CONDITION_SWITCHES, Condition, Picture, Study, StudyImage
 
@@ -58,7 +58,7 @@ STUDY_KEYS: dict[str, tuple[str, type, bool]] = {
     "quiz": ("quiz", list, False),
 }
 LIST_KEYS = ("images", "conditions")
-CONDITION_KEYS = ("name", *CONDITION_SWITCHES, "fills")
+CONDITION_KEYS = ("name", *CONDITION_SWITCHES, "fills", "static_viewing")
 IMAGE_KEYS = ("image", "practice", "attention_check")
 # An image's "attention_check" object: file key -> StudyImage field (all optional).
 CHECK_KEYS = {
@@ -225,6 +225,9 @@ def _check_conditions(data: list, study: Study | None, problems: list[str]) -> l
             values[switch] = item.get(switch, True)
             if not isinstance(values[switch], bool):
                 problems.append(f"{where} ({name}): {switch} must be true or false")
+        values["static_viewing"] = item.get("static_viewing", False)
+        if not isinstance(values["static_viewing"], bool):
+            problems.append(f"{where} ({name}): static_viewing must be true or false")
         fills = item.get("fills", fill_names)
         if not isinstance(fills, list) or not fills:
             problems.append(f"{where} ({name}): fills must be a list of at least one fill")
@@ -262,7 +265,7 @@ def _check(data, base_dir: Path) -> tuple[Study, list[_Image], list[dict]]:
     for key in LIST_KEYS:
         if key in data and not isinstance(data[key], list):
             unreadable.append(f"study: {key} must be a list")
-    problems = _unknown(data, [*STUDY_KEYS, *LIST_KEYS], "study")
+    problems = _unknown(data, [*STUDY_KEYS, *LIST_KEYS, "tests"], "study")
     if unreadable:  # the rest reads these values
         raise StudyFileError(problems + unreadable)
 
@@ -288,6 +291,8 @@ def _check(data, base_dir: Path) -> tuple[Study, list[_Image], list[dict]]:
             problems.append(f"images: {image.ref!r} is listed twice")
         seen.add(key)
     conditions = _check_conditions(data.get("conditions", []), existing, problems)
+    study.tests, test_problems = understanding.check_tests(data.get("tests"), base_dir)
+    problems += test_problems
     if problems:
         raise StudyFileError(problems)
     return study, chosen, conditions
@@ -356,9 +361,16 @@ def dump(study: Study) -> dict:
         _dumped_image(e) for e in study.images.select_related("picture").order_by("position", "pk")
     ]
     data["conditions"] = [
-        {"name": c.name, **{s: getattr(c, s) for s in CONDITION_SWITCHES}, "fills": c.fills}
+        {
+            "name": c.name,
+            **{s: getattr(c, s) for s in CONDITION_SWITCHES},
+            "fills": c.fills,
+            **({"static_viewing": True} if c.static_viewing else {}),
+        }
         for c in study.conditions.order_by("pk")
     ]
+    if study.tests:
+        data["tests"] = understanding.dumped(study.tests)
     return data
 
 

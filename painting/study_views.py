@@ -10,7 +10,7 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from . import onboarding, pilots, ratelimit, studies
+from . import onboarding, pilots, ratelimit, studies, understanding, understanding_views
 from .forms import ClosingForm, PlatformIdsForm, first_error
 from .models import Participant, Study
 from .views import PROOF_KEY, exploration_url, has_proof, participant_session_key, visitor_id
@@ -331,9 +331,13 @@ def step(request: HttpRequest, slug: str, step: int):
         return redirect("painting:study-finish", slug=study.slug)
     if onboarding.pending(participant):  # the instructions (and quiz) first
         return redirect(onboarding.first_url(study))
+    if pre_test := understanding_views.test_first(participant, "pre"):
+        return pre_test
     if refused := _not_yet(request, participant, step):
         return refused
     exploration = studies.exploration_for_step(participant, visitor_id(request, create=True), step)
+    if understanding.views_statically(participant):
+        return understanding_views.static_step(request, participant, step, exploration)
     return redirect(exploration_url(exploration))
 
 
@@ -348,6 +352,9 @@ def finish(request: HttpRequest, slug: str):
     finish_step = studies.image_count(study) + 1
     if not participant.finished_at and (refused := _not_yet(request, participant, finish_step)):
         return refused
+    tests = not participant.finished_at and understanding_views.tests_before_finish(participant)
+    if tests:
+        return tests
     form = ClosingForm(request.POST or None)
     context = {
         "study": study,

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import onboarding_views, review_views, study_views, views
+from . import onboarding_views, review_views, study_views, understanding_views, views
 
 app_name = "painting"
 urlpatterns = [
@@ -33,6 +33,21 @@ urlpatterns = [
     path("study/<slug:slug>/finish/", study_views.finish, name="study-finish"),
     path("study/<slug:slug>/withdraw/", study_views.withdraw, name="study-withdraw"),
     path("study/<slug:slug>/resume/", study_views.resume, name="study-resume"),
+    path(
+        "study/<slug:slug>/test/<str:phase>/<int:number>/",
+        understanding_views.trial,
+        name="study-trial",
+    ),
+    path(
+        "study/<slug:slug>/test/<str:phase>/<int:number>/<int:option>.png",
+        understanding_views.trial_image,
+        name="study-trial-image",
+    ),
+    path(
+        "study/<slug:slug>/step/<int:step>/view.png",
+        understanding_views.static_image,
+        name="study-static-image",
+    ),
     path("", views.home, name="home"),
     path("upload/", views.upload, name="upload"),
     path("model/", views.choose_model, name="choose-model"),

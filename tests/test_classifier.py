@@ -121,6 +121,7 @@ def test_a_web_process_lists_the_models_without_loading_torch():
     script = (
         "import sys, django; django.setup(); import xaiproject.urls;"
         "from painting import views, exports, admin, review_views, study_views, services;"
+        "from painting import understanding_views, understanding_stats, selectors;"
         "from painting.inference import registry; assert registry.available_models();"
         "heavy = ('torch', 'torchvision', 'pytorch_grad_cam', 'scipy', 'openvino',"
         " 'onnxruntime', 'skimage'); print([m for m in heavy if m in sys.modules])"

@@ -4,6 +4,7 @@ import pytest
 import torch
 from django.core.management import CommandError, call_command
 
+from painting.gallery import PHOTOS
 from painting.inference import registry
 from painting.models import Picture
 from tests.helpers import HEAVY_LOADS
@@ -11,7 +12,7 @@ from tests.helpers import HEAVY_LOADS
 
 def test_load_gallery_is_idempotent_and_records_licences(gallery):
     call_command("load_gallery", stdout=io.StringIO())  # again, over the session's gallery
-    assert Picture.objects.filter(is_gallery=True).count() == 6
+    assert Picture.objects.filter(is_gallery=True).count() == len(PHOTOS) == 12
     coffee = Picture.objects.get(slug="coffee")
     assert (coffee.width, coffee.height, coffee.licence) == (600, 400, "CC0")
     assert "Rachel Michetti" in coffee.source and len(coffee.sha256) == 64

@@ -487,6 +487,7 @@ XAI_RATE_LIMITS = {
     "preview": (envint("XAI_PREVIEWS_PER_MINUTE", 90), 60),  # one per stroke at most
     "code": (envint("XAI_CODE_TRIES_PER_HOUR", 10), 3600),  # participant codes typed in
     "image": (envint("XAI_ROUND_IMAGES_PER_MINUTE", 60), 60),  # masked.png, composed each time
+    "trial": (envint("XAI_TRIAL_ANSWERS_PER_MINUTE", 30), 60),  # understanding-test answers
 }
 # An address may be a classroom or an office behind one router: higher than a session's, yet a
 # client that drops its cookie (a new session per request) is held here.
@@ -496,6 +497,7 @@ XAI_ADDRESS_RATE_LIMITS = {
     "explore": (envint("XAI_EXPLORES_PER_MINUTE_PER_ADDRESS", 60), 60),
     "analysis": (envint("XAI_ANALYSES_PER_MINUTE_PER_ADDRESS", 12), 60),
     "events": (envint("XAI_EVENT_REPORTS_PER_MINUTE_PER_ADDRESS", 300), 60),
+    "trial": (envint("XAI_TRIAL_ANSWERS_PER_MINUTE_PER_ADDRESS", 300), 60),
     "preview": (envint("XAI_PREVIEWS_PER_MINUTE_PER_ADDRESS", 300), 60),
     "code": (envint("XAI_CODE_TRIES_PER_HOUR_PER_ADDRESS", 30), 3600),
     "image": (envint("XAI_ROUND_IMAGES_PER_MINUTE_PER_ADDRESS", 180), 60),

@@ -1,6 +1,7 @@
 import json
 from pathlib import Path
 
+from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
 from painting import study_files
@@ -14,6 +15,11 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("file", type=Path)
+        parser.add_argument(
+            "--no-prepare",
+            action="store_true",
+            help="do not compute the understanding tests' material now (prepare_tests later)",
+        )
 
     def handle(self, *args, file: Path, **options):
         try:
@@ -30,6 +36,8 @@ class Command(BaseCommand):
             study, created = study_files.load(data, base_dir=file.resolve().parent)
         except study_files.StudyFileError as exc:
             raise CommandError(f"{file} was not loaded; nothing changed:\n{exc}") from exc
+        if study.tests and not options.get("no_prepare"):
+            call_command("prepare_tests", study.slug, stdout=self.stdout)
         images, conditions = study.images.count(), study.conditions.count()
         self.stdout.write(
             f"{'Created' if created else 'Updated'} study {study.slug!r}: "
