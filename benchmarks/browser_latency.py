@@ -28,8 +28,8 @@ from playwright.sync_api import sync_playwright
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.session import Session
+from painting.chromium import CHROMIUM, CHROMIUM_ARGS  # the browser tests' own flags
 from tests.e2e.browser import stroke
-from tests.e2e.conftest import CHROMIUM, CHROMIUM_ARGS  # the browser tests' own flags
 
 # Click Classify and resolve with the page's times once the new round's result is done.
 CLICK_TO_RESULT = """async (expected) => {

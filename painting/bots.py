@@ -16,19 +16,9 @@ import time
 from dataclasses import dataclass, field
 
 from . import onboarding, pilots
+from .chromium import CHROMIUM, CHROMIUM_ARGS
 from .models import Study
 
-CHROMIUM = os.environ.get("XAI_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-quic",
-    "--no-first-run",
-]
 VIEWPORT = {"width": 1280, "height": 900}
 ONWARD = re.compile(r"^\s*(Next image|Finish)\s*$")
 MAX_STEPS = 200  # a study longer than this is a loop, not a study

@@ -9,6 +9,7 @@ import shutil
 import struct
 import subprocess
 import sys
+import threading
 import time
 import zlib
 from contextlib import nullcontext
@@ -17,7 +18,7 @@ from urllib.parse import urlsplit, urlunsplit
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.db import transaction
+from django.db import connection, transaction
 from django.urls import reverse
 from PIL import Image, ImageDraw
 
@@ -367,3 +368,39 @@ def png_header_only(width: int, height: int) -> bytes:
         + chunk(b"IDAT", zlib.compress(b""))
         + chunk(b"IEND", b"")
     )
+
+
+def consent_at_once(monkeypatch, study, consents: dict[str, dict]) -> tuple[dict, int]:
+    """Browsers consenting at the same moment: each one's first look for an existing
+    participant waits until all have looked (a look after a lost insert does not), so they race
+    for the same place. ({name: what studies.consent answered, or raised}, looks taken)."""
+    from painting import studies
+
+    all_looked = threading.Barrier(len(consents), timeout=10)
+    real, first_look, looks = studies._existing, threading.local(), []
+
+    def looked(*args):
+        looks.append(args)
+        found = real(*args)
+        if not getattr(first_look, "done", False):
+            first_look.done = True
+            all_looked.wait()
+        return found
+
+    monkeypatch.setattr(studies, "_existing", looked)
+    answers = {}
+
+    def visit(name, arguments):
+        try:
+            answers[name] = studies.consent(study, **arguments)
+        except BaseException as exc:  # noqa: BLE001  reported to the test
+            answers[name] = exc
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=visit, args=item) for item in consents.items()]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(30)
+    return answers, len(looks)

@@ -13,7 +13,7 @@ from django.utils import timezone
 
 from painting import pilots, studies
 from painting.models import Condition, Participant, Round, Study
-from tests.helpers import classify, join_study, make_study, mask_png, study_step
+from tests.helpers import classify, consent_at_once, join_study, make_study, mask_png, study_step
 
 pytestmark = pytest.mark.django_db
 
@@ -204,9 +204,6 @@ def test_a_screened_out_pilot_stays_on_the_app(gallery, staff):
 def test_two_consents_at_once_cannot_both_take_a_quotas_last_place(gallery, monkeypatch):
     """Both look for an existing participant before either writes (held at a barrier): the
     condition rows' lock lets one take the last place, and the other finds the study full."""
-    import threading
-
-    from django.db import connection
 
     study = make_study(
         gallery,
@@ -214,30 +211,9 @@ def test_two_consents_at_once_cannot_both_take_a_quotas_last_place(gallery, monk
         participants_per_condition=1,
         max_consents_per_address=0,
     )
-    both_looked = threading.Barrier(2, timeout=10)
-    real = studies._existing
-
-    def looked(*args):
-        found = real(*args)
-        both_looked.wait()
-        return found
-
-    monkeypatch.setattr(studies, "_existing", looked)
-    answers = {}
-
-    def visit(name):
-        try:
-            answers[name] = studies.consent(study, name, visitor=name)
-        except BaseException as exc:  # noqa: BLE001  reported below
-            answers[name] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=visit, args=(n,)) for n in ("P-a", "P-b")]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
+    answers, _looks = consent_at_once(
+        monkeypatch, study, {n: {"external_id": n, "visitor": n} for n in ("P-a", "P-b")}
+    )
     kinds = sorted(type(a).__name__ for a in answers.values())
     assert kinds == ["Participant", "StudyFull"], answers
     assert Participant.objects.count() == 1 and not Study.objects.get().is_open

@@ -8,17 +8,15 @@ Two Django test clients are two browsers; REMOTE_ADDR tells their network addres
 
 import csv
 import io
-import threading
 import zipfile
 
 import pytest
 from django.conf import settings as django_settings
-from django.db import connection
 from django.test import Client
 
 from painting import exports, studies
 from painting.models import AddressTally, Condition, Exploration, Participant, Round, Study
-from tests.helpers import join_study, make_study, study_step
+from tests.helpers import consent_at_once, join_study, make_study, study_step
 
 PID = "5f8d0c6a1b2c3d4e5f6a7b8c"
 CONDITIONS = ({"name": "a"}, {"name": "b"})
@@ -340,30 +338,12 @@ def test_two_consents_at_once_from_one_address_cannot_both_take_its_last_place(
     tally's lock (SQLite: the IMMEDIATE transaction; PostgreSQL: the row lock and the unique
     constraint) lets one in and refuses the other."""
     study = make_study(gallery, conditions=CONDITIONS, max_consents_per_address=1)
-    both_looked = threading.Barrier(2, timeout=10)
-    real = studies._existing
-
-    def looked(*args):
-        found = real(*args)
-        both_looked.wait()
-        return found
-
-    monkeypatch.setattr(studies, "_existing", looked)
-    answers = {}
-
-    def visit(name):
-        try:
-            answers[name] = studies.consent(study, name, visitor=name, address="203.0.113.9")
-        except BaseException as exc:  # noqa: BLE001  reported below
-            answers[name] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=visit, args=(n,)) for n in ("P-a", "P-b")]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
+    one_address = {"address": "203.0.113.9"}
+    answers, _looks = consent_at_once(
+        monkeypatch,
+        study,
+        {n: {"external_id": n, "visitor": n, **one_address} for n in ("P-a", "P-b")},
+    )
     kinds = sorted(type(a).__name__ for a in answers.values())
     assert kinds == ["Participant", "TooManyFromAddress"], answers
     assert Participant.objects.count() == 1 and AddressTally.objects.get().consents == 1

@@ -1,16 +1,13 @@
 """The study link: the platform's ids, the same participant from any browser (or not, where
 the study forbids it), declining, being screened out, and the completion URL with its code."""
 
-import threading
-
 import numpy as np
 import pytest
-from django.db import connection
 from django.test import Client
 
 from painting import studies
 from painting.models import Exploration, Participant, Round, Study
-from tests.helpers import HTMX, join_study, make_study, study_step
+from tests.helpers import HTMX, consent_at_once, join_study, make_study, study_step
 
 PROLIFIC = {"PROLIFIC_PID": "5f8d0c6a1b2c3d4e5f6a7b8c", "STUDY_ID": "S-1", "SESSION_ID": "X-1"}
 
@@ -122,39 +119,16 @@ def test_two_first_visits_with_one_id_at_once_make_one_participant(gallery, monk
     """Both requests look before either inserts (the lookup is held until both have looked):
     the unique constraint lets one insert in, and the other gets that participant."""
     study = make_study(gallery, allow_resume_elsewhere=True)
-    both_looked = threading.Barrier(2, timeout=10)
-    real, first_look = studies._existing, threading.local()
-
-    looks = []
-
-    def looked(*args):
-        looks.append(args)
-        found = real(*args)
-        if not getattr(first_look, "done", False):  # not the look after a lost insert
-            first_look.done = True
-            both_looked.wait()
-        return found
-
-    monkeypatch.setattr(studies, "_existing", looked)
-    answers = {}
-
-    def visit(name):
-        try:
-            answers[name] = studies.consent(study, PROLIFIC["PROLIFIC_PID"], visitor=name)
-        except BaseException as exc:  # noqa: BLE001  reported below
-            answers[name] = exc
-        finally:
-            connection.close()
-
-    threads = [threading.Thread(target=visit, args=(n,)) for n in ("browser-a", "browser-b")]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(30)
+    pid = PROLIFIC["PROLIFIC_PID"]
+    answers, looks = consent_at_once(
+        monkeypatch,
+        study,
+        {n: {"external_id": pid, "visitor": n} for n in ("browser-a", "browser-b")},
+    )
     assert isinstance(answers["browser-a"], Participant), answers
     assert answers["browser-a"] == answers["browser-b"]
     assert Participant.objects.filter(study=study).count() == 1
-    assert len(looks) == 3  # both looked first; the insert that lost looked again
+    assert looks == 3  # both looked first; the insert that lost looked again
 
 
 def test_two_first_visits_where_a_study_forbids_it_leave_one_taking_part(gallery, monkeypatch):
