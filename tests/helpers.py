@@ -4,6 +4,7 @@ Redis servers and Celery workers. Fixtures live in conftest.py; no test module i
 from __future__ import annotations
 
 import io
+import json
 import os
 import shutil
 import struct
@@ -404,3 +405,36 @@ def consent_at_once(monkeypatch, study, consents: dict[str, dict]) -> tuple[dict
     for thread in threads:
         thread.join(30)
     return answers, len(looks)
+
+
+def admin_study_form(**fields) -> dict:
+    """The admin's study form as a browser posts it: every field of Study at its default (a
+    new field is in without a test knowing of it), then `fields` (False: a box left unticked);
+    no images or conditions unless given."""
+    from django.db import models
+
+    from painting.models import Study
+
+    defaults, data = Study(), {}
+    for field in Study._meta.concrete_fields:
+        if not field.editable or field.primary_key:
+            continue
+        value = getattr(defaults, field.attname)
+        if isinstance(field, models.BooleanField):
+            data[field.name] = value
+        elif isinstance(field, models.JSONField):
+            data[field.name] = json.dumps(value)
+        elif isinstance(field, models.DateTimeField):
+            data[f"{field.name}_0"], data[f"{field.name}_1"] = "2026-11-27", "12:00:00"
+        elif value is not None:
+            data[field.name] = str(value)
+    data.update(
+        {f"{inline}-{count}": "0" for inline in ("images", "conditions") for count in FORMS}
+    )
+    data.update(fields)
+    return {
+        name: "on" if value is True else value for name, value in data.items() if value is not False
+    }
+
+
+FORMS = ("TOTAL_FORMS", "INITIAL_FORMS")

@@ -86,8 +86,14 @@ def test_a_worker_killed_mid_task_loses_no_round(own_broker, start_worker, galle
 def test_a_round_slower_than_the_time_limit_fails_with_a_message(
     own_broker, start_worker, gallery, client
 ):
+    one_big_batch = {  # one visitor's rounds are otherwise taken a few at a time (fairness)
+        "XAI_MAX_BATCH": "64",
+        "XAI_BATCH_PER_VISITOR": "64",
+        "XAI_BATCH_PER_ADDRESS": "64",
+        "XAI_BATCH_SECONDS": "1000",
+    }
     start_worker(
-        own_broker.url, XAI_TASK_SOFT_TIME_LIMIT="1", XAI_TORCH_THREADS="1", XAI_MAX_BATCH="64"
+        own_broker.url, XAI_TASK_SOFT_TIME_LIMIT="1", XAI_TORCH_THREADS="1", **one_big_batch
     )
     exploration = start(client, gallery["hubble"])
     wait_finished(exploration.rounds.get().pk)

@@ -57,6 +57,10 @@ uploads = st.one_of(
 def generous_limits(settings):
     settings.XAI_RATE_LIMITS = {"classify": (10**6, 60), "upload": (10**6, 60)}
     settings.XAI_ADDRESS_RATE_LIMITS = settings.XAI_RATE_LIMITS  # every example from one address
+    # and their worker time too (painting.costs): hundreds of uploads within a minute
+    settings.XAI_WORKER_SECONDS_PER_MINUTE = settings.XAI_WORKER_SECONDS_PER_MINUTE_PER_ADDRESS = (
+        1e9
+    )
 
 
 @FUZZ

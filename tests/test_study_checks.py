@@ -15,6 +15,7 @@ from painting import exports, selectors, studies
 from painting.models import CheckAnswer, Exploration, Participant, Round, StudyImage
 from tests.helpers import (
     HTMX,
+    admin_study_form,
     classify,
     join_study,
     make_study,
@@ -338,27 +339,17 @@ def test_staff_set_up_a_check_in_admin(staff, gallery):
         "min_seconds_per_image",
     ):
         assert field in form, field
-    data = {
-        "name": "Checked",
-        "slug": "checked",
-        "consent_text": "Agree?",
-        "consent_version": "1",
-        "min_rounds_per_image": "1",
-        "time_limit_per_image_s": "0",
-        "time_limit_s": "0",
-        "min_screen_width": "0",
-        "min_screen_height": "0",
-        "max_consents_per_address": "3",
-        "participants_per_condition": "0",
-        "bonus_per_finished": "0",
-        "bonus_per_passed_check": "0",
-        "order": "fixed",
-        "screen_out_on_failed_check": "on",
-        "screen_out_after_failed_checks": "3",
-        "min_seconds_per_image": "5",
-        "is_open": "on",
-        "created_at_0": "2026-11-27",
-        "created_at_1": "12:00:00",
+    data = admin_study_form(
+        name="Checked",
+        slug="checked",
+        consent_text="Agree?",
+        consent_version="1",
+        order="fixed",
+        screen_out_on_failed_check=True,
+        screen_out_after_failed_checks="3",
+        min_seconds_per_image="5",
+    )
+    data |= {
         "images-TOTAL_FORMS": "1",
         "images-INITIAL_FORMS": "0",
         "images-0-position": "0",

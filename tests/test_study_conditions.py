@@ -12,7 +12,15 @@ from django.utils import timezone
 from painting import studies
 from painting.masking import Fill
 from painting.models import Condition, Participant, Round
-from tests.helpers import HTMX, join_study, make_study, mask_png, mask_upload, study_step
+from tests.helpers import (
+    HTMX,
+    admin_study_form,
+    join_study,
+    make_study,
+    mask_png,
+    mask_upload,
+    study_step,
+)
 
 EVERYTHING = {"name": "full"}
 NOTHING_EXTRA = {
@@ -290,29 +298,17 @@ def test_staff_set_up_conditions_practice_and_the_platform_in_admin(staff, galle
         'name="max_consents_per_address" value="3"',
     ):
         assert field in form, field
-    data = {
-        "name": "Admin study",
-        "slug": "admin-study",
-        "consent_text": "Agree?",
-        "consent_version": "1",
-        "min_rounds_per_image": "1",
-        "time_limit_per_image_s": "0",
-        "time_limit_s": "0",
-        "min_screen_width": "0",
-        "min_screen_height": "0",
-        "max_consents_per_address": "3",
-        "participants_per_condition": "0",
-        "min_seconds_per_image": "0",
-        "bonus_per_finished": "0",
-        "bonus_per_passed_check": "0",
-        "screen_out_after_failed_checks": "2",
-        "order": "random",
-        "allow_resume_elsewhere": "on",
-        "completion_url": "https://app.prolific.com/submissions/complete",
-        "completion_code": "ABC",
-        "is_open": "on",
-        "created_at_0": "2026-11-27",
-        "created_at_1": "12:00:00",
+    data = admin_study_form(
+        name="Admin study",
+        slug="admin-study",
+        consent_text="Agree?",
+        consent_version="1",
+        order="random",
+        allow_resume_elsewhere=True,
+        completion_url="https://app.prolific.com/submissions/complete",
+        completion_code="ABC",
+    )
+    data |= {
         "images-TOTAL_FORMS": "1",
         "images-INITIAL_FORMS": "0",
         "images-0-position": "0",

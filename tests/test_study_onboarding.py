@@ -9,7 +9,7 @@ from django.test import Client
 
 from painting import onboarding
 from painting.models import Participant, QuizAttempt
-from tests.helpers import join_study, make_study
+from tests.helpers import admin_study_form, join_study, make_study
 
 PAGES = [
     {"title": "What you do", "text": "Paint over what does not matter."},
@@ -165,26 +165,9 @@ def test_admin_edits_the_pages_and_the_quiz_and_refuses_bad_ones(staff, gallery)
     url = f"/admin/painting/study/{study.pk}/change/"
     form = staff.get(url).text
     assert 'name="instruction_pages"' in form and 'name="quiz"' in form
-    data = {
-        "name": study.name,
-        "slug": study.slug,
-        "consent_text": "Agree?",
-        "consent_version": "1",
-        "min_rounds_per_image": "1",
-        "time_limit_per_image_s": "0",
-        "time_limit_s": "0",
-        "min_screen_width": "0",
-        "min_screen_height": "0",
-        "max_consents_per_address": "3",
-        "order": "fixed",
-        "is_open": "on",
-        "created_at_0": "2026-11-27",
-        "created_at_1": "12:00:00",
-        "images-TOTAL_FORMS": "0",
-        "images-INITIAL_FORMS": "0",
-        "conditions-TOTAL_FORMS": "0",
-        "conditions-INITIAL_FORMS": "0",
-    }
+    data = admin_study_form(
+        name=study.name, slug=study.slug, consent_text="Agree?", consent_version="1"
+    )
     for pages, quiz, problem in [
         ("not json", "[]", "Enter a valid JSON"),
         ('{"text": "a"}', "[]", "instruction_pages must be a list"),

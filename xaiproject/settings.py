@@ -383,7 +383,7 @@ XAI_BATCH_PER_ADDRESS = envint("XAI_BATCH_PER_ADDRESS", 1)
 # seconds of estimated work (painting.costs), the least busy clients' first, and classifies them
 # in slices of at most this much, each answered as soon as it is done: a person's cheap round
 # never waits behind a batch of strangers' dear ones.
-XAI_BATCH_SECONDS = float(env("XAI_BATCH_SECONDS", "0.12"))
+XAI_BATCH_SECONDS = envfloat("XAI_BATCH_SECONDS", 0.12)
 
 REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")
 CELERY_BROKER_URL = REDIS_URL
@@ -507,9 +507,9 @@ XAI_ADDRESS_RATE_LIMITS = {
 # inference worker has 60 s a minute per process; one address may take a quarter of one (a
 # classroom behind one router: 300 cheap rounds a minute of gallery photos, as the address's
 # rate limit allows, but a tenth as many of ROAD on large uploads).
-XAI_WORKER_SECONDS_PER_MINUTE = float(env("XAI_WORKER_SECONDS_PER_MINUTE", "6"))
-XAI_WORKER_SECONDS_PER_MINUTE_PER_ADDRESS = float(
-    env("XAI_WORKER_SECONDS_PER_MINUTE_PER_ADDRESS", "15")
+XAI_WORKER_SECONDS_PER_MINUTE = envfloat("XAI_WORKER_SECONDS_PER_MINUTE", 6.0)
+XAI_WORKER_SECONDS_PER_MINUTE_PER_ADDRESS = envfloat(
+    "XAI_WORKER_SECONDS_PER_MINUTE_PER_ADDRESS", 15.0
 )
 # Work a visitor may have queued at once (pending or running): one person's backlog must not
 # starve everyone else's. A Classify, Retry or new exploration past it is answered 429.

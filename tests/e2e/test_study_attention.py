@@ -165,6 +165,8 @@ def test_a_failed_check_sends_the_participant_to_the_screened_out_url(
     page.get_by_label("I have read the above").check()
     page.get_by_role("button", name="Start").click()
     expect(page.locator("#result.done")).to_be_visible(timeout=30_000)
+    # The answer is in the page's HTML: the canvas takes strokes once its modules have run.
+    expect(page.locator("[data-stage][data-ready=true]")).to_be_attached()
     stroke(page, [(0.05, 0.05), (0.2, 0.1)])  # nowhere near the square
     page.get_by_role("button", name="Classify").click()
     expect(page).to_have_url(f"{done}?cc=SCRN0UT1")

@@ -57,12 +57,28 @@ def app(start_server):
     return start_server(XAI_SECRET_KEY=settings.SECRET_KEY)
 
 
-def test_the_example_study_passes_study_bots(app, gallery, tmp_path, capsys):
+def study_bots(app_env, *args: str) -> subprocess.CompletedProcess:
+    """The command as a researcher runs it: a process of its own (its Playwright must not
+    share this one's event loop with the browser tests'), on the app's database and key."""
+    env = {**clean_env(), **app_env, "XAI_SECRET_KEY": settings.SECRET_KEY}
+    return subprocess.run(
+        [sys.executable, "manage.py", "study_bots", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=900,
+    )
+
+
+def test_the_example_study_passes_study_bots(app, app_env, gallery, tmp_path, capsys):
     call_command("load_study", str(EXAMPLE), stdout=io.StringIO())
     study = Study.objects.get(slug="masks-and-mugs")
-    out = io.StringIO()
-    call_command("study_bots", study.slug, participants=2, url=app.url, timeout=180, stdout=out)
-    said = out.getvalue()
+    ran = study_bots(
+        app_env, study.slug, "--participants", "2", "--url", app.url, "--timeout", "180"
+    )
+    assert ran.returncode == 0, ran.stderr[-3000:]
+    said = ran.stdout
     with capsys.disabled():
         print("\n" + said)
     assert said.count("is finished, condition") == 2 and "2 pilot participant(s) finished" in said
@@ -96,17 +112,11 @@ def test_the_example_study_passes_study_bots(app, gallery, tmp_path, capsys):
     assert "paint-only" in analysis and "with-model-view" in analysis
 
 
-def test_study_bots_fail_loudly(gallery):
+def test_study_bots_fail_loudly(gallery, app_env):
     call_command("load_study", str(EXAMPLE), stdout=io.StringIO())
-    with pytest.raises(CommandError, match="study_bots failed: bot 1"):
-        call_command(
-            "study_bots",
-            "masks-and-mugs",
-            participants=1,
-            url=f"http://127.0.0.1:{free_port()}",  # nothing listens there
-            timeout=10,
-            stdout=io.StringIO(),
-        )
+    nobody = f"http://127.0.0.1:{free_port()}"  # nothing listens there
+    ran = study_bots(app_env, "masks-and-mugs", "--participants", "1", "--url", nobody)
+    assert ran.returncode != 0 and "study_bots failed: bot 1" in ran.stderr
     with pytest.raises(CommandError, match="No study"):
         call_command("study_bots", "nope", stdout=io.StringIO())
     with pytest.raises(CommandError, match="--participants"):
