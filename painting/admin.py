@@ -393,6 +393,10 @@ class ParticipantAdmin(ReadOnlyAdmin):
             )
         )
 
+    @admin.display(description="status")
+    def status(self, participant):
+        return studies.status_of(participant)
+
     @admin.display(description="attention checks")
     def checks(self, participant):
         if not participant.passed_total and not participant.failed_total:

@@ -15,7 +15,7 @@ import re
 import time
 from dataclasses import dataclass, field
 
-from . import onboarding, pilots
+from . import instructions, pilots
 from .chromium import CHROMIUM, CHROMIUM_ARGS
 from .models import Study
 
@@ -163,7 +163,7 @@ def _onboard(page, study: Study) -> None:
         return
     for number, question in enumerate(study.quiz, start=1):
         page.locator(
-            f'input[name="q{number}"][value="{onboarding.answer_index(question)}"]'
+            f'input[name="q{number}"][value="{instructions.answer_index(question)}"]'
         ).check()
     page.get_by_role("button", name="Check my answers").click()
     page.wait_for_load_state()

@@ -12,7 +12,7 @@ from functools import partial
 from celery import current_app
 from django.db import transaction
 
-from . import backlog, pipeline, timing
+from . import backlog, notify, timing
 from .models import Round, StudyExport
 from .tasks import (
     NO_SENDER_LIMITS,
@@ -85,7 +85,8 @@ def _send(task, object_id, on_failure, *more, **options) -> None:
 
 
 def _fail_round(round_id) -> None:
-    pipeline.fail_round(round_id, QUEUE_DOWN_MESSAGE)
+    Round.objects.filter(pk=round_id).fail(QUEUE_DOWN_MESSAGE)
+    notify.publish(round_id)
 
 
 def _release_explanation(exploration_id, method: str) -> None:

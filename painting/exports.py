@@ -800,7 +800,7 @@ def write_study_zip(study: Study, out: IO[bytes]) -> None:
                 row = {
                     "participant": p.code,
                     **_participant_keys(p),
-                    "status": p.status,
+                    "status": studies.status_of(p),
                     "assignment_index": p.assignment_index,
                     "order_seed": "" if p.order_seed is None else p.order_seed,
                     "image_order": " ".join(str(e.picture_id) for e in order),

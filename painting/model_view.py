@@ -20,7 +20,7 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from PIL import Image
 
-from . import agreement, alignment, images, masking, notify, originals, review
+from . import agreement, alignment, images, masking, notify, originals, review, selectors
 from .inference import methods, registry
 from .models import Exploration, Round
 
@@ -73,32 +73,15 @@ def compute_explanation(exploration_id, method: str) -> None:
         if exploration is not None and method in methods.METHODS:
             _store_explanation(exploration, gradient_model(exploration.model_name), method)
     finally:
-        cache.delete(explanation_requested_key(exploration_id, method))
-        notify.publish(explanation_channel(exploration_id, method))
+        cache.delete(notify.explanation_requested_key(exploration_id, method))
+        notify.publish(notify.explanation_channel(exploration_id, method))
     if exploration is not None and method in exploration.explanations:
         _score_every_round(exploration.pk)
 
 
-def explanation_requested_key(exploration_id, method: str) -> str:
-    """Set (in the cache) while a computation of the method is on its way: asked for once."""
-    return f"explanation-requested:{exploration_id}:{method}"
-
-
-def explanation_channel(exploration_id, method: str) -> str:
-    return f"explanation-{exploration_id}-{method}"
-
-
 def saliency_of(exploration: Exploration) -> np.ndarray | None:
     """The model's Grad-CAM for the original's top-1 class, 0–1 per pixel, once computed."""
-    return explanation_of(exploration, methods.DEFAULT)
-
-
-def explanation_of(exploration: Exploration, method: str) -> np.ndarray | None:
-    """An explanation method's map for the original's top-1 class, 0–1 per pixel, once
-    computed."""
-    name = exploration.saliency.name if method == methods.DEFAULT else None
-    name = name or exploration.explanations.get(method)
-    return review.stored_map(name) if name else None
+    return selectors.explanation_of(exploration, methods.DEFAULT)
 
 
 def _store_saliency(exploration: Exploration, model: Classifier) -> None:

@@ -16,6 +16,7 @@ from django.utils import timezone
 from . import brush_log
 from .edits import ROTATIONS, Edits
 from .inference import methods
+from .instructions import page_problems, quiz_problems
 from .masking import Fill
 
 
@@ -48,6 +49,11 @@ class Picture(models.Model):
 
     def __str__(self) -> str:
         return self.title
+
+    @property
+    def segments_file_name(self) -> str:
+        """Its Region map's file name (one per photo: the same picture, the same map)."""
+        return f"{self.sha256[:16]}-segments.png"
 
     def visible_to(self, visitor: str) -> bool:
         return self.is_gallery or (bool(visitor) and self.owner == visitor)
@@ -216,9 +222,11 @@ class Study(models.Model):
     def __str__(self) -> str:
         return self.name
 
-    def clean(self) -> None:
-        from .onboarding import page_problems, quiz_problems
+    def steps(self) -> models.QuerySet:
+        """Its images by position; only gallery photos (an upload is private to its owner)."""
+        return self.images.filter(picture__is_gallery=True).select_related("picture")
 
+    def clean(self) -> None:
         # An emptied box in admin is none (the form reads it as null).
         self.instruction_pages = [] if self.instruction_pages is None else self.instruction_pages
         self.quiz = [] if self.quiz is None else self.quiz
@@ -496,14 +504,6 @@ class Participant(models.Model):
     def __str__(self) -> str:
         return self.code
 
-    @property
-    def status(self) -> str:
-        """consented, in progress, finished, screened out, returned or timed out (a withdrawn
-        participant has no row): studies.status_of says which."""
-        from .studies import status_of
-
-        return status_of(self)
-
 
 class WithdrawnId(models.Model):
     """A platform id whose participant withdrew, as a keyed hash (like AddressTally's): the
@@ -583,7 +583,49 @@ class Exploration(models.Model):
         return self.rounds.filter(index=0, status=Round.Status.DONE).first()
 
 
-class RoundManager(models.Manager):
+STALE_MESSAGE = "No classifier answered this round in time. Press Retry to try again."
+
+
+class RoundQuerySet(models.QuerySet):
+    """Every change of a round's status, each one update of the rows named, from the states it
+    may leave (Round.TRANSITIONS): web, workers, sweeper and dispatch all move rounds here."""
+
+    def start(self) -> int:
+        """Claimed by a worker: pending (or running again, redelivered) → running."""
+        return self.filter(status__in=[Round.Status.PENDING, Round.Status.RUNNING]).update(
+            status=Round.Status.RUNNING, started_at=timezone.now()
+        )
+
+    def answer(self, **result) -> int:
+        """The model's answer → done, from any state: an answer that comes after the round was
+        failed for lateness is still the model's answer, and it wins."""
+        return self.update(**result, status=Round.Status.DONE, error="", finished_at=timezone.now())
+
+    def fail(self, message: str) -> int:
+        """Not answered → failed, with a message for the person (a done round stays done)."""
+        return self.exclude(status=Round.Status.DONE).update(
+            status=Round.Status.FAILED, error=message, finished_at=timezone.now()
+        )
+
+    def fail_stale(self) -> int:
+        """Pending or running past every time limit (a lost message, a dead worker) → failed."""
+        cutoff = timezone.now() - timedelta(seconds=settings.XAI_ROUND_STALE_SECONDS)
+        return self.filter(
+            status__in=[Round.Status.PENDING, Round.Status.RUNNING], created_at__lt=cutoff
+        ).fail(STALE_MESSAGE)
+
+    def retry(self) -> int:
+        """Failed → pending again, as if just sent."""
+        return self.filter(status=Round.Status.FAILED).update(
+            status=Round.Status.PENDING,
+            error="",
+            created_at=timezone.now(),
+            started_at=None,
+            finished_at=None,
+        )
+
+
+class RoundManager(models.Manager.from_queryset(RoundQuerySet)):
     """Rounds without their brush log: it is loaded only where it is read (the export, late
     events), never to render a page. `.only(..., "strokes")` asks for it."""
 
@@ -603,6 +645,15 @@ class Round(models.Model):
         RUNNING = "running"
         DONE = "done"
         FAILED = "failed"
+
+    # The moves RoundQuerySet makes: claimed (again, when redelivered), answered (a late
+    # answer too), failed, sent again. Nothing leaves done but a second answer.
+    TRANSITIONS = {
+        Status.PENDING: {Status.RUNNING, Status.DONE, Status.FAILED},
+        Status.RUNNING: {Status.RUNNING, Status.DONE, Status.FAILED},
+        Status.FAILED: {Status.PENDING, Status.DONE},
+        Status.DONE: {Status.DONE},
+    }
 
     class AnalysisStatus(models.TextChoices):
         NONE = "none", "not requested"

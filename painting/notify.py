@@ -75,3 +75,14 @@ def _wait_for_message(url: str, round_id, is_finished, deadline: float) -> bool:
             pubsub.get_message(timeout=min(remaining, 1.0))
     finally:
         pubsub.close()
+
+
+def explanation_channel(exploration_id, method: str) -> str:
+    """Where the worker says that an explanation method's map is stored (or could not be)."""
+    return f"explanation-{exploration_id}-{method}"
+
+
+def explanation_requested_key(exploration_id, method: str) -> str:
+    """Set (in the cache) while a computation of the method is on its way: asked for once; the
+    worker deletes it when done."""
+    return f"explanation-requested:{exploration_id}:{method}"

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import time
 from collections import Counter
-from datetime import timedelta
 from typing import TYPE_CHECKING, NamedTuple
 
 import numpy as np
@@ -21,7 +20,6 @@ from django.core.exceptions import ObjectDoesNotExist
 from django.core.files.base import ContentFile
 from django.db import transaction
 from django.db.models import F, QuerySet
-from django.utils import timezone
 from PIL import Image
 
 from . import costs, images, model_view, notify, originals, ratelimit, segments, timing
@@ -107,7 +105,7 @@ def claim_rounds(round_id, limit: int, *, redelivered: bool = False) -> list[Rou
         ids += lockable.filter(pk__in=chosen, status=Round.Status.PENDING).values_list(
             "pk", flat=True
         )
-        Round.objects.filter(pk__in=ids).update(status=running, started_at=timezone.now())
+        Round.objects.filter(pk__in=ids).start()
     return list(
         Round.objects.filter(pk__in=ids)
         .select_related("exploration__picture")
@@ -332,10 +330,8 @@ def record_result(
     """Store the answer (and any other fields given: scores, stages); False when the round is
     gone (deleted while it ran). announce=False leaves notify.publish to the caller, who does
     it once the transaction commits."""
-    recorded = Round.objects.filter(pk=round_id).update(
+    recorded = Round.objects.filter(pk=round_id).answer(
         **fields,
-        status=Round.Status.DONE,
-        error="",
         model_name=model.name,
         weights_sha256=model.weights_sha256,
         top=[
@@ -343,7 +339,6 @@ def record_result(
             for p in outcome.top
         ],
         probabilities=outcome.probabilities.astype(np.float32).tobytes(),
-        finished_at=timezone.now(),
         inference_ms=inference_ms,
         batch_size=batch_size,
     )
@@ -353,28 +348,8 @@ def record_result(
 
 
 def fail_round(round_id, message: str) -> None:
-    Round.objects.filter(pk=round_id).exclude(status=Round.Status.DONE).update(
-        status=Round.Status.FAILED, error=message, finished_at=timezone.now()
-    )
+    Round.objects.filter(pk=round_id).fail(message)
     notify.publish(round_id)
-
-
-def fail_stale_rounds(rounds: QuerySet[Round] | None = None) -> int:
-    """Fail rounds (all, or these) left unanswered past every time limit: a lost message, a
-    dead worker. The sweeper runs it over the table; a waiting request over its own round."""
-    cutoff = timezone.now() - timedelta(seconds=settings.XAI_ROUND_STALE_SECONDS)
-    rounds = Round.objects.all() if rounds is None else rounds
-    return rounds.filter(
-        status__in=[Round.Status.PENDING, Round.Status.RUNNING], created_at__lt=cutoff
-    ).update(
-        status=Round.Status.FAILED,
-        error="No classifier answered this round in time. Press Retry to try again.",
-        finished_at=timezone.now(),
-    )
-
-
-def segments_file_name(picture: Picture) -> str:
-    return f"{picture.sha256[:16]}-segments.png"
 
 
 def segment_picture(picture_id) -> None:
@@ -387,7 +362,7 @@ def segment_picture(picture_id) -> None:
     png, count = segments.map_of(originals.original_image(picture.pk, picture.sha256))
     field = picture.segments
     name = field.storage.save(
-        field.field.generate_filename(picture, segments_file_name(picture)), ContentFile(png)
+        field.field.generate_filename(picture, picture.segments_file_name), ContentFile(png)
     )
     stored = Picture.objects.filter(pk=picture.pk, segments="").update(
         segments=name, segment_count=count, stored_bytes=F("stored_bytes") + len(png)

@@ -470,3 +470,11 @@ def understanding_scores(study: Study, with_pilots: bool = False) -> dict | None
         "participants": len({a["participant"] for a in answers}),
         "plot": {"width": understanding_stats.PLOT_W, "height": understanding_stats.PLOT_H},
     }
+
+
+def explanation_of(exploration: Exploration, method: str):
+    """An explanation method's map for the original's top-1 class, 0–1 per pixel, once the
+    worker has stored it (None before); FileNotFoundError when it is no longer stored."""
+    name = exploration.saliency.name if method == methods.DEFAULT else None
+    name = name or exploration.explanations.get(method)
+    return review.stored_map(name) if name else None

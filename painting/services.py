@@ -26,10 +26,8 @@ from . import (
     dispatch,
     images,
     masking,
-    model_view,
     notify,
     originals,
-    pipeline,
     segments,
     selectors,
     timing,
@@ -108,7 +106,7 @@ def add_picture(
         if gallery.get("is_gallery"):  # added by a command or by staff, once: segmented here
             png, picture.segment_count = segments.map_of(working)
             picture.stored_bytes += len(png)
-            name = pipeline.segments_file_name(picture)
+            name = picture.segments_file_name
             picture.segments.save(name, ContentFile(png), save=False)
         picture.save()
     except BaseException:  # a full disk, a lost database: no file without its row
@@ -334,13 +332,7 @@ def retry_round(round_: Round, *, max_pending: int | None = None, client: str = 
     with transaction.atomic():
         refuse_if_busy(round_.exploration.visitor, max_pending, client)
         _mark_active(round_.exploration, client)
-        Round.objects.filter(pk=round_.pk, status=Round.Status.FAILED).update(
-            status=Round.Status.PENDING,
-            error="",
-            created_at=timezone.now(),
-            started_at=None,
-            finished_at=None,
-        )
+        Round.objects.filter(pk=round_.pk).retry()
         dispatch.enqueue_round(round_.pk)
     round_.refresh_from_db()
     return round_
@@ -355,7 +347,7 @@ def wait_for_round(round_: Round, timeout: float) -> Round:
         return round_.is_finished
 
     if not round_.is_finished and not notify.wait(round_.pk, finished, timeout):
-        pipeline.fail_stale_rounds(Round.objects.filter(pk=round_.pk))
+        Round.objects.filter(pk=round_.pk).fail_stale()
     round_.refresh_from_db()
     return round_
 
@@ -386,7 +378,7 @@ def request_analysis(
 
 def explanation_on_its_way(exploration: Exploration, method: str) -> bool:
     try:
-        return cache.get(model_view.explanation_requested_key(exploration.pk, method)) is not None
+        return cache.get(notify.explanation_requested_key(exploration.pk, method)) is not None
     except redis.RedisError:  # no Redis, no workers either: asking again says so
         return False
 
@@ -401,7 +393,7 @@ def request_explanation(
     job = backlog.explanation_job(exploration.pk, method)
     if client is not None:
         _admit(job, exploration.visitor, client)
-    key = model_view.explanation_requested_key(exploration.pk, method)
+    key = notify.explanation_requested_key(exploration.pk, method)
     if _first_to_ask(key, 3 * settings.CELERY_TASK_TIME_LIMIT):
         dispatch.enqueue_explanation(exploration.pk, method)
     elif client is not None:
@@ -422,9 +414,9 @@ def wait_for_explanation(exploration: Exploration, method: str, timeout: float):
         exploration.refresh_from_db(fields=["saliency", "explanations"])
         return method in exploration.explanations or not explanation_on_its_way(exploration, method)
 
-    notify.wait(model_view.explanation_channel(exploration.pk, method), finished, timeout)
+    notify.wait(notify.explanation_channel(exploration.pk, method), finished, timeout)
     exploration.refresh_from_db(fields=["saliency", "explanations"])
-    return model_view.explanation_of(exploration, method)
+    return selectors.explanation_of(exploration, method)
 
 
 def wait_for_analysis(round_: Round, timeout: float) -> Round:

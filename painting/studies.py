@@ -474,7 +474,7 @@ def shown_to(participant: Participant | None) -> Shown:
 
 def steps_of(study: Study) -> QuerySet[StudyImage]:
     """The study's images by position; only gallery photos (an upload is private to its owner)."""
-    return study.images.filter(picture__is_gallery=True).select_related("picture")
+    return study.steps()
 
 
 def order_of(entries: list[StudyImage], seed: int | None) -> list[StudyImage]:

@@ -53,7 +53,7 @@ STUDY_KEYS: dict[str, tuple[str, type, bool]] = {
     "completion_code": ("completion_code", str, False),
     "screened_out_url": ("screened_out_url", str, False),
     "screened_out_code": ("screened_out_code", str, False),
-    # Onboarding: checked by Study.clean (onboarding.page_problems, quiz_problems).
+    # Onboarding: checked by Study.clean (instructions.page_problems, quiz_problems).
     "instruction_pages": ("instruction_pages", list, False),
     "quiz": ("quiz", list, False),
 }

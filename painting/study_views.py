@@ -10,33 +10,18 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from . import onboarding, pilots, ratelimit, studies, understanding, understanding_views
+from . import (
+    onboarding,
+    pilots,
+    ratelimit,
+    studies,
+    study_pages,
+    understanding,
+    understanding_views,
+)
 from .forms import ClosingForm, PlatformIdsForm, first_error
 from .models import Participant, Study
 from .views import PROOF_KEY, exploration_url, has_proof, participant_session_key, visitor_id
-
-
-def _session_participant(request: HttpRequest, study: Study) -> Participant | None:
-    """The participant this browser is in the study, if any (a withdrawn one is forgotten)."""
-    key = participant_session_key(study.slug)
-    participant_id = request.session.get(key)
-    if not participant_id:
-        return None
-    participant = (
-        Participant.objects.select_related("study", "condition")
-        .filter(pk=participant_id, study=study)
-        .first()
-    )
-    if participant is None:
-        del request.session[key]
-    return participant
-
-
-def _get_participant_for(request: HttpRequest, study: Study) -> Participant:
-    participant = _session_participant(request, study)
-    if participant is None:
-        raise Http404
-    return participant
 
 
 def _attach(
@@ -52,28 +37,6 @@ def _attach(
         request.session[PROOF_KEY + study.slug] = str(participant.pk)
 
 
-def _refused(
-    request: HttpRequest,
-    study: Study,
-    message: str,
-    status: int,
-    back_to: int = 0,
-    *,
-    back_label: str = "",
-    final: bool = False,
-):
-    """A study page that says why not, with the way back to the image still to do (or, when
-    `final`, no way on at all)."""
-    context = {
-        "study": study,
-        "message": message,
-        "back_to": back_to,
-        "back_label": back_label,
-        "final": final,
-    }
-    return render(request, "painting/study_refused.html", context, status=status)
-
-
 def _not_yet(request: HttpRequest, participant: Participant, step: int):
     """Refused when an image before `step` still lacks the study's minimum of rounds (step
     image_count + 1 is Finish); None when the participant may go there."""
@@ -82,7 +45,9 @@ def _not_yet(request: HttpRequest, participant: Participant, step: int):
         return None
     message = studies.rounds_needed_message(participant, reachable)
     label = studies.step_name(participant, reachable)
-    return _refused(request, participant.study, message, 409, reachable, back_label=label)
+    return study_pages.refused(
+        request, participant.study, message, 409, reachable, back_label=label
+    )
 
 
 def _took_part(request: HttpRequest, study: Study, ids: dict, *, error: str = ""):
@@ -118,18 +83,7 @@ WRONG_CODE = "That code is not right. Please check it: it has 8 letters and digi
 
 def _bad_link(request: HttpRequest, study: Study, form: PlatformIdsForm):
     message = f"{first_error(form)} Please open the study from the link you were given."
-    return _refused(request, study, message, 400, final=True)
-
-
-def _screened_out(
-    request: HttpRequest, study: Study, *, declined: bool = False, pilot: bool = False
-):
-    """To the study's screened-out URL with its code, or a page saying so where it has none
-    (or for a pilot, who has no submission on the platform)."""
-    if (url := studies.screened_out_url(study)) and not pilot:
-        return redirect(url)
-    context = {"study": study, "declined": declined}
-    return render(request, "painting/study_screened_out.html", context)
+    return study_pages.refused(request, study, message, 400, final=True)
 
 
 def _may_send_to(response: HttpResponse, *urls: str) -> HttpResponse:
@@ -140,19 +94,6 @@ def _may_send_to(response: HttpResponse, *urls: str) -> HttpResponse:
     if origins:
         response._csp_update = {"form-action": origins}
     return response
-
-
-def _go_on(request: HttpRequest, participant: Participant) -> HttpResponse:
-    """Where the participant left off: the first image not done yet, or Finish."""
-    study = participant.study
-    if participant.screened_out_at:
-        return _screened_out(request, study, pilot=participant.pilot)
-    if onboarding.pending(participant) and not participant.finished_at:
-        return redirect(onboarding.first_url(study))
-    step = studies.resume_step(participant)
-    if participant.finished_at or step > studies.image_count(study):
-        return redirect("painting:study-finish", slug=study.slug)
-    return redirect("painting:study-step", slug=study.slug, step=step)
 
 
 def _full(request: HttpRequest, study: Study):
@@ -172,7 +113,7 @@ def _pilot(request: HttpRequest, study: Study, ids: dict):
         pilot_id = pilots.external_id_of(study, token)
         pilots.pilot_of(study, pilot_id, visitor_id(request))
     except (pilots.BadPilotLink, pilots.UsedPilotLink) as exc:
-        return "", ids, _refused(request, study, exc.message, 403, final=True)
+        return "", ids, study_pages.refused(request, study, exc.message, 403, final=True)
     return pilot_id, {**ids, pilots.PARAMETER: token}, None
 
 
@@ -197,7 +138,7 @@ def _link_problem(request: HttpRequest, study: Study, form: PlatformIdsForm, pil
     try:
         form.external_id = studies.link_id(study, form.ids()["external_id"])
     except studies.NoId as exc:
-        return _refused(request, study, exc.message, 400, final=True)
+        return study_pages.refused(request, study, exc.message, 400, final=True)
     if studies.has_withdrawn(study, form.external_id):
         return _withdrawn(request, study)
     return None
@@ -214,8 +155,8 @@ def consent_page(request: HttpRequest, slug: str):
     before (in another browser, where the study allows it), goes on where it left off;
     anyone else reads the consent form, which carries the link's ids on."""
     study = get_object_or_404(Study, slug=slug)
-    if participant := _session_participant(request, study):
-        return _go_on(request, participant)
+    if participant := study_pages.session_participant(request, study):
+        return study_pages.go_on(request, participant)
     form = PlatformIdsForm(request.GET)
     if not form.is_valid():
         return _bad_link(request, study, form)
@@ -230,7 +171,7 @@ def consent_page(request: HttpRequest, slug: str):
         return _took_part(request, study, form.hidden())
     if returning:
         _attach(request, study, returning)
-        return _go_on(request, returning)
+        return study_pages.go_on(request, returning)
     if not pilot_id and (not study.is_open or studies.is_full(study)):
         if study.participants_per_condition:
             return _full(request, study)
@@ -243,8 +184,8 @@ def consent_page(request: HttpRequest, slug: str):
 @require_POST
 def consent(request: HttpRequest, slug: str):
     study = get_object_or_404(Study, slug=slug)
-    if participant := _session_participant(request, study):
-        return _go_on(request, participant)
+    if participant := study_pages.session_participant(request, study):
+        return study_pages.go_on(request, participant)
     form = PlatformIdsForm(request.POST)
     if not form.is_valid():
         return _bad_link(request, study, form)
@@ -272,7 +213,7 @@ def consent(request: HttpRequest, slug: str):
     if request.POST.get("decline"):
         if not pilot_id:
             studies.decline(study)
-        return _screened_out(request, study, declined=True)
+        return study_pages.screened_out(request, study, declined=True)
     if not request.POST.get("agree"):
         context = {"study": study, "ids": ids, "pilot": bool(pilot_id), "error": True}
         response = render(request, "painting/study_consent.html", context, status=400)
@@ -294,9 +235,9 @@ def consent(request: HttpRequest, slug: str):
     except studies.StudyFull:
         return _full(request, study)
     except studies.TooManyFromAddress as exc:
-        return _refused(request, study, exc.message, 403, final=True)
+        return study_pages.refused(request, study, exc.message, 403, final=True)
     _attach(request, study, participant)
-    return _go_on(request, participant)
+    return study_pages.go_on(request, participant)
 
 
 @require_POST
@@ -304,8 +245,8 @@ def resume(request: HttpRequest, slug: str):
     """Another browser goes on as the participant whose code it gives (the link's platform id,
     where it carries one, must be theirs too); it may then withdraw as well."""
     study = get_object_or_404(Study, slug=slug)
-    if participant := _session_participant(request, study):
-        return _go_on(request, participant)
+    if participant := study_pages.session_participant(request, study):
+        return study_pages.go_on(request, participant)
     form = PlatformIdsForm(request.POST)
     if not form.is_valid():
         return _bad_link(request, study, form)
@@ -316,17 +257,17 @@ def resume(request: HttpRequest, slug: str):
     if participant is None:
         return _took_part(request, study, form.hidden(), error=WRONG_CODE)
     _attach(request, study, participant, proven=True)
-    return _go_on(request, participant)
+    return study_pages.go_on(request, participant)
 
 
 @require_GET
 def step(request: HttpRequest, slug: str, step: int):
     study = get_object_or_404(Study, slug=slug)
-    participant = _get_participant_for(request, study)
+    participant = study_pages.participant_for(request, study)
     if not 1 <= step <= studies.image_count(study):
         raise Http404
     if over := studies.refusal(participant):
-        return _refused(request, study, over, 403)
+        return study_pages.refused(request, study, over, 403)
     if studies.study_time_is_up(participant):
         return redirect("painting:study-finish", slug=study.slug)
     if onboarding.pending(participant):  # the instructions (and quiz) first
@@ -346,9 +287,9 @@ def finish(request: HttpRequest, slug: str):
     """The closing question, then the end: the platform's completion URL with its code, once
     everything is saved (or this page with the participant code, where the study has none)."""
     study = get_object_or_404(Study, slug=slug)
-    participant = _get_participant_for(request, study)
+    participant = study_pages.participant_for(request, study)
     if participant.screened_out_at:
-        return _screened_out(request, study, pilot=participant.pilot)
+        return study_pages.screened_out(request, study, pilot=participant.pilot)
     finish_step = studies.image_count(study) + 1
     if not participant.finished_at and (refused := _not_yet(request, participant, finish_step)):
         return refused
@@ -396,9 +337,9 @@ def withdraw(request: HttpRequest, slug: str):
     study = get_object_or_404(Study, slug=slug)
     if request.method == "GET" and request.session.get(WITHDREW_KEY + study.slug):
         return _withdrawn(request, study)
-    participant = _get_participant_for(request, study)
+    participant = study_pages.participant_for(request, study)
     if refused := studies.withdraw_refusal(participant):
-        return _refused(request, study, refused, 403)
+        return study_pages.refused(request, study, refused, 403)
     if request.method == "GET":
         if not has_proof(request, participant):
             return _code_asked(request, study, status=200)

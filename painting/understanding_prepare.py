@@ -10,12 +10,14 @@ import base64
 import io
 
 import numpy as np
+from django.conf import settings
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.utils import timezone
 from PIL import Image
 
-from . import images, masking, model_view, originals, review, services, studies, understanding
+from . import images, masking, model_view, originals, review, understanding
+from .inference import registry
 from .models import Picture, Study
 
 DISPLAY_SIDE = 480  # the longer side of the pictures a trial page shows
@@ -112,7 +114,7 @@ class _Store:
 
 def prepare(study: Study, model_name: str = "") -> dict:
     """Compute and store the study's test material; returns it (also saved on the study)."""
-    model_name = model_name or services.current_model_name()
+    model_name = model_name or registry.default_model_name(settings.XAI_MODEL)
     classifier = model_view.gradient_model(model_name)
     labels = understanding.class_names()
     tests = study.tests or {}
@@ -161,7 +163,7 @@ def prepare(study: Study, model_name: str = "") -> dict:
             trials[name] = made
 
     viewed = {}
-    for entry in studies.steps_of(study):
+    for entry in study.steps():
         image = photo(str(entry.picture_id))
         top = classifier.classify([image], k=1)[0].top[0]
         (values,), _scale = joint_maps(classifier, image, [top.class_index], method)

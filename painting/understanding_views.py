@@ -9,7 +9,7 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
-from . import ratelimit, studies, study_views, understanding
+from . import ratelimit, studies, study_pages, understanding
 from .models import Participant, Study
 from .understanding import Refused, Trial
 from .views import visitor_id
@@ -64,19 +64,19 @@ def _context(participant: Participant, trial: Trial, **extra) -> dict:
 @require_http_methods(["GET", "POST"])
 def trial(request: HttpRequest, slug: str, phase: str, number: int):
     study = get_object_or_404(Study, slug=slug)
-    participant = study_views._get_participant_for(request, study)
+    participant = study_pages.participant_for(request, study)
     shown = understanding.trial_for(participant, phase, number)
     if shown is None:
         if phase in understanding.PHASES and 1 <= number <= len(
             understanding.trials_of(study, phase)
         ):
-            return study_views._refused(request, study, NOT_READY, 503)
+            return study_pages.refused(request, study, NOT_READY, 503)
         raise Http404
     if refused := _may_open(participant, phase, number):
         status = 403 if studies.refusal(participant) else 409
         if status == 409 and request.method == "GET":
-            return study_views._go_on(request, participant)  # e.g. Back to an answered one
-        return study_views._refused(request, study, refused, status, final=status == 403)
+            return study_pages.go_on(request, participant)  # e.g. Back to an answered one
+        return study_pages.refused(request, study, refused, status, final=status == 403)
     if request.method == "GET":
         return render(request, "painting/trial.html", _context(participant, shown))
     if limited := ratelimit.refusal(request, "trial", visitor_id(request)):
@@ -89,7 +89,7 @@ def trial(request: HttpRequest, slug: str, phase: str, number: int):
     if next_test := test_first(participant, phase):
         return next_test
     if phase == "pre":
-        return study_views._go_on(request, participant)  # the first image (or Finish)
+        return study_pages.go_on(request, participant)  # the first image (or Finish)
     return redirect("painting:study-finish", slug=study.slug)
 
 
@@ -108,7 +108,7 @@ def trial_image(request: HttpRequest, slug: str, phase: str, number: int, option
     """A trial's picture: option n's heatmap (distinction), the heatmap of the model's answer
     (agreement), the masked picture (simulation)."""
     study = get_object_or_404(Study, slug=slug)
-    participant = study_views._get_participant_for(request, study)
+    participant = study_pages.participant_for(request, study)
     shown = understanding.trial_for(participant, phase, number)
     if shown is None or not 0 <= option < len(shown.options):
         raise Http404
@@ -124,7 +124,7 @@ def static_step(request: HttpRequest, participant: Participant, step: int, explo
     study = participant.study
     viewed = understanding.static_view_of(study, exploration.picture_id)
     if viewed is None:
-        return study_views._refused(
+        return study_pages.refused(
             request, study, "This image is not ready yet. Please try again in a minute.", 503
         )
     steps = studies.steps_for(participant)
@@ -144,7 +144,7 @@ def static_step(request: HttpRequest, participant: Participant, step: int, explo
 @require_GET
 def static_image(request: HttpRequest, slug: str, step: int):
     study = get_object_or_404(Study, slug=slug)
-    participant = study_views._get_participant_for(request, study)
+    participant = study_pages.participant_for(request, study)
     steps = studies.steps_for(participant)
     if not understanding.views_statically(participant) or not 1 <= step <= len(steps):
         raise Http404

@@ -21,7 +21,6 @@ from . import (
     costs,
     images,
     masking,
-    model_view,
     quotas,
     ratelimit,
     review,
@@ -684,7 +683,7 @@ def explanation(request: HttpRequest, exploration_id, method: str):
         return _error(request, "This is not part of the study in your condition.", status=403)
     title = methods.title_of(method)
     try:
-        values = model_view.explanation_of(exploration, method)
+        values = selectors.explanation_of(exploration, method)
         if values is None:  # not computed unasked (XAI_EXPLANATION_METHODS): asked for now
             if not services.explanation_on_its_way(exploration, method):
                 if refused := ratelimit.refusal(request, "analysis", exploration.visitor):

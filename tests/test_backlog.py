@@ -6,7 +6,7 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from painting import backlog, model_view
+from painting import backlog, model_view, selectors
 from painting.models import Round
 from tests.helpers import HTMX, classify, mask_png, start
 from xaiproject.celery import app as celery_app
@@ -75,7 +75,7 @@ def test_an_explanation_method_counts_against_the_same_bounds(client, gallery, o
         refused = client.get(f"/e/{exploration.pk}/explanations/eigencam.png")
     assert refused.status_code == 429
     assert "Your previous analysis is still running" in refused.content.decode()
-    assert not model_view.explanation_of(exploration, "eigencam")
+    assert not selectors.explanation_of(exploration, "eigencam")
 
 
 def test_the_worker_gives_the_place_back_when_the_work_is_done(

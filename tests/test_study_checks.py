@@ -172,7 +172,7 @@ def test_one_failed_check_is_recorded_and_the_participant_goes_on(gallery, on_co
     failed = classify(browser, check, on_commit, everything(gallery["coffee"]))
     assert failed.status_code == 200 and "HX-Redirect" not in failed
     participant = Participant.objects.get()
-    assert participant.screened_out_at is None and participant.status == "in progress"
+    assert participant.screened_out_at is None and studies.status_of(participant) == "in progress"
     assert not CheckAnswer.objects.get().passed and check.rounds.count() == 2
     assert "Your answer to this image is recorded" in browser.get(f"/e/{check.pk}/").text
     assert study_step(browser, study, 3, on_commit).picture == gallery["camera"]
@@ -186,7 +186,7 @@ def test_two_failed_checks_screen_out_and_keep_what_justifies_it(gallery, on_com
     forged = classify(browser, second, on_commit, everything(gallery["camera"]))
     assert forged.status_code == 200 and forged["HX-Redirect"] == f"/study/{study.slug}/"
     participant = Participant.objects.get()
-    assert participant.screened_out_at and participant.status == "screened out"
+    assert participant.screened_out_at and studies.status_of(participant) == "screened out"
     assert participant.external_id == "P-1"
     # The check answers, and the check images' explorations with the answers' masks, stay;
     # the other image's exploration and rounds go.

@@ -12,7 +12,7 @@ from urllib.parse import unquote
 import pytest
 from django.test import Client
 
-from painting import exports
+from painting import exports, studies
 from painting.models import Exploration, Participant, Round, Study, WithdrawnId
 from tests.helpers import classify, join_study, make_study, mask_png, study_step
 
@@ -185,10 +185,10 @@ def test_when_the_study_time_is_up_the_finish_page_says_why(gallery, on_commit):
     )
     page = browser.get(f"/study/{study.slug}/finish/")
     assert page.status_code == 200 and "The time for this study is up, so it ends here" in page.text
-    assert Participant.objects.get().status == "timed out"
+    assert studies.status_of(Participant.objects.get()) == "timed out"
     assert browser.post(f"/study/{study.slug}/finish/", {"answer": ""}).status_code == 200
     participant = Participant.objects.get()
-    assert participant.finished_at and participant.status == "finished"
+    assert participant.finished_at and studies.status_of(participant) == "finished"
     assert "The time for this study is up" not in browser.get(f"/study/{study.slug}/finish/").text
 
 
@@ -242,7 +242,7 @@ def test_staff_mark_a_participant_returned_and_its_slot_is_given_back(gallery, s
     )
     assert answer.status_code == 302
     first.refresh_from_db()
-    assert first.returned_at and first.status == "returned"
+    assert first.returned_at and studies.status_of(first) == "returned"
     assert "returned" in staff.get("/admin/painting/participant/").text
     # Each newcomer takes the returned one's condition, the least filled: it held no slot.
     for n in range(5):

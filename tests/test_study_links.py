@@ -222,7 +222,7 @@ def test_a_screened_out_participant_keeps_a_minimal_row_and_is_sent_away(client,
     studies.screen_out(Participant.objects.get())
 
     participant = Participant.objects.get()
-    assert participant.status == "screened out" and participant.external_id
+    assert studies.status_of(participant) == "screened out" and participant.external_id
     assert not Exploration.objects.exists() and not Round.objects.exists()
     gone_to = "https://app.prolific.com/submissions/complete?cc=SCR1"
     assert client.get(link(study, **PROLIFIC)).url == gone_to

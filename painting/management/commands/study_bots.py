@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from painting import bots
+from painting import bots, studies
 from painting.models import Participant, Study
 
 
@@ -48,9 +48,8 @@ class Command(BaseCommand):
                 self.stdout.write(f"bot {run.number}: {run.code} is not in this database.")
                 continue
             condition = participant.condition.name if participant.condition else "none"
-            self.stdout.write(
-                f"bot {run.number}: {run.code} is {participant.status}, condition {condition}"
-            )
+            status = studies.status_of(participant)
+            self.stdout.write(f"bot {run.number}: {run.code} is {status}, condition {condition}")
         self.stdout.write(
             self.style.SUCCESS(f"{len(runs)} pilot participant(s) finished “{study.name}”.")
         )
