@@ -169,6 +169,7 @@ def test_a_test_link_and_the_study_time_up_get_clear_pages(live_server, gallery,
         page.goto(f"{live_server.url}/study/{study.slug}/?PROLIFIC_PID=T-{number}")
         page.get_by_label("I have read the above").check()
         page.get_by_role("button", name="Start").click()
+        expect(page.locator("[data-stage]")).to_be_attached()  # consented: the first image
         Participant.objects.filter(external_id=f"T-{number}").update(
             consented_at=timezone.now() - timedelta(seconds=61)
         )

@@ -1,6 +1,6 @@
 // The brush and the tools: the brush's size (screen pixels, remembered per tool) and its
 // outline where it would paint, and choosing a tool.
-import { state, tool, paintTool, log } from "./state.js";
+import { state, tool, paintTool, log, on } from "./state.js";
 import { stagePoint } from "./view.js";
 import { loadRegions, showBoundaries } from "./regions.js";
 
@@ -117,6 +117,7 @@ function toolChosen(name) {
 
 export function setUpBrush() {
   const { root, brush } = state.el;
+  on("view", showCursor); // zoomed or panned (view.js): the outline follows
   loadSizes();
   brush.addEventListener("input", () => setSize(Number(brush.value)));
   root.querySelectorAll("[data-tool]").forEach((radio) =>

@@ -2,7 +2,7 @@
 // so that a reload of the same image (or a phone's browser dropping the tab) loses no stroke
 // that was not classified yet. Keyed by the exploration, it holds the round it was painted on:
 // only a page whose latest round is still that one takes it back, before any new stroke.
-import { state, sinceRoundStart } from "./state.js";
+import { state, sinceRoundStart, on } from "./state.js";
 import { editsFromFields, editsToFields, showEdits } from "./edits.js";
 
 const PREFIX = "painting.draft.";
@@ -117,6 +117,7 @@ export function restoreDraft(done) {
 }
 
 export function setUpDraft() {
+  on("sent", draftSent); // a Classify went (submit.js): its draft is the round now
   window.addEventListener("pagehide", keepNow);
   document.addEventListener("visibilitychange", () => {
     if (document.visibilityState === "hidden") keepNow();

@@ -3,8 +3,7 @@
 // picture in edits.py's order: crop, flip left–right, flip top–bottom, turn clockwise. Flip
 // buttons mirror what the model would get now, so after a turn a flip is recorded as the flip
 // and the opposite turn (mirroring reverses turns).
-import { state, log } from "./state.js";
-import { showPreview } from "./preview.js";
+import { state, log, emit } from "./state.js";
 import { wantLive } from "./live.js";
 
 export const NO_EDITS = { crop: null, flipH: false, flipV: false, rotation: 0 };
@@ -133,7 +132,7 @@ function edit(next, event) {
   state.edits = normalise(next);
   log({ type: "edit", ...event });
   showEdits();
-  showPreview();
+  emit("edited");
   wantLive();
 }
 
@@ -197,7 +196,7 @@ export function restoreEdits(text) {
   state.edits = next;
   log({ type: "edit", edit: "restore", crop: next.crop ? (text || "").split(";")[0] : "" });
   showEdits();
-  showPreview();
+  emit("edited");
 }
 
 export function setUpEdits() {

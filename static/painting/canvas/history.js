@@ -1,7 +1,7 @@
 // History: undo, redo, clear and restoring a past round's mask. Every change of the mask is an
 // operation ({ type: "stroke" | "region" | "clear" | "restore", ... }) kept in one history;
 // undo and redo replay the operations from the base, so none of them needs a special case.
-import { state, log } from "./state.js";
+import { state, log, on } from "./state.js";
 import { apply, paintedFraction, maskTouched } from "./mask.js";
 import { showPreview } from "./preview.js";
 import { encodeMaskWhenIdle } from "./submit.js";
@@ -150,6 +150,8 @@ function ready() {
 
 export function setUpHistory() {
   const { root, undoButton, redoButton } = state.el;
+  on("commit", commit); // a stroke or tap ended (mask.js)
+  on("redraw", redraw); // a stroke dropped (mask.js)
   undoButton.addEventListener("click", undo);
   redoButton.addEventListener("click", redo);
   root.querySelector("[data-clear]").addEventListener("click", clear);

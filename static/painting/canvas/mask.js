@@ -1,8 +1,7 @@
 // The mask and painting: the canvas holds the mask at the picture's own resolution, painted in
 // one colour; a stroke is drawn segment by segment as the pointer moves, a region fills its
 // segment, clear and restore replace it all. Every write goes through maskTouched().
-import { state, paintTool, sinceRoundStart, log } from "./state.js";
-import { commit, redraw } from "./history.js";
+import { state, paintTool, sinceRoundStart, log, emit } from "./state.js";
 import { wantLive } from "./live.js";
 
 const PAINT_COLOUR = "#ff2d55";
@@ -190,7 +189,7 @@ export function extendStroke(at) {
 export function finishStroke() {
   const finished = state.stroke;
   state.stroke = null;
-  commit(finished);
+  emit("commit", finished);
   if (finished.type === "region") {
     log({
       type: "region",
@@ -216,5 +215,5 @@ export function finishStroke() {
 export function dropStroke() {
   if (!state.stroke) return;
   state.stroke = null;
-  redraw();
+  emit("redraw");
 }

@@ -3,7 +3,7 @@
 // at least 128 (forms.clean_mask), the picture as decoded from its PNG. The others (blur,
 // inpaint, ROAD) the server composes exactly as for a round (views.preview), asked once the
 // canvas settles, not per move.
-import { state, log } from "./state.js";
+import { state, log, on } from "./state.js";
 import { hasEdits, editedPixels, editFields } from "./edits.js";
 import { currentMaskFile } from "./submit.js";
 import { csrfToken, refusalOf } from "./page.js";
@@ -136,6 +136,7 @@ export function setUpPreview() {
   const { previewToggle, previewNote, fillSelect, picture } = state.el;
   fillSelect.addEventListener("change", () => log({ type: "fill", fill: fillSelect.value }));
   if (!previewToggle) return;
+  on("edited", showPreview); // the edits changed (edits.js)
   previewNote.dataset.text = previewNote.textContent;
   previewToggle.addEventListener("change", showPreview);
   fillSelect.addEventListener("change", showPreview);

@@ -121,3 +121,16 @@ export function log(event) {
   event.t = sinceRoundStart();
   state.events.push(event);
 }
+
+// What one module announces and others act on, so that no two modules import each other:
+// "commit" and "redraw" (a stroke ends or is dropped: history), "edited" (the edits changed:
+// the preview), "sent" (a Classify went: the draft), "view" (zoom or pan: the brush outline).
+const listeners = {};
+
+export function on(name, listener) {
+  (listeners[name] ||= []).push(listener);
+}
+
+export function emit(name, ...args) {
+  for (const listener of listeners[name] || []) listener(...args);
+}

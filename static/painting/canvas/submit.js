@@ -1,11 +1,10 @@
 // Submit: the mask PNG (encoded while the canvas rests), the Classify request through htmx with
 // the brush log, and its answer on screen (latency, focus, announcement, never an older answer
 // over a newer one). Also the brush log's last events, sent as the page is left.
-import { state, log } from "./state.js";
+import { state, log, emit } from "./state.js";
 import { flushView } from "./view.js";
 import { goLive } from "./live.js";
 import { csrfToken, sendLatency } from "./page.js";
-import { draftSent } from "./draft.js";
 
 // Events of the brush log sent by themselves when the page is left after the last Classify.
 export const LATE_TYPES = ["blur", "focus", "hidden", "visible"];
@@ -106,7 +105,7 @@ function afterClassify(event) {
     // Swapped in already: the new round, whose result may come now or by a poll.
     const result = document.getElementById("result");
     state.awaited = result ? result.dataset.roundId : null;
-    draftSent(state.awaited);
+    emit("sent", state.awaited);
   }
   state.sent = null;
 }

@@ -1,8 +1,7 @@
 // The view: zoom (Ctrl+wheel, pinch, the buttons) and pan (Space+drag, the Pan tool, the middle
 // button, two fingers), a CSS transform of everything over the picture. The mask stays at the
 // picture's resolution; every point maps back through the transform.
-import { state, log } from "./state.js";
-import { showCursor } from "./brush.js";
+import { state, log, emit } from "./state.js";
 
 export const MAX_ZOOM = 8;
 
@@ -88,7 +87,7 @@ export function applyView() {
   zoomOutput.value = Math.round(zoom * 100) + "%";
   zoomOut.disabled = fitButton.disabled = zoom === 1;
   zoomIn.disabled = zoom >= MAX_ZOOM;
-  showCursor();
+  emit("view");
 }
 
 export function stagePoint(x, y) {
