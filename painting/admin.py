@@ -55,10 +55,19 @@ class ReadOnlyAdmin(admin.ModelAdmin):
         return False
 
 
-class RoundInline(admin.TabularInline):
-    model = Round
+class ReadOnlyInline(admin.TabularInline):
+    """Rows of evidence under their parent, shown as they were saved: none added or removed
+    here (each sets readonly_fields = fields)."""
+
     extra = 0
     can_delete = False
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+
+class RoundInline(ReadOnlyInline):
+    model = Round
     show_change_link = False
     fields = [
         "index",
@@ -76,9 +85,6 @@ class RoundInline(admin.TabularInline):
     ]
     readonly_fields = fields
     ordering = ["index"]
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="model saw")
     def seen(self, round_):
@@ -318,15 +324,10 @@ class StudyAdmin(admin.ModelAdmin):
         return format_html('<a href="{}">{}</a>', url, url)
 
 
-class CheckAnswerInline(admin.TabularInline):
+class CheckAnswerInline(ReadOnlyInline):
     model = CheckAnswer
-    extra = 0
-    can_delete = False
     fields = ["picture", "passed", "covered_share", "outside_share", "answered_at"]
     readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
     @admin.display(description="of the square painted")
     def covered_share(self, answer):
@@ -337,15 +338,10 @@ class CheckAnswerInline(admin.TabularInline):
         return percent(answer.outside)
 
 
-class QuizAttemptInline(admin.TabularInline):
+class QuizAttemptInline(ReadOnlyInline):
     model = QuizAttempt
-    extra = 0
-    can_delete = False
     fields = ["number", "answers", "wrong", "correct", "answered_at"]
     readonly_fields = fields
-
-    def has_add_permission(self, request, obj=None):
-        return False
 
 
 @admin.action(description="Withdraw the selected participants (delete; count as withdrawn)")
