@@ -255,6 +255,34 @@ class LatencyForm(forms.Form):
     )
 
 
+class ThresholdForm(forms.Form):
+    """The detect task's threshold: boxes from this score on are shown."""
+
+    threshold = forms.FloatField(
+        min_value=0.1,
+        max_value=0.95,
+        error_messages={
+            "required": "No threshold was sent.",
+            "invalid": "The threshold must be a number from 0.1 to 0.95.",
+            "min_value": "The threshold must be a number from 0.1 to 0.95.",
+            "max_value": "The threshold must be a number from 0.1 to 0.95.",
+        },
+    )
+
+
+class FollowForm(forms.Form):
+    """Follow one object of a detect exploration (its id; empty: follow none), from the result
+    of a round of it."""
+
+    object = forms.IntegerField(
+        required=False,
+        min_value=1,
+        max_value=1_000_000,
+        error_messages={"invalid": "The object must be a box's number."},
+    )
+    round = forms.UUIDField(error_messages={"required": "No round was sent."})
+
+
 LATE_EVENT_TYPES = ("blur", "focus", "hidden", "visible")
 MAX_LATE_EVENTS = 100
 MAX_LATE_EVENTS_BYTES = 16 * 1024

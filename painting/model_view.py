@@ -22,7 +22,7 @@ from PIL import Image
 
 from . import agreement, alignment, images, masking, notify, originals, review, selectors
 from .inference import methods, registry
-from .models import Exploration, Round
+from .models import Exploration, Round, Task
 
 if TYPE_CHECKING:
     from .inference.classifier import Classifier
@@ -47,6 +47,8 @@ def compute_saliency(exploration_id) -> None:
     )
     if exploration is None:
         return  # deleted before its turn came (a withdrawal)
+    if exploration.task == Task.DETECT:
+        return  # a detector's view is per followed box, asked for (detection_view)
     model = gradient_model(exploration.model_name)
     _store_saliency(exploration, model)
     waiting = exploration.rounds.filter(

@@ -537,6 +537,13 @@ class AddressTally(models.Model):
         return f"{self.consents} from one address"
 
 
+class Task(models.TextChoices):
+    """What the model of an exploration does with the picture."""
+
+    CLASSIFY = "classify", "classify the picture"
+    DETECT = "detect", "find the objects in it"
+
+
 class Exploration(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     visitor = models.CharField(max_length=64, db_index=True)
@@ -545,6 +552,13 @@ class Exploration(models.Model):
     )
     picture = models.ForeignKey(Picture, on_delete=models.CASCADE, related_name="explorations")
     model_name = models.CharField(max_length=64)
+    task = models.CharField(max_length=8, choices=Task.choices, default=Task.CLASSIFY)
+    # Detect: the boxes shown from this score on (the person's slider), and the object they
+    # follow (a match id of painting.detections; none: none followed).
+    detection_threshold = models.FloatField(
+        default=0.25, validators=[MinValueValidator(0.1), MaxValueValidator(0.95)]
+    )
+    followed = models.PositiveIntegerField(null=True, blank=True)
     # The client address of its latest round's request, hashed (ratelimit.client_key): a batch
     # shares the worker fairly between addresses, not only between sessions.
     client = models.CharField(max_length=16, blank=True, editable=False)
@@ -685,6 +699,9 @@ class Round(models.Model):
     weights_sha256 = models.CharField(max_length=64, blank=True)
     top = models.JSONField(default=list, blank=True)  # [{"index", "label", "probability"}]
     probabilities = models.BinaryField(null=True, blank=True)  # float32 × 1000 softmax
+    # Detect: the detector's boxes, in the original picture's pixels whatever the edits
+    # ([{"class_index", "label", "score", "box": [x0, y0, x1, y1]}], best first).
+    detections = models.JSONField(default=list, blank=True)
     created_at = models.DateTimeField(default=timezone.now)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)

@@ -23,7 +23,7 @@ from django.db.models import F, QuerySet
 from PIL import Image
 
 from . import costs, images, model_view, notify, originals, ratelimit, segments, timing
-from .inference.registry import WeightsMissing
+from .inference.registry import WeightsMissing, is_detector
 from .models import Picture, Round
 
 if TYPE_CHECKING:
@@ -205,6 +205,8 @@ def _run_slice(rounds: list[Round], claim_stages: dict[str, float]) -> list[Roun
     """Compose, classify and record one slice of a batch; the rounds answered."""
     with timing.recording() as stages:
         stages.update(claim_stages)
+        if is_detector(rounds[0].model_name):
+            return _detect_slice(rounds, stages)
         model = inference_model(rounds[0].model_name)
         with timing.stage("compose"):
             rounds, seen = _compose_each(rounds)
@@ -220,6 +222,21 @@ def _run_slice(rounds: list[Round], claim_stages: dict[str, float]) -> list[Roun
     recorded = _record_all(rounds, model, outcomes, scores, per_image_ms, stages)
     answered = zip(rounds, seen, strict=True)
     _store_thumbnails([(round_, image) for round_, image in answered if round_.pk in recorded])
+    return rounds
+
+
+def _detect_slice(rounds: list[Round], stages: dict[str, float]) -> list[Round]:
+    """A slice of detect rounds (detect_rounds): composed as any round, answered with boxes."""
+    from . import detect_rounds
+
+    with timing.stage("compose"):
+        rounds, seen = _compose_each(rounds)
+    if not rounds:
+        return []
+    recorded = detect_rounds.run_slice(rounds, seen, stages)
+    _store_thumbnails(
+        [(r, image) for r, image in zip(rounds, seen, strict=True) if r.pk in recorded]
+    )
     return rounds
 
 

@@ -29,6 +29,7 @@ WHAT = {
     "code": "participant codes",
     "image": "pictures of rounds",
     "trial": "answers",
+    "boxes": "changes of the boxes shown",
 }
 
 

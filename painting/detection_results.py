@@ -1,0 +1,116 @@
+"""Reads only: what a detect round's result says (its objects against the previous round's,
+the followed object's score across rounds) and which object ids an exploration has. The
+matching itself is painting.detections'."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from . import detections
+from .models import Exploration, Round
+
+
+@dataclass(frozen=True)
+class Tracked:
+    """An exploration's answered rounds up to one, in index order, with their object ids."""
+
+    indexes: list[int]
+    rounds: list[list[dict]]
+    ids: list[list[int]]
+
+    def all_ids(self) -> set[int]:
+        return {i for these in self.ids for i in these}
+
+
+def tracked(exploration_id, up_to: int | None = None) -> Tracked:
+    done = Round.objects.filter(exploration_id=exploration_id, status=Round.Status.DONE)
+    if up_to is not None:
+        done = done.filter(index__lte=up_to)
+    rows = list(done.order_by("index").values_list("index", "detections"))
+    rounds = [list(found or []) for _, found in rows]
+    return Tracked([index for index, _ in rows], rounds, detections.track(rounds))
+
+
+@dataclass(frozen=True)
+class FollowedStep:
+    label: str  # "Original", "#2"
+    score: float | None
+
+
+@dataclass(frozen=True)
+class DetectionResult:
+    round: Round
+    changes: list[detections.Change]
+    boxes: list[dict]  # this round's, with their ids: what the canvas draws
+    threshold: float
+    followed: int | None
+    followed_label: str | None
+    followed_steps: list[FollowedStep]
+
+    @property
+    def shown_changes(self) -> list[detections.Change]:
+        return [c for c in self.changes if c.shown_at(self.threshold)]
+
+    @property
+    def rows(self) -> list[tuple[detections.Change, bool]]:
+        """Each change, and whether it is worth a line at the person's threshold (the page
+        hides the others until the slider goes down)."""
+        return [(c, c.shown_at(self.threshold)) for c in self.changes]
+
+    @property
+    def canvas(self) -> dict:
+        """What the canvas draws: this round's boxes with their ids, the followed one."""
+        return {"boxes": self.boxes, "followed": self.followed, "threshold": self.threshold}
+
+    @property
+    def followed_now(self) -> float | None:
+        return self.followed_steps[-1].score if self.followed_steps else None
+
+
+def result_of(round_: Round, exploration: Exploration) -> DetectionResult | None:
+    """A finished detect round next to the answered round before it."""
+    if round_.status != Round.Status.DONE:
+        return None
+    seen = tracked(round_.exploration_id, up_to=round_.index)
+    if round_.index not in seen.indexes:
+        return None
+    at = seen.indexes.index(round_.index)
+    changes = detections.changes(
+        seen.rounds[at - 1] if at else None,
+        seen.ids[at - 1] if at else None,
+        seen.rounds[at],
+        seen.ids[at],
+    )
+    boxes = [{**d, "id": i} for d, i in zip(seen.rounds[at], seen.ids[at], strict=True)]
+    followed = exploration.followed
+    label = detections.label_of(seen.ids, seen.rounds, followed) if followed else None
+    steps = []
+    if label is not None:
+        scores = detections.score_across(seen.ids, seen.rounds, followed)
+        steps = [
+            FollowedStep("Original" if index == 0 else f"#{index}", score)
+            for index, score in zip(seen.indexes, scores, strict=True)
+        ]
+    return DetectionResult(
+        round_,
+        changes,
+        boxes,
+        exploration.detection_threshold,
+        followed if label is not None else None,
+        label,
+        steps,
+    )
+
+
+def summary_of(round_: Round, exploration: Exploration) -> str:
+    """The history strip's line for a detect round: its changes at the person's threshold,
+    the followed object first."""
+    result = result_of(round_, exploration)
+    if result is None:
+        return ""
+    shown = result.shown_changes
+    if round_.index == 0:
+        return ", ".join(f"{c.label} {c.score:.2f}" for c in shown[:3]) or "nothing found"
+    moved = [c for c in shown if c.status != "kept" or abs(c.score - c.before) >= 0.01]
+    moved.sort(key=lambda c: c.id != result.followed)
+    return " · ".join(c.describe() for c in moved[:2]) or "no change"
