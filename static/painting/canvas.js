@@ -15,6 +15,7 @@ import { setUpEdits, showEdits } from "./canvas/edits.js";
 import { setUpPreview } from "./canvas/preview.js";
 import { loadRegions } from "./canvas/regions.js";
 import { setUpDraft } from "./canvas/draft.js";
+import { setUpDetections } from "./canvas/detections.js";
 import {
   closeTools, countDown, listenForConnectionErrors, reloadWhenRestored, setUpModelView,
   showCheckTarget,
@@ -35,6 +36,7 @@ function setUp(stage) {
   setUpEdits();
   setUpPreview();
   setUpDraft();
+  setUpDetections();
 
   showEdits();
   showCheckTarget(stage);

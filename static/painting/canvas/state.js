@@ -58,6 +58,9 @@ export const state = {
   draftMask: null, // { version, url }
   draftTimer: null,
   draftReady: false, // the stored draft is back (or there was none): keep this page's from now
+
+  // The detect task (detections.js): its box layer, threshold slider and Show boxes switch.
+  detect: null,
 };
 
 // The elements every module uses, looked up once from the stage.
