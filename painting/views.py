@@ -148,8 +148,7 @@ def _round_fragments(request: HttpRequest, round_: Round, *, new: bool = False) 
         "round": round_,
         "item": round_,
         "exploration": round_.exploration,
-        "result": selectors.result_in_context(round_),
-        "detection": _detection_of(round_),
+        **_result_of(round_),
         "analysis": selectors.analysis_of(round_, shown.fills),
         "oob": "append" if new else "replace",
         "shown": shown,
@@ -166,11 +165,12 @@ def _round_fragments(request: HttpRequest, round_: Round, *, new: bool = False) 
     return HttpResponse(html)
 
 
-def _detection_of(round_: Round) -> detection_results.DetectionResult | None:
+def _result_of(round_: Round) -> dict:
+    """A round's result: a classifier's (`result`) or a detector's (`detection`)."""
     exploration = round_.exploration
-    if exploration.task != Task.DETECT:
-        return None
-    return detection_results.result_of(round_, exploration)
+    if exploration.task == Task.DETECT:
+        return {"result": None, "detection": detection_results.result_of(round_, exploration)}
+    return {"result": selectors.result_in_context(round_), "detection": None}
 
 
 @require_GET
@@ -404,8 +404,7 @@ def explore(request: HtmxHttpRequest, exploration_id):
         "crop_fraction": registry.crop_fraction_of(exploration.model_name),
         "rounds": rounds,
         "round": latest,
-        "result": selectors.result_in_context(latest) if latest else None,
-        "detection": _detection_of(latest) if latest else None,
+        **(_result_of(latest) if latest else {"result": None, "detection": None}),
         "analysis": selectors.analysis_of(latest, shown.fills) if latest else None,
         "alignment": review.alignment_rows(latest.alignment, shown.explanation) if latest else [],
         "explanation_menu": selectors.explanation_menu(shown.explanation),

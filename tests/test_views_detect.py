@@ -1,0 +1,135 @@
+"""The detect task's pages: choosing it, its rounds (the real detector, in this process),
+following an object, the threshold; and what hostile requests get (4xx, nothing written)."""
+
+import pytest
+from django.urls import reverse
+
+from painting.models import Exploration, Round, Task
+from tests.helpers import HTMX, classify, mask_png, start
+
+pytestmark = pytest.mark.real_model
+
+
+def detect_exploration(client, gallery, on_commit, slug="grace-hopper") -> Exploration:
+    response = client.post(reverse("painting:choose-task"), {"task": "detect"})
+    assert response.status_code == 302
+    exploration = start(client, gallery[slug], on_commit)
+    assert exploration.task == Task.DETECT and exploration.model_name == "yolov3-tiny"
+    return exploration
+
+
+def box_of(round_: Round, label: str) -> dict:
+    return max((d for d in round_.detections if d["label"] == label), key=lambda d: d["score"])
+
+
+def test_it_detects_in_the_original_and_records_the_weights(client, gallery, on_commit):
+    exploration = detect_exploration(client, gallery, on_commit)
+    original = exploration.rounds.get(index=0)
+    assert original.status == Round.Status.DONE
+    assert {"person", "tie"} <= {d["label"] for d in original.detections}
+    assert len(original.weights_sha256) == 64 and original.stages["model"] > 0
+    assert original.top[0]["label"] == original.detections[0]["label"]
+    page = client.get(reverse("painting:explore", args=[exploration.pk])).content.decode()
+    assert 'id="detection-data"' in page and "data-detection-boxes" in page
+    assert "Boxes from score" in page and ">Detect</button>" in page
+
+
+def test_painting_over_the_tie_lowers_it_and_says_so(client, gallery, on_commit):
+    exploration = detect_exploration(client, gallery, on_commit)
+    tie = box_of(exploration.rounds.get(index=0), "tie")
+    x0, y0, x1, y1 = (round(v) for v in tie["box"])
+    response = classify(client, exploration, on_commit, mask_png((512, 600), (x0, y0, x1, y1)))
+    assert response.status_code == 200
+    round_ = exploration.rounds.get(index=1)
+    # The answer came after the response (the task runs on commit): the result as polled.
+    url = reverse("painting:round", args=[exploration.pk, round_.pk])
+    body = client.get(url, headers=HTMX).content.decode()
+    after = [d for d in round_.detections if d["label"] == "tie"]
+    assert not after or max(d["score"] for d in after) < tie["score"] / 2
+    # "tie 0.48 → 0.12" or "tie: gone", in the result and in the history strip
+    assert f"tie {tie['score']:.2f} → " in body or "tie: gone" in body
+    assert "data-detection-summary" in body
+
+
+def test_following_an_object_leads_the_result_with_its_scores(client, gallery, on_commit):
+    exploration = detect_exploration(client, gallery, on_commit)
+    original = exploration.rounds.get(index=0)
+    tie_id = 1 + original.detections.index(box_of(original, "tie"))
+    response = client.post(
+        reverse("painting:follow", args=[exploration.pk]),
+        {"object": tie_id, "round": original.pk},
+        headers=HTMX,
+    )
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert "Following tie" in body and "Stop following" in body
+    exploration.refresh_from_db()
+    assert exploration.followed == tie_id
+    response = client.post(
+        reverse("painting:follow", args=[exploration.pk]),
+        {"object": "", "round": original.pk},
+        headers=HTMX,
+    )
+    assert response.status_code == 200 and "Following" not in response.content.decode()
+    exploration.refresh_from_db()
+    assert exploration.followed is None
+
+
+@pytest.mark.parametrize("value", ["1.5", "0", "-1", "abc", "nan", "inf", "", "0.05"])
+def test_a_threshold_out_of_range_is_refused(client, gallery, on_commit, value):
+    exploration = detect_exploration(client, gallery, on_commit)
+    url = reverse("painting:threshold", args=[exploration.pk])
+    response = client.post(url, {"threshold": value}, headers=HTMX)
+    assert response.status_code == 400
+    exploration.refresh_from_db()
+    assert exploration.detection_threshold == 0.15
+    assert client.post(url, {"threshold": "0.5"}, headers=HTMX).status_code == 204
+    exploration.refresh_from_db()
+    assert exploration.detection_threshold == 0.5
+
+
+def test_a_box_not_in_the_rounds_and_foreign_rounds_are_refused(client, gallery, on_commit):
+    exploration = detect_exploration(client, gallery, on_commit)
+    original = exploration.rounds.get(index=0)
+    url = reverse("painting:follow", args=[exploration.pk])
+    for data, status in [
+        ({"object": 999, "round": original.pk}, 400),
+        ({"object": 0, "round": original.pk}, 400),
+        ({"object": "x", "round": original.pk}, 400),
+        ({"object": 1}, 400),
+        ({"object": 1, "round": "not-a-uuid"}, 400),
+        ({"object": 1, "round": "3f1c1c3e-0000-4000-8000-000000000000"}, 404),
+    ]:
+        assert client.post(url, data, headers=HTMX).status_code == status, data
+    other = detect_exploration(client.__class__(), gallery, on_commit)  # another visitor's
+    assert client.post(
+        reverse("painting:follow", args=[other.pk]), {"object": 1, "round": original.pk}
+    ).status_code == 404
+    exploration.refresh_from_db()
+    assert exploration.followed is None
+
+
+def test_a_classify_exploration_has_no_boxes_to_follow(client, gallery, on_commit):
+    exploration = start(client, gallery["coffee"], on_commit)
+    assert exploration.task == Task.CLASSIFY
+    original = exploration.rounds.get(index=0)
+    for name, data in [
+        ("painting:follow", {"object": 1, "round": original.pk}),
+        ("painting:threshold", {"threshold": "0.5"}),
+    ]:
+        assert client.post(reverse(name, args=[exploration.pk]), data).status_code == 404
+
+
+def test_an_unknown_task_is_refused(client, gallery):
+    for task in ["segment", "", "DETECT"]:
+        response = client.post(reverse("painting:choose-task"), {"task": task})
+        assert response.status_code == 400
+    assert "task" not in client.session
+
+
+def test_threshold_and_follow_are_rate_limited(client, gallery, on_commit, settings):
+    settings.XAI_RATE_LIMITS = {**settings.XAI_RATE_LIMITS, "boxes": (3, 60)}
+    exploration = detect_exploration(client, gallery, on_commit)
+    url = reverse("painting:threshold", args=[exploration.pk])
+    codes = [client.post(url, {"threshold": "0.3"}).status_code for _ in range(5)]
+    assert codes == [204, 204, 204, 429, 429]
