@@ -102,9 +102,12 @@ def test_a_box_not_in_the_rounds_and_foreign_rounds_are_refused(client, gallery,
     ]:
         assert client.post(url, data, headers=HTMX).status_code == status, data
     other = detect_exploration(client.__class__(), gallery, on_commit)  # another visitor's
-    assert client.post(
-        reverse("painting:follow", args=[other.pk]), {"object": 1, "round": original.pk}
-    ).status_code == 404
+    assert (
+        client.post(
+            reverse("painting:follow", args=[other.pk]), {"object": 1, "round": original.pk}
+        ).status_code
+        == 404
+    )
     exploration.refresh_from_db()
     assert exploration.followed is None
 

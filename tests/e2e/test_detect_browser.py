@@ -33,7 +33,9 @@ def tie_box(page: Page) -> dict:
     return max((b for b in data["boxes"] if b["label"] == "tie"), key=lambda b: b["score"])
 
 
-def test_paint_over_a_detected_tie_and_watch_its_score_fall(live_server, real_worker, gallery, page: Page):
+def test_paint_over_a_detected_tie_and_watch_its_score_fall(
+    live_server, real_worker, gallery, page: Page
+):
     open_detect(page, live_server.url)
     tie = tie_box(page)
     label = page.locator(f'.detection-box[data-box="{tie["id"]}"] .detection-label')
@@ -82,7 +84,9 @@ def test_paint_over_a_detected_tie_and_watch_its_score_fall(live_server, real_wo
 PHONE = {"width": 390, "height": 844}
 
 
-def test_on_a_phone_the_boxes_show_and_a_tap_follows_one(live_server, real_worker, gallery, browser):
+def test_on_a_phone_the_boxes_show_and_a_tap_follows_one(
+    live_server, real_worker, gallery, browser
+):
     context = browser.new_context(viewport=PHONE, has_touch=True, is_mobile=True)
     page = context.new_page()
     try:
