@@ -154,7 +154,8 @@ function showCropGuide(crop) {
   const fraction = Number(stage.dataset.crop || 1);
   const side = Math.min(width, height) * fraction;
   const guide = stage.querySelector("[data-crop-guide]");
-  const shown = side < Math.max(width, height) * 0.995;
+  // A detector sees the whole picture (data-crop="whole"): no square to show.
+  const shown = stage.dataset.crop !== "whole" && side < Math.max(width, height) * 0.995;
   guide.hidden = !shown;
   root.querySelector("[data-crop-note]").hidden = !shown;
   if (!shown) return;
