@@ -25,7 +25,15 @@ from django.db.models import TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 
-from . import provenance, review, selectors, studies, study_files, understanding_export
+from . import (
+    detection_export,
+    provenance,
+    review,
+    selectors,
+    studies,
+    study_files,
+    understanding_export,
+)
 from .inference import methods, registry
 from .models import (
     CheckAnswer,
@@ -672,6 +680,8 @@ def _readme(study: Study) -> str:
         "",
         *understanding_export.README,
         "",
+        *detection_export.README,
+        "",
         "Models: " + ", ".join(f"{n} = {registry.title_of(n)}" for n in _models_of(study)),
     ]
     return "\n".join(lines) + "\n"
@@ -792,6 +802,7 @@ def write_study_zip(study: Study, out: IO[bytes]) -> None:
                 images_csv.writerow({key: _inert(value) for key, value in row.items()})
             text.flush()
             text.detach()
+        detection_export.add_to(archive, study, began)
         with archive.open("participants.csv", "w") as entry:
             text = _utf8_text(entry)
             participants_csv = _csv_writer(text, PARTICIPANT_COLUMNS)

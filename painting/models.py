@@ -64,6 +64,13 @@ def _fraction(value: float) -> None:
         raise ValidationError("A share from 0 to 1.")
 
 
+class Task(models.TextChoices):
+    """What the model of an exploration does with the picture."""
+
+    CLASSIFY = "classify", "classify the picture"
+    DETECT = "detect", "find the objects in it"
+
+
 # A completion code goes into a URL as it is: letters, digits, - and _ only.
 code_validator = RegexValidator(r"^[A-Za-z0-9_-]*$", "Letters, digits, - and _ only.")
 
@@ -246,6 +253,13 @@ class StudyImage(models.Model):
         Picture, on_delete=models.PROTECT, limit_choices_to={"is_gallery": True}
     )
     position = models.PositiveSmallIntegerField(default=0)
+    task = models.CharField(
+        max_length=8,
+        choices=Task.choices,
+        blank=True,
+        help_text="What the model does with this image; empty: the condition's task, else "
+        "classify.",
+    )
     is_practice = models.BooleanField(
         default=False,
         help_text="Shown first, before the images of the study; needs no minimum of rounds; "
@@ -421,6 +435,13 @@ class Condition(models.Model):
         help_text="The one explanation method its participants see; empty: they choose from "
         "the menu. To show none, leave the model's view out.",
     )
+    task = models.CharField(
+        max_length=8,
+        choices=Task.choices,
+        blank=True,
+        help_text="What the model does for its participants (an image's own task wins); empty: "
+        "classify.",
+    )
     static_viewing = models.BooleanField(
         default=False,
         help_text="Static explanation viewing in place of painting: each image with the model's "
@@ -535,13 +556,6 @@ class AddressTally(models.Model):
 
     def __str__(self) -> str:
         return f"{self.consents} from one address"
-
-
-class Task(models.TextChoices):
-    """What the model of an exploration does with the picture."""
-
-    CLASSIFY = "classify", "classify the picture"
-    DETECT = "detect", "find the objects in it"
 
 
 class Exploration(models.Model):

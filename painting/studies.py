@@ -682,7 +682,10 @@ def exploration_for_step(participant: Participant, visitor: str, step: int) -> E
         existing = participant.explorations.filter(picture=entry.picture).first()
         if existing:
             return existing
-        return services.start_exploration(visitor, entry.picture, participant=participant)
+        task = entry.task or (participant.condition and participant.condition.task) or "classify"
+        return services.start_exploration(
+            visitor, entry.picture, participant=participant, task=task
+        )
 
 
 def step_of(exploration: Exploration) -> int | None:

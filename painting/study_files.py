@@ -20,7 +20,7 @@ from PIL import Image
 
 from . import images, json_text, services, understanding
 from .masking import Fill
-from .models import CONDITION_SWITCHES, Condition, Picture, Study, StudyImage
+from .models import CONDITION_SWITCHES, Condition, Picture, Study, StudyImage, Task
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 
@@ -58,8 +58,8 @@ STUDY_KEYS: dict[str, tuple[str, type, bool]] = {
     "quiz": ("quiz", list, False),
 }
 LIST_KEYS = ("images", "conditions")
-CONDITION_KEYS = ("name", *CONDITION_SWITCHES, "fills", "static_viewing")
-IMAGE_KEYS = ("image", "practice", "attention_check")
+CONDITION_KEYS = ("name", *CONDITION_SWITCHES, "fills", "static_viewing", "task")
+IMAGE_KEYS = ("image", "practice", "attention_check", "task")
 # An image's "attention_check" object: file key -> StudyImage field (all optional).
 CHECK_KEYS = {
     "instruction": "check_instruction",
@@ -84,6 +84,7 @@ class StudyFileError(ValueError):
 class _Image:
     ref: str
     practice: bool
+    task: str = ""  # empty: the condition's, else classify
     check: dict | None = None  # StudyImage's check fields, for an attention check
     picture: Picture | None = None  # a gallery picture, or
     path: Path | None = None  # an image file to add to the gallery
@@ -127,6 +128,8 @@ def _check_images(data: list, base_dir: Path, problems: list[str]) -> list[_Imag
             problems.append(f"{where}: an image is a gallery title or slug, or an image file path")
             continue
         image = _Image(ref, practice is True)
+        if isinstance(item, dict) and "task" in item:
+            image.task = _task(item["task"], where, problems)
         if isinstance(item, dict) and "attention_check" in item:
             image.check = _check_check(item["attention_check"], image, where, problems)
         if ref.lower().endswith(IMAGE_SUFFIXES):
@@ -204,6 +207,13 @@ def _open_file(image: _Image, base_dir: Path, where: str, problems: list[str]) -
     image.picture = Picture.objects.filter(is_gallery=True, sha256=image.sha256).first()
 
 
+def _task(value, where: str, problems: list[str]) -> str:
+    if value == "" or value in Task.values:
+        return value
+    problems.append(f"{where}: task must be one of {', '.join(Task.values)}")
+    return ""
+
+
 def _check_conditions(data: list, study: Study | None, problems: list[str]) -> list[dict]:
     conditions, names = [], set()
     fill_names = [f.value for f in Fill]
@@ -225,6 +235,7 @@ def _check_conditions(data: list, study: Study | None, problems: list[str]) -> l
             values[switch] = item.get(switch, True)
             if not isinstance(values[switch], bool):
                 problems.append(f"{where} ({name}): {switch} must be true or false")
+        values["task"] = _task(item.get("task", ""), f"{where} ({name})", problems)
         values["static_viewing"] = item.get("static_viewing", False)
         if not isinstance(values["static_viewing"], bool):
             problems.append(f"{where} ({name}): static_viewing must be true or false")
@@ -333,6 +344,7 @@ def load(data, base_dir: Path | str = ".") -> tuple[Study, bool]:
                     picture=i.picture,
                     position=n,
                     is_practice=i.practice,
+                    task=i.task,
                     is_attention_check=i.check is not None,
                     **(i.check or {}),
                 )
@@ -366,6 +378,7 @@ def dump(study: Study) -> dict:
             **{s: getattr(c, s) for s in CONDITION_SWITCHES},
             "fills": c.fills,
             **({"static_viewing": True} if c.static_viewing else {}),
+            **({"task": c.task} if c.task else {}),
         }
         for c in study.conditions.order_by("pk")
     ]
@@ -375,6 +388,14 @@ def dump(study: Study) -> dict:
 
 
 def _dumped_image(entry: StudyImage) -> str | dict:
+    if entry.task:
+        dumped = _dumped_image_itself(entry)
+        dumped = dumped if isinstance(dumped, dict) else {"image": dumped}
+        return {**dumped, "task": entry.task}
+    return _dumped_image_itself(entry)
+
+
+def _dumped_image_itself(entry: StudyImage) -> str | dict:
     if entry.is_attention_check:
         check = {key: getattr(entry, field) for key, field in CHECK_KEYS.items()}
         return {"image": _image_ref(entry.picture), "attention_check": check}
