@@ -4,10 +4,15 @@ matching itself is painting.detections'."""
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 
-from . import detections
+from PIL import Image
+
+from . import agreement, detection_view, detections, masking, selectors
 from .models import Exploration, Round
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -46,6 +51,10 @@ class DetectionResult:
     followed: int | None
     followed_label: str | None
     followed_steps: list[FollowedStep]
+    # The followed box's D-RISE map: its URL is offered (an object of the original), and the
+    # share of its top fifth this round left unpainted, once the map is stored.
+    view_offered: bool = False
+    kept_of_view: float | None = None
 
     @property
     def shown_changes(self) -> list[detections.Change]:
@@ -91,15 +100,36 @@ def result_of(round_: Round, exploration: Exploration) -> DetectionResult | None
             FollowedStep("Original" if index == 0 else f"#{index}", score)
             for index, score in zip(seen.indexes, scores, strict=True)
         ]
+    followed = followed if label is not None else None
+    offered = bool(followed) and detection_view.box_in_original(exploration, followed) is not None
     return DetectionResult(
         round_,
         changes,
         boxes,
         exploration.detection_threshold,
-        followed if label is not None else None,
+        followed,
         label,
         steps,
+        offered,
+        _kept_of_view(round_, exploration, followed) if offered else None,
     )
+
+
+def _kept_of_view(round_: Round, exploration: Exploration, followed: int) -> float | None:
+    """How much of where the model looks for the followed box this round kept (agreement.py's
+    reading, as for a classifier's map), once that map is stored; None before or unmasked."""
+    if not round_.mask:
+        return None
+    try:
+        values = selectors.explanation_of(exploration, detection_view.method_for(followed))
+        if values is None:
+            return None
+        with round_.mask.open("rb") as f:
+            painted = masking.painted(Image.open(f))
+        return agreement.kept_scores(painted, agreement.important_region(values))[0]
+    except (OSError, ValueError):  # a file gone meanwhile: the result stands without it
+        log.warning("round %s: no agreement with the box's view", round_.pk, exc_info=True)
+        return None
 
 
 def summary_of(round_: Round, exploration: Exploration) -> str:

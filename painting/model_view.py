@@ -20,7 +20,17 @@ from django.core.files.storage import default_storage
 from django.db import transaction
 from PIL import Image
 
-from . import agreement, alignment, images, masking, notify, originals, review, selectors
+from . import (
+    agreement,
+    alignment,
+    detection_view,
+    images,
+    masking,
+    notify,
+    originals,
+    review,
+    selectors,
+)
 from .inference import methods, registry
 from .models import Exploration, Round, Task
 
@@ -72,6 +82,9 @@ def compute_explanation(exploration_id, method: str) -> None:
         exploration = (
             Exploration.objects.select_related("picture").filter(pk=exploration_id).first()
         )
+        if exploration is not None and (box := detection_view.object_of(method)) is not None:
+            detection_view.store(exploration, box)  # a detector's view of one box (D-RISE)
+            return
         if exploration is not None and method in methods.METHODS:
             _store_explanation(exploration, gradient_model(exploration.model_name), method)
     finally:

@@ -60,6 +60,7 @@ urlpatterns = [
     path("e/<uuid:exploration_id>/preview/", views.preview, name="preview"),
     path("e/<uuid:exploration_id>/threshold/", views.detection_threshold, name="threshold"),
     path("e/<uuid:exploration_id>/follow/", views.follow, name="follow"),
+    path("e/<uuid:exploration_id>/boxes/<int:object_id>/view.png", views.box_view, name="box-view"),
     path("e/<uuid:exploration_id>/saliency.png", views.saliency, name="saliency"),
     path(
         "e/<uuid:exploration_id>/explanations/<slug:method>.png",

@@ -20,6 +20,7 @@ from django_htmx.middleware import HtmxDetails
 from . import (
     costs,
     detection_results,
+    detection_view,
     images,
     masking,
     quotas,
@@ -721,10 +722,18 @@ def explanation(request: HttpRequest, exploration_id, method: str):
     fixed = studies.shown_to(exploration.participant).explanation
     if fixed and method != fixed and not request.user.is_staff:
         return _error(request, "This is not part of the study in your condition.", status=403)
-    title = methods.title_of(method)
+    return _map_response(request, exploration, method, f"by {methods.title_of(method)}")
+
+
+def _map_response(
+    request: HttpRequest, exploration: Exploration, method: str, what: str
+) -> HttpResponse:
+    """A map of the model's view as a heat overlay, asked of the analysis worker when it is
+    not stored yet (XAI_EXPLANATION_METHODS are computed unasked), within the visitor's limits;
+    `what` names it in the messages ("by Grad-CAM", "of this box")."""
     try:
         values = selectors.explanation_of(exploration, method)
-        if values is None:  # not computed unasked (XAI_EXPLANATION_METHODS): asked for now
+        if values is None:
             if not services.explanation_on_its_way(exploration, method):
                 if refused := ratelimit.refusal(request, "analysis", exploration.visitor):
                     return _error(request, refused, status=429)
@@ -738,9 +747,9 @@ def explanation(request: HttpRequest, exploration_id, method: str):
                 exploration, method, settings.XAI_POLL_WAIT_SECONDS
             )
     except FileNotFoundError:
-        return _error(request, f"The model's view by {title} is no longer stored.", status=404)
+        return _error(request, f"The model's view {what} is no longer stored.", status=404)
     if values is None:
-        message = f"The model's view by {title} is not ready yet."
+        message = f"The model's view {what} is not ready yet."
         return _error(request, message + " Try again in a moment.", status=404)
     return storage.immutable(HttpResponse(review.heatmap_png(values), content_type="image/png"))
 
@@ -828,3 +837,16 @@ def follow(request: HtmxHttpRequest, exploration_id):
         return redirect(exploration_url(exploration))
     round_.exploration = exploration
     return _round_fragments(request, round_)
+
+
+@require_GET
+def box_view(request: HttpRequest, exploration_id, object_id: int):
+    """The model's view of one box of the original picture (D-RISE), as a heat overlay:
+    computed by the analysis worker on first asking, bounded like the other methods' maps."""
+    exploration = _detect_exploration_for(request, exploration_id)
+    if left_out := _left_out(request, exploration, "model_view"):
+        return left_out
+    if detection_view.box_in_original(exploration, object_id) is None:
+        return _error(request, "The model's view is there for the boxes of the original.", 404)
+    method = detection_view.method_for(object_id)
+    return _map_response(request, exploration, method, "of this box (D-RISE)")

@@ -113,3 +113,28 @@ def test_install_refuses_other_weights_and_installs_nothing(tmp_path, monkeypatc
         call_command("install_weights", str(not_a_tar), detector=True)
     assert registry.available_detectors() == []
     assert not (tmp_path / "detectors" / "yolov3-tiny").exists()
+
+
+@pytest.mark.slow
+def test_d_rise_looks_at_the_tie_for_the_tie(detector):
+    from painting.inference.drise import drise
+
+    image = photo("grace-hopper")
+    [boxes] = detector.detect([image])
+    tie = best(boxes, "tie")
+    found = drise(
+        detector, image, [tie.x0, tie.y0, tie.x1, tie.y1], tie.class_index, masks=96, seconds=600
+    )
+    assert found.masks == 96 and found.values.shape == (600, 512)
+    assert found.values.min() >= 0 and found.values.max() == pytest.approx(1, abs=0.01)
+    # Around the tie (its box and a margin: the knot and the collar) the map is well above its
+    # mean over the picture.
+    x0, y0, x1, y1 = (int(v) for v in (tie.x0 - 40, tie.y0 - 60, tie.x1 + 40, tie.y1))
+    assert found.values[y0:y1, x0:x1].mean() > 1.5 * found.values.mean()
+
+
+def test_d_rise_stops_at_its_deadline(detector):
+    from painting.inference.drise import drise
+
+    found = drise(detector, photo("coffee"), [0, 0, 100, 100], 41, masks=1000, batch=4, seconds=0)
+    assert found.masks == 4  # one batch, then the deadline

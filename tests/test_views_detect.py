@@ -136,3 +136,48 @@ def test_threshold_and_follow_are_rate_limited(client, gallery, on_commit, setti
     url = reverse("painting:threshold", args=[exploration.pk])
     codes = [client.post(url, {"threshold": "0.3"}).status_code for _ in range(5)]
     assert codes == [204, 204, 204, 429, 429]
+
+
+def test_the_model_s_view_of_a_followed_box_is_computed_and_bounded(
+    client, gallery, on_commit, settings
+):
+    settings.XAI_DRISE_MASKS = 8
+    exploration = detect_exploration(client, gallery, on_commit)
+    original = exploration.rounds.get(index=0)
+    tie_id = 1 + original.detections.index(box_of(original, "tie"))
+    url = reverse("painting:box-view", args=[exploration.pk, tie_id])
+    with on_commit(execute=True):
+        response = client.get(url)
+    if response.status_code == 404:  # computed after the response (the task ran on commit)
+        response = client.get(url)
+    assert response.status_code == 200 and response["Content-Type"] == "image/png"
+    exploration.refresh_from_db()
+    assert list(exploration.explanations) == [f"box-{tie_id}"]
+    # Following it offers the view in the result, and a masked round reads its agreement.
+    client.post(
+        reverse("painting:follow", args=[exploration.pk]), {"object": tie_id, "round": original.pk}
+    )
+    x0, y0, x1, y1 = (round(v) for v in box_of(original, "tie")["box"])
+    classify(client, exploration, on_commit, mask_png((512, 600), (x0, y0, x1, y1)))
+    round_ = exploration.rounds.get(index=1)
+    body = client.get(
+        reverse("painting:round", args=[exploration.pk, round_.pk]), headers=HTMX
+    ).content.decode()
+    assert "Show where the model looks for it" in body and "data-agreement" in body
+
+
+def test_the_model_s_view_is_only_for_boxes_of_the_original(client, gallery, on_commit, settings):
+    settings.XAI_RATE_LIMITS = {**settings.XAI_RATE_LIMITS, "analysis": (2, 60)}
+    exploration = detect_exploration(client, gallery, on_commit)
+    count = len(exploration.rounds.get(index=0).detections)
+    for object_id in (0, count + 1, 999999):
+        response = client.get(reverse("painting:box-view", args=[exploration.pk, object_id]))
+        assert response.status_code == 404
+    exploration.refresh_from_db()
+    assert exploration.explanations == {}
+    # Asking is rate-limited like the other methods' maps (nothing computed past the limit).
+    settings.XAI_RATE_LIMITS = {**settings.XAI_RATE_LIMITS, "analysis": (0, 60)}
+    response = client.get(reverse("painting:box-view", args=[exploration.pk, 1]))
+    assert response.status_code == 429
+    exploration.refresh_from_db()
+    assert exploration.explanations == {}

@@ -370,6 +370,11 @@ XAI_BACKEND = envchoice("XAI_BACKEND", AUTO, (AUTO, *BACKENDS))
 # exploration (Score-CAM ~35 s: SCORE_CAM_CHANNELS forward passes) on the cores classification
 # needs. A gallery photo's maps are computed once per model and copied to later explorations.
 XAI_EXPLANATION_METHODS = envchoices("XAI_EXPLANATION_METHODS", "gradcam", tuple(METHODS))
+# The detect task's model's view of a followed box (D-RISE, painting/detection_view.py), on the
+# analysis worker: at most this many masked pictures, stopping early after this many seconds
+# (a detector pass is ~0.1-0.3 s of CPU at 416 px): well inside the task's time limit.
+XAI_DRISE_MASKS = envint("XAI_DRISE_MASKS", 96)
+XAI_DRISE_SECONDS = envfloat("XAI_DRISE_SECONDS", 25.0)
 XAI_COMPILED_DIR = Path(env("XAI_COMPILED_DIR", str(VAR_DIR / "compiled")))
 # Rounds waiting when the worker frees up are classified together, up to this many at once.
 XAI_MAX_BATCH = envint("XAI_MAX_BATCH", 8)

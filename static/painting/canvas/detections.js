@@ -3,6 +3,9 @@
 // (and keeps the threshold on the server), and a tap on a box's label to follow that object.
 // The boxes come with each result (#detection-data, in the original picture's pixels).
 import { state } from "./state.js";
+import { showConnectionError } from "./page.js";
+
+const VIEW_TRIES = 6; // D-RISE takes some seconds on the analysis worker: asked again meanwhile
 
 // Pure: the boxes worth drawing at a threshold (the followed one always, so it can be watched
 // fading), the followed one last (on top).
@@ -83,20 +86,60 @@ function filterLines() {
   });
 }
 
+// "Show where the model looks for it": the followed box's D-RISE map over the picture. It
+// stays on from round to round while the same box is followed.
+function showBoxView() {
+  const { overlay } = state.detect;
+  if (!overlay) return;
+  const toggle = document.querySelector("#result [data-box-view-toggle]");
+  if (!toggle || !state.detect.viewOn) {
+    overlay.hidden = true;
+    return;
+  }
+  toggle.checked = true;
+  if (overlay.dataset.for !== toggle.dataset.src) {
+    overlay.dataset.for = toggle.dataset.src;
+    state.detect.viewTries = 0;
+    overlay.src = toggle.dataset.src;
+  }
+  overlay.hidden = false;
+}
+
+function boxViewFailed() {
+  const { overlay } = state.detect;
+  if (state.detect.viewTries < VIEW_TRIES && state.detect.viewOn) {
+    state.detect.viewTries += 1;
+    setTimeout(() => { overlay.src = `${overlay.dataset.for}?try=${state.detect.viewTries}`; }, 3000);
+    return;
+  }
+  overlay.hidden = true;
+  state.detect.viewOn = false;
+  const toggle = document.querySelector("#result [data-box-view-toggle]");
+  if (toggle) toggle.checked = false;
+  showConnectionError("Where the model looks for this box is not ready yet: try again in a moment.");
+}
+
 export function setUpDetections() {
   const layer = state.el.stage.querySelector("[data-detection-boxes]");
   const slider = state.el.root.querySelector("[data-threshold]");
   if (!layer || !slider) return;
   const toggle = state.el.root.querySelector("[data-boxes-toggle]");
   const output = state.el.root.querySelector("[data-threshold-output]");
-  state.detect = { layer, slider, toggle, picture: state.el.picture };
+  const overlay = state.el.stage.querySelector("[data-box-view]");
+  state.detect = { layer, slider, toggle, overlay, picture: state.el.picture, viewOn: false, viewTries: 0 };
+  if (overlay) overlay.addEventListener("error", boxViewFailed);
+  document.addEventListener("change", (event) => {
+    if (!event.target.matches("[data-box-view-toggle]")) return;
+    state.detect.viewOn = event.target.checked;
+    showBoxView();
+  });
   slider.addEventListener("input", () => {
     output.textContent = Number(slider.value).toFixed(2);
     draw();
     filterLines();
   });
   toggle.addEventListener("change", draw);
-  document.body.addEventListener("htmx:afterSettle", () => { draw(); filterLines(); });
+  document.body.addEventListener("htmx:afterSettle", () => { draw(); filterLines(); showBoxView(); });
   draw();
   filterLines();
 }
