@@ -72,6 +72,24 @@ class DetectionResult:
         return {"boxes": self.boxes, "followed": self.followed, "threshold": self.threshold}
 
     @property
+    def drawn(self) -> list[dict]:
+        """This round's boxes at the threshold (the followed one always), as an SVG over the
+        picture draws them (the replay: no script, and the CSP allows no inline styles)."""
+        return [
+            {
+                **box,
+                "x": box["box"][0],
+                "y": box["box"][1],
+                "width": box["box"][2] - box["box"][0],
+                "height": box["box"][3] - box["box"][1],
+                "hue": round(box["id"] * 137.508 % 360),  # as detections.js's hueOf
+                "followed": box["id"] == self.followed,
+            }
+            for box in self.boxes
+            if box["score"] >= self.threshold or box["id"] == self.followed
+        ]
+
+    @property
     def followed_now(self) -> float | None:
         return self.followed_steps[-1].score if self.followed_steps else None
 

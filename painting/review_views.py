@@ -11,9 +11,9 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
-from . import export_jobs, pilots, review, selectors, storage
+from . import detection_results, export_jobs, pilots, review, selectors, storage
 from .inference import methods
-from .models import Exploration, Picture, Study, StudyExport
+from .models import Exploration, Picture, Study, StudyExport, Task
 from .views import HtmxHttpRequest
 
 
@@ -24,6 +24,10 @@ def replay(request: HttpRequest, exploration_id):
         Exploration.objects.select_related("picture", "participant"), pk=exploration_id
     )
     rounds = selectors.history_of(exploration)
+    if exploration.task == Task.DETECT:  # boxes, not a class: no confidence chart
+        results = [detection_results.result_of(r, exploration) for r in rounds]
+        context = {"exploration": exploration, "steps": list(zip(rounds, results, strict=True))}
+        return render(request, "painting/replay.html", context)
     context = {
         "exploration": exploration,
         "steps": list(zip(rounds, selectors.results_of(rounds), strict=True)),

@@ -181,3 +181,16 @@ def test_the_model_s_view_is_only_for_boxes_of_the_original(client, gallery, on_
     assert response.status_code == 429
     exploration.refresh_from_db()
     assert exploration.explanations == {}
+
+
+def test_the_replay_shows_each_round_s_boxes_and_changes(client, gallery, on_commit, staff):
+    exploration = detect_exploration(client, gallery, on_commit)
+    tie = box_of(exploration.rounds.get(index=0), "tie")
+    x0, y0, x1, y1 = (round(v) for v in tie["box"])
+    classify(client, exploration, on_commit, mask_png((512, 600), (x0, y0, x1, y1)))
+    response = staff.get(reverse("painting:replay", args=[exploration.pk]))
+    assert response.status_code == 200
+    body = response.content.decode()
+    assert body.count('<svg class="boxes-svg"') == 2
+    assert f"tie {tie['score']:.2f}</text>" in body
+    assert f"tie {tie['score']:.2f} → " in body or "tie: gone" in body
