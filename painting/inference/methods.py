@@ -21,6 +21,8 @@ METHODS = {
 
 
 def title_of(key: str) -> str:
+    if key.startswith("box-"):  # the detect task's map of one box (painting.detection_view)
+        return f"D-RISE of box {key[4:]}"
     return METHODS[key][0] if key in METHODS else key
 
 
