@@ -157,7 +157,7 @@ class ExplorationAdmin(ReadOnlyAdmin):
     list_filter = ["picture", "participant__study", "model_name", "created_at", OutcomeFilter]
     search_fields = ["participant__code", "participant__external_id", "visitor"]
     date_hierarchy = "created_at"
-    fields = ["who", "picture", "model_name", "created_at", "replay"]
+    fields = ["who", "picture", "model_name", "task", "created_at", "replay"]
     readonly_fields = fields
     inlines = [RoundInline]
 
@@ -213,7 +213,7 @@ class StudyImageInline(admin.StackedInline):
     extra = 1
     ordering = ["position"]
     fields = [
-        ("position", "picture", "is_practice", "is_attention_check"),
+        ("position", "picture", "task", "is_practice", "is_attention_check"),
         "check_instruction",
         ("check_left", "check_top", "check_width", "check_height"),
         ("check_min_covered", "check_max_outside"),
@@ -230,7 +230,14 @@ class ConditionForm(forms.ModelForm):
 
     class Meta:
         model = Condition
-        fields = ["name", *CONDITION_SWITCHES, "fills", "explanation_method", "static_viewing"]
+        fields = [
+            "name",
+            *CONDITION_SWITCHES,
+            "fills",
+            "explanation_method",
+            "static_viewing",
+            "task",
+        ]
 
 
 class StudyForm(forms.ModelForm):
