@@ -247,7 +247,9 @@ def start_worker(media_root, django_db_setup, django_db_blocker, tmp_path_factor
         redis_url: str, queues: str = "inference,analysis,optional,exports", **env
     ) -> WorkerProcess:
         log = tmp_path_factory.mktemp("worker") / "worker.log"
-        env = {"XAI_EXPLANATION_METHODS": ONLY_GRAD_CAM, **env}
+        # Only the analysis tests' own maps: Grad-CAM alone, and D-RISE (the detect task's
+        # view of a box) from 16 masks, not 96.
+        env = {"XAI_EXPLANATION_METHODS": ONLY_GRAD_CAM, "XAI_DRISE_MASKS": "16", **env}
         worker = WorkerProcess(redis_url, database, str(media_root), log, queues, **env)
         workers.append(worker.start())
         return workers[-1]

@@ -54,6 +54,13 @@ def test_paint_over_a_detected_tie_and_watch_its_score_fall(
     label.click()
     expect(page.locator("#result [data-followed]")).to_contain_text("Following tie")
     expect(page.locator(f'.detection-box.followed[data-box="{tie["id"]}"]')).to_be_visible()
+    # Where the model looks for it (D-RISE, from the analysis worker; asked again until ready).
+    page.get_by_label("Show where the model looks for it").check()
+    overlay = page.locator("img[data-box-view]")
+    expect(overlay).to_be_visible(timeout=60_000)
+    page.wait_for_function(
+        "img => img.complete && img.naturalWidth > 0", arg=overlay.element_handle(), timeout=60_000
+    )
     screenshot(page, "detect-desktop-original.png")
 
     # Paint over the tie (a big brush, back and forth over its box), then Detect.
@@ -74,6 +81,9 @@ def test_paint_over_a_detected_tie_and_watch_its_score_fall(
     line = result.locator(f'[data-object="{tie["id"]}"]')
     expect(line).to_have_text(re.compile(rf"tie( {tie['score']:.2f} → \d\.\d\d|: gone)"))
     expect(page.locator("#history-list li").nth(1)).to_contain_text("tie")
+    # The view stays on while the same box is followed, and this round reads its agreement.
+    expect(overlay).to_be_visible()
+    expect(result.locator("[data-agreement]")).to_be_visible()
     screenshot(page, "detect-desktop-round1.png")
 
     exploration = Exploration.objects.get()
@@ -99,5 +109,9 @@ def test_on_a_phone_the_boxes_show_and_a_tap_follows_one(
         width = page.evaluate("document.documentElement.scrollWidth")
         assert width <= PHONE["width"]  # nothing wider than the screen
         screenshot(page, "detect-phone.png")
+        from axe_playwright_python.sync_playwright import Axe
+
+        found = Axe().run(page)
+        assert found.violations_count == 0, found.generate_report()
     finally:
         context.close()

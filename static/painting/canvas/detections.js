@@ -58,6 +58,7 @@ function draw() {
     label.className = "detection-label";
     label.textContent = `${box.label} ${box.score.toFixed(2)}`;
     label.title = box.id === data.followed ? "You follow this object" : `Follow this ${box.label}`;
+    label.setAttribute("aria-label", `${label.title}: ${label.textContent}`);
     label.addEventListener("click", () => follow(box.id));
     el.append(label);
     layer.append(el);
