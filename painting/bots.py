@@ -203,7 +203,7 @@ def _do_image(page, study: Study) -> Step:
         prediction = page.locator("[data-prediction-input]")
         if prediction.count():
             prediction.fill("the same as before")
-        page.get_by_role("button", name="Classify").click()
+        page.get_by_role("button", name=re.compile(r"^(Classify|Detect)$")).click()
         result = page.locator(f'#result[data-round-index="{index}"]')
         result.and_(page.locator(".done, .failed")).wait_for()
         if "failed" in (result.get_attribute("class") or ""):

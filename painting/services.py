@@ -511,12 +511,15 @@ def set_detection_threshold(exploration: Exploration, threshold: float) -> None:
     exploration.detection_threshold = threshold
 
 
-def follow_object(exploration: Exploration, object_id: int | None) -> None:
-    """Follow one object of a detect exploration by its id (None: none); NotAnObject, with
-    nothing written, for an id none of its answered rounds has."""
+def follow_object(exploration: Exploration, round_: Round, object_id: int | None) -> None:
+    """Follow one object of a detect exploration by its id in the round on screen (None:
+    none); NotAnObject, with nothing written, for an id that round does not have."""
     from .detection_results import tracked
 
-    if object_id is not None and object_id not in tracked(exploration.pk).all_ids():
-        raise NotAnObject(f"No box {object_id} in this exploration's rounds.")
+    if object_id is not None:
+        seen = tracked(exploration.pk, up_to=round_.index)
+        here = seen.ids[-1] if seen.indexes and seen.indexes[-1] == round_.index else []
+        if object_id not in here:
+            raise NotAnObject(f"No box {object_id} in {round_.label.lower()}.")
     Exploration.objects.filter(pk=exploration.pk, task=Task.DETECT).update(followed=object_id)
     exploration.followed = object_id

@@ -830,7 +830,7 @@ def follow(request: HtmxHttpRequest, exploration_id):
     if round_ is None:
         return _error(request, "No such round in this exploration.", status=404)
     try:
-        services.follow_object(exploration, form.cleaned_data["object"])
+        services.follow_object(exploration, round_, form.cleaned_data["object"])
     except services.NotAnObject as exc:
         return _error(request, str(exc))
     if not request.htmx:

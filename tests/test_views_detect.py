@@ -4,6 +4,7 @@ following an object, the threshold; and what hostile requests get (4xx, nothing 
 import pytest
 from django.urls import reverse
 
+from painting import detection_results
 from painting.models import Exploration, Round, Task
 from tests.helpers import HTMX, classify, mask_png, start
 
@@ -88,11 +89,19 @@ def test_a_threshold_out_of_range_is_refused(client, gallery, on_commit, value):
     assert exploration.detection_threshold == 0.5
 
 
-def test_a_box_not_in_the_rounds_and_foreign_rounds_are_refused(client, gallery, on_commit):
+def test_a_box_not_in_the_round_and_foreign_rounds_are_refused(client, gallery, on_commit):
     exploration = detect_exploration(client, gallery, on_commit)
     original = exploration.rounds.get(index=0)
+    tie_id = 1 + original.detections.index(box_of(original, "tie"))
+    # The whole lower half painted: her tie is gone from round 1.
+    classify(client, exploration, on_commit, mask_png((512, 600), (0, 300, 511, 599)))
+    round_ = exploration.rounds.get(index=1)
+    assert tie_id not in detection_results.tracked(exploration.pk).ids[1]
     url = reverse("painting:follow", args=[exploration.pk])
+    data = {"object": tie_id, "round": round_.pk}
+    assert client.post(url, data, headers=HTMX).status_code == 400  # not in that round
     for data, status in [
+        ({"object": len(original.detections) + 1, "round": original.pk}, 400),
         ({"object": 999, "round": original.pk}, 400),
         ({"object": 0, "round": original.pk}, 400),
         ({"object": "x", "round": original.pk}, 400),
