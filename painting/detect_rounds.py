@@ -9,6 +9,7 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING
 
+from django.conf import settings
 from django.db import transaction
 
 from . import detections, notify, timing
@@ -24,7 +25,7 @@ def inference_detector(name: str) -> Detector:
     """The detector, loaded once per worker process (torch, f32)."""
     from .inference.detector import load_detector  # torch: never in web processes
 
-    return load_detector(name)
+    return load_detector(name, settings.XAI_BACKEND, settings.XAI_COMPILED_DIR)
 
 
 def run_slice(rounds: list[Round], seen: list[Image.Image], stages: dict) -> set:

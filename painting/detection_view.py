@@ -43,7 +43,7 @@ def box_in_original(exploration: Exploration, object_id: int) -> dict | None:
 def store(exploration: Exploration, object_id: int) -> None:
     """Compute and store one object's map, once; nothing when the object is not in the
     original (the page offers the view only for those)."""
-    from .inference.detector import load_detector  # torch: the worker's
+    from .detect_rounds import inference_detector
     from .inference.drise import drise
 
     exploration.refresh_from_db(fields=["explanations"])
@@ -53,7 +53,7 @@ def store(exploration: Exploration, object_id: int) -> None:
         return
     picture = exploration.picture
     found = drise(
-        load_detector(exploration.model_name),
+        inference_detector(exploration.model_name),
         originals.original_image(picture.pk, picture.sha256),
         detection["box"],
         detection["class_index"],

@@ -10,8 +10,8 @@ from celery import shared_task
 from celery.signals import worker_init, worker_process_init
 from django.conf import settings
 
-from . import backlog, costs, model_view, pipeline
-from .inference.registry import WeightsMissing, default_model_name
+from . import backlog, costs, detect_rounds, model_view, pipeline
+from .inference.registry import WeightsMissing, available_detectors, default_model_name
 
 log = logging.getLogger(__name__)
 
@@ -51,6 +51,9 @@ def _load_model_once(**_kwargs) -> None:
             model_view.gradient_model(model_name).warm_up()
         else:
             pipeline.inference_model(model_name).warm_up()
+    # The object detector too, where it is installed (the detect task, D-RISE).
+    if detectors := available_detectors():
+        detect_rounds.inference_detector(detectors[0]).warm_up()
 
 
 @shared_task(name="painting.tasks.classify_round", bind=True)

@@ -77,6 +77,21 @@ def test_a_batch_answers_as_one_by_one(detector):
         assert alone[0].score == pytest.approx(together[0].score, abs=1e-4)
 
 
+@pytest.mark.parametrize("backend", ["openvino", "onnxruntime"])
+def test_the_exported_runtimes_answer_as_torch(detector, backend, tmp_path):
+    from painting.inference.detector import Detector
+
+    exported = Detector(detector.spec, backend=backend, cache_dir=tmp_path)
+    assert exported.backend == backend
+    for slug in ("grace-hopper", "coffee"):
+        [expected] = detector.detect([photo(slug)])
+        [found] = exported.detect([photo(slug)])
+        assert [b.label for b in found] == [b.label for b in expected]
+        for a, b in zip(found, expected, strict=True):
+            assert a.score == pytest.approx(b.score, abs=1e-3)
+            assert a.x0 == pytest.approx(b.x0, abs=0.5) and a.y1 == pytest.approx(b.y1, abs=0.5)
+
+
 def test_a_truncated_weights_file_is_refused(tmp_path, detector):
     data = detector.weights_path.read_bytes()
     short = tmp_path / "short.weights"
