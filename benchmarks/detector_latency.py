@@ -1,8 +1,9 @@
-"""The object detector alone (YOLOv3-tiny, torch eager, f32, 416×416): median and p90 ms per
-image at batch 1 and batch 4, with 1 and 2 torch threads, on the gallery's Grace Hopper photo;
-and the whole detect() (letterbox, forward, decoding, NMS) at batch 1. Under a minute.
+"""The object detector alone (YOLOv3-tiny, f32, 416×416) on each CPU runtime: median and p90
+ms per image of the forward pass and the boxes' decoding, at batch 1 and 4, with 1 and 2
+threads, on the gallery's Grace Hopper photo; which runtime XAI_BACKEND=auto would pick. Under
+a minute.
 
-    .venv/bin/python benchmarks/detector_latency.py [--runs 20]
+    .venv/bin/python benchmarks/detector_latency.py [--runs 15]
 """
 
 from __future__ import annotations
@@ -10,6 +11,7 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -18,8 +20,9 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from painting.gallery import PHOTOS  # noqa: E402
-from painting.inference.detector import load_detector  # noqa: E402
-from painting.inference.registry import default_detector_name  # noqa: E402
+from painting.inference import runtimes  # noqa: E402
+from painting.inference.detector import Detector, fastest_backend  # noqa: E402
+from painting.inference.registry import default_detector_name, detector_spec_of  # noqa: E402
 
 
 def timed(call, runs: int) -> tuple[float, float]:
@@ -35,23 +38,24 @@ def timed(call, runs: int) -> tuple[float, float]:
 
 def main() -> None:
     parser = argparse.ArgumentParser()
-    parser.add_argument("--runs", type=int, default=20)
+    parser.add_argument("--runs", type=int, default=15)
     runs = parser.parse_args().runs
-    detector = load_detector(default_detector_name())
+    name = default_detector_name()
     photo = next(p for p in PHOTOS if p.slug == "grace-hopper").open().convert("RGB")
-    for threads in (1, 2):
+    cache = Path(tempfile.mkdtemp())
+    for threads in (2, 1):
         torch.set_num_threads(threads)
-        for size in (1, 4):
-            batch, _ = detector.prepare([photo] * size)
-            median, p90 = timed(lambda b=batch: detector.raw_scores(b), runs)
-            print(
-                f"model alone, {threads} thread(s), batch {size}: "
-                f"{median / size:.1f} ms/image median, {p90 / size:.1f} p90"
-            )
-        median, p90 = timed(lambda: detector.detect([photo]), runs)
-        print(
-            f"detect() whole, {threads} thread(s), batch 1: {median:.1f} ms median, {p90:.1f} p90"
-        )
+        for backend in runtimes.available_backends():
+            detector = Detector(detector_spec_of(name), backend=backend, cache_dir=cache)
+            for size in (1, 4):
+                batch, _ = detector.prepare([photo] * size)
+                median, p90 = timed(lambda d=detector, b=batch: d.raw_scores(b), runs)
+                print(
+                    f"{backend:12} {threads} thread(s) batch {size}: "
+                    f"{median / size:6.1f} ms/image median, {p90 / size:6.1f} p90"
+                )
+    torch.set_num_threads(2)
+    print("XAI_BACKEND=auto picks", fastest_backend(name, cache))
 
 
 if __name__ == "__main__":
