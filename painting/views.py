@@ -717,8 +717,8 @@ def explanation(request: HttpRequest, exploration_id, method: str):
     exploration = _get_exploration_for(request, exploration_id)
     if left_out := _left_out(request, exploration, "model_view"):
         return left_out
-    if method not in methods.METHODS:
-        raise Http404
+    if method not in methods.METHODS or exploration.task == Task.DETECT:
+        raise Http404  # a detector's view is per box (box_view)
     fixed = studies.shown_to(exploration.participant).explanation
     if fixed and method != fixed and not request.user.is_staff:
         return _error(request, "This is not part of the study in your condition.", status=403)
@@ -771,6 +771,8 @@ def analysis(request: HtmxHttpRequest, exploration_id, round_id):
     round_ = _get_round_for(request, exploration_id, round_id)
     if round_.index == 0 or round_.status != Round.Status.DONE:
         raise Http404
+    if round_.exploration.task == Task.DETECT:
+        raise Http404  # other fills and deletion curves are a classifier's
     if left_out := _left_out(request, round_.exploration, "analysis"):
         return left_out
     if request.method == "POST":

@@ -203,3 +203,20 @@ def test_the_replay_shows_each_round_s_boxes_and_changes(client, gallery, on_com
     assert body.count('<svg class="boxes-svg"') == 2
     assert f"tie {tie['score']:.2f}</text>" in body
     assert f"tie {tie['score']:.2f} → " in body or "tie: gone" in body
+    # The image's summary page takes detect explorations in.
+    summary = reverse("painting:image-summary", args=[exploration.picture_id])
+    assert staff.get(summary).status_code == 200
+
+
+def test_a_classifier_s_maps_and_analyses_are_not_asked_of_a_detector(client, gallery, on_commit):
+    exploration = detect_exploration(client, gallery, on_commit)
+    classify(client, exploration, on_commit, mask_png((512, 600), (0, 0, 100, 100)))
+    round_ = exploration.rounds.get(index=1)
+    for method in ("gradcam", "scorecam"):
+        url = reverse("painting:explanation", args=[exploration.pk, method])
+        assert client.get(url).status_code == 404
+    url = reverse("painting:analysis", args=[exploration.pk, round_.pk])
+    assert client.post(url, headers=HTMX).status_code == 404
+    round_.refresh_from_db()
+    exploration.refresh_from_db()
+    assert round_.analysis_status == Round.AnalysisStatus.NONE and exploration.explanations == {}
