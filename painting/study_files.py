@@ -239,6 +239,8 @@ def _check_conditions(data: list, study: Study | None, problems: list[str]) -> l
         values["static_viewing"] = item.get("static_viewing", False)
         if not isinstance(values["static_viewing"], bool):
             problems.append(f"{where} ({name}): static_viewing must be true or false")
+        if values["task"] == Task.DETECT and values["static_viewing"] is True:
+            problems.append(f"{where} ({name}): static viewing shows a classifier's map, not boxes")
         fills = item.get("fills", fill_names)
         if not isinstance(fills, list) or not fills:
             problems.append(f"{where} ({name}): fills must be a list of at least one fill")

@@ -74,8 +74,12 @@ def test_a_study_file_with_an_unknown_task_is_refused_whole(gallery):
         "name": "Boxes",
         "consent": "Yes.",
         "images": [{"image": "grace-hopper", "task": "segment"}],
-        "conditions": [{"name": "x", "task": 3}],
+        "conditions": [
+            {"name": "x", "task": 3},
+            {"name": "y", "task": "detect", "static_viewing": True},
+        ],
     }
     with pytest.raises(study_files.StudyFileError) as error:
         study_files.load(data)
     assert len([p for p in error.value.problems if "task must be one of" in p]) == 2
+    assert any("static viewing shows a classifier's map" in p for p in error.value.problems)
