@@ -173,3 +173,25 @@ def spent(clients: list[str]) -> dict[str, float]:
     except redis.RedisError:
         found = {}
     return {c: found.get(key, 0) / 1000 for key, c in keys.items()}
+
+
+def charge_body(address: str, length: int) -> str:
+    """Charge a large request body's bytes to its client address in the minute that opened at
+    its first one; the message to answer with when that goes over the address's budget (and
+    nothing is charged), else ''."""
+    budget = round(settings.XAI_BODY_MB_PER_MINUTE_PER_ADDRESS * 1024 * 1024)
+    key = f"bodybytes:{address}"
+    try:
+        cache.add(key, 0, timeout=BUDGET_SECONDS)
+        if cache.incr(key, length) <= budget:
+            return ""
+        cache.decr(key, length)
+    except ValueError:  # evicted between add and incr: a new window
+        return ""
+    except redis.RedisError:
+        log.warning("body budgets are not counted: the cache cannot be reached", exc_info=True)
+        return ""
+    return (
+        f"Your network sent more than {settings.XAI_BODY_MB_PER_MINUTE_PER_ADDRESS:g} MB of "
+        "uploads and brush logs this minute. Wait a moment and try again."
+    )

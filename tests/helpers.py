@@ -142,12 +142,12 @@ def jpeg(size=(320, 240)) -> bytes:
     return buffer.getvalue()
 
 
-def upload(client, data: bytes, name="photo.jpg", capture=None):
+def upload(client, data: bytes, name="photo.jpg", capture=None, **extra):
     file = SimpleUploadedFile(name, data, content_type="image/jpeg")
     if capture is None:
-        return client.post(reverse("painting:upload"), {"image": file})
+        return client.post(reverse("painting:upload"), {"image": file}, **extra)
     with capture(execute=True):
-        return client.post(reverse("painting:upload"), {"image": file})
+        return client.post(reverse("painting:upload"), {"image": file}, **extra)
 
 
 def pending_rounds(exploration: Exploration, count: int) -> list[Round]:

@@ -350,6 +350,14 @@ XAI_PREVIEW_CONCURRENCY = envint("XAI_PREVIEW_CONCURRENCY", 2)
 # The largest request body: an upload plus the rest of its form. Larger ones are refused
 # before they are read, by nginx in front and by painting.body_limit in Django.
 XAI_MAX_REQUEST_BYTES = XAI_MAX_UPLOAD_BYTES + 1024 * 1024
+# Large bodies (painting.body_limit.LARGE_BODY_BYTES or more: an upload, a Classify with a long
+# brush log) one client address may send: megabytes of them a minute, counted by Django before it
+# reads one (past it: 429), and how many a minute nginx lets through (XAI_LARGE_BODIES_PER_MINUTE_
+# PER_ADDRESS, with a burst of as many again), counted before nginx reads one. Receiving and
+# parsing a body of 2 MB costs the web process ~30 ms: without them, 64 browsers sending such
+# bodies from 8 addresses held another visitor's Classify for 2 to 30 s.
+XAI_BODY_MB_PER_MINUTE_PER_ADDRESS = envfloat("XAI_BODY_MB_PER_MINUTE_PER_ADDRESS", 60.0)
+XAI_LARGE_BODIES_PER_MINUTE_PER_ADDRESS = envint("XAI_LARGE_BODIES_PER_MINUTE_PER_ADDRESS", 30)
 DATA_UPLOAD_MAX_MEMORY_SIZE = XAI_MAX_REQUEST_BYTES
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
