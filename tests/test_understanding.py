@@ -24,6 +24,8 @@ from painting.studies.understanding import stats as understanding_stats
 from painting.studies.understanding import trials as understanding
 from tests.helpers import join_study, make_study, photo
 
+PREPARE_TASK = "painting.tasks.prepare_study_tests"  # its name since before it moved
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -188,6 +190,30 @@ def test_simulation_offers_the_models_answer_and_three_of_its_top5(tested, clien
     assert len(trial.options) == 4 and set(trial.options) <= set(made["classes"])
     masked = Image.open(_path(made["image"]))
     assert np.asarray(masked)[masked.height // 2, masked.width // 2].tolist() == [0, 0, 0]
+
+
+def test_tests_saved_in_admin_are_prepared_by_the_task_sent_by_name(
+    gallery, tiny_model_name, settings, on_commit
+):
+    """dispatch sends the material's task by its name (studies/understanding/tasks.py, which
+    dispatch does not import): the app registers it, it goes to the analysis worker's queue,
+    and it prepares the material."""
+    from painting import dispatch
+    from xaiproject.celery import app as celery_app
+
+    assert PREPARE_TASK in celery_app.tasks
+    assert celery_app.amqp.router.route({}, PREPARE_TASK)["queue"].name == "analysis"
+    settings.XAI_MODEL = tiny_model_name
+    study = make_study(gallery, slugs=("coffee",), min_rounds=0)
+    pre = [{"kind": "agreement", "image": "coffee", "true_class": "espresso"}]
+    study.tests, problems = understanding.check_tests({"pre": pre})
+    assert problems == []
+    study.save()
+    with on_commit(execute=True):
+        dispatch.enqueue_test_material(study.pk)
+    study.refresh_from_db()
+    assert study.test_material["model"] == tiny_model_name
+    assert study.test_material["trials"]["pre-1"]["kind"] == "agreement"
 
 
 # --- Answers and the flow ---------------------------------------------------------------------
