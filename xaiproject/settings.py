@@ -411,7 +411,7 @@ CELERY_TASK_ROUTES = {
     "painting.tasks.score_alignment": {"queue": "optional"},
     "painting.tasks.*": {"queue": "analysis"},
 }
-CELERY_IMPORTS = ["painting.export_tasks"]
+CELERY_IMPORTS = ["painting.export_tasks", "painting.studies.understanding.tasks"]
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
