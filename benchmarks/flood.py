@@ -271,6 +271,7 @@ def run(url: str, scenario: str, seconds: float, forwarded_for: str = "") -> dic
         waiter.join(timeout=150)
         needed = holder
     statuses = flood.end()
+    print(scenario, [round(x, 2) for x in latencies], file=sys.stderr)
     return {
         "scenario": scenario,
         "visitor_rounds": len(latencies),

@@ -80,9 +80,10 @@ def upload_refusal(request: HttpRequest, visitor: str) -> str:
 
 
 def exploration_refusal(request: HttpRequest, visitor: str, picture: Picture) -> str:
-    """refusal() for starting an exploration (its original's round and its Grad-CAM)."""
+    """refusal() for starting an exploration (its original's round and its Grad-CAM): never
+    shed when everyone's work is over its budget, since a page needs it."""
     seconds = GALLERY_EXPLORATION_SECONDS if picture.is_gallery else EXPLORATION_SECONDS
-    return ratelimit.charge(visitor, ratelimit.client_key(request), seconds)
+    return ratelimit.charge(visitor, ratelimit.client_key(request), seconds, sheddable=False)
 
 
 # What one more image adds to a batch's model call (the rest of ROUND_SECONDS is shared).
