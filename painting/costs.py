@@ -75,8 +75,10 @@ UPLOAD_SECONDS = 1.0 + EXPLORATION_SECONDS
 
 
 def upload_refusal(request: HttpRequest, visitor: str) -> str:
-    """refusal() for an upload (its Region map and its exploration), before it is read."""
-    return ratelimit.charge(visitor, ratelimit.client_key(request), UPLOAD_SECONDS)
+    """refusal() for an upload (its Region map and its exploration), before it is read: never
+    shed when everyone's rounds are over their budget, since the Region map is the analysis
+    worker's work, bounded by its own queue."""
+    return ratelimit.charge(visitor, ratelimit.client_key(request), UPLOAD_SECONDS, sheddable=False)
 
 
 def exploration_refusal(request: HttpRequest, visitor: str, picture: Picture) -> str:

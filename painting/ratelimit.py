@@ -136,8 +136,8 @@ def _budget_message(subject: str, budget: float) -> str:
 # short so that what a window admits is what the workers can do before the next.
 ALL_WINDOW_SECONDS = 10
 # Rounds that cost no more than this (the mean fill on a photo of a megapixel: ~0.06-0.09 s)
-# pass however busy the workers are; dearer work (ROAD, blur or inpaint on large photos,
-# uploads) is what gets shed first.
+# pass however busy the workers are; dearer rounds (ROAD, blur or inpaint on large photos) are
+# what gets shed first.
 CHEAP_SECONDS = 0.1
 
 

@@ -41,9 +41,7 @@ def _not_yet(request: HttpRequest, participant: Participant, step: int):
         return None
     message = queries.rounds_needed_message(participant, reachable)
     label = queries.step_name(participant, reachable)
-    return pages.refused(
-        request, participant.study, message, 409, reachable, back_label=label
-    )
+    return pages.refused(request, participant.study, message, 409, reachable, back_label=label)
 
 
 def _took_part(request: HttpRequest, study: Study, ids: dict, *, error: str = ""):
