@@ -48,6 +48,7 @@ BACK_OFF = 0.25  # after a 429: a flood, not a busy loop that only measures the 
 VISITOR = "127.0.0.2"
 METHODS = ("gradcampp", "hirescam", "eigencam", "scorecam")
 SCENARIOS = ("quiet", "road", "addresses", "analyses")
+UPLOAD_PATIENCE = 120
 
 
 def photo(seed: int, side: int = 1024) -> bytes:
@@ -87,13 +88,20 @@ class Flood:
 
     def open(self, address: str, *, upload: bytes | None = None, title: str = "Coffee"):
         """A session (one cookie jar) on its upload or a gallery photo: (client, headers, base,
-        size), or None when the server refused it (its limits)."""
+        size), or None when the server refused it (its limits). An upload refused as too much
+        work at once is tried again for up to UPLOAD_PATIENCE seconds: the flood is prepared
+        before it begins, as an attacker would."""
         client = self.client(address)
         home = client.get("/").text
         csrf = {"X-CSRFToken": client.cookies["csrftoken"]}
         if upload is not None:
             files = {"image": ("photo.jpg", upload, "image/jpeg")}
-            page = client.post("/upload/", headers=csrf, files=files, follow_redirects=True)
+            deadline = time.monotonic() + UPLOAD_PATIENCE
+            while True:
+                page = client.post("/upload/", headers=csrf, files=files, follow_redirects=True)
+                if page.status_code != 429 or time.monotonic() > deadline:
+                    break
+                time.sleep(1)
         else:
             form = next(f for f in home.split("<form")[1:] if f">{title}<" in f)
             explore = re.search(r'action="([^"]+/explore/)"', form).group(1)
@@ -168,15 +176,15 @@ class Flood:
     # --- the scenarios ------------------------------------------------------------------------
 
     def road(self) -> None:
-        for n in range(8):
-            session = self.open("127.0.0.10", upload=photo(n))
-            for _ in range(2 if session else 0):
+        sessions = [self.open("127.0.0.10", upload=photo(n)) for n in range(8)]
+        for session in filter(None, sessions):
+            for _ in range(2):
                 self.start(self.classify_loop, session, "road")
 
     def addresses(self) -> None:
-        for n in range(24):
-            session = self.open(f"127.0.1.{n + 1}", upload=photo(n))
-            for _ in range(2 if session else 0):
+        sessions = [self.open(f"127.0.1.{n + 1}", upload=photo(n)) for n in range(24)]
+        for session in filter(None, sessions):
+            for _ in range(2):
                 self.start(self.classify_loop, session, "road")
 
     def analyses(self) -> None:

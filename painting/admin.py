@@ -8,7 +8,7 @@ from django.shortcuts import redirect
 from django.urls import reverse
 from django.utils.html import format_html
 
-from . import dispatch, export_jobs, pilots, studies, understanding
+from . import dispatch, export_jobs
 from .masking import Fill
 from .models import (
     CONDITION_SWITCHES,
@@ -22,6 +22,8 @@ from .models import (
     Study,
     StudyImage,
 )
+from .studies import pilots, queries, rules
+from .studies.understanding import trials as understanding
 from .templatetags.painting_format import percent
 
 
@@ -274,7 +276,7 @@ def delete_pilots(modeladmin, request, queryset):
     rounds and files before launch; real participants stay. Not counted as withdrawn."""
     chosen = pilots.pilots_of(queryset)
     count = chosen.count()
-    studies.delete_participants(chosen)
+    rules.delete_participants(chosen)
     modeladmin.message_user(request, f"Deleted {count} pilot participant(s) and their files.")
 
 
@@ -357,14 +359,14 @@ def withdraw_participants(modeladmin, request, queryset):
     they are counted as withdrawn, so their condition's slot stays taken. Delete instead to
     give the slot back (a squatter on someone's id, a test run)."""
     count = queryset.count()
-    studies.withdraw_participants(queryset)
+    rules.withdraw_participants(queryset)
     modeladmin.message_user(request, f"Withdrew {count} participant(s); their data is deleted.")
 
 
 @admin.action(description="Mark as returned (the platform says they returned their submission)")
 def mark_returned(modeladmin, request, queryset):
     """Prolific's "returned": recorded, and their condition's slot is given back."""
-    count = studies.mark_returned(queryset)
+    count = rules.mark_returned(queryset)
     modeladmin.message_user(request, f"Marked {count} participant(s) as returned.")
 
 
@@ -398,7 +400,7 @@ class ParticipantAdmin(ReadOnlyAdmin):
 
     @admin.display(description="status")
     def status(self, participant):
-        return studies.status_of(participant)
+        return queries.status_of(participant)
 
     @admin.display(description="attention checks")
     def checks(self, participant):
@@ -410,7 +412,7 @@ class ParticipantAdmin(ReadOnlyAdmin):
     search_fields = ["code", "external_id", "platform_session_id"]
 
     def delete_model(self, request, obj):
-        studies.delete_participants(Participant.objects.filter(pk=obj.pk))
+        rules.delete_participants(Participant.objects.filter(pk=obj.pk))
 
     def delete_queryset(self, request, queryset):
-        studies.delete_participants(queryset)
+        rules.delete_participants(queryset)

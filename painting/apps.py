@@ -11,3 +11,4 @@ class PaintingConfig(AppConfig):
             files,  # noqa: F401  connects the receivers that delete rows' files
             storage,  # noqa: F401  registers its system check
         )
+        from .studies.understanding import tasks  # noqa: F401  the tests' material (eager too)

@@ -75,14 +75,17 @@ UPLOAD_SECONDS = 1.0 + EXPLORATION_SECONDS
 
 
 def upload_refusal(request: HttpRequest, visitor: str) -> str:
-    """refusal() for an upload (its Region map and its exploration), before it is read."""
-    return ratelimit.charge(visitor, ratelimit.client_key(request), UPLOAD_SECONDS)
+    """refusal() for an upload (its Region map and its exploration), before it is read: never
+    shed when everyone's rounds are over their budget, since the Region map is the analysis
+    worker's work, bounded by its own queue."""
+    return ratelimit.charge(visitor, ratelimit.client_key(request), UPLOAD_SECONDS, sheddable=False)
 
 
 def exploration_refusal(request: HttpRequest, visitor: str, picture: Picture) -> str:
-    """refusal() for starting an exploration (its original's round and its Grad-CAM)."""
+    """refusal() for starting an exploration (its original's round and its Grad-CAM): never
+    shed when everyone's work is over its budget, since a page needs it."""
     seconds = GALLERY_EXPLORATION_SECONDS if picture.is_gallery else EXPLORATION_SECONDS
-    return ratelimit.charge(visitor, ratelimit.client_key(request), seconds)
+    return ratelimit.charge(visitor, ratelimit.client_key(request), seconds, sheddable=False)
 
 
 # What one more image adds to a batch's model call (the rest of ROUND_SECONDS is shared).

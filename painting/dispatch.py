@@ -20,7 +20,6 @@ from .tasks import (
     classify_round,
     compute_explanation,
     compute_saliency,
-    prepare_study_tests,
     segment_picture,
 )
 
@@ -51,8 +50,10 @@ def enqueue_explanation(exploration_id, method: str) -> None:
 
 
 def enqueue_test_material(study_id) -> None:
-    """Prepare a study's understanding tests anew (its trial pages wait for it)."""
-    transaction.on_commit(partial(_send, prepare_study_tests, study_id, None))
+    """Prepare a study's understanding tests anew (its trial pages wait for it), by the task's
+    name: painting/studies/understanding/tasks.py imports this module's callers."""
+    task = current_app.signature("painting.tasks.prepare_study_tests")
+    transaction.on_commit(partial(_send, task, study_id, None))
 
 
 def enqueue_analysis(round_id) -> None:

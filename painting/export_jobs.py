@@ -16,8 +16,9 @@ from django.db.models.signals import post_delete
 from django.dispatch import receiver
 from django.utils import timezone
 
-from . import dispatch, exports
+from . import dispatch
 from .models import Participant, Study, StudyExport
+from .studies.export.archive import write_study_zip
 
 log = logging.getLogger(__name__)
 
@@ -51,7 +52,7 @@ def build(export_id) -> None:
     export = StudyExport.objects.select_related("study").get(pk=export_id)
     try:
         with tempfile.TemporaryFile() as archive:
-            exports.write_study_zip(export.study, archive)
+            write_study_zip(export.study, archive)
             size = archive.tell()
             archive.seek(0)
             name = export.file.field.generate_filename(

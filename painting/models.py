@@ -199,7 +199,7 @@ class Study(models.Model):
     assignment_count = models.PositiveIntegerField(default=0, editable=False)
     is_open = models.BooleanField(default=True)
     created_at = models.DateTimeField(default=timezone.now)
-    # Onboarding (painting/onboarding.py), shown once between consent and the first image.
+    # Onboarding (painting/studies/onboarding.py), shown once between consent and the first image.
     instruction_pages = models.JSONField(
         default=list,
         blank=True,
@@ -212,7 +212,7 @@ class Study(models.Model):
         help_text="Questions after the pages, repeated until every answer is right: "
         '[{"question": "...", "options": ["...", "..."], "answer": "..."}].',
     )
-    # Understanding tests before the first image and after the last (understanding.py).
+    # Understanding tests before the first image and after the last (studies/understanding/).
     tests = models.JSONField(
         default=dict,
         blank=True,
@@ -832,7 +832,7 @@ class StudyExport(models.Model):
 
 
 class TrialAnswer(models.Model):
-    """A participant's answers to one trial of a study's understanding test (understanding.py):
+    """A participant's answers to one trial of a study's understanding test (studies/understanding):
     what was shown (the options in their order) and every answer, as given."""
 
     participant = models.ForeignKey(

@@ -11,6 +11,7 @@ import hashlib
 import hmac
 import ipaddress
 import logging
+import time
 
 import redis
 from django.conf import settings
@@ -132,10 +133,21 @@ def _budget_message(subject: str, budget: float) -> str:
     )
 
 
-def charge(visitor: str, client: str, seconds: float) -> str:
+# All clients together: estimated worker seconds admitted in windows of this many seconds,
+# short so that what a window admits is what the workers can do before the next.
+ALL_WINDOW_SECONDS = 10
+# Rounds that cost no more than this (the mean fill on a photo of a megapixel: ~0.06-0.09 s)
+# pass however busy the workers are; dearer rounds (ROAD, blur or inpaint on large photos) are
+# what gets shed first.
+CHEAP_SECONDS = 0.1
+
+
+def charge(visitor: str, client: str, seconds: float, *, sheddable: bool = True) -> str:
     """Charge `seconds` of estimated worker time to the visitor and to its client address (a
-    client_key) in the window of a minute that opened at their first charge; the message to
-    answer with when that would go over either budget (nothing is charged then), else ''."""
+    client_key) in the window of a minute that opened at their first charge, and to everyone's
+    in the current short window; the message to answer with when that would go over the
+    visitor's or the address's budget, or, for sheddable work dearer than CHEAP_SECONDS, over
+    everyone's (nothing is charged then), else ''."""
     ms = max(1, round(seconds * 1000))
     charged = []
     try:
@@ -146,11 +158,28 @@ def charge(visitor: str, client: str, seconds: float) -> str:
                     cache.decr(undo, ms)
                 return _budget_message(subject, budget)
             charged.append(key)
+        everyone = f"workbudget:all:{int(time.time() // ALL_WINDOW_SECONDS)}"
+        cache.add(everyone, 0, timeout=2 * ALL_WINDOW_SECONDS)
+        over = cache.incr(everyone, ms) > _all_budget_ms()
+        if over and sheddable and seconds > CHEAP_SECONDS:
+            for undo in [*charged, everyone]:
+                cache.decr(undo, ms)
+            return BUSY_MESSAGE
     except ValueError:  # evicted between add and incr: a new window
         return ""
     except redis.RedisError:
         log.warning("work budgets are not counted: the cache cannot be reached", exc_info=True)
     return ""
+
+
+BUSY_MESSAGE = (
+    "The classifier is busy with the work of many people just now. Try again in a few seconds, "
+    "or use a cheaper fill (mean or black) or a smaller photo, which it still takes."
+)
+
+
+def _all_budget_ms() -> int:
+    return round(settings.XAI_WORKER_SECONDS_PER_MINUTE_TOTAL * ALL_WINDOW_SECONDS / 60 * 1000)
 
 
 def over_budget(visitor: str, client: str, seconds: float) -> str:
@@ -174,3 +203,25 @@ def spent(clients: list[str]) -> dict[str, float]:
     except redis.RedisError:
         found = {}
     return {c: found.get(key, 0) / 1000 for key, c in keys.items()}
+
+
+def charge_body(address: str, length: int) -> str:
+    """Charge a large request body's bytes to its client address in the minute that opened at
+    its first one; the message to answer with when that goes over the address's budget (and
+    nothing is charged), else ''."""
+    budget = round(settings.XAI_BODY_MB_PER_MINUTE_PER_ADDRESS * 1024 * 1024)
+    key = f"bodybytes:{address}"
+    try:
+        cache.add(key, 0, timeout=BUDGET_SECONDS)
+        if cache.incr(key, length) <= budget:
+            return ""
+        cache.decr(key, length)
+    except ValueError:  # evicted between add and incr: a new window
+        return ""
+    except redis.RedisError:
+        log.warning("body budgets are not counted: the cache cannot be reached", exc_info=True)
+        return ""
+    return (
+        f"Your network sent more than {settings.XAI_BODY_MB_PER_MINUTE_PER_ADDRESS:g} MB of "
+        "uploads and brush logs this minute. Wait a moment and try again."
+    )

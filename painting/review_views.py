@@ -11,9 +11,10 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
-from . import detection_results, export_jobs, pilots, review, selectors, storage
+from . import detection_results, export_jobs, review, selectors, storage
 from .inference import methods
 from .models import Exploration, Picture, Study, StudyExport, Task
+from .studies import dashboard, pilots
 from .views import HtmxHttpRequest
 
 
@@ -119,7 +120,7 @@ def study_dashboard(request: HtmxHttpRequest, slug: str):
     or (its own poll, every few seconds) only its figures."""
     study = get_object_or_404(Study, slug=slug)
     with_pilots = request.GET.get("pilots") == "1"
-    context = {"study": study, **selectors.study_dashboard(study, with_pilots)}
+    context = {"study": study, **dashboard.study_dashboard(study, with_pilots)}
     template = DASHBOARD + "#dashboard" if request.htmx else DASHBOARD
     response = render(request, template, context)
     response["Cache-Control"] = "private, no-store"

@@ -105,14 +105,3 @@ def compute_explanation(exploration_id: str, method: str) -> None:
 @shared_task(name="painting.tasks.score_alignment")
 def score_alignment(round_id: str) -> None:
     model_view.score_alignment(round_id)
-
-
-@shared_task(name="painting.tasks.prepare_study_tests")
-def prepare_study_tests(study_id: str) -> None:
-    """A study's understanding-test material, after its tests changed in admin."""
-    from .models import Study
-    from .understanding_prepare import prepare
-
-    study = Study.objects.filter(pk=study_id).first()
-    if study is not None and study.tests:
-        prepare(study)

@@ -1,6 +1,9 @@
 from django.urls import path
 
-from . import onboarding_views, review_views, study_views, understanding_views, views
+from . import review_views, views
+from .studies import onboarding_views
+from .studies import views as study
+from .studies.understanding import views as understanding
 
 app_name = "painting"
 urlpatterns = [
@@ -24,28 +27,28 @@ urlpatterns = [
         review_views.export_download,
         name="export-download",
     ),
-    path("study/<slug:slug>/", study_views.consent_page, name="study"),
-    path("study/<slug:slug>/consent/", study_views.consent, name="study-consent"),
-    path("study/<slug:slug>/step/<int:step>/", study_views.step, name="study-step"),
+    path("study/<slug:slug>/", study.consent_page, name="study"),
+    path("study/<slug:slug>/consent/", study.consent, name="study-consent"),
+    path("study/<slug:slug>/step/<int:step>/", study.step, name="study-step"),
     path("study/<slug:slug>/intro/<int:page>/", onboarding_views.intro, name="study-intro"),
     path("study/<slug:slug>/intro/done/", onboarding_views.intro_done, name="study-intro-done"),
     path("study/<slug:slug>/quiz/", onboarding_views.quiz, name="study-quiz"),
-    path("study/<slug:slug>/finish/", study_views.finish, name="study-finish"),
-    path("study/<slug:slug>/withdraw/", study_views.withdraw, name="study-withdraw"),
-    path("study/<slug:slug>/resume/", study_views.resume, name="study-resume"),
+    path("study/<slug:slug>/finish/", study.finish, name="study-finish"),
+    path("study/<slug:slug>/withdraw/", study.withdraw, name="study-withdraw"),
+    path("study/<slug:slug>/resume/", study.resume, name="study-resume"),
     path(
         "study/<slug:slug>/test/<str:phase>/<int:number>/",
-        understanding_views.trial,
+        understanding.trial,
         name="study-trial",
     ),
     path(
         "study/<slug:slug>/test/<str:phase>/<int:number>/<int:option>.png",
-        understanding_views.trial_image,
+        understanding.trial_image,
         name="study-trial-image",
     ),
     path(
         "study/<slug:slug>/step/<int:step>/view.png",
-        understanding_views.static_image,
+        understanding.static_image,
         name="study-static-image",
     ),
     path("", views.home, name="home"),

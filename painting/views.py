@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import time
-import uuid
 
 from django.conf import settings
 from django.db.models import Q
@@ -11,7 +10,6 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
-from django.utils import timezone
 from django.utils.cache import get_conditional_response
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 from django_htmx.http import HttpResponseClientRedirect
@@ -29,7 +27,6 @@ from . import (
     selectors,
     services,
     storage,
-    studies,
     timing,
 )
 from .forms import (
@@ -43,47 +40,17 @@ from .forms import (
     first_error,
 )
 from .inference import methods, registry
-from .models import Exploration, Participant, Picture, Round, Task
+from .models import Exploration, Picture, Round, Task
 from .responses import error as _error
+from .studies import checks, queries, rules
+from .studies.pages import session_participants, study_context
+from .visitors import visitor_id
 
 EXPLORE = "painting/explore.html"
 
 
 class HtmxHttpRequest(HttpRequest):
     htmx: HtmxDetails
-
-
-def visitor_id(request: HttpRequest, *, create: bool = False) -> str:
-    """This browser's anonymous id, kept in its session (never the session key itself)."""
-    visitor = request.session.get("visitor", "")
-    if not visitor and create:
-        visitor = request.session["visitor"] = uuid.uuid4().hex
-    return visitor
-
-
-PARTICIPANT_KEY = "participant:"  # + the study's slug: this browser's participant in it
-
-
-def participant_session_key(slug: str) -> str:
-    return PARTICIPANT_KEY + slug
-
-
-PROOF_KEY = "proven:"  # + the study's slug: the participant whose code this browser gave
-
-
-def has_proof(request: HttpRequest, participant: Participant) -> bool:
-    """Whether this browser is the participant by more than a platform id on a link: it
-    consented (its visitor id), or it gave the participant code. Only such a browser sees
-    the code and may withdraw; one that merely reopened the link may go on, nothing more."""
-    if participant.visitor and participant.visitor == visitor_id(request):
-        return True
-    return request.session.get(PROOF_KEY + participant.study.slug) == str(participant.pk)
-
-
-def session_participants(request: HttpRequest) -> list[str]:
-    """The ids of the study participants this browser is (consented here, or reopened the
-    participant's link here)."""
-    return [v for k, v in request.session.items() if k.startswith(PARTICIPANT_KEY)]
 
 
 def _get_exploration_for(request: HttpRequest, exploration_id) -> Exploration:
@@ -119,7 +86,7 @@ def _refused(request: HtmxHttpRequest, exploration: Exploration) -> HttpResponse
     """The refusal of a write to an exploration that takes no more (its participant finished
     the study, or its time is up), or None: every writing view asks this first. When time is
     up, the study bar comes along out of band, with Next (or Finish) open."""
-    reason = studies.write_refusal(exploration)
+    reason = queries.write_refusal(exploration)
     if not reason:
         return None
     response = _error(request, reason, status=403)
@@ -132,7 +99,7 @@ def _refused(request: HtmxHttpRequest, exploration: Exploration) -> HttpResponse
 def _left_out(request: HtmxHttpRequest, exploration: Exploration, part: str) -> HttpResponse | None:
     """403 for a part of the page that the participant's condition leaves out (staff may
     still look), or None."""
-    if getattr(studies.shown_to(exploration.participant), part):
+    if getattr(queries.shown_to(exploration.participant), part):
         return None
     if request.user.is_staff and request.method == "GET":
         return None
@@ -144,7 +111,7 @@ def _round_fragments(request: HttpRequest, round_: Round, *, new: bool = False) 
     when the round is new, replaced otherwise. In a study, the study bar comes along out of
     band too: a round that finishes may open Next."""
     study = study_context(request, round_.exploration)
-    shown = studies.shown_to(round_.exploration.participant)
+    shown = queries.shown_to(round_.exploration.participant)
     context = {
         "round": round_,
         "item": round_,
@@ -312,72 +279,6 @@ def _explore(request: HtmxHttpRequest, picture: Picture) -> HttpResponse:
     return _go_to(request, exploration_url(exploration))
 
 
-def study_context(request: HttpRequest, exploration: Exploration) -> dict | None:
-    """Where a participant is in their study: step n of N, where Next leads and whether it is
-    open yet (and why not), or that the study is over for them; and the participant code, to
-    a browser that has proved it is the participant (has_proof)."""
-    if not exploration.participant_id:
-        return None
-    participant = exploration.participant
-    study = participant.study
-    steps = studies.steps_for(participant)
-    step, count = studies.step_of(exploration), len(steps)
-    # An image taken out of the study after the participant explored it has no step: they go
-    # on with the first image they have not explored.
-    onward = step + 1 if step else studies.next_unexplored_step(exploration.participant)
-    following = (
-        reverse("painting:study-step", args=[study.slug, onward])
-        if onward and onward <= count
-        else reverse("painting:study-finish", args=[study.slug])
-    )
-    reachable = studies.reachable_step(participant)
-    ready = not step or reachable > step
-    check = studies.check_of(exploration)
-    if studies.study_time_is_up(participant):
-        following = reverse("painting:study-finish", args=[study.slug])
-    deadlines = [
-        d
-        for d in (
-            studies.study_deadline(participant),
-            studies.image_deadline(study, exploration.created_at),
-        )
-        if d is not None
-    ]
-    return {
-        "study": study,
-        "step": step,
-        "count": count,
-        "label": studies.step_label(participant, step, steps) if step else "",
-        "next_url": following,
-        "next_ready": ready,
-        "next_hint": "" if ready else studies.rounds_needed_message(participant, reachable),
-        "over": studies.refusal(participant),
-        "code": participant.code if has_proof(request, participant) else "",
-        # Why the image takes no more: the participant went on to a later one, or time is up.
-        "time_up": studies.image_closed(exploration) or studies.time_up(exploration),
-        "check": check,
-        "check_rule": studies.check_rule(check) if check else "",
-        "check_frame": " ".join(
-            f"{share:.4f}"
-            for share in check.check_frame(exploration.picture.width, exploration.picture.height)
-        )
-        if check
-        else "",
-        "check_answered": studies.CHECK_ANSWERED
-        if check and studies.is_answered(exploration)
-        else "",
-        # Counted down by the browser from the page's load (its own clock may be off).
-        "seconds_left": max(0, int((min(deadlines) - timezone.now()).total_seconds()))
-        if deadlines
-        else None,
-        "next_label": "Continue the study"
-        if not step
-        else "Next image"
-        if following != reverse("painting:study-finish", args=[study.slug])
-        else "Finish",
-    }
-
-
 def exploration_url(exploration: Exploration) -> str:
     return reverse("painting:explore", args=[exploration.pk])
 
@@ -385,9 +286,9 @@ def exploration_url(exploration: Exploration) -> str:
 def _sent_to_finish(request: HttpRequest, exploration: Exploration) -> bool:
     """Over the study's time, a participant still taking part goes to Finish (staff may look)."""
     participant = exploration.participant
-    if participant is None or request.user.is_staff or studies.refusal(participant):
+    if participant is None or request.user.is_staff or queries.refusal(participant):
         return False
-    return studies.study_time_is_up(participant)
+    return queries.study_time_is_up(participant)
 
 
 @require_GET
@@ -397,7 +298,7 @@ def explore(request: HtmxHttpRequest, exploration_id):
         return redirect("painting:study-finish", slug=exploration.participant.study.slug)
     rounds = selectors.history_of(exploration)
     latest = rounds[-1] if rounds else None
-    shown = studies.shown_to(exploration.participant)
+    shown = queries.shown_to(exploration.participant)
     context = {
         "exploration": exploration,
         "picture": exploration.picture,
@@ -432,7 +333,7 @@ def _wait(wait, round_: Round) -> Round:
 def _mask_form_options(exploration: Exploration) -> dict:
     """What a mask sent for this exploration is checked against (forms.MaskForm): the
     picture's size, and the fills and edits its participant's condition offers."""
-    shown = studies.shown_to(exploration.participant)
+    shown = queries.shown_to(exploration.participant)
     picture = exploration.picture
     return {
         "size": (picture.width, picture.height),
@@ -466,9 +367,9 @@ def classify(request: HtmxHttpRequest, exploration_id):
 
 
 def _classify(request: HtmxHttpRequest, exploration: Exploration, stages: dict) -> HttpResponse:
-    if studies.is_answered(exploration):
-        return _error(request, studies.CheckAlreadyAnswered.message, status=409)
-    check = studies.check_of(exploration)
+    if checks.is_answered(exploration):
+        return _error(request, checks.CheckAlreadyAnswered.message, status=409)
+    check = checks.check_of(exploration)
     picture = exploration.picture
     # The body was parsed by the CSRF middleware already: that is in Server-Timing's `django`.
     with timing.stage("validate"):  # the mask's decode and checks
@@ -495,18 +396,18 @@ def _classify(request: HtmxHttpRequest, exploration: Exploration, stages: dict) 
     if refused := costs.refusal(request, exploration.visitor, picture, data["fill"], painted):
         return _error(request, refused, status=429)
     try:
-        round_ = studies.submit_round(
+        round_ = rules.submit_round(
             exploration,
             check,
             data,
             max_pending=settings.XAI_MAX_PENDING_ROUNDS,
             client=ratelimit.client_key(request),
         )
-    except studies.CheckAlreadyAnswered as exc:
+    except checks.CheckAlreadyAnswered as exc:
         return _error(request, exc.message, status=409)
-    except studies.CheckNotPainted as exc:
+    except checks.CheckNotPainted as exc:
         return _error(request, exc.message, status=400)
-    except studies.ScreenedOut:
+    except rules.ScreenedOut:
         # The study link sends them to the screened-out URL with its code.
         slug = exploration.participant.study.slug
         return _go_to(request, reverse("painting:study", args=[slug]))
@@ -590,7 +491,7 @@ def latency(request: HtmxHttpRequest, exploration_id, round_id):
     the owner's own round only, and only the first report counts."""
     round_ = _get_round_for(request, exploration_id, round_id)
     # A round sent in time may show its result after the time is up: its latency still counts.
-    if reason := studies.refusal(round_.exploration.participant):
+    if reason := queries.refusal(round_.exploration.participant):
         return _error(request, reason, status=403)
     form = LatencyForm(request.POST)
     if not form.is_valid():
@@ -605,7 +506,7 @@ def late_events(request: HtmxHttpRequest, exploration_id):
     the person leaves it: appended to the latest round's brush log."""
     exploration = _get_exploration_for(request, exploration_id)
     # Like the latency: events up to leaving an image whose time ran out still count.
-    if reason := studies.refusal(exploration.participant):
+    if reason := queries.refusal(exploration.participant):
         return _error(request, reason, status=403)
     if refused := ratelimit.refusal(request, "events", exploration.visitor):
         return _error(request, refused, status=429)
@@ -719,7 +620,7 @@ def explanation(request: HttpRequest, exploration_id, method: str):
         return left_out
     if method not in methods.METHODS or exploration.task == Task.DETECT:
         raise Http404  # a detector's view is per box (box_view)
-    fixed = studies.shown_to(exploration.participant).explanation
+    fixed = queries.shown_to(exploration.participant).explanation
     if fixed and method != fixed and not request.user.is_staff:
         return _error(request, "This is not part of the study in your condition.", status=403)
     return _map_response(request, exploration, method, f"by {methods.title_of(method)}")
@@ -755,7 +656,7 @@ def _map_response(
 
 
 def _analysis_fragment(request: HttpRequest, round_: Round) -> HttpResponse:
-    shown = studies.shown_to(round_.exploration.participant)
+    shown = queries.shown_to(round_.exploration.participant)
     context = {
         "round": round_,
         "exploration": round_.exploration,

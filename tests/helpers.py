@@ -142,12 +142,12 @@ def jpeg(size=(320, 240)) -> bytes:
     return buffer.getvalue()
 
 
-def upload(client, data: bytes, name="photo.jpg", capture=None):
+def upload(client, data: bytes, name="photo.jpg", capture=None, **extra):
     file = SimpleUploadedFile(name, data, content_type="image/jpeg")
     if capture is None:
-        return client.post(reverse("painting:upload"), {"image": file})
+        return client.post(reverse("painting:upload"), {"image": file}, **extra)
     with capture(execute=True):
-        return client.post(reverse("painting:upload"), {"image": file})
+        return client.post(reverse("painting:upload"), {"image": file}, **extra)
 
 
 def pending_rounds(exploration: Exploration, count: int) -> list[Round]:
@@ -374,11 +374,11 @@ def png_header_only(width: int, height: int) -> bytes:
 def consent_at_once(monkeypatch, study, consents: dict[str, dict]) -> tuple[dict, int]:
     """Browsers consenting at the same moment: each one's first look for an existing
     participant waits until all have looked (a look after a lost insert does not), so they race
-    for the same place. ({name: what studies.consent answered, or raised}, looks taken)."""
-    from painting import studies
+    for the same place. ({name: what rules.consent answered, or raised}, looks taken)."""
+    from painting.studies import rules
 
     all_looked = threading.Barrier(len(consents), timeout=10)
-    real, first_look, looks = studies._existing, threading.local(), []
+    real, first_look, looks = rules._existing, threading.local(), []
 
     def looked(*args):
         looks.append(args)
@@ -388,12 +388,12 @@ def consent_at_once(monkeypatch, study, consents: dict[str, dict]) -> tuple[dict
             all_looked.wait()
         return found
 
-    monkeypatch.setattr(studies, "_existing", looked)
+    monkeypatch.setattr(rules, "_existing", looked)
     answers = {}
 
     def visit(name, arguments):
         try:
-            answers[name] = studies.consent(study, **arguments)
+            answers[name] = rules.consent(study, **arguments)
         except BaseException as exc:  # noqa: BLE001  reported to the test
             answers[name] = exc
         finally:

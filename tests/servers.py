@@ -105,12 +105,15 @@ class WebServer:
 
 class SlowBodies:
     """count connections, each from its own loopback address (127.0.1.x) unless `address` is
-    given, that send the headers of a POST and then its body one byte a second."""
+    given, that send the headers of a POST and then its body one byte a second. The body is
+    just short of a large one (painting.body_limit.LARGE_BODY_BYTES) unless `length` says."""
 
-    def __init__(self, url: str, count: int, *, address: str = "", path: str = "/upload/"):
+    def __init__(
+        self, url: str, count: int, *, address: str = "", path: str = "/upload/", length=99_999
+    ):
         self.host, port = url.removeprefix("http://").split(":")
         self.port = int(port)
-        self.count, self.address, self.path = count, address, path
+        self.count, self.address, self.path, self.length = count, address, path, length
         self.sockets: list[socket.socket] = []
         self.stopping = threading.Event()
         self.trickle = threading.Thread(target=self._send_a_byte_each_second, daemon=True)
@@ -119,7 +122,7 @@ class SlowBodies:
         return (
             f"POST {self.path} HTTP/1.1\r\nHost: {self.host}:{self.port}\r\n"
             "Content-Type: multipart/form-data; boundary=slow\r\n"
-            "Content-Length: 100000\r\n\r\n--slow\r\n"
+            f"Content-Length: {self.length}\r\n\r\n--slow\r\n"
         ).encode()
 
     def __enter__(self) -> SlowBodies:

@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 import pytest
+from django.test import Client
 from django.urls import reverse
 
-from painting.body_limit import LENGTH_REQUIRED_MESSAGE, too_large_message
+from painting.body_limit import LARGE_BODY_BYTES, LENGTH_REQUIRED_MESSAGE, too_large_message
 from tests.helpers import HTMX, jpeg, upload
 
 pytestmark = pytest.mark.django_db
@@ -56,3 +57,19 @@ def test_it_lets_a_body_at_the_limit_through(client, settings):
     assert upload(client, body).status_code == 302
     settings.XAI_MAX_REQUEST_BYTES = len(body)
     assert upload(client, body).status_code == 413
+
+
+def test_an_address_past_its_budget_of_large_bodies_is_refused_before_reading_them(settings):
+    photo = jpeg((640, 480))  # noise compresses badly: well over LARGE_BODY_BYTES
+    assert len(photo) >= LARGE_BODY_BYTES
+    settings.XAI_BODY_MB_PER_MINUTE_PER_ADDRESS = 2.5 * len(photo) / 2**20  # two uploads
+    # Two browsers (each may have two rounds waiting) on one address.
+    assert upload(Client(), photo).status_code == 302
+    assert upload(Client(), photo).status_code == 302
+    refused = post_unread(Client(), headers=HTMX, CONTENT_LENGTH=str(len(photo) + 500))
+    assert refused.status_code == 429
+    assert "uploads and brush logs this minute" in refused.content.decode()
+    assert refused["HX-Retarget"] == "#messages"
+    # Small bodies are not counted, and another address has its own budget.
+    assert upload(Client(), jpeg((32, 32))).status_code == 302
+    assert upload(Client(REMOTE_ADDR="10.0.0.9"), photo).status_code == 302

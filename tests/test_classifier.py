@@ -120,8 +120,10 @@ def test_a_web_process_lists_the_models_without_loading_torch():
     never imports torch, torchvision, the grad-cam package, scipy or a model runtime."""
     script = (
         "import sys, django; django.setup(); import xaiproject.urls;"
-        "from painting import views, exports, admin, review_views, study_views, services;"
-        "from painting import understanding_views, understanding_stats, selectors;"
+        "from painting import views, admin, review_views, services, selectors;"
+        "from painting.studies import views, dashboard;"
+        "from painting.studies.export import archive;"
+        "from painting.studies.understanding import views, stats, tasks;"
         "from painting.inference import registry; assert registry.available_models();"
         "heavy = ('torch', 'torchvision', 'pytorch_grad_cam', 'scipy', 'openvino',"
         " 'onnxruntime', 'skimage'); print([m for m in heavy if m in sys.modules])"

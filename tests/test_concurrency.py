@@ -12,9 +12,10 @@ import pytest
 from django.db import connections
 from PIL import Image
 
-from painting import dispatch, pipeline, services, studies
+from painting import dispatch, pipeline, services
 from painting.masking import Fill
 from painting.models import Exploration, Round
+from painting.studies import rules
 from tests.helpers import make_study, mask_png, new_exploration
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -66,8 +67,8 @@ def test_concurrent_classify_clicks_on_one_exploration_get_distinct_indexes(gall
 
 
 def test_a_burst_of_clicks_on_next_makes_one_exploration_of_the_step(gallery):
-    participant = studies.consent(make_study(gallery))
-    explorations = at_once(8, lambda i: studies.exploration_for_step(participant, "v1", 1).pk)
+    participant = rules.consent(make_study(gallery))
+    explorations = at_once(8, lambda i: rules.exploration_for_step(participant, "v1", 1).pk)
     assert len(set(explorations)) == 1 and Exploration.objects.count() == 1
 
 

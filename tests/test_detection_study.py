@@ -8,10 +8,10 @@ import zipfile
 import pytest
 from django.test import Client
 
-from painting import study_files
-from painting.detection_export import COLUMNS
-from painting.exports import write_study_zip
 from painting.models import Task
+from painting.studies import files as study_files
+from painting.studies.export.archive import write_study_zip
+from painting.studies.export.detections import COLUMNS
 from tests.helpers import HTMX, join_study, make_study, mask_png, mask_upload, study_step
 
 pytestmark = pytest.mark.real_model

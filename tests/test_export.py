@@ -14,16 +14,16 @@ from django.core.management import call_command
 from django.test import Client
 from PIL import Image
 
-from painting import studies
-from painting.exports import (
+from painting.models import Exploration, Participant, Round
+from painting.studies import queries, rules
+from painting.studies.export.archive import write_study_zip
+from painting.studies.export.columns import (
     ALIGNMENT_COLUMNS,
     EVENT_COLUMNS,
     IMAGE_COLUMNS,
     PARTICIPANT_COLUMNS,
     ROUND_COLUMNS,
-    write_study_zip,
 )
-from painting.models import Exploration, Participant, Round
 from tests.helpers import (
     HTMX,
     ROOT,
@@ -206,7 +206,7 @@ def test_heavy_brush_logs_export_in_bounded_memory(gallery, tmp_path, settings):
         visitor="v1",
         picture=gallery["coffee"],
         model_name="efficientnet-lite2",
-        participant=studies.consent(study, visitor="v1"),
+        participant=rules.consent(study, visitor="v1"),
     )
     strokes = brush_log(1.9)  # a long session's worth of pen samples, per round
     for index in range(30):
@@ -292,7 +292,7 @@ def test_every_row_carries_the_platform_ids_and_the_condition(gallery):
     assert participant["order_seed"] == str(stored.order_seed)
     order = participant["image_order"].split()
     assert order[0] == str(gallery["camera"].pk)  # practice first
-    assert order == [str(e.picture_id) for e in studies.steps_for(stored)]
+    assert order == [str(e.picture_id) for e in queries.steps_for(stored)]
     readme = archive.read("README.txt").decode()
     assert "Declined consent: 1" in readme and "practice: 1 for a round" in readme
 
@@ -440,7 +440,7 @@ def test_a_rounds_edits_are_columns_and_each_edit_an_event_row(gallery, on_commi
 
 
 def test_a_hostile_log_still_exports_flat_rows():
-    from painting.exports import _event_rows
+    from painting.studies.export.rows import _event_rows
 
     events = [
         "not an event",
@@ -510,8 +510,8 @@ def test_the_csv_files_load_in_pandas_as_they_are(gallery, on_commit):
 @pytest.mark.django_db
 def test_a_participant_code_is_never_digits_only(monkeypatch):
     drawn = iter("23456789" + "A2345678")
-    monkeypatch.setattr(studies.secrets, "choice", lambda _alphabet: next(drawn))
-    assert studies.new_code() == "A2345678"
+    monkeypatch.setattr(rules.secrets, "choice", lambda _alphabet: next(drawn))
+    assert rules.new_code() == "A2345678"
 
 
 def test_text_stored_before_it_was_refused_exports_escaped(gallery, on_commit):

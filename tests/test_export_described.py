@@ -11,9 +11,10 @@ import pandas
 import pytest
 from django.test import Client
 
-from painting import study_files
-from painting.exports import EVENT_COLUMNS, write_study_zip
 from painting.models import CheckAnswer, Exploration, Participant, Round, StudyImage
+from painting.studies import files as study_files
+from painting.studies.export.archive import write_study_zip
+from painting.studies.export.columns import EVENT_COLUMNS
 from tests.helpers import HTMX, join_study, make_study, mask_png, mask_upload, study_step
 
 pytestmark = pytest.mark.django_db

@@ -11,8 +11,8 @@ from django.core import signing
 from django.test import Client
 from django.utils import timezone
 
-from painting import pilots, studies
 from painting.models import Condition, Participant, Round, Study
+from painting.studies import pilots, rules
 from tests.helpers import classify, consent_at_once, join_study, make_study, mask_png, study_step
 
 pytestmark = pytest.mark.django_db
@@ -172,8 +172,8 @@ def test_slots_of_those_who_left_or_were_screened_out_open_again(gallery, settin
     Participant.objects.filter(external_id="OUT").update(screened_out_at=timezone.now())
     join_study(Client(), study, None, pid="NEW1")
     join_study(Client(), study, None, pid="NEW2")
-    with pytest.raises(studies.StudyFull):
-        studies.consent(study, "NEW3", "visitor-3")
+    with pytest.raises(rules.StudyFull):
+        rules.consent(study, "NEW3", "visitor-3")
     # Finished and active participants fill the quota; the balance still sees all four.
     assert Participant.objects.filter(study=study).count() == 4
 
@@ -191,12 +191,12 @@ def test_a_screened_out_pilot_stays_on_the_app(gallery, staff):
         gallery, screened_out_url="https://app.prolific.com/done", screened_out_code="S1"
     )
     client, pilot = join_as_pilot(study, pilot_token(staff, study))
-    studies.screen_out(pilot)
+    rules.screen_out(pilot)
     page = client.get(f"/study/{study.slug}/")
     assert page.status_code == 200 and b"data-study-screened-out" in page.content
     real = Client()
     join_study(real, study, None, pid="REAL")
-    studies.screen_out(Participant.objects.get(external_id="REAL"))
+    rules.screen_out(Participant.objects.get(external_id="REAL"))
     assert real.get(f"/study/{study.slug}/").url.startswith("https://app.prolific.com/done")
 
 

@@ -15,7 +15,7 @@ import pytest
 
 from benchmarks.session import percentile
 from benchmarks.slow_bodies import measure
-from painting.body_limit import too_large_message
+from painting.body_limit import LARGE_BODY_BYTES, too_large_message
 from tests.servers import NGINX, SlowBodies, WebServer
 from xaiproject import nginx
 
@@ -40,7 +40,31 @@ def test_one_address_gets_only_its_share_of_requests_at_once(public_server, sett
     refused = [answer for answer in answers if answer is not None]
     assert len(refused) == 8 and answers.count(None) == share
     assert all(answer.startswith(b"HTTP/1.1 429") for answer in refused)
-    assert b"Too many requests at once from your address" in refused[0]
+    assert b"Too many requests from your address" in refused[0]
+
+
+@pytest.fixture(scope="module")
+def few_large_bodies(start_server) -> WebServer:
+    return start_server(XAI_LARGE_BODIES_PER_MINUTE_PER_ADDRESS="6")
+
+
+def test_an_addresss_large_bodies_past_their_burst_are_refused_before_they_are_read(
+    few_large_bodies,
+):
+    large = {"address": "127.0.0.4", "length": LARGE_BODY_BYTES}
+    with SlowBodies(few_large_bodies.url, 12, **large) as slow_bodies:
+        time.sleep(1)
+        answers = slow_bodies.answers()
+        smaller = {"address": "127.0.0.4", "length": LARGE_BODY_BYTES - 1}
+        with SlowBodies(few_large_bodies.url, 8, **smaller) as small_bodies:
+            time.sleep(1)
+            assert small_bodies.answers() == [None] * 8  # not counted: all are waited for
+    refused = [answer for answer in answers if answer is not None]
+    # One, and a burst of a minute's (6, of which 3 wait in nginx), are let through; the rest
+    # are refused at once, a minute's rate given back over the minute.
+    assert len(refused) == 5 and answers[:7] == [None] * 7
+    assert all(answer.startswith(b"HTTP/1.1 429") for answer in refused)
+    assert b"Too many requests from your address" in refused[0]
 
 
 def files_under(*folders: Path) -> set[Path]:

@@ -2,8 +2,8 @@ import json
 
 from django.test import Client
 
-from painting import studies
 from painting.models import Exploration, Participant, Picture, Round, StudyImage
+from painting.studies import queries, rules
 from tests.helpers import (
     HTMX,
     classify,
@@ -65,9 +65,9 @@ def test_withdrawing_also_takes_an_older_second_participant_of_the_browser(
     join_study(client, study, on_commit)
     exploration = study_step(client, study, 1, on_commit)
     # Made before participants knew their browser: no visitor id, only its explorations tell.
-    older = studies.consent(study)
+    older = rules.consent(study)
     with on_commit(execute=True):
-        studies.exploration_for_step(older, exploration.visitor, 2)
+        rules.exploration_for_step(older, exploration.visitor, 2)
 
     client.post(f"/study/{study.slug}/withdraw/")
     assert not Participant.objects.exists() and not Exploration.objects.exists()
@@ -199,7 +199,7 @@ def test_studies_only_use_gallery_photos(client, staff, db, on_commit):
     assert str(private.pk) not in form  # admin does not offer a visitor's upload
     study = make_study({"coffee": private}, slugs=("coffee",))  # as if forced in anyway
     join_study(client, study, on_commit)
-    assert studies.image_count(study) == 0
+    assert queries.image_count(study) == 0
     assert client.get(f"/study/{study.slug}/step/1/").status_code == 404
 
 

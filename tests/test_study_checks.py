@@ -11,8 +11,9 @@ from django.core.exceptions import ValidationError
 from django.test import Client
 from PIL import Image
 
-from painting import exports, selectors, studies
 from painting.models import CheckAnswer, Exploration, Participant, Round, StudyImage
+from painting.studies import checks, dashboard, queries, rules
+from painting.studies.export import archive as exports
 from tests.helpers import (
     HTMX,
     admin_study_form,
@@ -60,18 +61,18 @@ def painted(box=None, size=SIZE) -> Image.Image:
 
 def test_the_mask_is_judged_by_share_covered_and_share_outside():
     square = entry()
-    exact = studies.judge(square, painted(SQUARE))
+    exact = checks.judge(square, painted(SQUARE))
     assert (exact.covered, exact.outside, exact.passed) == (1.0, 0.0, True)
     # A brush spills over the edges: a margin of 10 px is still a pass.
-    spill = studies.judge(square, painted((200, 130, 399, 269)))
+    spill = checks.judge(square, painted((200, 130, 399, 269)))
     assert spill.covered == 1.0 and 0 < spill.outside < 0.1 and spill.passed
-    half = studies.judge(square, painted((210, 140, 299, 259)))
+    half = checks.judge(square, painted((210, 140, 299, 259)))
     assert half.covered == 0.5 and not half.passed
-    everything = studies.judge(square, painted((0, 0, 599, 399)))
+    everything = checks.judge(square, painted((0, 0, 599, 399)))
     assert everything.covered == 1.0 and everything.outside == 1.0 and not everything.passed
-    assert not studies.judge(square, painted()).passed
+    assert not checks.judge(square, painted()).passed
     lenient = entry(check_min_covered=0.4, check_max_outside=1.0)
-    assert studies.judge(lenient, painted((210, 140, 299, 259))).passed
+    assert checks.judge(lenient, painted((210, 140, 299, 259))).passed
 
 
 def test_a_square_must_lie_inside_the_image_and_a_check_is_no_practice():
@@ -172,7 +173,7 @@ def test_one_failed_check_is_recorded_and_the_participant_goes_on(gallery, on_co
     failed = classify(browser, check, on_commit, everything(gallery["coffee"]))
     assert failed.status_code == 200 and "HX-Redirect" not in failed
     participant = Participant.objects.get()
-    assert participant.screened_out_at is None and studies.status_of(participant) == "in progress"
+    assert participant.screened_out_at is None and queries.status_of(participant) == "in progress"
     assert not CheckAnswer.objects.get().passed and check.rounds.count() == 2
     assert "Your answer to this image is recorded" in browser.get(f"/e/{check.pk}/").text
     assert study_step(browser, study, 3, on_commit).picture == gallery["camera"]
@@ -186,7 +187,7 @@ def test_two_failed_checks_screen_out_and_keep_what_justifies_it(gallery, on_com
     forged = classify(browser, second, on_commit, everything(gallery["camera"]))
     assert forged.status_code == 200 and forged["HX-Redirect"] == f"/study/{study.slug}/"
     participant = Participant.objects.get()
-    assert participant.screened_out_at and studies.status_of(participant) == "screened out"
+    assert participant.screened_out_at and queries.status_of(participant) == "screened out"
     assert participant.external_id == "P-1"
     # The check answers, and the check images' explorations with the answers' masks, stay;
     # the other image's exploration and rounds go.
@@ -207,7 +208,7 @@ def test_two_failed_checks_screen_out_and_keep_what_justifies_it(gallery, on_com
     assert browser.get(f"/study/{study.slug}/step/1/").status_code == 403
     assert CheckAnswer.objects.count() == 2
 
-    figures = selectors.study_dashboard(study)["total"]
+    figures = dashboard.study_dashboard(study)["total"]
     assert (figures.screened_out, figures.checks_failed, figures.checks_passed) == (1, 2, 0)
     assert figures.started == 1 and figures.in_progress == 0
 
@@ -250,18 +251,18 @@ def test_paint_inside_the_dashed_frame_passes(gallery):
         round((left + width) * w) - 1,
         round((top + height) * h) - 1,
     )
-    framed = studies.judge(square, painted(box))
+    framed = checks.judge(square, painted(box))
     assert framed.covered == 1.0 and framed.passed and 0.05 < framed.outside <= 0.1
     # A frame 2 px wider all round is still inside the tolerance (the frame keeps a reserve).
     wider = (box[0] - 2, box[1] - 2, box[2] + 2, box[3] + 2)
-    assert studies.judge(square, painted(wider)).passed
+    assert checks.judge(square, painted(wider)).passed
     strict = entry(check_max_outside=0.0)
     assert strict.check_frame(*SIZE) == (0.35, 0.35, 0.3, 0.3)
 
 
 def test_a_finished_participant_cannot_answer(gallery, on_commit):
     _study, browser, check = at_the_check(gallery, on_commit)
-    studies.finish(Participant.objects.get())  # in another tab, say, past a time limit
+    rules.finish(Participant.objects.get())  # in another tab, say, past a time limit
     refused = classify(browser, check, on_commit, EXACT)
     assert refused.status_code == 403 and "You have finished" in refused.content.decode()
     assert not CheckAnswer.objects.exists() and check.rounds.count() == 1

@@ -9,9 +9,9 @@ import pytest
 from django.test import Client
 from django.utils import timezone
 
-from painting import studies
 from painting.masking import Fill
 from painting.models import Condition, Participant, Round
+from painting.studies import queries, rules
 from tests.helpers import (
     HTMX,
     admin_study_form,
@@ -59,7 +59,7 @@ def with_a_round(exploration) -> Round:
 def participant_in(study, condition: str, **fields) -> Participant:
     return Participant.objects.create(
         study=study,
-        code=studies.new_code(),
+        code=rules.new_code(),
         consent_version="1",
         condition=Condition.objects.get(study=study, name=condition),
         **fields,
@@ -69,7 +69,7 @@ def participant_in(study, condition: str, **fields) -> Participant:
 def test_assignment_keeps_the_conditions_balanced(gallery):
     study = make_study(gallery, conditions=[{"name": "a"}, {"name": "b"}, {"name": "c"}])
     for n in range(1, 10):
-        studies.consent(study, f"P-{n}", visitor=f"v{n}")
+        rules.consent(study, f"P-{n}", visitor=f"v{n}")
         counts = [c.participants.count() for c in study.conditions.all()]
         assert max(counts) - min(counts) <= 1, counts
 
@@ -84,7 +84,7 @@ def test_ties_are_broken_at_random_among_the_least_filled_only(gallery, monkeypa
         return candidates[-1]
 
     monkeypatch.setattr(random.SystemRandom, "choice", choice)
-    assert studies.consent(study, "P-1", visitor="v1").condition.name == "c"
+    assert rules.consent(study, "P-1", visitor="v1").condition.name == "c"
     assert offered == [["b", "c"]]
 
 
@@ -95,7 +95,7 @@ def test_abandoned_slots_are_given_back_after_the_timeout(gallery, settings):
     participant_in(study, "a", finished_at=now - timedelta(days=2))  # finished: always counts
     left = participant_in(study, "b", consented_at=now - timedelta(minutes=61))
     # b's only participant left 61 minutes ago: b is empty again, so b is least filled.
-    assert studies.assign_condition(study).name == "b"
+    assert rules.assign_condition(study).name == "b"
 
     # A round 59 minutes ago: still active, holding b's slot: now a tie.
     exploration = left.explorations.create(
@@ -104,13 +104,13 @@ def test_abandoned_slots_are_given_back_after_the_timeout(gallery, settings):
     Round.objects.create(
         exploration=exploration, index=0, fill="mean", created_at=now - timedelta(minutes=59)
     )
-    assert {studies.assign_condition(study).name for _ in range(40)} == {"a", "b"}
+    assert {rules.assign_condition(study).name for _ in range(40)} == {"a", "b"}
 
     # Screened out: counted as a finished participant is, however long ago they were active
     # (failing a check on purpose must not free a slot): still a tie.
     Round.objects.filter(exploration=exploration).update(created_at=now - timedelta(days=1))
     Participant.objects.filter(pk=left.pk).update(screened_out_at=now - timedelta(days=1))
-    assert {studies.assign_condition(study).name for _ in range(40)} == {"a", "b"}
+    assert {rules.assign_condition(study).name for _ in range(40)} == {"a", "b"}
 
 
 def test_the_condition_is_stored_on_the_participant(client, gallery):
@@ -197,12 +197,12 @@ def test_a_random_order_is_a_function_of_the_stored_seed(gallery):
         join_study(browser, study, None, pid=f"P-{n}")
         participant = Participant.objects.get(external_id=f"P-{n}")
         assert participant.order_seed is not None
-        expected = [e.picture.slug for e in studies.steps_for(participant)]
+        expected = [e.picture.slug for e in queries.steps_for(participant)]
         shown = [study_step(browser, study, k, None).picture.slug for k in (1, 2, 3, 4, 5)]
         assert shown == expected and sorted(shown) == sorted(slugs)
         # The seed alone decides it: the same seed gives the same order.
-        entries = list(studies.steps_of(study))
-        again = studies.order_of(list(reversed(entries)), participant.order_seed)
+        entries = list(queries.steps_of(study))
+        again = queries.order_of(list(reversed(entries)), participant.order_seed)
         assert [e.picture.slug for e in again] == expected
         orders[participant.order_seed] = tuple(shown)
     assert len(set(orders.values())) > 1  # not everybody gets one order
@@ -246,7 +246,7 @@ def test_the_practice_image_comes_first_and_needs_one_classify(client, gallery):
     assert "Image 1 needs 1 more round of your own" in page
     refused = client.get(f"/study/{study.slug}/step/3/")
     assert refused.status_code == 409 and "Back to image 1" in refused.text
-    assert studies.image_count(study) == 3
+    assert queries.image_count(study) == 3
 
 
 @pytest.mark.parametrize("fill", ["", "pink", "MEAN", "mean\x00"])
@@ -331,7 +331,7 @@ def test_staff_set_up_conditions_practice_and_the_platform_in_admin(staff, galle
     assert response.status_code == 302
     condition = Condition.objects.get(study__slug="admin-study")
     assert condition.fills == ["mean", "blur"] and not condition.show_model_view
-    assert studies.steps_of(condition.study).get().is_practice
+    assert queries.steps_of(condition.study).get().is_practice
 
     data["slug"], data["conditions-0-fills"] = "other", ["pink"]
     refused = staff.post("/admin/painting/study/add/", data)

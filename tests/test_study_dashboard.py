@@ -7,8 +7,8 @@ from django.contrib.auth.models import User
 from django.test import Client
 from django.utils import timezone
 
-from painting import selectors, studies
 from painting.models import Condition, Exploration, Participant, Round
+from painting.studies import dashboard, queries, rules
 from tests.helpers import HTMX, make_study
 
 pytestmark = pytest.mark.django_db
@@ -39,7 +39,7 @@ def running(gallery):
     t0 = timezone.now() - timedelta(hours=1)
     people = {}
     for name, condition in [("a1", a), ("a2", a), ("a3", a), ("b1", b), ("b2", b), ("b3", b)]:
-        people[name] = studies.consent(study, visitor=name)
+        people[name] = rules.consent(study, visitor=name)
         Participant.objects.filter(pk=people[name].pk).update(condition=condition)
         people[name].refresh_from_db()
     coffee, chelsea = gallery["coffee"], gallery["chelsea"]
@@ -48,12 +48,12 @@ def running(gallery):
     Participant.objects.filter(pk=people["a1"].pk).update(finished_at=t0 + timedelta(seconds=90))
     explored(people["a2"], coffee, t0, rounds=1)
     explored(people["a3"], coffee, t0, rounds=4)
-    studies.withdraw(people["a3"])
+    rules.withdraw(people["a3"])
     explored(people["b1"], coffee, t0, rounds=3)
     explored(people["b1"], chelsea, t0 + timedelta(seconds=100), rounds=2)
     Participant.objects.filter(pk=people["b1"].pk).update(finished_at=t0 + timedelta(seconds=150))
     explored(people["b3"], coffee, t0, rounds=1)
-    studies.screen_out(people["b3"])
+    rules.screen_out(people["b3"])
     return study
 
 
@@ -64,7 +64,7 @@ def staff_client():
 
 
 def test_it_counts_per_condition_and_per_image(running, gallery):
-    figures = selectors.study_dashboard(running)
+    figures = dashboard.study_dashboard(running)
     rows = {c.name: c for c in figures["conditions"]}
     assert set(rows) == {"a", "b"}
     assert (rows["a"].consented, rows["a"].started, rows["a"].in_progress) == (2, 2, 1)
@@ -123,7 +123,7 @@ def test_it_counts_returned_and_timed_out_apart_from_those_in_progress(gallery, 
     study = make_study(gallery)
     now = timezone.now()
     active, idle, late, gone, done = (
-        studies.consent(study, visitor=name) for name in ("active", "idle", "late", "gone", "done")
+        rules.consent(study, visitor=name) for name in ("active", "idle", "late", "gone", "done")
     )
     explored(active, gallery["coffee"], now - timedelta(minutes=5))
     Round.objects.filter(exploration__participant=active).update(
@@ -135,8 +135,8 @@ def test_it_counts_returned_and_timed_out_apart_from_those_in_progress(gallery, 
     Participant.objects.filter(pk=done.pk).update(
         consented_at=now - timedelta(hours=2), finished_at=now - timedelta(hours=1)
     )
-    assert studies.mark_returned(Participant.objects.filter(pk__in=[gone.pk, done.pk])) == 1
-    statuses = {p.visitor: studies.status_of(p) for p in Participant.objects.all()}
+    assert rules.mark_returned(Participant.objects.filter(pk__in=[gone.pk, done.pk])) == 1
+    statuses = {p.visitor: queries.status_of(p) for p in Participant.objects.all()}
     assert statuses == {
         "active": "in progress",
         "idle": "timed out",
@@ -144,7 +144,7 @@ def test_it_counts_returned_and_timed_out_apart_from_those_in_progress(gallery, 
         "gone": "returned",
         "done": "finished",
     }
-    total = selectors.study_dashboard(study)["total"]
+    total = dashboard.study_dashboard(study)["total"]
     assert (total.consented, total.in_progress, total.timed_out, total.returned) == (5, 2, 1, 1)
     assert (total.finished, total.started) == (1, 3)
 
@@ -152,5 +152,5 @@ def test_it_counts_returned_and_timed_out_apart_from_those_in_progress(gallery, 
     study.time_limit_s = 15 * 60
     study.save()
     Participant.objects.filter(pk=active.pk).update(consented_at=now - timedelta(minutes=20))
-    assert studies.status_of(Participant.objects.get(pk=active.pk)) == "timed out"
-    assert selectors.study_dashboard(study)["total"].timed_out == 2
+    assert queries.status_of(Participant.objects.get(pk=active.pk)) == "timed out"
+    assert dashboard.study_dashboard(study)["total"].timed_out == 2

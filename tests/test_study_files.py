@@ -7,8 +7,9 @@ import pytest
 from django.core.management import CommandError, call_command
 from PIL import Image
 
-from painting import studies, study_files
 from painting.models import CONDITION_SWITCHES, Condition, Participant, Picture, Study, StudyImage
+from painting.studies import files as study_files
+from painting.studies import rules
 from tests.helpers import ROOT, photo
 
 EXAMPLE = ROOT / "docs" / "example_study.json"
@@ -128,7 +129,7 @@ def test_loading_again_updates_by_slug(gallery, tmp_path):
 def test_a_condition_with_participants_cannot_be_dropped(gallery, tmp_path):
     load(tmp_path, example())
     study = Study.objects.get(slug="masks-and-mugs")
-    studies.consent(study, "P-1", visitor="v1")
+    rules.consent(study, "P-1", visitor="v1")
     taken = Participant.objects.get().condition.name
     data = example()
     data["conditions"] = [c for c in data["conditions"] if c["name"] != taken]

@@ -14,8 +14,9 @@ import pytest
 from django.conf import settings as django_settings
 from django.test import Client
 
-from painting import exports, studies
 from painting.models import AddressTally, Condition, Exploration, Participant, Round, Study
+from painting.studies import rules
+from painting.studies.export import archive as exports
 from tests.helpers import consent_at_once, join_study, make_study, study_step
 
 PID = "5f8d0c6a1b2c3d4e5f6a7b8c"
@@ -311,7 +312,7 @@ def test_screened_out_participants_keep_their_conditions_slot(gallery):
     study = make_study(gallery, conditions=CONDITIONS, max_consents_per_address=0)
     people(study, "x", 4)
     for participant in Participant.objects.filter(condition__name="a"):
-        studies.screen_out(participant)
+        rules.screen_out(participant)
     people(study, "real", 2)
     fresh = Participant.objects.filter(external_id__startswith="real")
     assert sorted(p.condition.name for p in fresh) == ["a", "b"]

@@ -12,8 +12,9 @@ from urllib.parse import unquote
 import pytest
 from django.test import Client
 
-from painting import exports, studies
 from painting.models import Exploration, Participant, Round, Study, WithdrawnId
+from painting.studies import queries, rules
+from painting.studies.export import archive as exports
 from tests.helpers import classify, join_study, make_study, mask_png, study_step
 
 MASK = mask_png((600, 400), (0, 0, 100, 100))  # coffee, the first image
@@ -185,10 +186,10 @@ def test_when_the_study_time_is_up_the_finish_page_says_why(gallery, on_commit):
     )
     page = browser.get(f"/study/{study.slug}/finish/")
     assert page.status_code == 200 and "The time for this study is up, so it ends here" in page.text
-    assert studies.status_of(Participant.objects.get()) == "timed out"
+    assert queries.status_of(Participant.objects.get()) == "timed out"
     assert browser.post(f"/study/{study.slug}/finish/", {"answer": ""}).status_code == 200
     participant = Participant.objects.get()
-    assert participant.finished_at and studies.status_of(participant) == "finished"
+    assert participant.finished_at and queries.status_of(participant) == "finished"
     assert "The time for this study is up" not in browser.get(f"/study/{study.slug}/finish/").text
 
 
@@ -231,10 +232,10 @@ def test_rows_of_an_image_done_too_fast_are_flagged_in_the_export(gallery, on_co
 
 
 def test_staff_mark_a_participant_returned_and_its_slot_is_given_back(gallery, staff):
-    from painting import studies
+    from painting.studies import queries
 
     study = make_study(gallery, conditions=[{"name": "x"}, {"name": "y"}])
-    first, second = (studies.consent(study, visitor=v) for v in ("v1", "v2"))
+    first, second = (rules.consent(study, visitor=v) for v in ("v1", "v2"))
     assert first.condition != second.condition  # one each
     answer = staff.post(
         "/admin/painting/participant/",
@@ -242,10 +243,10 @@ def test_staff_mark_a_participant_returned_and_its_slot_is_given_back(gallery, s
     )
     assert answer.status_code == 302
     first.refresh_from_db()
-    assert first.returned_at and studies.status_of(first) == "returned"
+    assert first.returned_at and queries.status_of(first) == "returned"
     assert "returned" in staff.get("/admin/painting/participant/").text
     # Each newcomer takes the returned one's condition, the least filled: it held no slot.
     for n in range(5):
-        newcomer = studies.consent(study, visitor=f"new-{n}")
+        newcomer = rules.consent(study, visitor=f"new-{n}")
         assert newcomer.condition == first.condition
-        studies.mark_returned(Participant.objects.filter(pk=newcomer.pk))
+        rules.mark_returned(Participant.objects.filter(pk=newcomer.pk))

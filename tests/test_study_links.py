@@ -5,8 +5,8 @@ import numpy as np
 import pytest
 from django.test import Client
 
-from painting import studies
 from painting.models import Exploration, Participant, Round, Study
+from painting.studies import links, queries, rules
 from tests.helpers import HTMX, consent_at_once, join_study, make_study, study_step
 
 PROLIFIC = {"PROLIFIC_PID": "5f8d0c6a1b2c3d4e5f6a7b8c", "STUDY_ID": "S-1", "SESSION_ID": "X-1"}
@@ -133,17 +133,17 @@ def test_two_first_visits_with_one_id_at_once_make_one_participant(gallery, monk
 
 def test_two_first_visits_where_a_study_forbids_it_leave_one_taking_part(gallery, monkeypatch):
     study = make_study(gallery, allow_resume_elsewhere=False)
-    made = studies.consent(study, "P-1", visitor="browser-a")
+    made = rules.consent(study, "P-1", visitor="browser-a")
     # The second browser looked before the first inserted (found nothing), then lost the race.
-    real, looks = studies._existing, []
+    real, looks = rules._existing, []
 
     def too_early(*args):
         looks.append(args)
         return None if len(looks) == 1 else real(*args)
 
-    monkeypatch.setattr(studies, "_existing", too_early)
-    with pytest.raises(studies.AlreadyTookPart):
-        studies.consent(study, "P-1", visitor="browser-b")
+    monkeypatch.setattr(rules, "_existing", too_early)
+    with pytest.raises(rules.AlreadyTookPart):
+        rules.consent(study, "P-1", visitor="browser-b")
     assert list(Participant.objects.all()) == [made] and len(looks) == 2
 
 
@@ -176,7 +176,7 @@ def test_finish_saves_then_goes_to_the_completion_url_with_its_code(client, gall
     ],
 )
 def test_the_code_goes_in_place_of_code_or_as_cc(url, expected):
-    assert studies.with_code(url, "C0DE") == expected
+    assert links.with_code(url, "C0DE") == expected
 
 
 def test_without_a_completion_url_the_finish_page_shows_the_participant_code(client, gallery):
@@ -219,10 +219,10 @@ def test_a_screened_out_participant_keeps_a_minimal_row_and_is_sent_away(client,
     )
     join_study(client, study, None, **PROLIFIC)
     exploration = study_step(client, study, 1, None)
-    studies.screen_out(Participant.objects.get())
+    rules.screen_out(Participant.objects.get())
 
     participant = Participant.objects.get()
-    assert studies.status_of(participant) == "screened out" and participant.external_id
+    assert queries.status_of(participant) == "screened out" and participant.external_id
     assert not Exploration.objects.exists() and not Round.objects.exists()
     gone_to = "https://app.prolific.com/submissions/complete?cc=SCR1"
     assert client.get(link(study, **PROLIFIC)).url == gone_to
@@ -230,7 +230,7 @@ def test_a_screened_out_participant_keeps_a_minimal_row_and_is_sent_away(client,
     assert client.get(f"/study/{study.slug}/finish/").url == gone_to
     assert client.get(f"/study/{study.slug}/step/1/").status_code == 403
     assert client.post(f"/e/{exploration.pk}/rounds/", {}, headers=HTMX).status_code == 404
-    assert not studies.finish(participant)
+    assert not rules.finish(participant)
 
 
 def test_withdrawing_from_the_second_browser_needs_the_participant_code(client, gallery):

@@ -7,8 +7,8 @@ import pytest
 from django.core.exceptions import ValidationError
 from django.test import Client
 
-from painting import onboarding
 from painting.models import Participant, QuizAttempt
+from painting.studies import onboarding
 from tests.helpers import admin_study_form, join_study, make_study
 
 PAGES = [
@@ -140,7 +140,8 @@ def test_quiz_tries_are_exported_with_their_codebook(gallery):
     import json
     import zipfile
 
-    from painting.exports import QUIZ_COLUMNS, write_study_zip
+    from painting.studies.export.archive import write_study_zip
+    from painting.studies.export.columns import QUIZ_COLUMNS
 
     study, browser, _ = joined(gallery, quiz=QUIZ)
     browser.post(f"/study/{study.slug}/quiz/", {"q1": "0", "q2": "2"})

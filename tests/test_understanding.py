@@ -16,10 +16,15 @@ import pytest
 from django.test import Client
 from PIL import Image
 
-from painting import exports, study_files, understanding, understanding_stats
 from painting.inference.classifier import load_classifier
 from painting.models import Study, TrialAnswer
+from painting.studies import files as study_files
+from painting.studies.export import archive as exports
+from painting.studies.understanding import stats as understanding_stats
+from painting.studies.understanding import trials as understanding
 from tests.helpers import join_study, make_study, photo
+
+PREPARE_TASK = "painting.tasks.prepare_study_tests"  # its name since before it moved
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -37,7 +42,7 @@ def _top(tiny, slug, k=5):
 def tested(gallery, tiny, tiny_model_name, settings):
     """A study of one image whose tests have one trial of each kind, and a distinction the
     (tiny) model gets wrong; prepared with the tiny model."""
-    from painting import understanding_prepare
+    from painting.studies.understanding import prepare as understanding_prepare
 
     coffee, chelsea = _top(tiny, "coffee"), _top(tiny, "chelsea")
     wrong = next(c for c in understanding.class_names() if c not in chelsea)
@@ -129,7 +134,7 @@ def test_a_bad_tests_block_is_refused_with_every_problem_and_nothing_written(gal
 def test_distinction_heatmaps_are_the_top4_or_top3_and_truth_on_one_scale(
     tested, tiny, client, on_commit
 ):
-    from painting import understanding_prepare
+    from painting.studies.understanding import prepare as understanding_prepare
 
     join_study(client, tested, on_commit)
     participant = tested.participants.get()
@@ -185,6 +190,30 @@ def test_simulation_offers_the_models_answer_and_three_of_its_top5(tested, clien
     assert len(trial.options) == 4 and set(trial.options) <= set(made["classes"])
     masked = Image.open(_path(made["image"]))
     assert np.asarray(masked)[masked.height // 2, masked.width // 2].tolist() == [0, 0, 0]
+
+
+def test_tests_saved_in_admin_are_prepared_by_the_task_sent_by_name(
+    gallery, tiny_model_name, settings, on_commit
+):
+    """dispatch sends the material's task by its name (studies/understanding/tasks.py, which
+    dispatch does not import): the app registers it, it goes to the analysis worker's queue,
+    and it prepares the material."""
+    from painting import dispatch
+    from xaiproject.celery import app as celery_app
+
+    assert PREPARE_TASK in celery_app.tasks
+    assert celery_app.amqp.router.route({}, PREPARE_TASK)["queue"].name == "analysis"
+    settings.XAI_MODEL = tiny_model_name
+    study = make_study(gallery, slugs=("coffee",), min_rounds=0)
+    pre = [{"kind": "agreement", "image": "coffee", "true_class": "espresso"}]
+    study.tests, problems = understanding.check_tests({"pre": pre})
+    assert problems == []
+    study.save()
+    with on_commit(execute=True):
+        dispatch.enqueue_test_material(study.pk)
+    study.refresh_from_db()
+    assert study.test_material["model"] == tiny_model_name
+    assert study.test_material["trials"]["pre-1"]["kind"] == "agreement"
 
 
 # --- Answers and the flow ---------------------------------------------------------------------
@@ -280,7 +309,7 @@ def test_answers_are_rate_limited(tested, client, on_commit, settings):
 
 def test_static_viewing_shows_the_models_answer_and_no_canvas(gallery, tiny_model_name, client,
                                                                 on_commit):  # fmt: skip
-    from painting import understanding_prepare
+    from painting.studies.understanding import prepare as understanding_prepare
 
     study = make_study(
         gallery, slugs=("coffee", "chelsea"), min_rounds=2,
@@ -336,7 +365,7 @@ def test_summaries_and_paired_differences_by_hand():
 
 def _pilot(study, gallery):
     """Answers of three participants of one condition, written as record() writes them."""
-    from painting import studies
+    from painting.studies import rules
 
     rows = {
         # participant: [(phase, number, kind, model_right, correct_1, correct_2)]
@@ -348,7 +377,7 @@ def _pilot(study, gallery):
                ("post", 1, "agreement", True, 1, None), ("post", 2, "agreement", False, 1, None)],
     }  # fmt: skip
     for code, answers in rows.items():
-        participant = studies.consent(study, external_id=code)
+        participant = rules.consent(study, external_id=code)
         for phase, number, kind, model_right, c1, _c2 in answers:
             TrialAnswer.objects.create(
                 participant=participant, phase=phase, number=number, kind=kind,
@@ -416,7 +445,7 @@ def test_admin_refuses_bad_tests_with_every_problem_and_takes_stored_ones_back(t
 
 
 def test_a_simulation_masks_by_a_mask_file(gallery, tiny_model_name, tmp_path):
-    from painting import understanding_prepare
+    from painting.studies.understanding import prepare as understanding_prepare
 
     mask = Image.new("L", (300, 200), 0)
     mask.paste(255, (100, 50, 200, 150))  # the middle third of coffee (600 × 400)
@@ -457,13 +486,13 @@ def test_a_study_of_tests_only_goes_from_pre_to_post_to_finish(tested, client, o
 
 
 def test_screening_out_or_withdrawing_deletes_the_answers(tested, client, on_commit):
-    from painting import studies
+    from painting.studies import rules
 
     join_study(client, tested, on_commit)
     participant = tested.participants.get()
     _answer(client, tested, "pre", 1, q1=0, c1=2, q2=0, c2=2)
     assert TrialAnswer.objects.count() == 1
-    studies.screen_out(participant)
+    rules.screen_out(participant)
     assert not TrialAnswer.objects.exists()
     other = Client()
     join_study(other, tested, on_commit, pid="OTHER")

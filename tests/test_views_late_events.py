@@ -9,8 +9,9 @@ import zipfile
 from django.test import Client
 from django.urls import reverse
 
-from painting import exports, studies
 from painting.models import Participant, Round
+from painting.studies import rules
+from painting.studies.export import archive as exports
 from tests.helpers import classify, join_study, make_study, mask_png, start, study_step
 
 LATE = [{"type": "blur", "t": 1200}, {"type": "hidden", "t": 1250}, {"type": "visible", "t": 9000}]
@@ -100,7 +101,7 @@ def test_a_finished_participant_sends_nothing_more(gallery, on_commit):
     browser = Client()
     join_study(browser, study, on_commit, pid="P-1")
     exploration = study_step(browser, study, 1, on_commit)
-    studies.finish(Participant.objects.get())
+    rules.finish(Participant.objects.get())
     assert _send(browser, exploration, LATE) == 403
     assert exploration.rounds.get().strokes == []
     assert 'data-events-url="' not in browser.get(f"/e/{exploration.pk}/").content.decode()

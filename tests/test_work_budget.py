@@ -176,3 +176,37 @@ def test_uploads_are_charged_their_region_map_and_exploration(client, db, settin
     statuses = [upload(client, jpeg((64, 48))).status_code for _ in range(3)]
     assert statuses == [302, 302, 429]
     assert Picture.objects.count() == 2
+
+
+def test_past_everyones_budget_the_dearest_rounds_are_shed_and_cheap_ones_still_pass(
+    gallery, on_commit, settings, monkeypatch
+):
+    """Three addresses, each far within its own budget, ask for ROAD on large uploads: past
+    everyone's budget the third is refused; a cheap round (the mean fill on a gallery photo)
+    from a fourth still passes, and so does starting an exploration, which a page needs."""
+    browsers = [Client(REMOTE_ADDR=f"10.0.0.{n}") for n in range(1, 5)]
+    large = mask_png((1000, 1000), (0, 0, 700, 700))  # about half painted
+    dear = []
+    for browser in browsers[:3]:
+        upload(browser, jpeg((1000, 1000)))
+        dear.append(Exploration.objects.latest("created_at"))
+    cheap = start(browsers[3], gallery["coffee"], on_commit)
+    cache.clear()
+    monkeypatch.setattr(ratelimit.time, "time", lambda: 1_000_000.0)  # within one window
+    round_seconds = costs.round_seconds(1000, 1000, "road", 0.49)
+    assert round_seconds > ratelimit.CHEAP_SECONDS
+    # Two of them fit in a window of everyone's budget (ALL_WINDOW_SECONDS of it).
+    budget = 2.5 * round_seconds
+    settings.XAI_WORKER_SECONDS_PER_MINUTE_TOTAL = budget * 60 / ratelimit.ALL_WINDOW_SECONDS
+    answers = [
+        classify(browser, exploration, on_commit, large, fill="road")
+        for browser, exploration in zip(browsers, dear, strict=False)
+    ]
+    assert [a.status_code for a in answers] == [200, 200, 429]
+    assert ratelimit.BUSY_MESSAGE in answers[-1].content.decode()
+    assert dear[2].rounds.count() == 1  # its original only: the refused round wrote nothing
+    assert classify(browsers[3], cheap, on_commit, HALF).status_code == 200
+    assert start(browsers[3], gallery["chelsea"], on_commit).picture.slug == "chelsea"
+    # The next window takes dear rounds again.
+    monkeypatch.setattr(ratelimit.time, "time", lambda: 1_000_000.0 + ratelimit.ALL_WINDOW_SECONDS)
+    assert classify(browsers[2], dear[2], on_commit, large, fill="road").status_code == 200

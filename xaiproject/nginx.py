@@ -19,7 +19,7 @@ from django.utils.html import escape
 from painting.body_limit import too_large_message
 
 TEMPLATE = Path(__file__).with_name("nginx.conf.template")
-TOO_MANY_MESSAGE = "Too many requests at once from your address. Wait a moment and try again."
+TOO_MANY_MESSAGE = "Too many requests from your address just now. Wait a moment and try again."
 
 
 def messages_html(message: str) -> str:
@@ -48,6 +48,10 @@ def render(listen: str, upstream: str, prefix: Path) -> str:
         "upstream": f"http://{upstream}:" if upstream.startswith("unix:") else f"http://{upstream}",
         "max_body_bytes": str(settings.XAI_MAX_REQUEST_BYTES),
         "connections_per_address": str(settings.XAI_CONNECTIONS_PER_ADDRESS),
+        "large_bodies_per_minute": str(settings.XAI_LARGE_BODIES_PER_MINUTE_PER_ADDRESS),
+        # Of a burst (a minute's), a tenth of a minute's go through at once; the rest wait their
+        # turn in nginx, at no cost to anyone, and are let through at the minute's rate.
+        "large_bodies_at_once": str(max(1, settings.XAI_LARGE_BODIES_PER_MINUTE_PER_ADDRESS // 10)),
         "real_ip": real_ip_block(),
         "forwarded_proto": "$http_x_forwarded_proto" if settings.BEHIND_PROXY else "$scheme",
         "too_large_html": messages_html(too_large_message()),

@@ -350,6 +350,14 @@ XAI_PREVIEW_CONCURRENCY = envint("XAI_PREVIEW_CONCURRENCY", 2)
 # The largest request body: an upload plus the rest of its form. Larger ones are refused
 # before they are read, by nginx in front and by painting.body_limit in Django.
 XAI_MAX_REQUEST_BYTES = XAI_MAX_UPLOAD_BYTES + 1024 * 1024
+# Large bodies (painting.body_limit.LARGE_BODY_BYTES or more: an upload, a Classify with a long
+# brush log) one client address may send: megabytes of them a minute, counted by Django before it
+# reads one (past it: 429), and how many a minute nginx lets through (XAI_LARGE_BODIES_PER_MINUTE_
+# PER_ADDRESS, with a burst of as many again), counted before nginx reads one. Receiving and
+# parsing a body of 2 MB costs the web process ~30 ms: without them, 64 browsers sending such
+# bodies from 8 addresses held another visitor's Classify for 2 to 30 s.
+XAI_BODY_MB_PER_MINUTE_PER_ADDRESS = envfloat("XAI_BODY_MB_PER_MINUTE_PER_ADDRESS", 60.0)
+XAI_LARGE_BODIES_PER_MINUTE_PER_ADDRESS = envint("XAI_LARGE_BODIES_PER_MINUTE_PER_ADDRESS", 30)
 DATA_UPLOAD_MAX_MEMORY_SIZE = XAI_MAX_REQUEST_BYTES
 FILE_UPLOAD_MAX_MEMORY_SIZE = 5 * 1024 * 1024
 
@@ -408,7 +416,7 @@ CELERY_TASK_ROUTES = {
     "painting.tasks.score_alignment": {"queue": "optional"},
     "painting.tasks.*": {"queue": "analysis"},
 }
-CELERY_IMPORTS = ["painting.export_tasks"]
+CELERY_IMPORTS = ["painting.export_tasks", "painting.studies.understanding.tasks"]
 CELERY_TASK_ACKS_LATE = True
 CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
@@ -518,6 +526,11 @@ XAI_WORKER_SECONDS_PER_MINUTE = envfloat("XAI_WORKER_SECONDS_PER_MINUTE", 6.0)
 XAI_WORKER_SECONDS_PER_MINUTE_PER_ADDRESS = envfloat(
     "XAI_WORKER_SECONDS_PER_MINUTE_PER_ADDRESS", 15.0
 )
+# And all clients together: past it (in windows of 10 s) only cheap rounds are taken (and the
+# uploads and explorations a page needs), so that 24 addresses each within their own budget
+# cannot queue more than the workers can do, and the work shed first is the dearest. About three quarters of what the inference processes can do:
+# 45 for the one of `make run`; add 60 for each more inference process (or GPU's worth).
+XAI_WORKER_SECONDS_PER_MINUTE_TOTAL = envfloat("XAI_WORKER_SECONDS_PER_MINUTE_TOTAL", 45.0)
 # Work a visitor may have queued at once (pending or running): one person's backlog must not
 # starve everyone else's. A Classify, Retry or new exploration past it is answered 429.
 XAI_MAX_PENDING_ROUNDS = envint("XAI_MAX_PENDING_ROUNDS", 2)

@@ -11,8 +11,8 @@ import pandas
 import pytest
 from playwright.sync_api import Page, expect
 
-from painting import exports
 from painting.models import CheckAnswer, Participant, Round, StudyImage
+from painting.studies.export import archive as exports
 from tests.e2e.browser import stroke
 from tests.helpers import make_study
 

@@ -11,8 +11,8 @@ import pytest
 from django.conf import settings
 from django.core.management import CommandError, call_command
 
-from painting.exports import write_study_zip
 from painting.models import CheckAnswer, Participant, Round, Study
+from painting.studies.export.archive import write_study_zip
 from tests.helpers import ROOT, clean_env
 from tests.servers import free_port
 

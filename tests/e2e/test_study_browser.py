@@ -12,9 +12,10 @@ from django.test import Client
 from django.utils import timezone
 from playwright.sync_api import Page, expect
 
-from painting import exports, studies
 from painting.masking import Fill
 from painting.models import Condition, Participant, Round
+from painting.studies import rules
+from painting.studies.export import archive as exports
 from tests.e2e.browser import stroke
 from tests.helpers import make_study, mask_png
 
@@ -144,7 +145,7 @@ def test_a_prolific_participant_in_a_condition_is_sent_back_with_the_code(
     # Someone in "full" is taking part right now, so the first participant gets "bare".
     holder = Participant.objects.create(
         study=study,
-        code=studies.new_code(),
+        code=rules.new_code(),
         consent_version="1",
         condition=Condition.objects.get(name="full"),
     )

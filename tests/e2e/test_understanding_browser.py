@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 from playwright.sync_api import Page, expect
 
-from painting import study_files, understanding_prepare
 from painting.models import Participant, Study, TrialAnswer
+from painting.studies import files as study_files
+from painting.studies.understanding import prepare as understanding_prepare
 from tests.e2e.browser import stroke
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.django_db(transaction=True)]

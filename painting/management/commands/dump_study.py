@@ -3,8 +3,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from painting import study_files
 from painting.models import Study
+from painting.studies import files as study_files
 
 
 class Command(BaseCommand):

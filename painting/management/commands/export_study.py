@@ -2,8 +2,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
-from painting.exports import write_study_zip
 from painting.models import Study
+from painting.studies.export.archive import write_study_zip
 
 
 class Command(BaseCommand):

@@ -4,7 +4,7 @@ from pathlib import Path
 from django.core.management import call_command
 from django.core.management.base import BaseCommand, CommandError
 
-from painting import study_files
+from painting.studies import files as study_files
 
 
 class Command(BaseCommand):

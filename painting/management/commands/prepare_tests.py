@@ -15,14 +15,16 @@ class Command(BaseCommand):
         parser.add_argument("--model", default="", help="default: the app's default model")
 
     def handle(self, *args, slug: str, model: str, **options):
-        from painting import understanding_prepare  # torch: only in this command's process
+        from painting.studies.understanding.prepare import (
+            prepare,  # torch: only in this command's process
+        )
 
         study = Study.objects.filter(slug=slug).first()
         if study is None:
             raise CommandError(f"No study {slug!r}.")
         if not study.tests:
             raise CommandError(f"Study {slug!r} has no tests.")
-        material = understanding_prepare.prepare(study, model)
+        material = prepare(study, model)
         right = sum(bool(t["model_right"]) for t in material["trials"].values())
         self.stdout.write(
             f"Prepared {len(material['trials'])} trials ({right} the model gets right) and "

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from painting import bots, studies
 from painting.models import Participant, Study
+from painting.studies import bots, queries
 
 
 class Command(BaseCommand):
@@ -48,7 +48,7 @@ class Command(BaseCommand):
                 self.stdout.write(f"bot {run.number}: {run.code} is not in this database.")
                 continue
             condition = participant.condition.name if participant.condition else "none"
-            status = studies.status_of(participant)
+            status = queries.status_of(participant)
             self.stdout.write(f"bot {run.number}: {run.code} is {status}, condition {condition}")
         self.stdout.write(
             self.style.SUCCESS(f"{len(runs)} pilot participant(s) finished “{study.name}”.")

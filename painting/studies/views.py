@@ -10,25 +10,21 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from . import (
-    onboarding,
-    pilots,
-    ratelimit,
-    studies,
-    study_pages,
-    understanding,
-    understanding_views,
-)
-from .forms import ClosingForm, PlatformIdsForm, first_error
-from .models import Participant, Study
-from .views import PROOF_KEY, exploration_url, has_proof, participant_session_key, visitor_id
+from .. import ratelimit
+from ..forms import ClosingForm, PlatformIdsForm, first_error
+from ..models import Participant, Study
+from ..visitors import visitor_id
+from . import links, onboarding, pages, pilots, queries, rules
+from .pages import PROOF_KEY, has_proof, participant_session_key
+from .understanding import trials as understanding
+from .understanding.views import static_step, test_first, tests_before_finish
 
 
 def _attach(
     request: HttpRequest, study: Study, participant: Participant, *, proven: bool = False
 ) -> None:
-    """From now on this browser is the participant (and owns what they made, views.py);
-    `proven`: it gave the participant code (views.has_proof). The session gets a new key, so
+    """From now on this browser is the participant (and owns what they made, painting/views.py);
+    `proven`: it gave the participant code (pages.has_proof). The session gets a new key, so
     a session cookie planted in the browser beforehand does not follow the participant."""
     visitor_id(request, create=True)
     request.session.cycle_key()
@@ -40,14 +36,12 @@ def _attach(
 def _not_yet(request: HttpRequest, participant: Participant, step: int):
     """Refused when an image before `step` still lacks the study's minimum of rounds (step
     image_count + 1 is Finish); None when the participant may go there."""
-    reachable = studies.reachable_step(participant)
+    reachable = queries.reachable_step(participant)
     if step <= reachable:
         return None
-    message = studies.rounds_needed_message(participant, reachable)
-    label = studies.step_name(participant, reachable)
-    return study_pages.refused(
-        request, participant.study, message, 409, reachable, back_label=label
-    )
+    message = queries.rounds_needed_message(participant, reachable)
+    label = queries.step_name(participant, reachable)
+    return pages.refused(request, participant.study, message, 409, reachable, back_label=label)
 
 
 def _took_part(request: HttpRequest, study: Study, ids: dict, *, error: str = ""):
@@ -55,7 +49,7 @@ def _took_part(request: HttpRequest, study: Study, ids: dict, *, error: str = ""
     code; anyone else is told whom to ask (someone may have used their id)."""
     context = {
         "study": study,
-        "message": studies.AlreadyTookPart.message,
+        "message": rules.AlreadyTookPart.message,
         "final": True,
         "code_form": {
             "action": reverse("painting:study-resume", args=[study.slug]),
@@ -83,7 +77,7 @@ WRONG_CODE = "That code is not right. Please check it: it has 8 letters and digi
 
 def _bad_link(request: HttpRequest, study: Study, form: PlatformIdsForm):
     message = f"{first_error(form)} Please open the study from the link you were given."
-    return study_pages.refused(request, study, message, 400, final=True)
+    return pages.refused(request, study, message, 400, final=True)
 
 
 def _may_send_to(response: HttpResponse, *urls: str) -> HttpResponse:
@@ -98,7 +92,7 @@ def _may_send_to(response: HttpResponse, *urls: str) -> HttpResponse:
 
 def _full(request: HttpRequest, study: Study):
     """The study has all its participants: nothing is counted or stored."""
-    context = {"study": study, "message": studies.StudyFull.message, "final": True, "full": True}
+    context = {"study": study, "message": rules.StudyFull.message, "final": True, "full": True}
     return render(request, "painting/study_refused.html", context)
 
 
@@ -113,7 +107,7 @@ def _pilot(request: HttpRequest, study: Study, ids: dict):
         pilot_id = pilots.external_id_of(study, token)
         pilots.pilot_of(study, pilot_id, visitor_id(request))
     except (pilots.BadPilotLink, pilots.UsedPilotLink) as exc:
-        return "", ids, study_pages.refused(request, study, exc.message, 403, final=True)
+        return "", ids, pages.refused(request, study, exc.message, 403, final=True)
     return pilot_id, {**ids, pilots.PARAMETER: token}, None
 
 
@@ -136,10 +130,10 @@ def _link_problem(request: HttpRequest, study: Study, form: PlatformIdsForm, pil
     if request.session.get(WITHDREW_KEY + study.slug):
         return _withdrawn(request, study)
     try:
-        form.external_id = studies.link_id(study, form.ids()["external_id"])
-    except studies.NoId as exc:
-        return study_pages.refused(request, study, exc.message, 400, final=True)
-    if studies.has_withdrawn(study, form.external_id):
+        form.external_id = links.link_id(study, form.ids()["external_id"])
+    except links.NoId as exc:
+        return pages.refused(request, study, exc.message, 400, final=True)
+    if rules.has_withdrawn(study, form.external_id):
         return _withdrawn(request, study)
     return None
 
@@ -155,8 +149,8 @@ def consent_page(request: HttpRequest, slug: str):
     before (in another browser, where the study allows it), goes on where it left off;
     anyone else reads the consent form, which carries the link's ids on."""
     study = get_object_or_404(Study, slug=slug)
-    if participant := study_pages.session_participant(request, study):
-        return study_pages.go_on(request, participant)
+    if participant := pages.session_participant(request, study):
+        return pages.go_on(request, participant)
     form = PlatformIdsForm(request.GET)
     if not form.is_valid():
         return _bad_link(request, study, form)
@@ -166,26 +160,26 @@ def consent_page(request: HttpRequest, slug: str):
     if problem := _link_problem(request, study, form, pilot_id):
         return problem
     try:
-        returning = studies.participant_of_link(study, form.external_id, visitor_id(request))
-    except studies.AlreadyTookPart:
+        returning = rules.participant_of_link(study, form.external_id, visitor_id(request))
+    except rules.AlreadyTookPart:
         return _took_part(request, study, form.hidden())
     if returning:
         _attach(request, study, returning)
-        return study_pages.go_on(request, returning)
-    if not pilot_id and (not study.is_open or studies.is_full(study)):
+        return pages.go_on(request, returning)
+    if not pilot_id and (not study.is_open or rules.is_full(study)):
         if study.participants_per_condition:
             return _full(request, study)
         raise Http404
     context = {"study": study, "ids": ids, "pilot": bool(pilot_id)}
     response = render(request, "painting/study_consent.html", context)
-    return _may_send_to(response, studies.screened_out_url(study))
+    return _may_send_to(response, links.screened_out_url(study))
 
 
 @require_POST
 def consent(request: HttpRequest, slug: str):
     study = get_object_or_404(Study, slug=slug)
-    if participant := study_pages.session_participant(request, study):
-        return study_pages.go_on(request, participant)
+    if participant := pages.session_participant(request, study):
+        return pages.go_on(request, participant)
     form = PlatformIdsForm(request.POST)
     if not form.is_valid():
         return _bad_link(request, study, form)
@@ -204,40 +198,40 @@ def consent(request: HttpRequest, slug: str):
     if not pilot_id and (refused := ratelimit.refusal(request, "explore", "")):
         return HttpResponse(refused, status=429, content_type="text/plain; charset=utf-8")
     width, height = request.POST.get("screen_width"), request.POST.get("screen_height")
-    if request.POST.get("decline") and studies.measured_too_small(study, width, height):
+    if request.POST.get("decline") and queries.measured_too_small(study, width, height):
         # A window too small is not a decline: counted nothing, told to rotate or come back.
-        problem = studies.screen_problem(study, width, height)
+        problem = queries.screen_problem(study, width, height)
         context = {"study": study, "ids": form.hidden(), "screen_error": problem}
         response = render(request, "painting/study_consent.html", context, status=400)
-        return _may_send_to(response, studies.screened_out_url(study))
+        return _may_send_to(response, links.screened_out_url(study))
     if request.POST.get("decline"):
         if not pilot_id:
-            studies.decline(study)
-        return study_pages.screened_out(request, study, declined=True)
+            rules.decline(study)
+        return pages.screened_out(request, study, declined=True)
     if not request.POST.get("agree"):
         context = {"study": study, "ids": ids, "pilot": bool(pilot_id), "error": True}
         response = render(request, "painting/study_consent.html", context, status=400)
-        return _may_send_to(response, studies.screened_out_url(study))
-    if problem := studies.screen_problem(study, width, height):
+        return _may_send_to(response, links.screened_out_url(study))
+    if problem := queries.screen_problem(study, width, height):
         context = {"study": study, "ids": ids, "pilot": bool(pilot_id), "screen_error": problem}
         response = render(request, "painting/study_consent.html", context, status=400)
-        return _may_send_to(response, studies.screened_out_url(study))
+        return _may_send_to(response, links.screened_out_url(study))
     try:
-        participant = studies.consent(
+        participant = rules.consent(
             study,
             visitor=visitor_id(request, create=True),
             address=ratelimit.client_address(request),
             **_link_ids(form),
             pilot=bool(pilot_id),
         )
-    except studies.AlreadyTookPart:
+    except rules.AlreadyTookPart:
         return _took_part(request, study, form.hidden())
-    except studies.StudyFull:
+    except rules.StudyFull:
         return _full(request, study)
-    except studies.TooManyFromAddress as exc:
-        return study_pages.refused(request, study, exc.message, 403, final=True)
+    except rules.TooManyFromAddress as exc:
+        return pages.refused(request, study, exc.message, 403, final=True)
     _attach(request, study, participant)
-    return study_pages.go_on(request, participant)
+    return pages.go_on(request, participant)
 
 
 @require_POST
@@ -245,41 +239,41 @@ def resume(request: HttpRequest, slug: str):
     """Another browser goes on as the participant whose code it gives (the link's platform id,
     where it carries one, must be theirs too); it may then withdraw as well."""
     study = get_object_or_404(Study, slug=slug)
-    if participant := study_pages.session_participant(request, study):
-        return study_pages.go_on(request, participant)
+    if participant := pages.session_participant(request, study):
+        return pages.go_on(request, participant)
     form = PlatformIdsForm(request.POST)
     if not form.is_valid():
         return _bad_link(request, study, form)
     if limited := _code_tried(request):
         return limited
     code = request.POST.get("code", "")
-    participant = studies.participant_of_code(study, code, form.ids()["external_id"])
+    participant = queries.participant_of_code(study, code, form.ids()["external_id"])
     if participant is None:
         return _took_part(request, study, form.hidden(), error=WRONG_CODE)
     _attach(request, study, participant, proven=True)
-    return study_pages.go_on(request, participant)
+    return pages.go_on(request, participant)
 
 
 @require_GET
 def step(request: HttpRequest, slug: str, step: int):
     study = get_object_or_404(Study, slug=slug)
-    participant = study_pages.participant_for(request, study)
-    if not 1 <= step <= studies.image_count(study):
+    participant = pages.participant_for(request, study)
+    if not 1 <= step <= queries.image_count(study):
         raise Http404
-    if over := studies.refusal(participant):
-        return study_pages.refused(request, study, over, 403)
-    if studies.study_time_is_up(participant):
+    if over := queries.refusal(participant):
+        return pages.refused(request, study, over, 403)
+    if queries.study_time_is_up(participant):
         return redirect("painting:study-finish", slug=study.slug)
     if onboarding.pending(participant):  # the instructions (and quiz) first
         return redirect(onboarding.first_url(study))
-    if pre_test := understanding_views.test_first(participant, "pre"):
+    if pre_test := test_first(participant, "pre"):
         return pre_test
     if refused := _not_yet(request, participant, step):
         return refused
-    exploration = studies.exploration_for_step(participant, visitor_id(request, create=True), step)
+    exploration = rules.exploration_for_step(participant, visitor_id(request, create=True), step)
     if understanding.views_statically(participant):
-        return understanding_views.static_step(request, participant, step, exploration)
-    return redirect(exploration_url(exploration))
+        return static_step(request, participant, step, exploration)
+    return redirect("painting:explore", exploration.pk)
 
 
 @require_http_methods(["GET", "POST"])
@@ -287,13 +281,13 @@ def finish(request: HttpRequest, slug: str):
     """The closing question, then the end: the platform's completion URL with its code, once
     everything is saved (or this page with the participant code, where the study has none)."""
     study = get_object_or_404(Study, slug=slug)
-    participant = study_pages.participant_for(request, study)
+    participant = pages.participant_for(request, study)
     if participant.screened_out_at:
-        return study_pages.screened_out(request, study, pilot=participant.pilot)
-    finish_step = studies.image_count(study) + 1
+        return pages.screened_out(request, study, pilot=participant.pilot)
+    finish_step = queries.image_count(study) + 1
     if not participant.finished_at and (refused := _not_yet(request, participant, finish_step)):
         return refused
-    tests = not participant.finished_at and understanding_views.tests_before_finish(participant)
+    tests = not participant.finished_at and tests_before_finish(participant)
     if tests:
         return tests
     form = ClosingForm(request.POST or None)
@@ -302,8 +296,8 @@ def finish(request: HttpRequest, slug: str):
         "participant": participant,
         "form": form,
         "proven": has_proof(request, participant),
-        "time_up": studies.STUDY_TIME_UP_AT_FINISH
-        if not participant.finished_at and studies.study_time_is_up(participant)
+        "time_up": queries.STUDY_TIME_UP_AT_FINISH
+        if not participant.finished_at and queries.study_time_is_up(participant)
         else "",
     }
     if request.method == "POST":
@@ -311,14 +305,14 @@ def finish(request: HttpRequest, slug: str):
             return _already_finished(request, context)
         if not form.is_valid():
             response = render(request, "painting/study_finish.html", context, status=400)
-            return _may_send_to(response, studies.completion_url(study))
-        if not studies.finish(participant, form.cleaned_data["answer"]):
+            return _may_send_to(response, links.completion_url(study))
+        if not rules.finish(participant, form.cleaned_data["answer"]):
             return _already_finished(request, context)  # a second submit raced the first
     # A pilot (pilots.py) has no submission on the platform: it stays here, with its code.
-    if participant.finished_at and not participant.pilot and (url := studies.completion_url(study)):
+    if participant.finished_at and not participant.pilot and (url := links.completion_url(study)):
         return redirect(url)
     response = render(request, "painting/study_finish.html", context)
-    return _may_send_to(response, studies.completion_url(study))
+    return _may_send_to(response, links.completion_url(study))
 
 
 def _already_finished(request: HttpRequest, context: dict):
@@ -337,9 +331,9 @@ def withdraw(request: HttpRequest, slug: str):
     study = get_object_or_404(Study, slug=slug)
     if request.method == "GET" and request.session.get(WITHDREW_KEY + study.slug):
         return _withdrawn(request, study)
-    participant = study_pages.participant_for(request, study)
-    if refused := studies.withdraw_refusal(participant):
-        return study_pages.refused(request, study, refused, 403)
+    participant = pages.participant_for(request, study)
+    if refused := queries.withdraw_refusal(participant):
+        return pages.refused(request, study, refused, 403)
     if request.method == "GET":
         if not has_proof(request, participant):
             return _code_asked(request, study, status=200)
@@ -349,9 +343,9 @@ def withdraw(request: HttpRequest, slug: str):
             return _code_asked(request, study)
         if limited := _code_tried(request):
             return limited
-        if studies.participant_of_code(study, request.POST["code"]) != participant:
+        if queries.participant_of_code(study, request.POST["code"]) != participant:
             return _code_asked(request, study, WRONG_CODE)
-    studies.withdraw(participant)
+    rules.withdraw(participant)
     del request.session[participant_session_key(study.slug)]
     request.session.pop(PROOF_KEY + study.slug, None)
     request.session[WITHDREW_KEY + study.slug] = True

@@ -15,9 +15,10 @@ import re
 import time
 from dataclasses import dataclass, field
 
-from . import instructions, pilots
-from .chromium import CHROMIUM, CHROMIUM_ARGS
-from .models import Study
+from .. import instructions
+from ..chromium import CHROMIUM, CHROMIUM_ARGS
+from ..models import Study
+from . import pilots
 
 VIEWPORT = {"width": 1280, "height": 900}
 ONWARD = re.compile(r"^\s*(Next image|Finish)\s*$")

@@ -2,7 +2,7 @@
 prepare_tests`, which `load_study` runs too; never in a web process): the model's answers, the
 heatmaps of the classes each trial shows, the masked pictures of simulation trials, and each
 study image's answer and heatmap for static explanation viewing. Stored under
-studies/<slug>/tests/ and listed in Study.test_material; understanding.py reads them."""
+studies/<slug>/tests/ and listed in Study.test_material; trials.py reads them."""
 
 from __future__ import annotations
 
@@ -16,9 +16,10 @@ from django.core.files.storage import default_storage
 from django.utils import timezone
 from PIL import Image
 
-from . import images, masking, model_view, originals, review, understanding
-from .inference import registry
-from .models import Picture, Study
+from ... import images, masking, model_view, originals, review
+from ...inference import registry
+from ...models import Picture, Study
+from . import trials as understanding
 
 DISPLAY_SIDE = 480  # the longer side of the pictures a trial page shows
 # Methods whose maps are a class's weighted sum of channels before their per-map stretch to
@@ -31,8 +32,8 @@ def raw_map(classifier, image: Image.Image, class_index: int, method: str):
     the model's feature resolution, and the size of the model's input (height, width)."""
     import torch
 
-    from .inference import cams
-    from .inference.registry import saliency_layer_of
+    from ...inference import cams
+    from ...inference.registry import saliency_layer_of
 
     model = classifier.model
     layer = dict(model.named_modules())[saliency_layer_of(classifier.name)]
@@ -52,7 +53,7 @@ def joint_maps(classifier, image: Image.Image, indices: list[int], method: str):
     Returns (maps, the shared maximum, or None where the method's maps were scaled each)."""
     import cv2
 
-    from .inference.gradcam import _place_in_crop, explanation_map
+    from ...inference.gradcam import _place_in_crop, explanation_map
 
     if method not in JOINT:
         return [explanation_map(classifier, image, i, method) for i in indices], None

@@ -12,8 +12,8 @@ from importlib import metadata
 from django.conf import settings
 from django.db.models import Count, Q
 
-from .inference import registry
-from .models import Participant, Round, Study
+from ..inference import registry
+from ..models import Participant, Round, Study
 
 PACKAGE = "interaction-as-explanation"
 

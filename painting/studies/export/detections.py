@@ -9,8 +9,8 @@ import io
 import zipfile
 from collections.abc import Iterator
 
-from . import detections
-from .models import Round, Study, Task
+from ... import detections
+from ...models import Round, Study, Task
 
 COLUMNS = {
     "study": "the study's slug",

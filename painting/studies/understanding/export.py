@@ -1,11 +1,11 @@
-"""trials.csv of a study's export (exports.py): one row per trial per participant who answered
-it, with what was shown and every answer (understanding.py)."""
+"""trials.csv of a study's export (studies/export/): one row per trial per participant who answered
+it, with what was shown and every answer (trials.py)."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Iterator
 
-from .models import Participant, TrialAnswer
+from ...models import Participant, TrialAnswer
 
 TRIAL_COLUMNS = {
     "participant": "the participant's code (as in participants.csv)",
@@ -50,7 +50,7 @@ def _position(options: list, answer: str) -> int | str:
 
 
 def trial_rows(participants: Iterable[Participant]) -> Iterator[dict]:
-    from .understanding import CHANCE
+    from .trials import CHANCE
 
     participants = list(participants)
     answers = (

@@ -1,5 +1,5 @@
 """A participant's onboarding pages: the study's instruction pages, then its quiz (taken again
-until every answer is right), between consent and the first image (painting/onboarding.py)."""
+until every answer is right), between consent and the first image (onboarding.py)."""
 
 from __future__ import annotations
 
@@ -8,13 +8,14 @@ from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from . import onboarding, study_pages
-from .models import Participant, Study
+from ..models import Participant, Study
+from . import onboarding
+from .pages import go_on, participant_for
 
 
 def _participant(request: HttpRequest, slug: str) -> tuple[Study, Participant]:
     study = get_object_or_404(Study, slug=slug)
-    return study, study_pages.participant_for(request, study)
+    return study, participant_for(request, study)
 
 
 @require_GET
@@ -23,7 +24,7 @@ def intro(request: HttpRequest, slug: str, page: int):
     the quiz, or starts the images where there is none."""
     study, participant = _participant(request, slug)
     if participant.screened_out_at or participant.finished_at:
-        return study_pages.go_on(request, participant)
+        return go_on(request, participant)
     pages = study.instruction_pages
     if not 1 <= page <= len(pages):
         raise Http404
@@ -51,7 +52,7 @@ def intro_done(request: HttpRequest, slug: str):
         return redirect("painting:study-quiz", slug=slug)
     if not participant.screened_out_at and not participant.finished_at:
         onboarding.done(participant)
-    return study_pages.go_on(request, participant)
+    return go_on(request, participant)
 
 
 def _chosen(request: HttpRequest, study: Study) -> list[int] | None:
@@ -69,7 +70,7 @@ def _chosen(request: HttpRequest, study: Study) -> list[int] | None:
 def quiz(request: HttpRequest, slug: str):
     study, participant = _participant(request, slug)
     if participant.screened_out_at or participant.finished_at or not study.quiz:
-        return study_pages.go_on(request, participant)
+        return go_on(request, participant)
     context = {
         "study": study,
         "questions": [(n, q) for n, q in enumerate(study.quiz, 1)],
@@ -81,7 +82,7 @@ def quiz(request: HttpRequest, slug: str):
     if request.method == "GET":
         return render(request, "painting/study_quiz.html", context)
     if participant.onboarded_at is not None:
-        return study_pages.go_on(request, participant)  # answered right already (another tab)
+        return go_on(request, participant)  # answered right already (another tab)
     chosen = _chosen(request, study)
     if chosen is None:
         context["error"] = "Please choose an answer to every question."
@@ -91,6 +92,6 @@ def quiz(request: HttpRequest, slug: str):
     except onboarding.TooManyAttempts as exc:
         return HttpResponse(exc.message, status=429, content_type="text/plain; charset=utf-8")
     if not wrong:
-        return study_pages.go_on(request, participant)
+        return go_on(request, participant)
     context["wrong"] = [n + 1 for n in wrong]
     return render(request, "painting/study_quiz.html", context)

@@ -1,4 +1,4 @@
-"""The understanding tests' pages (understanding.py holds the rules): a trial, its pictures,
+"""The understanding tests' pages (trials.py holds the rules): a trial, its pictures,
 and a study image viewed statically (the model's answer and heatmap, no canvas). Only the
 participant's own browser sees them; answers are counted against the rate limits."""
 
@@ -9,10 +9,12 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_http_methods
 
-from . import ratelimit, studies, study_pages, understanding
-from .models import Participant, Study
-from .understanding import Refused, Trial
-from .views import visitor_id
+from ... import ratelimit
+from ...models import Participant, Study
+from ...visitors import visitor_id
+from .. import pages, queries
+from . import trials as understanding
+from .trials import Refused, Trial
 
 NOT_READY = "These questions are not ready yet. Please try again in a minute."
 PHASE_NAMES = {"pre": "before the images", "post": "after the images"}
@@ -35,12 +37,12 @@ def tests_before_finish(participant: Participant) -> HttpResponse | None:
 
 def _may_open(participant: Participant, phase: str, number: int) -> str:
     """Why the participant may not see this trial now, or ""."""
-    if refused := studies.refusal(participant):
+    if refused := queries.refusal(participant):
         return refused
     if phase == "post":
         if understanding.pending(participant, "pre"):
             return "Please answer the questions before the images first."
-        if studies.reachable_step(participant) <= studies.image_count(participant.study):
+        if queries.reachable_step(participant) <= queries.image_count(participant.study):
             return "These questions come after the images: please finish the images first."
     upto = understanding.next_number(participant, phase)
     if upto is None or number != upto:
@@ -64,19 +66,19 @@ def _context(participant: Participant, trial: Trial, **extra) -> dict:
 @require_http_methods(["GET", "POST"])
 def trial(request: HttpRequest, slug: str, phase: str, number: int):
     study = get_object_or_404(Study, slug=slug)
-    participant = study_pages.participant_for(request, study)
+    participant = pages.participant_for(request, study)
     shown = understanding.trial_for(participant, phase, number)
     if shown is None:
         if phase in understanding.PHASES and 1 <= number <= len(
             understanding.trials_of(study, phase)
         ):
-            return study_pages.refused(request, study, NOT_READY, 503)
+            return pages.refused(request, study, NOT_READY, 503)
         raise Http404
     if refused := _may_open(participant, phase, number):
-        status = 403 if studies.refusal(participant) else 409
+        status = 403 if queries.refusal(participant) else 409
         if status == 409 and request.method == "GET":
-            return study_pages.go_on(request, participant)  # e.g. Back to an answered one
-        return study_pages.refused(request, study, refused, status, final=status == 403)
+            return pages.go_on(request, participant)  # e.g. Back to an answered one
+        return pages.refused(request, study, refused, status, final=status == 403)
     if request.method == "GET":
         return render(request, "painting/trial.html", _context(participant, shown))
     if limited := ratelimit.refusal(request, "trial", visitor_id(request)):
@@ -89,7 +91,7 @@ def trial(request: HttpRequest, slug: str, phase: str, number: int):
     if next_test := test_first(participant, phase):
         return next_test
     if phase == "pre":
-        return study_pages.go_on(request, participant)  # the first image (or Finish)
+        return pages.go_on(request, participant)  # the first image (or Finish)
     return redirect("painting:study-finish", slug=study.slug)
 
 
@@ -108,7 +110,7 @@ def trial_image(request: HttpRequest, slug: str, phase: str, number: int, option
     """A trial's picture: option n's heatmap (distinction), the heatmap of the model's answer
     (agreement), the masked picture (simulation)."""
     study = get_object_or_404(Study, slug=slug)
-    participant = study_pages.participant_for(request, study)
+    participant = pages.participant_for(request, study)
     shown = understanding.trial_for(participant, phase, number)
     if shown is None or not 0 <= option < len(shown.options):
         raise Http404
@@ -124,15 +126,15 @@ def static_step(request: HttpRequest, participant: Participant, step: int, explo
     study = participant.study
     viewed = understanding.static_view_of(study, exploration.picture_id)
     if viewed is None:
-        return study_pages.refused(
+        return pages.refused(
             request, study, "This image is not ready yet. Please try again in a minute.", 503
         )
-    steps = studies.steps_for(participant)
+    steps = queries.steps_for(participant)
     context = {
         "study": study,
         "participant": participant,
         "step": step,
-        "label": studies.step_label(participant, step, steps),
+        "label": queries.step_label(participant, step, steps),
         "viewed": viewed,
         "percent": round(100 * viewed["probability"]),
         "next_step": step + 1 if step < len(steps) else None,
@@ -144,8 +146,8 @@ def static_step(request: HttpRequest, participant: Participant, step: int, explo
 @require_GET
 def static_image(request: HttpRequest, slug: str, step: int):
     study = get_object_or_404(Study, slug=slug)
-    participant = study_pages.participant_for(request, study)
-    steps = studies.steps_for(participant)
+    participant = pages.participant_for(request, study)
+    steps = queries.steps_for(participant)
     if not understanding.views_statically(participant) or not 1 <= step <= len(steps):
         raise Http404
     viewed = understanding.static_view_of(study, steps[step - 1].picture_id)

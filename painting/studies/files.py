@@ -18,9 +18,10 @@ from django.db import transaction
 from django.utils.text import slugify
 from PIL import Image
 
-from . import images, json_text, services, understanding
-from .masking import Fill
-from .models import CONDITION_SWITCHES, Condition, Picture, Study, StudyImage, Task
+from .. import images, json_text, services
+from ..masking import Fill
+from ..models import CONDITION_SWITCHES, Condition, Picture, Study, StudyImage, Task
+from .understanding import trials as understanding
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 

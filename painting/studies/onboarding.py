@@ -8,8 +8,8 @@ from django.db import transaction
 from django.urls import reverse
 from django.utils import timezone
 
-from .instructions import answer_index
-from .models import Participant, QuizAttempt, Study
+from ..instructions import answer_index
+from ..models import Participant, QuizAttempt, Study
 
 # A quiz taken this many times without getting it right takes no more tries (each is a row).
 MAX_ATTEMPTS = 50

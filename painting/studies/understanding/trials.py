@@ -2,7 +2,7 @@
 forward simulation): the trials a study file may give, the options each participant sees, how
 an answer is checked and scored, and where a participant goes next. No torch here: the model's
 answers and the maps are computed beforehand by `manage.py prepare_tests`
-(understanding_prepare.py) and read from Study.test_material.
+(prepare.py) and read from Study.test_material.
 
 - distinction: one photo, four heatmaps (the model's top-4 classes, or its top-3 and the true
   class when it is wrong), normalised together, class names hidden. Q1: which is the class the
@@ -28,8 +28,8 @@ from pathlib import Path
 from django.db import IntegrityError, transaction
 from PIL import Image
 
-from .masking import Fill
-from .models import Participant, Picture, Study, TrialAnswer
+from ...masking import Fill
+from ...models import Participant, Picture, Study, TrialAnswer
 
 PHASES = ("pre", "post")
 KINDS = ("distinction", "agreement", "simulation")
@@ -47,7 +47,7 @@ AGREEMENT_SCALE = (
 )
 LETTERS = "ABCD"
 ANSWERED = "This question is answered already (only your first answer counts), or not yet open."
-LABELS_FILE = Path(__file__).with_name("inference") / "imagenet_classes.txt"
+LABELS_FILE = Path(__file__).resolve().parents[2] / "inference" / "imagenet_classes.txt"
 
 
 @functools.cache
@@ -176,7 +176,7 @@ def _check_trial(
 def check_tests(data, base_dir: Path | None = None) -> tuple[dict, list[str]]:
     """A study file's "tests" as stored in Study.tests, and every problem with them (mask file
     paths are relative to base_dir, the study file's folder)."""
-    from .inference import methods
+    from ...inference import methods
 
     if data is None or data == {}:
         return {}, []

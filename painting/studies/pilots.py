@@ -18,7 +18,7 @@ from django.core import signing
 from django.db.models import QuerySet
 from django.urls import reverse
 
-from .models import Participant, Study
+from ..models import Participant, Study
 
 SALT = "painting.pilots"
 MAX_AGE_S = 24 * 3600  # a pilot link is for today's try, not for sharing
