@@ -80,8 +80,40 @@ def model_only(model_name: str, backends: list[str]) -> dict[str, float]:
     return {backend: 1000 / measure(model_name, backend, [1], 3.0)[1] for backend in backends}
 
 
-def browse(url: str, title: str, rounds: int, bare_repeat: int) -> tuple[list[dict], list[float]]:
-    session = Session(url, title)  # an exploration with its model's view, as a person finds it
+def detector_only() -> dict[str, float]:
+    """Median ms of the detector alone (forward and decoding) at batch 1 on each runtime."""
+    import time
+
+    from painting.inference import runtimes
+    from painting.inference.detector import Detector
+    from painting.inference.registry import default_detector_name, detector_spec_of
+
+    spec = detector_spec_of(default_detector_name())
+    timings = {}
+    for backend in runtimes.available_backends():
+        detector = Detector(spec, backend=backend)
+        batch, _ = detector.prepare([detector_sample()])
+        detector.raw_scores(batch)
+        times = []
+        for _ in range(15):
+            started = time.perf_counter()
+            detector.raw_scores(batch)
+            times.append((time.perf_counter() - started) * 1000)
+        timings[backend] = statistics.median(times)
+    return timings
+
+
+def detector_sample():
+    from painting.gallery import PHOTOS
+
+    return next(p for p in PHOTOS if p.slug == "grace-hopper").open().convert("RGB")
+
+
+def browse(
+    url: str, title: str, rounds: int, bare_repeat: int, task: str = ""
+) -> tuple[list[dict], list[float]]:
+    # An exploration with its model's view, as a person finds it (detect: none to wait for).
+    session = Session(url, title, task=task)
     host = urlparse(url).hostname
     cookies = [
         {"name": c.name, "value": c.value, "domain": host, "path": "/"}
@@ -120,10 +152,16 @@ def main() -> None:
     parser.add_argument("--title", default="Coffee", help="gallery photo to explore")
     parser.add_argument("--model", default="efficientnet-lite2")
     parser.add_argument("--backends", default="onnxruntime,openvino")
+    parser.add_argument(
+        "--task", default="", help="detect: Detect rounds against the detector alone"
+    )
     args = parser.parse_args()
 
-    results, bare = browse(args.url, args.title, args.rounds, bare_repeat=20)
-    models = model_only(args.model, args.backends.split(","))
+    results, bare = browse(args.url, args.title, args.rounds, bare_repeat=20, task=args.task)
+    if args.task == "detect":
+        models = detector_only()
+    else:
+        models = model_only(args.model, args.backends.split(","))
     stages: dict[str, list[float]] = {}
     for result in results:
         for name, ms in result["server"]:

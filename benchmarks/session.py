@@ -43,6 +43,7 @@ class Session:
         study: str = "",
         address: str = "",
         model_view: bool = True,
+        task: str = "",
     ):
         # address: a local address to connect from (127.0.x.y), which a proxy in front passes
         # on as the client's.
@@ -52,6 +53,11 @@ class Session:
         token = self.client.cookies["csrftoken"]
         self.headers = {**HTMX, "X-CSRFToken": token}
         csrf = {"X-CSRFToken": token}
+        if task:  # "detect": an object detector's boxes (docs/detection.md), no model's view
+            chosen = self.client.post("/task/", headers=csrf, data={"task": task})
+            if chosen.status_code != 302:
+                raise RuntimeError(f"task refused ({chosen.status_code}): {chosen.text[:300]}")
+            model_view = False
         if upload is not None:
             photo = {"image": ("photo.jpg", upload, "image/jpeg")}
             page = self.client.post("/upload/", headers=csrf, files=photo, follow_redirects=True)
