@@ -41,11 +41,21 @@ def test_it_finds_grace_hopper_and_her_tie(detector):
     [boxes] = detector.detect([image])
     person, tie = best(boxes, "person"), best(boxes, "tie")
     assert tie is not None and tie.score > 0.4
-    assert person is not None and person.score > 0.15
+    assert person is not None and person.score > 0.9
     # The tie: below her face, in the middle; she fills most of the picture.
     assert 180 < (tie.x0 + tie.x1) / 2 < 330 and tie.y0 > 350
     assert (person.x1 - person.x0) * (person.y1 - person.y0) > 0.5 * 512 * 600
     assert boxes == sorted(boxes, key=lambda b: -b.score)
+
+
+def test_a_close_up_is_found_at_half_size(detector):
+    """The second scale: a face that fills the photo is found where it fills half the square
+    (detector.SCALES), and only there."""
+    image = photo("chelsea")
+    [whole] = detector.detect_prepared(*detector.prepare([image], (1.0,)), [image.size])
+    both = detector.detect([image])[0]
+    assert not [b for b in whole if b.label == "cat"]
+    assert best(both, "cat").score > 0.9
 
 
 def test_it_finds_the_cup_in_the_coffee_photo(detector):

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from .detector import INPUT_SIZE, Detector, letterbox
+from .detector import INPUT_SIZE, SCALES, Detector, letterbox
 
 # Cells per side of a random mask (RISE's s): coarser than the paper's 16, as a map from a few
 # hundred masks (not its thousands) needs each mask to move the score more.
@@ -73,17 +73,24 @@ def drise(
     seconds: float = 20.0,
     seed: int = 0,
 ) -> DRise:
-    """The map of one detection (its box in the picture's pixels, its class)."""
-    picture, placed = letterbox(image)
+    """The map of one detection (its box in the picture's pixels, its class), at the scale
+    (detector.SCALES) at which the detector finds it best."""
     width, height = image.size
-    target = torch.tensor(
-        [
-            box[0] * placed.scale + placed.dx,
-            box[1] * placed.scale + placed.dy,
-            box[2] * placed.scale + placed.dx,
-            box[3] * placed.scale + placed.dy,
-        ]
-    )
+    candidates = []
+    for scale in SCALES:
+        picture, placed = letterbox(image, fill=scale)
+        target = torch.tensor(
+            [
+                box[0] * placed.scale + placed.dx,
+                box[1] * placed.scale + placed.dy,
+                box[2] * placed.scale + placed.dx,
+                box[3] * placed.scale + placed.dy,
+            ]
+        )
+        boxes, scores = detector.raw_scores(torch.from_numpy(picture[None]))
+        found = float(_similarity(boxes, scores, target, class_index)[0])
+        candidates.append((found, picture, placed, target))
+    _, picture, placed, target = max(candidates, key=lambda c: c[0])
     rng = np.random.default_rng(seed)
     total = np.zeros((INPUT_SIZE, INPUT_SIZE), np.float64)
     mask_sum = np.zeros((INPUT_SIZE, INPUT_SIZE), np.float64)
