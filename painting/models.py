@@ -570,7 +570,7 @@ class Exploration(models.Model):
     # Detect: the boxes shown from this score on (the person's slider), and the object they
     # follow (a match id of painting.detections; none: none followed).
     detection_threshold = models.FloatField(
-        default=0.15, validators=[MinValueValidator(0.1), MaxValueValidator(0.95)]
+        default=0.3, validators=[MinValueValidator(0.1), MaxValueValidator(0.95)]
     )
     followed = models.PositiveIntegerField(null=True, blank=True)
     # The client address of its latest round's request, hashed (ratelimit.client_key): a batch

