@@ -94,8 +94,11 @@ class DetectionResult:
         return self.followed_steps[-1].score if self.followed_steps else None
 
 
-def result_of(round_: Round, exploration: Exploration) -> DetectionResult | None:
-    """A finished detect round next to the answered round before it."""
+def result_of(
+    round_: Round, exploration: Exploration, *, with_view: bool = True
+) -> DetectionResult | None:
+    """A finished detect round next to the answered round before it; with_view: and how it
+    agrees with the followed box's D-RISE map (two files read: not for the history strip)."""
     if round_.status != Round.Status.DONE:
         return None
     seen = tracked(round_.exploration_id, up_to=round_.index)
@@ -119,7 +122,11 @@ def result_of(round_: Round, exploration: Exploration) -> DetectionResult | None
             for index, score in zip(seen.indexes, scores, strict=True)
         ]
     followed = followed if label is not None else None
-    offered = bool(followed) and detection_view.box_in_original(exploration, followed) is not None
+    offered = (
+        with_view
+        and bool(followed)
+        and detection_view.box_in_original(exploration, followed) is not None
+    )
     return DetectionResult(
         round_,
         changes,
@@ -153,7 +160,7 @@ def _kept_of_view(round_: Round, exploration: Exploration, followed: int) -> flo
 def summary_of(round_: Round, exploration: Exploration) -> str:
     """The history strip's line for a detect round: its changes at the person's threshold,
     the followed object first."""
-    result = result_of(round_, exploration)
+    result = result_of(round_, exploration, with_view=False)
     if result is None:
         return ""
     shown = result.shown_changes
