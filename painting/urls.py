@@ -1,6 +1,6 @@
 from django.urls import path
 
-from . import review_views, views
+from . import detect_views, review_views, views
 from .studies import onboarding_views
 from .studies import views as study
 from .studies.understanding import views as understanding
@@ -61,9 +61,13 @@ urlpatterns = [
     path("e/<uuid:exploration_id>/rounds/", views.classify, name="classify"),
     path("e/<uuid:exploration_id>/events/", views.late_events, name="late-events"),
     path("e/<uuid:exploration_id>/preview/", views.preview, name="preview"),
-    path("e/<uuid:exploration_id>/threshold/", views.detection_threshold, name="threshold"),
-    path("e/<uuid:exploration_id>/follow/", views.follow, name="follow"),
-    path("e/<uuid:exploration_id>/boxes/<int:object_id>/view.png", views.box_view, name="box-view"),
+    path("e/<uuid:exploration_id>/threshold/", detect_views.threshold, name="threshold"),
+    path("e/<uuid:exploration_id>/follow/", detect_views.follow, name="follow"),
+    path(
+        "e/<uuid:exploration_id>/boxes/<int:object_id>/view.png",
+        detect_views.box_view,
+        name="box-view",
+    ),
     path("e/<uuid:exploration_id>/saliency.png", views.saliency, name="saliency"),
     path(
         "e/<uuid:exploration_id>/explanations/<slug:method>.png",
