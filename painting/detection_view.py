@@ -1,7 +1,7 @@
 """The model's view of one object of a detect exploration: D-RISE (inference/drise.py) of the
 object's box in the original picture, computed on the analysis worker when a person asks for
-it (views.box_view → services.request_explanation with the method "box-<id>"), stored in the
-exploration's own folder like the classifiers' maps (Exploration.explanations)."""
+it (detect_views.box_view → services.request_explanation with the method "box-<id>"),
+stored in the exploration's own folder like the classifiers' maps (Exploration.explanations)."""
 
 from __future__ import annotations
 
