@@ -528,8 +528,9 @@ XAI_WORKER_SECONDS_PER_MINUTE_PER_ADDRESS = envfloat(
 )
 # And all clients together: past it (in windows of 10 s) only cheap rounds are taken (and the
 # uploads and explorations a page needs), so that 24 addresses each within their own budget
-# cannot queue more than the workers can do, and the work shed first is the dearest. About three quarters of what the inference processes can do:
-# 45 for the one of `make run`; add 60 for each more inference process (or GPU's worth).
+# cannot queue more than the workers can do, and the work shed first is the dearest. About
+# three quarters of what the inference processes can do: 45 for the one of `make run`; add 60
+# for each more inference process (or GPU's worth).
 XAI_WORKER_SECONDS_PER_MINUTE_TOTAL = envfloat("XAI_WORKER_SECONDS_PER_MINUTE_TOTAL", 45.0)
 # Work a visitor may have queued at once (pending or running): one person's backlog must not
 # starve everyone else's. A Classify, Retry or new exploration past it is answered 429.
