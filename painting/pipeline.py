@@ -50,11 +50,16 @@ class Waiting(NamedTuple):
 def _waiting(rounds: QuerySet[Round]) -> list[Waiting]:
     fields = ("fill", "masked_fraction", "exploration__picture__width")
     rows = rounds.values_list(
-        "pk", "exploration__visitor", "exploration__client", *fields, "exploration__picture__height"
+        "pk",
+        "exploration__visitor",
+        "exploration__client",
+        *fields,
+        "exploration__picture__height",
+        "exploration__task",
     )
     return [
-        Waiting(pk, visitor, client, costs.batched_seconds(w, h, fill, painted))
-        for pk, visitor, client, fill, painted, w, h in rows
+        Waiting(pk, visitor, client, costs.batched_seconds(w, h, fill, painted, task))
+        for pk, visitor, client, fill, painted, w, h, task in rows
     ]
 
 

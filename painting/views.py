@@ -383,7 +383,8 @@ def _classify(request: HtmxHttpRequest, exploration: Exploration, stages: dict) 
     except quotas.QuotaExceeded as exc:
         return _error(request, str(exc), status=403)
     painted = masking.painted_fraction(data["mask"])
-    if refused := costs.refusal(request, exploration.visitor, picture, data["fill"], painted):
+    task = exploration.task
+    if refused := costs.refusal(request, exploration.visitor, picture, data["fill"], painted, task):
         return _error(request, refused, status=429)
     try:
         round_ = rules.submit_round(
@@ -460,7 +461,8 @@ def retry(request: HtmxHttpRequest, exploration_id, round_id):
     if refused := ratelimit.refusal(request, "classify", exploration.visitor):
         return _error(request, refused, status=429)
     fill, painted = round_.fill, round_.masked_fraction
-    if refused := costs.refusal(request, exploration.visitor, exploration.picture, fill, painted):
+    picture, task = exploration.picture, exploration.task
+    if refused := costs.refusal(request, exploration.visitor, picture, fill, painted, task):
         return _error(request, refused, status=429)
     try:
         round_ = services.retry_round(

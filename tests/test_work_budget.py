@@ -2,6 +2,7 @@
 per visitor and per address (painting.costs, ratelimit.charge), and batches shared fairly per
 address, least busy first, in slices a cheap round does not wait behind."""
 
+import pytest
 from django.core.cache import cache
 from django.test import Client
 from django.urls import reverse
@@ -28,6 +29,9 @@ def test_round_costs_grow_with_pixels_and_the_fills_work():
     large_road = costs.round_seconds(1024, 1024, "road", 0.5)
     assert large_road > 4 * small_mean
     assert costs.round_seconds(1024, 1024, "road", 0.0) == costs.ROUND_SECONDS  # the original
+    # A detector's round runs its model at two scales.
+    detect = costs.round_seconds(600, 400, "mean", 0.5, "detect")
+    assert detect == pytest.approx(small_mean + costs.DETECT_EXTRA_SECONDS)
 
 
 def test_dear_rounds_are_refused_by_their_worker_seconds_not_their_count(
