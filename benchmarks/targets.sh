@@ -34,27 +34,41 @@ timeout 300 "$PY" manage.py worker_health --wait 290 >/dev/null || { tail -30 "$
 until grep -q "^Open http" "$WORK/app.log"; do sleep 0.5; done
 URL=http://$XAI_BIND
 echo "== $(date -u +%H:%M) load: $(cut -d' ' -f1-3 /proc/loadavg)"
-echo "== Chromium, $ROUNDS rounds"
-browser=$(timeout 300 "$PY" benchmarks/browser_latency.py --url "$URL" --rounds "$ROUNDS" 2>&1)
-echo "$browser"
+browser=
+if [ "${BROWSER:-1}" != 0 ]; then
+  echo "== Chromium, $ROUNDS rounds"
+  browser=$(timeout 300 "$PY" benchmarks/browser_latency.py --url "$URL" --rounds "$ROUNDS" 2>&1)
+  echo "$browser"
+fi
 one=$(timeout 300 "$PY" benchmarks/load_test.py --url "$URL" --sessions 1 --rounds 30 2>&1)
 echo "== 1 session x 30 rounds: $one"
-many=$(timeout 300 "$PY" benchmarks/load_test.py --url "$URL" --sessions 16 --rounds 10 2>&1)
-echo "== 16 sessions x 10 rounds: $many"
 model=$(timeout 120 "$PY" benchmarks/model_throughput.py --seconds 2 2>&1)
 echo "== model alone"
 echo "$model"
+# Target 3: the model's own CPU per image on the worker's runtime (it logs its choice), 1 thread.
+backend=$(sed -n 's/.*backend for [^:]*: \([a-z]*\) .*/\1/p' "$WORK/app.log" | head -1)
+own=$(timeout 120 "$PY" benchmarks/model_throughput.py --seconds 2 --batches 1 --threads 1 \
+  ${backend:+--backends "$backend"} 2>&1)
+echo "$own" | sed 's/^/1 thread: /' | grep -v "^1 thread: best"
+own_ms=$(echo "$own" | sed -n 's/.* \([0-9.]*\) ms CPU per image/\1/p' | sort -n | head -1)
+many=$(timeout 300 "$PY" benchmarks/load_test.py --url "$URL" --sessions 16 --rounds 10 \
+  --cpu-session "$app" ${own_ms:+--model-cpu-ms "$own_ms"} 2>&1)
+echo "== 16 sessions x 10 rounds (the app's CPU over the rounds, from /proc)"
+echo "$many"
 echo "== $(date -u +%H:%M) load: $(cut -d' ' -f1-3 /proc/loadavg)"
 "$PY" - "$browser" "$one" "$many" "$model" <<'PY'
 import re, sys
 browser, one, many, model = sys.argv[1:]
 t1 = re.search(r"target 1: .*= ([0-9.]+)", browser)
 p50 = re.search(r"p50 (\d+) ms", one)
+overhead = re.search(r"overhead per round \(target 3, <= 10\): ([0-9.-]+)", many)
 rate, p95 = re.search(r"\(([0-9.]+) rounds/s\)", many), re.search(r"p95 (\d+) ms", many)
 best = re.search(r"^best: ([0-9.]+) img/s", model, re.M)
 print(f"target 1 (<= 1.25): {t1.group(1) if t1 else '?'}")
 if rate and best:
     print(f"target 2 (>= 0.6): {float(rate.group(1)) / float(best.group(1)):.2f}")
+if overhead:
+    print(f"target 3 (<= 10 ms of CPU per round beside the model): {overhead.group(1)}")
 if p50 and p95:
-    print(f"target 3 (<= 16): {int(p95.group(1)) / int(p50.group(1)):.1f}")
+    print(f"16 sessions' p95 / 1 session's p50 (issue 16, <= 16): {int(p95.group(1)) / int(p50.group(1)):.1f}")
 PY
