@@ -1,11 +1,14 @@
 #!/usr/bin/env bash
-# Issue 16's three targets in one run on this machine's CPUs: the app as `make run` starts it
+# Issue 25's four CPU targets in one run on this machine's CPUs: the app as `make run` starts it
 # (scripts/run.sh: Redis, the inference and analysis workers, nginx + gunicorn) with
 # XAI_SERVER_TIMING=1, then Chromium's click → result with the per-stage breakdown
-# (browser_latency.py), 1 and 16 sessions (load_test.py) and the model alone (model_throughput.py),
-# all in this one run, and the three ratios. About 4 minutes on 2 cores.
+# (browser_latency.py; target 1), 1 and 16 sessions (load_test.py) and the model alone
+# (model_throughput.py; target 2), the app's CPU per round over the 16 sessions from /proc less
+# the model's own on 1 thread (target 3), and participants per box (study_load.py, short;
+# target 4), all in this one run. About 7 minutes on 2 cores.
 #
-#   benchmarks/targets.sh [rounds=20]
+#   benchmarks/targets.sh [rounds=20]      BROWSER=0: without Chromium; STUDY_STEPS=: without
+#                                          target 4 (or the participant counts to step through)
 #
 # Starts its own Redis and servers on free ports with a throwaway database and media folder, and
 # stops them at the end. The load comes from one address, so the per-address limits are raised
@@ -55,10 +58,19 @@ many=$(timeout 300 "$PY" benchmarks/load_test.py --url "$URL" --sessions 16 --ro
   --cpu-session "$app" ${own_ms:+--model-cpu-ms "$own_ms"} 2>&1)
 echo "== 16 sessions x 10 rounds (the app's CPU over the rounds, from /proc)"
 echo "$many"
+study=
+if [ -n "${STUDY_STEPS-100,200,300,500}" ]; then
+  # Target 4, short: N participants of a real study, each from its own address, one Classify
+  # every 10 s, one image of 3 rounds each (benchmarks/study_load.py for the long version).
+  echo "== participants per box: study_load.py --steps ${STUDY_STEPS-100,200,300,500}"
+  study=$(timeout 600 "$PY" benchmarks/study_load.py --url "$URL" --images 1 --rounds 3 \
+    --steps "${STUDY_STEPS-100,200,300,500}" --cpu-session "$app" 2>&1)
+  echo "$study"
+fi
 echo "== $(date -u +%H:%M) load: $(cut -d' ' -f1-3 /proc/loadavg)"
-"$PY" - "$browser" "$one" "$many" "$model" <<'PY'
+"$PY" - "$browser" "$one" "$many" "$model" "$study" <<'PY'
 import re, sys
-browser, one, many, model = sys.argv[1:]
+browser, one, many, model, study = sys.argv[1:]
 t1 = re.search(r"target 1: .*= ([0-9.]+)", browser)
 p50 = re.search(r"p50 (\d+) ms", one)
 overhead = re.search(r"overhead per round \(target 3, <= 10\): ([0-9.-]+)", many)
@@ -69,6 +81,9 @@ if rate and best:
     print(f"target 2 (>= 0.6): {float(rate.group(1)) / float(best.group(1)):.2f}")
 if overhead:
     print(f"target 3 (<= 10 ms of CPU per round beside the model): {overhead.group(1)}")
+largest = re.search(r"largest passing N: (\d+)", study)
+if largest:
+    print(f"target 4 (>= 500 participants, p95 Classify < 1 s, nothing lost): {largest.group(1)}")
 if p50 and p95:
     print(f"16 sessions' p95 / 1 session's p50 (issue 16, <= 16): {int(p95.group(1)) / int(p50.group(1)):.1f}")
 PY
