@@ -27,7 +27,7 @@ trap 'exit 143' INT TERM
 export XAI_VAR_DIR=$WORK/var XAI_COMPILED_DIR=${XAI_COMPILED_DIR:-$PWD/var/compiled}
 export REDIS_URL=redis://127.0.0.1:$(port)/0 XAI_BIND=127.0.0.1:$(port) XAI_SERVER_TIMING=1
 export XAI_CLASSIFY_PER_MINUTE_PER_ADDRESS=100000 XAI_EXPLORES_PER_MINUTE_PER_ADDRESS=10000
-export XAI_CONNECTIONS_PER_ADDRESS=1000
+export XAI_CONNECTIONS_PER_ADDRESS=1000 XAI_WORKER_SECONDS_PER_MINUTE_PER_ADDRESS=100000
 mkdir -p "$XAI_VAR_DIR"
 "$PY" manage.py migrate --noinput -v0 && "$PY" manage.py load_gallery >/dev/null \
   && "$PY" manage.py collectstatic --noinput -v0 || exit 1
