@@ -6,12 +6,14 @@
 Checks that every round ends done, in order, in its own session's exploration (none lost, none
 mixed up), and reports p50/p95 latency, rounds/s and errors. Exits non-zero on any error.
 With --cpu-session (the app's session id: `setsid scripts/run.sh`), also the app's CPU per round
-over the rounds (the sessions already open), per part (benchmarks/cpu_accounting.py).
+over the rounds (the sessions already open), per part (benchmarks/cpu_accounting.py), once the
+broker at REDIS_URL (the app's) holds no task either.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import re
 import sys
 import threading
@@ -101,7 +103,8 @@ def main() -> None:
     parser.add_argument("--cpu-session", type=int, help="the app's session id, for its CPU")
     parser.add_argument("--model-cpu-ms", type=float, help="the model's own CPU per image")
     args = parser.parse_args()
-    window = Window(args.cpu_session) if args.cpu_session else None
+    broker = os.environ.get("REDIS_URL", "")  # the app's, where it was started alike
+    window = Window(args.cpu_session, broker) if args.cpu_session else None
     report = run(args.url, args.sessions, args.rounds, cpu_window=window)
     print(report.summary())
     if report.cpu and report.latencies:

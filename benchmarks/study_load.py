@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
 import random
 import re
 import subprocess
@@ -182,7 +183,7 @@ async def run_step(url: str, participants: int, first: int, args) -> Step:
     step = Step(participants)
     masks: dict = {}
     rng = random.Random(participants)
-    window = Window(args.cpu_session) if args.cpu_session else None
+    window = Window(args.cpu_session, os.environ.get("REDIS_URL", "")) if args.cpu_session else None
     if window:
         window.start()
     own, started = time.process_time(), time.perf_counter()

@@ -7,7 +7,16 @@ import time
 
 import pytest
 
-from benchmarks.cpu_accounting import Proc, Window, breakdown, parse_stat, part_of, snapshot, usage
+from benchmarks.cpu_accounting import (
+    Proc,
+    Window,
+    breakdown,
+    parse_stat,
+    part_of,
+    queued,
+    snapshot,
+    usage,
+)
 
 # A real /proc/<pid>/stat line (a celery pool process), its name holding a space and parentheses.
 STAT = (
@@ -92,3 +101,19 @@ def test_a_real_session_burning_cpu_is_measured():
     app = sum(s for part, s in spent.items() if part != "load generator")
     assert 0.25 <= app <= 0.6
     assert spent["load generator"] < 0.2  # this test's own process sleeps meanwhile
+
+
+def test_the_window_waits_for_the_tasks_still_queued_or_running(redis_url):
+    import redis
+
+    url = redis_url.rsplit("/", 1)[0] + "/11"  # a database of its own
+    broker = redis.Redis.from_url(url)
+    broker.flushdb()
+    try:
+        assert queued(url) == 0
+        broker.rpush("optional", b"a", b"b")  # two messages waiting on a queue
+        broker.hset("unacked", "tag", b"c")  # one taken by a worker, not done yet
+        broker.set("some-cache-key", b"x")  # not a queue
+        assert queued(url) == 3
+    finally:
+        broker.flushdb()
