@@ -1,7 +1,7 @@
 """Load test: many simultaneous sessions, each doing several rounds, against the running app.
 
     .venv/bin/python benchmarks/load_test.py [--url URL] [--sessions 20] [--rounds 10]
-        [--cpu-session SID [--model-cpu-ms 21.8]]
+        [--own-addresses] [--cpu-session SID [--model-cpu-ms 21.8]]
 
 Checks that every round ends done, in order, in its own session's exploration (none lost, none
 mixed up), and reports p50/p95 latency, rounds/s and errors. Exits non-zero on any error.
@@ -24,7 +24,7 @@ from pathlib import Path
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.cpu_accounting import Window, breakdown
-from benchmarks.session import Session, percentile, random_masks
+from benchmarks.session import Session, loopback_address, percentile, random_masks
 
 
 @dataclass
@@ -51,8 +51,12 @@ def run(
     rounds: int = 10,
     title: str = "Coffee",
     cpu_window: Window | None = None,
+    own_addresses: bool = False,
 ) -> Report:
-    clients = [Session(url, title) for _ in range(sessions)]
+    clients = [
+        Session(url, title, address=loopback_address(i) if own_addresses else "")
+        for i in range(sessions)
+    ]
     masks = random_masks(clients[0].size, 16)
     report = Report()
     lock = threading.Lock()
@@ -100,12 +104,20 @@ def main() -> None:
     parser.add_argument("--url", default="http://127.0.0.1:8000")
     parser.add_argument("--sessions", type=int, default=20)
     parser.add_argument("--rounds", type=int, default=10)
+    parser.add_argument(
+        "--own-addresses",
+        action="store_true",
+        help="each session from its own 127.x.y.z, as different people (batches take one "
+        "round per address: XAI_BATCH_PER_ADDRESS)",
+    )
     parser.add_argument("--cpu-session", type=int, help="the app's session id, for its CPU")
     parser.add_argument("--model-cpu-ms", type=float, help="the model's own CPU per image")
     args = parser.parse_args()
     broker = os.environ.get("REDIS_URL", "")  # the app's, where it was started alike
     window = Window(args.cpu_session, broker) if args.cpu_session else None
-    report = run(args.url, args.sessions, args.rounds, cpu_window=window)
+    report = run(
+        args.url, args.sessions, args.rounds, cpu_window=window, own_addresses=args.own_addresses
+    )
     print(report.summary())
     if report.cpu and report.latencies:
         print(breakdown(report.cpu, len(report.latencies), args.model_cpu_ms))

@@ -41,7 +41,7 @@ import httpx
 if __package__ in (None, ""):
     sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from benchmarks.cpu_accounting import Window, breakdown
-from benchmarks.session import HTMX, percentile, random_masks
+from benchmarks.session import HTMX, loopback_address, percentile, random_masks
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -71,11 +71,6 @@ STUDY = {
         }
     ],
 }
-
-
-def address_of(number: int) -> str:
-    """The number-th participant's own loopback address, 127.10.0.1 onwards."""
-    return f"127.{10 + number // 62500}.{number // 250 % 250}.{1 + number % 250}"
 
 
 @dataclass
@@ -108,7 +103,7 @@ class Step:
 
 class Participant:
     def __init__(self, url: str, number: int, step: Step, args: argparse.Namespace):
-        transport = httpx.AsyncHTTPTransport(local_address=address_of(number))
+        transport = httpx.AsyncHTTPTransport(local_address=loopback_address(number))
         self.client = httpx.AsyncClient(base_url=url, transport=transport, timeout=60)
         self.number, self.step, self.args = number, step, args
         self.rng = random.Random(number)
