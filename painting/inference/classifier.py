@@ -147,7 +147,7 @@ def load_classifier(name: str, backend: str = "torch", cache_dir: Path | None = 
 # CPU per image: OpenVINO's pool keeps its threads spinning after a call (~28 ms of CPU per
 # EfficientNet-Lite2 image on 2 threads against ONNX Runtime's ~20, told not to spin), CPU that
 # the web and the other rounds need when the box is busy, for ~1 ms less wait when it is idle.
-LATENCY_MARGIN = 1.15
+LATENCY_MARGIN = 1.25
 
 
 @functools.cache
