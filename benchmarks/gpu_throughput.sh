@@ -64,6 +64,10 @@ pids+=($!)
 XAI_BACKEND=torch XAI_TORCH_THREADS=1 XAI_WORKER_NICE=10 .venv/bin/celery -A xaiproject worker \
   -Q analysis --concurrency 1 --loglevel WARNING -n "analysis-$WEB_PORT@%h" >"$WORK/analysis.log" 2>&1 &
 pids+=($!)
+# The optional work (a round's alignment scores) and the exports, as scripts/run.sh has them.
+XAI_BACKEND=torch XAI_TORCH_THREADS=1 XAI_WORKER_NICE=19 .venv/bin/celery -A xaiproject worker \
+  -Q optional,exports --concurrency 1 --loglevel WARNING -n "optional-$WEB_PORT@%h" >"$WORK/optional.log" 2>&1 &
+pids+=($!)
 WEB_CONCURRENCY=${WEB_CONCURRENCY:-4} scripts/serve.sh >"$WORK/web.log" 2>&1 &
 pids+=($!)
 timeout 180 "$PY" manage.py worker_health --wait 170 >/dev/null || { tail -20 "$WORK"/*.log; exit 1; }
