@@ -52,6 +52,7 @@ echo "$model"
 backend=$(sed -n 's/.*backend for [^:]*: \([a-z]*\) .*/\1/p' "$WORK/app.log" | head -1)
 own=$(timeout 120 "$PY" benchmarks/model_throughput.py --seconds 2 --batches 1 --threads 1 \
   ${backend:+--backends "$backend"} 2>&1)
+echo "the inference worker's runtime: ${backend:-unknown}"
 echo "$own" | sed 's/^/1 thread: /' | grep -v "^1 thread: best"
 own_ms=$(echo "$own" | sed -n 's/.* \([0-9.]*\) ms CPU per image/\1/p' | sort -n | head -1)
 many=$(timeout 300 "$PY" benchmarks/load_test.py --url "$URL" --sessions 16 --rounds 10 \
