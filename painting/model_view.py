@@ -235,25 +235,26 @@ def _exploration_human_map(exploration: Exploration, crop: float) -> alignment.C
         .values_list("mask", flat=True)
     )
     total, count = _kept_sum(exploration.pk, frozenset(names))
-    return alignment.cropped(total / count, crop) if count else None
+    return alignment.cropped(total.astype(np.float32) / count, crop) if count else None
 
 
-# Per worker process: each exploration's masks counted so far and their kept pixels' sum. A
-# round's mask never changes once written, so the next round's score adds its one mask instead
-# of decoding all of them again (which made an exploration's scoring quadratic in its rounds).
+# Per worker process: each exploration's masks counted so far and how many of them kept each
+# pixel. A round's mask never changes once written, so the next round's score adds its one mask
+# instead of decoding all of them again (which made an exploration's scoring quadratic in its
+# rounds). 2 bytes a pixel: at most 2 MB an exploration (XAI_WORKING_MAX_SIDE 1024).
 _KEPT_SUMS: dict[object, tuple[frozenset, np.ndarray | None]] = {}
-KEPT_SUMS_KEPT = 64  # explorations
+KEPT_SUMS_KEPT = 32  # explorations
 
 
 def _kept_sum(exploration_id, names: frozenset) -> tuple[np.ndarray | None, int]:
-    """The sum of the kept maps (1 kept, 0 painted) of these masks, and how many they are.
-    Sums of 0s and 1s in float32 are exact, so the sum does not depend on the order."""
+    """How many of these masks kept each pixel (a count, exact in any order), and how many
+    masks they are."""
     counted, total = _KEPT_SUMS.pop(exploration_id, (frozenset(), None))
     if not counted <= names:  # a round failed or went since: count them all again
         counted, total = frozenset(), None
     for name in names - counted:
         with default_storage.open(name, "rb") as f:
-            kept = (~masking.painted(Image.open(f))).astype(np.float32)
+            kept = (~masking.painted(Image.open(f))).astype(np.uint16)
         total = kept if total is None else total + kept
     _KEPT_SUMS[exploration_id] = (names, total)  # the most recent last
     while len(_KEPT_SUMS) > KEPT_SUMS_KEPT:
