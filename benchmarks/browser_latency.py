@@ -77,7 +77,7 @@ def model_only(model_name: str, backends: list[str]) -> dict[str, float]:
     """Median ms of the model alone (preprocessing not timed) at batch 1 on each backend."""
     from benchmarks.model_throughput import measure
 
-    return {backend: 1000 / measure(model_name, backend, [1], 3.0)[1] for backend in backends}
+    return {backend: 1000 / measure(model_name, backend, [1], 3.0)[1][0] for backend in backends}
 
 
 def detector_only() -> dict[str, float]:

@@ -115,6 +115,12 @@ class Session:
         return re.findall(r'class="history-item (\w+)"', page)
 
 
+def loopback_address(number: int) -> str:
+    """The number-th simulated client's own loopback address, 127.10.0.1 onwards: Linux routes
+    all of 127/8 to loopback, and nginx passes each on as a different client's ($remote_addr)."""
+    return f"127.{10 + number // 62500}.{number // 250 % 250}.{1 + number % 250}"
+
+
 def percentile(values: list[float], q: float) -> float:
     ordered = sorted(values)
     return ordered[min(len(ordered) - 1, int(q * len(ordered)))]

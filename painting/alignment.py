@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cached_property
 
 import numpy as np
 from PIL import Image
@@ -54,15 +55,23 @@ def blurred(human: np.ndarray) -> np.ndarray:
     return ndimage.convolve(np.asarray(human, np.float64), _gaussian_kernel(), mode="nearest")
 
 
-def spearman(a: np.ndarray, b: np.ndarray) -> float | None:
+def spearman(a: np.ndarray, b: np.ndarray, b_ranks: np.ndarray | None = None) -> float | None:
     """Spearman rank correlation of two maps pixel by pixel; None when either is constant
-    (a correlation is undefined there, and 0 would read as a finding)."""
+    (a correlation is undefined there, and 0 would read as a finding). b_ranks: b's ranks
+    (ranks()), when b is compared with many maps."""
     a, b = np.ravel(a), np.ravel(b)
     if np.ptp(a) == 0 or np.ptp(b) == 0:
         return None
+    if b_ranks is None:
+        b_ranks = ranks(b)
+    return float(np.corrcoef(ranks(a), b_ranks)[0, 1])
+
+
+def ranks(values: np.ndarray) -> np.ndarray:
+    """Each pixel's rank, ties given their mean rank (Spearman's, as scipy's spearmanr)."""
     from scipy import stats
 
-    return float(stats.spearmanr(a, b).statistic)
+    return stats.rankdata(np.ravel(values))
 
 
 def top_region(values: np.ndarray, share: float = TOP_SHARE) -> np.ndarray:
@@ -86,12 +95,18 @@ def iou_and_dice(a: np.ndarray, b: np.ndarray) -> tuple[float, float]:
     )
 
 
-def harmonization_scores(human: np.ndarray, model: np.ndarray) -> dict:
+def harmonization_scores(human: np.ndarray, model: np.ndarray | Cropped) -> dict:
     """Spearman of the blurred human map (kept = 1, painted = 0, or a mean of such) with the
-    model's map, and IoU and Dice of their top 10%: both side×side maps of the model's crop."""
+    model's map, and IoU and Dice of their top 10%: both side×side maps of the model's crop.
+    The model's map as a Cropped brings its ranks and top 10% computed once (its .small)."""
     human = blurred(human)
-    iou, dice = iou_and_dice(top_region(human), top_region(model))
-    return {"spearman": spearman(human, model), "iou_top10": iou, "dice_top10": dice}
+    if isinstance(model, Cropped):
+        top, model_ranks, model = model.small_top, model.small_ranks, model.small
+    else:
+        top, model_ranks = top_region(model), None
+    iou, dice = iou_and_dice(top_region(human), top)
+    rho = spearman(human, model, model_ranks)
+    return {"spearman": rho, "iou_top10": iou, "dice_top10": dice}
 
 
 def split_half_ceiling(
@@ -122,21 +137,24 @@ def alignment_score(rho: float | None, ceiling: float | None) -> float | None:
     return rho / ceiling
 
 
-def localisation_scores(model: np.ndarray, kept: np.ndarray) -> dict:
+def localisation_scores(
+    model: np.ndarray, kept: np.ndarray, order: np.ndarray | None = None
+) -> dict:
     """Quantus' localisation metrics of the model's map with the kept region as ground truth
     (both side×side maps of the model's crop; `kept` boolean):
     - pointing_game: 1 if a maximum of the map lies in the kept region, else 0;
     - relevance_mass: the map's total inside the kept region over its total;
     - relevance_rank: of the map's k highest pixels (k = the kept region's size), the share
       inside it.
-    All None when the person kept nothing (or everything is zero in the map)."""
+    All None when the person kept nothing (or everything is zero in the map). order: the
+    map's ascending order (ascending()), when it is compared with many regions."""
     kept = np.asarray(kept, bool)
     relevance = np.ravel(np.asarray(model, np.float64))
     truth = np.ravel(kept)
     k = int(truth.sum())
     if k == 0 or relevance.sum() <= 0:
         return {"pointing_game": None, "relevance_mass": None, "relevance_rank": None}
-    highest = np.argsort(relevance, kind="stable")[-k:]
+    highest = (ascending(relevance) if order is None else order)[-k:]
     return {
         "pointing_game": int(truth[relevance == relevance.max()].any()),
         "relevance_mass": float(relevance[truth].sum() / relevance.sum()),
@@ -144,12 +162,31 @@ def localisation_scores(model: np.ndarray, kept: np.ndarray) -> dict:
     }
 
 
+def ascending(values: np.ndarray) -> np.ndarray:
+    """Flat indices of a map's pixels from the lowest value (ties in reading order)."""
+    return np.argsort(np.ravel(np.asarray(values, np.float64)), kind="stable")
+
+
 @dataclass(frozen=True)
 class Cropped:
-    """A map (human or model) inside the model's crop, at both resolutions the scores use."""
+    """A map (human or model) inside the model's crop, at both resolutions the scores use.
+    A model's map is scored against every round of its exploration: what the scores need of
+    it alone is computed once (review.model_map keeps it per process)."""
 
     small: np.ndarray  # HARMONIZATION_SIDE²
     large: np.ndarray  # LOCALISATION_SIDE²
+
+    @cached_property
+    def small_ranks(self) -> np.ndarray:
+        return ranks(self.small)
+
+    @cached_property
+    def small_top(self) -> np.ndarray:
+        return top_region(self.small)
+
+    @cached_property
+    def large_order(self) -> np.ndarray:
+        return ascending(self.large)
 
 
 def cropped(values: np.ndarray, crop_fraction: float) -> Cropped:
@@ -163,8 +200,8 @@ def scores(human: Cropped, model: Cropped) -> dict:
     """Every score of a human map (the share of masks that kept each pixel, 0–1) against the
     model's map: harmonization_scores at 64×64, and localisation_scores at 224×224 with the
     pixels kept by at least half the masks as ground truth."""
-    result = harmonization_scores(human.small, model.small)
-    result.update(localisation_scores(model.large, human.large >= 0.5))
+    result = harmonization_scores(human.small, model)
+    result.update(localisation_scores(model.large, human.large >= 0.5, model.large_order))
     return result
 
 

@@ -99,17 +99,18 @@ def claim_rounds(round_id, limit: int, *, redelivered: bool = False) -> list[Rou
             )
         # Chosen unlocked, then locked: only the rounds this batch takes are held, so the
         # others' own messages can still claim them.
-        [mine] = _waiting(Round.objects.filter(pk=round_id))
-        waiting = _waiting(
+        room = max(0, limit - len(ids))
+        waiting = room and _waiting(
             Round.objects.filter(status=Round.Status.PENDING, model_name=model_name)
             .exclude(pk=round_id)
             .order_by("created_at")[:CANDIDATES]
         )
-        room = max(0, limit - len(ids))
-        chosen = _fair_batch(waiting, mine, room)
-        ids += lockable.filter(pk__in=chosen, status=Round.Status.PENDING).values_list(
-            "pk", flat=True
-        )
+        if waiting:  # else a batch of its own, as most are when the queue is short
+            [mine] = _waiting(Round.objects.filter(pk=round_id))
+            chosen = _fair_batch(waiting, mine, room)
+            ids += lockable.filter(pk__in=chosen, status=Round.Status.PENDING).values_list(
+                "pk", flat=True
+            )
         Round.objects.filter(pk__in=ids).start()
     return list(
         Round.objects.filter(pk__in=ids)
@@ -152,6 +153,8 @@ def slices(rounds: list[Round]) -> list[list[Round]]:
     """A claimed batch cut into slices of at most XAI_BATCH_SECONDS of estimated work (one
     round at least), the least busy addresses' first: each slice is answered as soon as it is
     done, so a cheap round claimed beside a dear one does not wait for it."""
+    if len(rounds) == 1:
+        return [rounds]  # nothing to cut or order (a round deleted since fails in compose)
     costed = {w.pk: w for w in _waiting(Round.objects.filter(pk__in=[r.pk for r in rounds]))}
     spent = ratelimit.spent(list({w.client for w in costed.values()}))
     ordered = sorted(

@@ -27,31 +27,28 @@ def explorations_of(visitor: str) -> QuerySet[Exploration]:
     )
 
 
-def queued_rounds_of(visitor: str) -> int:
-    """How many of this visitor's rounds wait for the classifier or are being classified; one
-    stuck past every time limit (a lost message) no longer counts."""
-    since = timezone.now() - timedelta(seconds=settings.XAI_ROUND_STALE_SECONDS)
-    return Round.objects.filter(
-        exploration__visitor=visitor,
-        status__in=[Round.Status.PENDING, Round.Status.RUNNING],
-        created_at__gte=since,
-    ).count()
+@dataclass(frozen=True)
+class Queued:
+    """Rounds waiting for the classifier or being classified: a visitor's, a client address's
+    (every session of it, Exploration.client) and everyone's. One stuck past every time limit
+    (a lost message) no longer counts."""
+
+    visitor: int
+    address: int
+    total: int
 
 
-def _queued() -> QuerySet[Round]:
+def queued_rounds(visitor: str, client: str = "") -> Queued:
+    """The queue as refuse_if_busy weighs it, in one query (a Classify asks it twice)."""
     since = timezone.now() - timedelta(seconds=settings.XAI_ROUND_STALE_SECONDS)
-    return Round.objects.filter(
+    counts = Round.objects.filter(
         status__in=[Round.Status.PENDING, Round.Status.RUNNING], created_at__gte=since
+    ).aggregate(
+        visitor=Count("pk", filter=Q(exploration__visitor=visitor)),
+        address=Count("pk", filter=Q(exploration__client=client)),  # unused without a client
+        total=Count("pk"),
     )
-
-
-def queued_rounds_from(client: str) -> int:
-    """queued_rounds_of() for every session of a client address (Exploration.client)."""
-    return _queued().filter(exploration__client=client).count()
-
-
-def queued_rounds_in_all() -> int:
-    return _queued().count()
+    return Queued(**counts)
 
 
 def queued_analyses_of(visitor: str) -> int:

@@ -51,21 +51,18 @@ def refuse_if_busy(visitor: str, max_pending: int | None, client: str = "") -> N
     serve the least busy first (pipeline.claim_rounds)."""
     if max_pending is None:
         return
-    queued = selectors.queued_rounds_of(visitor)
-    if queued >= max_pending:
+    queued = selectors.queued_rounds(visitor, client)
+    if queued.visitor >= max_pending:
         raise Busy(
-            f"You have {queued} rounds waiting for the classifier. "
+            f"You have {queued.visitor} rounds waiting for the classifier. "
             "Wait for your previous rounds, then try again."
         )
-    if (
-        client
-        and selectors.queued_rounds_from(client) >= settings.XAI_MAX_PENDING_ROUNDS_PER_ADDRESS
-    ):
+    if client and queued.address >= settings.XAI_MAX_PENDING_ROUNDS_PER_ADDRESS:
         raise Busy(
             "Your network has as many rounds waiting for the classifier as one network may. "
             "Wait a moment, then try again."
         )
-    if selectors.queued_rounds_in_all() >= settings.XAI_MAX_PENDING_ROUNDS_TOTAL:
+    if queued.total >= settings.XAI_MAX_PENDING_ROUNDS_TOTAL:
         raise Busy("The classifier is busy with many people's rounds. Try again in a moment.")
 
 

@@ -103,6 +103,29 @@ def test_scores_are_taken_inside_the_models_crop():
     assert scores["spearman"] > 0.8
 
 
+def test_a_models_map_scored_against_many_rounds_gives_the_same_scores_for_less():
+    """What the scores need of the model's map alone (its ranks, top 10%, order) is computed
+    once per map, and the scores stay those of scipy's Spearman and the uncached path."""
+    from scipy import stats
+
+    rng = np.random.default_rng(0)
+    values = rng.random((300, 400)).astype(np.float32)
+    values[100:140, 100:140] = 1.0  # ties, at the maximum too
+    model = alignment.cropped(values, 0.875)
+    kept = alignment.cropped((rng.random((300, 400)) > 0.4).astype(np.float32), 0.875)
+    scores = alignment.scores(kept, model)
+    uncached = {
+        **alignment.harmonization_scores(kept.small, model.small),
+        **alignment.localisation_scores(model.large, kept.large >= 0.5),
+    }
+    assert scores == pytest.approx(uncached, rel=1e-12)
+    blurred = alignment.blurred(kept.small)
+    assert scores["spearman"] == pytest.approx(
+        stats.spearmanr(blurred.ravel(), model.small.ravel()).statistic
+    )
+    assert model.large_order is model.large_order and model.small_ranks is model.small_ranks
+
+
 @pytest.fixture(scope="module")
 def lite2():
     return classifier.load_classifier("efficientnet-lite2")

@@ -174,12 +174,17 @@ def test_the_fast_backends_answer_as_torch_does(default_model, tmp_path, backend
 
 
 @pytest.mark.slow
-def test_auto_keeps_the_backend_it_measured_fastest(settings):
-    chosen, timings = classifier.fastest_backend(
+def test_auto_keeps_the_backend_it_measured_fastest_or_nearly_and_cheapest(settings):
+    chosen, timings, cpu = classifier.fastest_backend(
         "efficientnet-lite2", settings.XAI_COMPILED_DIR, ("openvino", "onnxruntime")
     )
-    assert set(timings) == {"openvino", "onnxruntime"} and all(ms > 0 for ms in timings.values())
-    assert chosen == min(timings, key=timings.get)
+    assert set(timings) == set(cpu) == {"openvino", "onnxruntime"}
+    assert all(ms > 0 for ms in [*timings.values(), *cpu.values()])
+    near = [
+        b for b, ms in timings.items() if ms <= min(timings.values()) * classifier.LATENCY_MARGIN
+    ]
+    assert chosen in near
+    assert cpu[chosen] == min(cpu[b] for b in near)
     loaded = classifier.load_classifier("efficientnet-lite2", "auto", settings.XAI_COMPILED_DIR)
     assert (
         loaded.backend

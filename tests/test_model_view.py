@@ -266,3 +266,45 @@ def test_a_lost_analysis_is_offered_again(client, gallery, on_commit, settings):
         client.post(f"/e/{exploration.pk}/rounds/{round_.pk}/analysis/", headers=HTMX)
     round_.refresh_from_db()
     assert round_.analysis_status == Round.AnalysisStatus.DONE
+
+
+def test_an_explorations_alignment_reads_each_new_mask_once_and_stays_exact(
+    client, gallery, on_commit, monkeypatch
+):
+    """Each round's score counts the exploration's masks: the worker adds the new one to the
+    sum it keeps instead of reading them all again, so a round costs the same however many
+    came before, and the scores are those of a sum computed afresh (also once a round fails)."""
+    from django.core.files.storage import default_storage
+
+    exploration = start(client, gallery["coffee"], on_commit)
+    opened = []
+    storage_class = type(default_storage._wrapped)  # set up by start()'s files
+    real_open = storage_class.open
+
+    def counted_open(self, name, mode="rb"):
+        opened.append(name)
+        return real_open(self, name, mode)
+
+    monkeypatch.setattr(storage_class, "open", counted_open)
+    reads = []
+    for box in [(0, 0, 100, 100), (100, 100, 300, 300), (200, 50, 500, 350), (50, 50, 90, 90)]:
+        opened.clear()
+        classify(client, exploration, on_commit, mask_png((600, 400), box))
+        reads.append(sum(name.endswith("-mask.png") for name in opened))
+    assert reads[1] == reads[2] == reads[3]  # not one more per round that came before
+
+    def afresh():
+        exploration.refresh_from_db()
+        kept = exploration.alignment
+        model_view._KEPT_SUMS.clear()
+        last = exploration.rounds.select_related("exploration").get(index=4)
+        model_view._score_alignment(last)
+        exploration.refresh_from_db()
+        return kept, exploration.alignment
+
+    kept, fresh = afresh()
+    assert kept and kept == fresh
+    exploration.rounds.filter(index=2).update(status=Round.Status.FAILED)
+    model_view.score_alignment(exploration.rounds.get(index=4).pk)  # the sum it kept is stale
+    kept, fresh = afresh()
+    assert kept == fresh

@@ -100,3 +100,19 @@ def test_a_lone_visitor_still_gets_full_batches(gallery, settings):
     settings.XAI_BATCH_PER_VISITOR = 1
     rounds = pending_rounds(new_exploration(gallery), 5)
     assert pipeline.claim_rounds(rounds[0].pk, limit=4) == rounds[:4]
+
+
+def test_a_round_alone_in_the_queue_is_claimed_without_weighing_a_batch(gallery):
+    """Most batches hold one round when the queue is short: its estimated cost and its
+    address's share are looked up only to choose or order others (once, for the candidates)."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    [round_] = pending_rounds(new_exploration(gallery), 1)
+    with CaptureQueriesContext(connection) as queries:
+        claimed = pipeline.claim_rounds(round_.pk, limit=8)
+        cut = pipeline.slices(claimed)
+    assert [[r.pk for r in s] for s in cut] == [[round_.pk]]
+    assert claimed[0].status == Round.Status.RUNNING
+    costs_read = [q for q in queries.captured_queries if "exploration__visitor" in q["sql"]]
+    assert len(costs_read) == 1  # the other candidates (none): not its own, nor for the slices

@@ -169,6 +169,27 @@ def test_the_queue_is_bounded_per_address_and_in_all(gallery, on_commit, setting
     assert Round.objects.count() == 3
 
 
+def test_the_queue_a_classify_weighs_is_counted_in_one_query(gallery, on_commit):
+    """A Classify weighs the queue twice (before reading the mask, and in the transaction that
+    saves the round): the visitor's, the address's and everyone's, in one query each time."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from painting import selectors, services
+
+    with on_commit(execute=False):  # nothing is classified: the rounds 0 stay queued
+        mine = start(Client(), gallery["coffee"])
+        start(Client(), gallery["coffee"])  # another visitor, from the same address
+        Client(REMOTE_ADDR="10.7.7.7").post(  # someone elsewhere
+            reverse("painting:explore-picture", args=[gallery["coffee"].pk]), headers=HTMX
+        )
+    with CaptureQueriesContext(connection) as queries:
+        queued = selectors.queued_rounds(mine.visitor, mine.client)
+        services.refuse_if_busy(mine.visitor, 5, mine.client)
+    assert (queued.visitor, queued.address, queued.total) == (1, 2, 3)
+    assert len(queries.captured_queries) == 2
+
+
 def test_the_work_a_page_needs_goes_first_for_the_least_busy_address(settings):
     settings.XAI_WORKER_SECONDS_PER_MINUTE = 100  # one visitor's budget is not the point
     ratelimit.charge("v1", "busy", settings.XAI_WORKER_SECONDS_PER_MINUTE_PER_ADDRESS / 2)

@@ -367,10 +367,11 @@ XAI_TORCH_THREADS = envint("XAI_TORCH_THREADS", 0)  # 0: one per core
 # Grad-CAM and analyses never slow classification down on a machine they share.
 XAI_WORKER_NICE = envint("XAI_WORKER_NICE", 0)
 # Classification backend of the inference worker: "auto" measures ONNX Runtime and OpenVINO
-# (both f32, the same top-5 as torch) at the worker's start and keeps the faster, since which
-# one wins depends on the CPU (classifier.fastest_backend; benchmarks/model_latency.py compares
-# them all). Or name one: onnxruntime, openvino, torch. Grad-CAM uses torch in the analysis
-# worker: one runtime per process.
+# (both f32, the same top-5 as torch) at the worker's start and keeps the faster (or, within 25%
+# of it, the one that burns less CPU per image), since which one wins depends on the CPU
+# (classifier.fastest_backend; benchmarks/model_latency.py compares them all). Or name one:
+# onnxruntime, openvino, torch. Grad-CAM uses torch in the analysis worker: one runtime per
+# process.
 XAI_BACKEND = envchoice("XAI_BACKEND", AUTO, (AUTO, *BACKENDS))
 # The explanation methods the analysis worker computes for each new exploration (Grad-CAM is
 # always first): comma-separated keys of painting.inference.methods.METHODS. The others are
