@@ -112,6 +112,19 @@ def spent_refusal(request: HttpRequest, visitor: str) -> str:
     return ratelimit.over_budget(visitor, ratelimit.client_key(request), ROUND_SECONDS)
 
 
+def dear_refusal(picture: Picture, fill: str, task: str) -> str:
+    """Before the mask is read: the busy message when everyone's work is over its budget
+    (ratelimit.charge) and a round of this fill on this picture would be dear however little
+    is painted, so that a flood of dear rounds is refused without decoding its masks."""
+    try:
+        least = round_seconds(picture.width, picture.height, fill, 1e-6, task)
+    except ValueError:
+        return ""  # no such fill: the form says so
+    if least <= ratelimit.CHEAP_SECONDS or not ratelimit.everyone_over(least):
+        return ""
+    return ratelimit.BUSY_MESSAGE
+
+
 def refusal(
     request: HttpRequest, visitor: str, picture: Picture, fill: str, painted: float, task: str
 ) -> str:

@@ -158,7 +158,7 @@ def charge(visitor: str, client: str, seconds: float, *, sheddable: bool = True)
                     cache.decr(undo, ms)
                 return _budget_message(subject, budget)
             charged.append(key)
-        everyone = f"workbudget:all:{int(time.time() // ALL_WINDOW_SECONDS)}"
+        everyone = _everyone_key()
         cache.add(everyone, 0, timeout=2 * ALL_WINDOW_SECONDS)
         over = cache.incr(everyone, ms) > _all_budget_ms()
         if over and sheddable and seconds > CHEAP_SECONDS:
@@ -176,6 +176,20 @@ BUSY_MESSAGE = (
     "The classifier is busy with the work of many people just now. Try again in a few seconds, "
     "or use a cheaper fill (mean or black) or a smaller photo, which it still takes."
 )
+
+
+def _everyone_key() -> str:
+    return f"workbudget:all:{int(time.time() // ALL_WINDOW_SECONDS)}"
+
+
+def everyone_over(seconds: float) -> bool:
+    """Whether `seconds` more would take everyone's work in the current short window over its
+    budget (charging nothing)."""
+    try:
+        spent_ms = cache.get(_everyone_key(), 0)
+    except redis.RedisError:
+        return False
+    return spent_ms + round(seconds * 1000) > _all_budget_ms()
 
 
 def _all_budget_ms() -> int:

@@ -343,6 +343,8 @@ def classify(request: HtmxHttpRequest, exploration_id):
         with timing.stage("ratelimit"):
             refused = ratelimit.refusal(request, "classify", exploration.visitor)
             refused = refused or costs.spent_refusal(request, exploration.visitor)
+            fill = request.POST.get("fill", "")  # parsed by the CSRF middleware already
+            refused = refused or costs.dear_refusal(exploration.picture, fill, exploration.task)
         if refused:
             return _error(request, refused, status=429)
         try:  # before the mask is read: a flood's refused rounds cost next to nothing

@@ -230,6 +230,9 @@ def test_past_everyones_budget_the_dearest_rounds_are_shed_and_cheap_ones_still_
     assert [a.status_code for a in answers] == [200, 200, 429]
     assert ratelimit.BUSY_MESSAGE in answers[-1].content.decode()
     assert dear[2].rounds.count() == 1  # its original only: the refused round wrote nothing
+    # While everyone's budget is spent, dear rounds are refused before their masks are read.
+    unread = classify(browsers[2], dear[2], on_commit, b"not a PNG", fill="road")
+    assert unread.status_code == 429 and ratelimit.BUSY_MESSAGE in unread.content.decode()
     assert classify(browsers[3], cheap, on_commit, HALF).status_code == 200
     assert start(browsers[3], gallery["chelsea"], on_commit).picture.slug == "chelsea"
     # The next window takes dear rounds again.
