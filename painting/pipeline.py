@@ -152,7 +152,9 @@ def _fair_batch(waiting: list[Waiting], mine: Waiting, room: int) -> list:
 def slices(rounds: list[Round]) -> list[list[Round]]:
     """A claimed batch cut into slices of at most XAI_BATCH_SECONDS of estimated work (one
     round at least), the least busy addresses' first: each slice is answered as soon as it is
-    done, so a cheap round claimed beside a dear one does not wait for it."""
+    done, so a cheap round claimed beside a dear one does not wait for it. The least busy
+    address's rounds make a slice of their own: on a CPU a batch's model call takes about as
+    long per image as one alone, and a person should not wait for strangers' images."""
     if len(rounds) == 1:
         return [rounds]  # nothing to cut or order (a round deleted since fails in compose)
     costed = {w.pk: w for w in _waiting(Round.objects.filter(pk__in=[r.pk for r in rounds]))}
@@ -162,9 +164,11 @@ def slices(rounds: list[Round]) -> list[list[Round]]:
     )
     cut: list[list[Round]] = []
     cost = settings.XAI_BATCH_SECONDS
+    least_busy = costed[ordered[0].pk].client if ordered else None
     for round_ in ordered:
         seconds = costed[round_.pk].seconds
-        if cut and cost + seconds <= settings.XAI_BATCH_SECONDS:
+        apart = len(cut) == 1 and costed[round_.pk].client != least_busy
+        if cut and not apart and cost + seconds <= settings.XAI_BATCH_SECONDS:
             cut[-1].append(round_)
             cost += seconds
         else:

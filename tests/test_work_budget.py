@@ -125,6 +125,25 @@ def test_a_batch_holds_a_bounded_amount_of_work_and_answers_cheap_rounds_first(g
     assert [[r.pk for r in s] for s in pipeline.slices(claimed)] == [[theirs.pk], [own.pk]]
 
 
+def test_the_least_busy_addresss_round_is_a_slice_of_its_own(gallery):
+    """Cheap rounds all fit in one slice's budget; the least busy address's is answered
+    first, by a model call of its own, not after the strangers' images in the same call."""
+    model_name = new_exploration(gallery).model_name
+    pairs = (("v1", "flood1"), ("v2", "flood2"), ("v3", "quiet"))
+    first, second, quiet = explorations_from(gallery, model_name, *pairs)
+    ratelimit.charge("v1", "flood1", 3.0)
+    ratelimit.charge("v2", "flood2", 2.0)
+    [own] = pending_rounds(first, 1)
+    [theirs] = pending_rounds(second, 1)
+    [mine] = pending_rounds(quiet, 1)
+    claimed = pipeline.claim_rounds(own.pk, limit=8)
+    assert len(claimed) == 3
+    assert [[r.pk for r in s] for s in pipeline.slices(claimed)] == [
+        [mine.pk],
+        [theirs.pk, own.pk],
+    ]
+
+
 def test_a_slice_is_answered_before_the_next_one_is_composed(gallery, settings):
     settings.XAI_BATCH_SECONDS = 0.02
     model_name = new_exploration(gallery).model_name
