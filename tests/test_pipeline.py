@@ -9,7 +9,8 @@ from painting.models import Exploration, Round
 from tests.helpers import new_exploration, pending_rounds
 
 
-def test_waiting_rounds_are_classified_together_in_one_batch(gallery):
+def test_waiting_rounds_are_classified_together_in_one_batch(gallery, settings):
+    settings.XAI_BATCH_SECONDS = 0.12  # room for these rounds (XAI_BATCH_SECONDS)
     rounds = pending_rounds(new_exploration(gallery), 3)
     pipeline.run_rounds(rounds[0].pk, batch_size=8)
     finished = list(Round.objects.filter(pk__in=[r.pk for r in rounds]))
@@ -98,6 +99,7 @@ def test_one_visitors_queue_does_not_fill_the_batch_ahead_of_others(gallery, set
 
 def test_a_lone_visitor_still_gets_full_batches(gallery, settings):
     settings.XAI_BATCH_PER_VISITOR = 1
+    settings.XAI_BATCH_SECONDS = 0.12  # room for four of these rounds
     rounds = pending_rounds(new_exploration(gallery), 5)
     assert pipeline.claim_rounds(rounds[0].pk, limit=4) == rounds[:4]
 

@@ -396,8 +396,11 @@ XAI_BATCH_PER_ADDRESS = envint("XAI_BATCH_PER_ADDRESS", 1)
 # Besides the round whose message came, a batch takes waiting rounds worth at most this many
 # seconds of estimated work (painting.costs), the least busy clients' first, and classifies them
 # in slices of at most this much, each answered as soon as it is done: a person's cheap round
-# never waits behind a batch of strangers' dear ones.
-XAI_BATCH_SECONDS = envfloat("XAI_BATCH_SECONDS", 0.12)
+# never waits behind a batch of strangers' dear ones. On a CPU a batch's model call takes
+# nearly as long per image as alone, so a batch is short (about two cheap rounds: a person
+# waits for the batch in progress, under a 12-address flood p50 86 ms instead of 195); with a
+# GPU, where a batch costs little more than one image, raise it (0.5 or more).
+XAI_BATCH_SECONDS = envfloat("XAI_BATCH_SECONDS", 0.06)
 
 REDIS_URL = env("REDIS_URL", "redis://127.0.0.1:6379/0")
 CELERY_BROKER_URL = REDIS_URL
