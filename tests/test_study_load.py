@@ -9,8 +9,8 @@ import pytest
 
 from benchmarks import study_load
 from benchmarks.session import loopback_address
-from painting import study_files
 from painting.models import Exploration, Participant
+from painting.studies import files as study_files
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
