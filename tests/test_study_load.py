@@ -4,6 +4,7 @@ and the real worker, each from its own loopback address, and nothing is lost."""
 import argparse
 import asyncio
 import ipaddress
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -25,7 +26,9 @@ def test_each_simulated_client_has_its_own_loopback_address():
 def test_participants_take_the_study_from_their_own_addresses(live_server, real_worker, gallery):
     study_files.load({**study_load.STUDY, "images": study_load.STUDY["images"][:2]})
     args = argparse.Namespace(images=2, rounds=2, period=0.2, cpu_session=None)
-    step = asyncio.run(study_load.run_step(live_server.url, 3, 0, args))
+    # In a thread of its own: the browser tests' Playwright may hold this thread's event loop.
+    with ThreadPoolExecutor(1) as pool:
+        step = pool.submit(asyncio.run, study_load.run_step(live_server.url, 3, 0, args)).result()
     assert step.lost == []
     assert len(step.latencies) == 3 * 2 * 2  # every Classify answered (no timing asserted)
     participants = Participant.objects.filter(study__slug=study_load.SLUG)
