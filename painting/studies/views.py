@@ -143,22 +143,31 @@ def _link_ids(form: PlatformIdsForm) -> dict:
     return {**form.ids(), "external_id": form.external_id}
 
 
+def _read_link(request: HttpRequest, study: Study, data):
+    """What the link page and the consent form both check first: a browser already in the
+    study goes on; a bad link, a refused pilot token or a link that takes nobody further is
+    answered. ((form, pilot id, hidden ids), None), or (None, the answer)."""
+    if participant := pages.session_participant(request, study):
+        return None, pages.go_on(request, participant)
+    form = PlatformIdsForm(data)
+    if not form.is_valid():
+        return None, _bad_link(request, study, form)
+    pilot_id, ids, refused = _pilot(request, study, form.hidden())
+    if refused := refused or _link_problem(request, study, form, pilot_id):
+        return None, refused
+    return (form, pilot_id, ids), None
+
+
 @require_GET
 def consent_page(request: HttpRequest, slug: str):
     """The study link. A browser already in the study, or a platform id that has consented
     before (in another browser, where the study allows it), goes on where it left off;
     anyone else reads the consent form, which carries the link's ids on."""
     study = get_object_or_404(Study, slug=slug)
-    if participant := pages.session_participant(request, study):
-        return pages.go_on(request, participant)
-    form = PlatformIdsForm(request.GET)
-    if not form.is_valid():
-        return _bad_link(request, study, form)
-    pilot_id, ids, refused = _pilot(request, study, form.hidden())
-    if refused:
-        return refused
-    if problem := _link_problem(request, study, form, pilot_id):
-        return problem
+    link, answer = _read_link(request, study, request.GET)
+    if answer:
+        return answer
+    form, pilot_id, ids = link
     try:
         returning = rules.participant_of_link(study, form.external_id, visitor_id(request))
     except rules.AlreadyTookPart:
@@ -178,16 +187,10 @@ def consent_page(request: HttpRequest, slug: str):
 @require_POST
 def consent(request: HttpRequest, slug: str):
     study = get_object_or_404(Study, slug=slug)
-    if participant := pages.session_participant(request, study):
-        return pages.go_on(request, participant)
-    form = PlatformIdsForm(request.POST)
-    if not form.is_valid():
-        return _bad_link(request, study, form)
-    pilot_id, ids, refused = _pilot(request, study, form.hidden())
-    if refused:
-        return refused
-    if problem := _link_problem(request, study, form, pilot_id):
-        return problem
+    link, answer = _read_link(request, study, request.POST)
+    if answer:
+        return answer
+    form, pilot_id, ids = link
     if not study.is_open and not pilot_id:
         if study.participants_per_condition:
             return _full(request, study)
