@@ -1,6 +1,21 @@
-"""Helpers for browser tests: what a hand does on the canvas."""
+"""Helpers for browser tests: what a hand does on the canvas, a phone's context, screenshots."""
+
+import os
+from pathlib import Path
 
 from playwright.sync_api import Page, expect
+
+# browser.new_context(**PHONE): a 390×844 touch phone.
+PHONE = {"viewport": {"width": 390, "height": 844}, "has_touch": True, "is_mobile": True}
+
+
+def shot(page: Page, name: str) -> None:
+    """Keep a screenshot of the whole page as {name}-{width}.png where XAI_SCREENSHOT_DIR says,
+    to look at it; without it, none."""
+    if folder := os.environ.get("XAI_SCREENSHOT_DIR"):
+        Path(folder).mkdir(parents=True, exist_ok=True)
+        size = page.viewport_size["width"]
+        page.screenshot(path=f"{folder}/{name}-{size}.png", full_page=True)
 
 
 def stroke(page: Page, points, *, steps=12):

@@ -2,26 +2,16 @@
 cannot withdraw them or learn their code; the participant sees their code on every page.
 XAI_SCREENSHOT_DIR=folder keeps screenshots of the pages at 390×844 (touch) and desktop."""
 
-import os
-from pathlib import Path
-
 import pytest
 from playwright.sync_api import Page, expect
 
 from painting.models import AddressTally, Exploration, Participant
+from tests.e2e.browser import PHONE, shot
 from tests.helpers import make_study
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 PID = "5f8d0c6a1b2c3d4e5f6a7b8c"
-PHONE = {"viewport": {"width": 390, "height": 844}, "has_touch": True, "is_mobile": True}
-
-
-def shot(page: Page, name: str) -> None:
-    if folder := os.environ.get("XAI_SCREENSHOT_DIR"):
-        Path(folder).mkdir(parents=True, exist_ok=True)
-        size = page.viewport_size["width"]
-        page.screenshot(path=f"{folder}/{name}-{size}.png", full_page=True)
 
 
 def test_a_stranger_with_the_id_cannot_withdraw_in_a_browser(

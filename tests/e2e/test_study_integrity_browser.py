@@ -4,26 +4,14 @@ image closed; Withdraw asks first, then says what to do on the platform, and the
 its frame, and a Classify with nothing painted is answered with a message.
 XAI_SCREENSHOT_DIR=folder keeps screenshots at 390×844 (touch) and desktop."""
 
-import os
-from pathlib import Path
-
 import pytest
 from playwright.sync_api import Page, expect
 
 from painting.models import CheckAnswer, Participant, Round, StudyImage
-from tests.e2e.browser import stroke
+from tests.e2e.browser import PHONE, shot, stroke
 from tests.helpers import make_study
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
-
-PHONE = {"viewport": {"width": 390, "height": 844}, "has_touch": True, "is_mobile": True}
-
-
-def shot(page: Page, name: str) -> None:
-    if folder := os.environ.get("XAI_SCREENSHOT_DIR"):
-        Path(folder).mkdir(parents=True, exist_ok=True)
-        size = page.viewport_size["width"]
-        page.screenshot(path=f"{folder}/{name}-{size}.png", full_page=True)
 
 
 def at(canvas: dict, x: float, y: float) -> tuple[float, float]:

@@ -15,11 +15,10 @@ from playwright.sync_api import Page, expect
 from painting.models import Participant, Study, TrialAnswer
 from painting.studies import files as study_files
 from painting.studies.understanding import prepare as understanding_prepare
-from tests.e2e.browser import stroke
+from tests.e2e.browser import PHONE, stroke
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 ROOT = Path(__file__).resolve().parents[2]
-PHONE = {"viewport": {"width": 390, "height": 844}, "has_touch": True, "is_mobile": True}
 
 
 @pytest.fixture(autouse=True)
