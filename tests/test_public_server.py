@@ -61,8 +61,9 @@ def test_an_addresss_large_bodies_past_their_burst_are_refused_before_they_are_r
             assert small_bodies.answers() == [None] * 8  # not counted: all are waited for
     refused = [answer for answer in answers if answer is not None]
     # One, and a burst of a minute's (6, of which 3 wait in nginx), are let through; the rest
-    # are refused at once, a minute's rate given back over the minute.
-    assert len(refused) == 5 and answers[:7] == [None] * 7
+    # are refused at once, a minute's rate given back over the minute. Which ones is nginx's
+    # choice: its worker processes take the connections in no set order.
+    assert len(refused) == 5 and answers.count(None) == 7
     assert all(answer.startswith(b"HTTP/1.1 429") for answer in refused)
     assert b"Too many requests from your address" in refused[0]
 
