@@ -4,6 +4,7 @@ consent, both enforced by the server."""
 from datetime import timedelta
 
 from django.test import Client
+from django.utils import timezone
 
 from painting.models import Exploration, Participant, Study
 from tests.helpers import classify, join_study, make_study, mask_png, study_step
@@ -46,6 +47,35 @@ def test_it_refuses_writes_after_the_image_time_and_opens_next(gallery, on_commi
     second = study_step(browser, study, 2, on_commit)
     size = (second.picture.width, second.picture.height)
     assert classify(browser, second, on_commit, mask_png(size, (0, 0, 9, 9))).status_code == 200
+
+
+def test_the_countdown_ends_at_the_deadline_not_before_it(gallery, on_commit):
+    """At zero the page asks again: the seconds left are rounded up, so that it never asks
+    before the deadline (rounded down, it asked too early, up to a second of reloads)."""
+    _study, browser, exploration = open_first_image(gallery, on_commit, time_limit_per_image_s=60)
+    age(exploration, 0.5)
+    page = browser.get(f"/e/{exploration.pk}/").content.decode()
+    assert 'data-seconds-left="60"' in page
+
+
+def test_a_deadline_passing_while_the_page_is_made_shows_it_up_with_next_open(
+    gallery, on_commit, monkeypatch
+):
+    """Whenever in the making of a page the deadline passes, the page says "time is up" only
+    with Next open: one instant decides both (two calls of the clock once kept Next closed
+    beside the message, and a participant without rounds could not go on)."""
+    _study, browser, exploration = open_first_image(gallery, on_commit, time_limit_per_image_s=60)
+    deadline = exploration.created_at + timedelta(seconds=60)
+    for calls_before in range(40):
+        ticks = iter(range(-calls_before, 10**6))
+        monkeypatch.setattr(
+            timezone, "now", lambda ticks=ticks: deadline + timedelta(milliseconds=next(ticks))
+        )
+        page = browser.get(f"/e/{exploration.pk}/").content.decode()
+        if "The time for this image is up" in page:
+            assert "Next image</a>" in page and "needs 2 rounds" not in page, calls_before
+        else:
+            assert "needs 2 rounds of your own" in page, calls_before
 
 
 def test_over_the_study_time_the_participant_is_sent_to_finish(gallery, on_commit):

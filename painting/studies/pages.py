@@ -5,6 +5,8 @@ the pages that say why not, and the study bar over the explore page (study_conte
 
 from __future__ import annotations
 
+import math
+
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -126,10 +128,11 @@ def study_context(request: HttpRequest, exploration: Exploration) -> dict | None
         if onward and onward <= count
         else reverse("painting:study-finish", args=[study.slug])
     )
-    reachable = queries.reachable_step(participant)
+    now = timezone.now()  # one instant for every deadline on the page
+    reachable = queries.reachable_step(participant, now)
     ready = not step or reachable > step
     check = checks.check_of(exploration)
-    if queries.study_time_is_up(participant):
+    if queries.study_time_is_up(participant, now):
         following = reverse("painting:study-finish", args=[study.slug])
     deadlines = [
         d
@@ -150,7 +153,7 @@ def study_context(request: HttpRequest, exploration: Exploration) -> dict | None
         "over": queries.refusal(participant),
         "code": participant.code if has_proof(request, participant) else "",
         # Why the image takes no more: the participant went on to a later one, or time is up.
-        "time_up": queries.image_closed(exploration) or queries.time_up(exploration),
+        "time_up": queries.image_closed(exploration) or queries.time_up(exploration, now),
         "check": check,
         "check_rule": checks.check_rule(check) if check else "",
         "check_frame": " ".join(
@@ -162,8 +165,9 @@ def study_context(request: HttpRequest, exploration: Exploration) -> dict | None
         "check_answered": checks.CHECK_ANSWERED
         if check and checks.is_answered(exploration)
         else "",
-        # Counted down by the browser from the page's load (its own clock may be off).
-        "seconds_left": max(0, int((min(deadlines) - timezone.now()).total_seconds()))
+        # Counted down by the browser from the page's load (its own clock may be off), and
+        # rounded up: at zero it asks again, which must not be before the deadline.
+        "seconds_left": max(0, math.ceil((min(deadlines) - now).total_seconds()))
         if deadlines
         else None,
         "next_label": "Continue the study"

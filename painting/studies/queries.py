@@ -218,20 +218,23 @@ def image_deadline(study: Study, opened_at):
     return opened_at + timedelta(seconds=limit) if limit else None
 
 
-def study_time_is_up(participant: Participant) -> bool:
+def study_time_is_up(participant: Participant, now=None) -> bool:
     deadline = study_deadline(participant)
-    return deadline is not None and timezone.now() >= deadline
+    return deadline is not None and (now or timezone.now()) >= deadline
 
 
-def time_up(exploration: Exploration) -> str:
-    """Why this exploration takes no more because of a time limit, or ""."""
+def time_up(exploration: Exploration, now=None) -> str:
+    """Why this exploration takes no more because of a time limit, or "". A page that also
+    asks reachable_step passes both the same `now`: a deadline passing between the two
+    questions would say "time is up" and keep Next closed."""
     participant = exploration.participant
     if participant is None:
         return ""
-    if study_time_is_up(participant):
+    now = now or timezone.now()
+    if study_time_is_up(participant, now):
         return STUDY_TIME_UP
     deadline = image_deadline(participant.study, exploration.created_at)
-    if deadline is not None and timezone.now() >= deadline:
+    if deadline is not None and now >= deadline:
         return IMAGE_TIME_UP
     return ""
 
@@ -259,15 +262,15 @@ def write_refusal(exploration: Exploration) -> str:
     return refusal(exploration.participant) or image_closed(exploration) or time_up(exploration)
 
 
-def reachable_step(participant: Participant) -> int:
+def reachable_step(participant: Participant, now=None) -> int:
     """The furthest step the participant may open: each image needs the study's minimum of
     finished masked rounds before the next one opens (a practice image none), unless its time
     is up. image_count + 1 means Finish is open (also once the study's time is up)."""
     study = participant.study
     steps = steps_for(participant)
-    if study_time_is_up(participant):
+    now = now or timezone.now()
+    if study_time_is_up(participant, now):
         return len(steps) + 1
-    now = timezone.now()
     timed_out = {
         picture_id
         for picture_id, opened_at in participant.explorations.values_list(

@@ -107,7 +107,8 @@ export function countDown() {
       seen = box;
       ends = performance.now() + Number(box.dataset.secondsLeft) * 1000;
     }
-    const left = Math.max(0, Math.round((ends - performance.now()) / 1000));
+    // Rounded up, as the server rounds it: zero only once the deadline has passed.
+    const left = Math.max(0, Math.ceil((ends - performance.now()) / 1000));
     box.querySelector("[data-time-left]").value =
       Math.floor(left / 60) + ":" + String(left % 60).padStart(2, "0");
     if (left === 0) {
