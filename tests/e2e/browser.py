@@ -9,13 +9,13 @@ from playwright.sync_api import Page, expect
 PHONE = {"viewport": {"width": 390, "height": 844}, "has_touch": True, "is_mobile": True}
 
 
-def shot(page: Page, name: str) -> None:
-    """Keep a screenshot of the whole page as {name}-{width}.png where XAI_SCREENSHOT_DIR says,
-    to look at it; without it, none."""
+def shot(page: Page, name: str, *, full_page: bool = True) -> None:
+    """Keep a screenshot of the whole page (or of the first screen) as {name}-{width}.png where
+    XAI_SCREENSHOT_DIR says, to look at it; without it, none."""
     if folder := os.environ.get("XAI_SCREENSHOT_DIR"):
         Path(folder).mkdir(parents=True, exist_ok=True)
         size = page.viewport_size["width"]
-        page.screenshot(path=f"{folder}/{name}-{size}.png", full_page=True)
+        page.screenshot(path=f"{folder}/{name}-{size}.png", full_page=full_page)
 
 
 def stroke(page: Page, points, *, steps=12):

@@ -2,22 +2,15 @@
 paint over it and watch its score fall, its match shown; on a desktop and on a phone."""
 
 import json
-import os
 import re
 
 import pytest
 from playwright.sync_api import Page, expect
 
 from painting.models import Exploration
-from tests.e2e.browser import stroke
+from tests.e2e.browser import PHONE, shot, stroke
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
-
-
-def screenshot(page: Page, name: str) -> None:
-    """Kept where XAI_SCREENSHOT_DIR says (to look at them), else not at all."""
-    if folder := os.environ.get("XAI_SCREENSHOT_DIR"):
-        page.screenshot(path=os.path.join(folder, name), full_page=True)
 
 
 def open_detect(page: Page, url: str) -> None:
@@ -64,7 +57,7 @@ def test_paint_over_a_detected_tie_and_watch_its_score_fall(
     page.wait_for_function(
         "img => img.complete && img.naturalWidth > 0", arg=overlay.element_handle(), timeout=60_000
     )
-    screenshot(page, "detect-desktop-original.png")
+    shot(page, "detect-original")
 
     # Paint over the tie (a big brush, back and forth over its box), then Detect.
     page.locator("[data-brush-size]").fill("60")
@@ -87,20 +80,17 @@ def test_paint_over_a_detected_tie_and_watch_its_score_fall(
     # The view stays on while the same box is followed, and this round reads its agreement.
     expect(overlay).to_be_visible()
     expect(result.locator("[data-agreement]")).to_be_visible()
-    screenshot(page, "detect-desktop-round1.png")
+    shot(page, "detect-round1")
 
     exploration = Exploration.objects.get()
     assert exploration.detection_threshold == 0.45 and exploration.followed == tie["id"]
     assert exploration.rounds.get(index=1).masked_fraction > 0.02
 
 
-PHONE = {"width": 390, "height": 844}
-
-
 def test_on_a_phone_the_boxes_show_and_a_tap_follows_one(
     live_server, real_worker, gallery, browser
 ):
-    context = browser.new_context(viewport=PHONE, has_touch=True, is_mobile=True)
+    context = browser.new_context(**PHONE)
     page = context.new_page()
     try:
         open_detect(page, live_server.url)
@@ -110,8 +100,8 @@ def test_on_a_phone_the_boxes_show_and_a_tap_follows_one(
         expect(page.locator("#result [data-followed]")).to_contain_text("Following tie")
         expect(page.get_by_role("button", name="Detect")).to_be_in_viewport()
         width = page.evaluate("document.documentElement.scrollWidth")
-        assert width <= PHONE["width"]  # nothing wider than the screen
-        screenshot(page, "detect-phone.png")
+        assert width <= PHONE["viewport"]["width"]  # nothing wider than the screen
+        shot(page, "detect-followed")
         from axe_playwright_python.sync_playwright import Axe
 
         found = Axe().run(page)

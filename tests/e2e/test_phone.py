@@ -2,40 +2,29 @@
 the picture, no keyboard hints, and a window too small is told so without counting a decline.
 The onboarding pages (instructions, quiz) on a phone and on a desktop."""
 
-import os
 import re
-from pathlib import Path
 
 import pytest
 from playwright.sync_api import Page, expect
 
 from painting.models import Participant, Study
-from tests.e2e.browser import stroke
+from tests.e2e.browser import PHONE, shot, stroke
 from tests.helpers import make_study
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
-PHONE = {"width": 390, "height": 844}
 DESKTOP = {"width": 1280, "height": 800}
-# Screenshots for a person to look at, where XAI_SHOTS names a folder.
-SHOTS = os.environ.get("XAI_SHOTS", "")
 
 
 @pytest.fixture
 def phone(browser):
-    context = browser.new_context(viewport=PHONE, has_touch=True, is_mobile=True)
+    context = browser.new_context(**PHONE)
     page = context.new_page()
     errors = []
     page.on("pageerror", lambda error: errors.append(str(error)))
     yield page
     context.close()
     assert not errors, errors
-
-
-def shot(page: Page, name: str) -> None:
-    if SHOTS:
-        Path(SHOTS).mkdir(parents=True, exist_ok=True)
-        page.screenshot(path=f"{SHOTS}/{name}.png")
 
 
 def on_screen(page: Page, selector: str) -> bool:
@@ -52,14 +41,14 @@ def first_screen_and_answer(page: Page, name: str) -> None:
     canvas = page.locator("canvas[data-mask]").bounding_box()
     assert canvas["y"] < page.viewport_size["height"] / 2, canvas
     assert on_screen(page, "button[type=submit]:text('Classify')")
-    shot(page, f"{name}-first-screen")
+    shot(page, f"{name}-first-screen", full_page=False)
     stroke(page, [(0.2, 0.3), (0.6, 0.7)])
     page.get_by_role("button", name="Classify").click()
     expect(page.locator('#result.done[data-round-index="1"]')).to_be_visible(timeout=30_000)
     page.wait_for_timeout(400)  # any scroll the answer makes
     assert on_screen(page, "[data-stage]"), page.locator("[data-stage]").bounding_box()
     assert on_screen(page, "#result [data-top1]"), page.locator("#result").bounding_box()
-    shot(page, f"{name}-after-classify")
+    shot(page, f"{name}-after-classify", full_page=False)
 
 
 def test_free_play_on_a_phone(live_server, real_worker, gallery, phone: Page):
@@ -117,9 +106,7 @@ def test_consent_then_instructions_then_the_quiz_until_right(
     live_server, real_worker, gallery, browser, device
 ):
     touch = device == "phone"
-    context = browser.new_context(
-        viewport=PHONE if touch else DESKTOP, has_touch=touch, is_mobile=touch
-    )
+    context = browser.new_context(**PHONE) if touch else browser.new_context(viewport=DESKTOP)
     page = context.new_page()
     try:
         study = make_study(

@@ -15,7 +15,7 @@ from playwright.sync_api import Page, expect
 from painting.models import Participant, Study, TrialAnswer
 from painting.studies import files as study_files
 from painting.studies.understanding import prepare as understanding_prepare
-from tests.e2e.browser import PHONE, stroke
+from tests.e2e.browser import PHONE, shot, stroke
 
 pytestmark = [pytest.mark.browser, pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 ROOT = Path(__file__).resolve().parents[2]
@@ -29,7 +29,7 @@ def _patient_expect():
     expect.set_options(timeout=5_000)  # Playwright's default
 
 
-def _answer_trials(page: Page, phase: str, count: int, shots: Path | None = None):
+def _answer_trials(page: Page, phase: str, count: int, *, shots: bool = False):
     for number in range(1, count + 1):
         expect(page).to_have_url(re.compile(rf"/test/{phase}/{number}/$"))
         expect(page.get_by_text(f"{number} of {count}")).to_be_visible()
@@ -43,13 +43,13 @@ def _answer_trials(page: Page, phase: str, count: int, shots: Path | None = None
                 expect(next_button).to_be_disabled()
                 group.locator("input[name^=c]").nth(2).check()
         if shots and number == 1:
-            page.screenshot(path=str(shots / f"trial-{phase}-{number}.png"), full_page=True)
+            shot(page, f"trial-{phase}-{number}")
         expect(next_button).to_be_enabled()
         next_button.click()
 
 
 def test_participants_take_the_example_study_in_each_condition(
-    live_server, real_worker, gallery, browser, tiny_model_name, tmp_path
+    live_server, real_worker, gallery, browser, tiny_model_name
 ):
     data = json.loads((ROOT / "docs/understanding_study.json").read_text())
     study, _ = study_files.load(data)
@@ -67,7 +67,7 @@ def test_participants_take_the_example_study_in_each_condition(
         page.goto(f"{live_server.url}/study/{study.slug}/?PROLIFIC_PID=P{person}")
         page.get_by_label("I have read the above").check()
         page.get_by_role("button", name="Start").click()
-        _answer_trials(page, "pre", 10, tmp_path if person == 1 else None)
+        _answer_trials(page, "pre", 10, shots=person == 1)
 
         participant = Participant.objects.get(external_id=f"P{person}")
         condition = participant.condition.name
