@@ -57,10 +57,15 @@ POSTGRES_TESTS := tests/test_concurrency.py tests/test_services.py tests/test_pi
 	tests/test_study_guards.py tests/test_pilots.py tests/test_brush_logs.py tests/test_export_jobs.py
 ON_POSTGRES := $(PY) -m tests.postgres -- $(VENV)/bin/pytest $(POSTGRES_TESTS)
 
+STARTS_NOTHING := -m "not worker and not browser and not server"
+
 test: venv system
 	$(VENV)/bin/ruff check .
 	node --test tests/js/
-	DATABASE_URL= $(VENV)/bin/pytest
+	# The tests that start no process, over every core; then, one at a time, those that start
+	# workers, servers and browsers: their limits and timings assume the cores to themselves.
+	DATABASE_URL= $(VENV)/bin/pytest -n auto --dist loadgroup $(STARTS_NOTHING)
+	DATABASE_URL= $(VENV)/bin/pytest -m "worker or browser or server"
 	$(ON_POSTGRES)
 
 # No Redis, worker, web server or browser, none of the heavy tests; explorations in the test
