@@ -152,9 +152,8 @@ def charge(visitor: str, client: str, seconds: float, *, sheddable: bool = True)
     charged = []
     try:
         for key, budget, subject in _budgets(visitor, client):
-            cache.add(key, 0, timeout=BUDGET_SECONDS)
-            if cache.incr(key, ms) > round(budget * 1000):
-                for undo in [*charged, key]:
+            if not _take(key, ms, round(budget * 1000)):
+                for undo in charged:
                     cache.decr(undo, ms)
                 return _budget_message(subject, budget)
             charged.append(key)
@@ -170,6 +169,16 @@ def charge(visitor: str, client: str, seconds: float, *, sheddable: bool = True)
     except redis.RedisError:
         log.warning("work budgets are not counted: the cache cannot be reached", exc_info=True)
     return ""
+
+
+def _take(key: str, amount: int, budget: int) -> bool:
+    """Add `amount` to the budget counted at `key`, in the minute that opened at its first
+    amount; False, and nothing added, where that would go over `budget`."""
+    cache.add(key, 0, timeout=BUDGET_SECONDS)
+    if cache.incr(key, amount) <= budget:
+        return True
+    cache.decr(key, amount)
+    return False
 
 
 BUSY_MESSAGE = (
@@ -224,12 +233,9 @@ def charge_body(address: str, length: int) -> str:
     its first one; the message to answer with when that goes over the address's budget (and
     nothing is charged), else ''."""
     budget = round(settings.XAI_BODY_MB_PER_MINUTE_PER_ADDRESS * 1024 * 1024)
-    key = f"bodybytes:{address}"
     try:
-        cache.add(key, 0, timeout=BUDGET_SECONDS)
-        if cache.incr(key, length) <= budget:
+        if _take(f"bodybytes:{address}", length, budget):
             return ""
-        cache.decr(key, length)
     except ValueError:  # evicted between add and incr: a new window
         return ""
     except redis.RedisError:
