@@ -26,12 +26,26 @@ class Tracked:
     def all_ids(self) -> set[int]:
         return {i for these in self.ids for i in these}
 
+    def up_to(self, index: int) -> Tracked:
+        """The same for the rounds up to `index`: tracking is causal, so a prefix of it is
+        what tracking the prefix alone gives."""
+        n = sum(i <= index for i in self.indexes)
+        return Tracked(self.indexes[:n], self.rounds[:n], self.ids[:n])
+
 
 def tracked(exploration_id, up_to: int | None = None) -> Tracked:
     done = Round.objects.filter(exploration_id=exploration_id, status=Round.Status.DONE)
     if up_to is not None:
         done = done.filter(index__lte=up_to)
-    rows = list(done.order_by("index").values_list("index", "detections"))
+    return _tracked(list(done.order_by("index").values_list("index", "detections")))
+
+
+def tracked_in(rounds: list[Round]) -> Tracked:
+    """tracked() of an exploration's rounds at hand (its history, in index order): no query."""
+    return _tracked([(r.index, r.detections) for r in rounds if r.status == Round.Status.DONE])
+
+
+def _tracked(rows: list[tuple[int, list | None]]) -> Tracked:
     rounds = [list(found or []) for _, found in rows]
     return Tracked([index for index, _ in rows], rounds, detections.track(rounds))
 
@@ -95,13 +109,21 @@ class DetectionResult:
 
 
 def result_of(
-    round_: Round, exploration: Exploration, *, with_view: bool = True
+    round_: Round,
+    exploration: Exploration,
+    *,
+    with_view: bool = True,
+    history: Tracked | None = None,
 ) -> DetectionResult | None:
     """A finished detect round next to the answered round before it; with_view: and how it
-    agrees with the followed box's D-RISE map (two files read: not for the history strip)."""
+    agrees with the followed box's D-RISE map (two files read: not for the history strip).
+    `history`: the exploration's rounds already tracked (tracked_in), else they are read."""
     if round_.status != Round.Status.DONE:
         return None
-    seen = tracked(round_.exploration_id, up_to=round_.index)
+    if history is not None:
+        seen = history.up_to(round_.index)
+    else:
+        seen = tracked(round_.exploration_id, up_to=round_.index)
     if round_.index not in seen.indexes:
         return None
     at = seen.indexes.index(round_.index)
@@ -157,10 +179,24 @@ def _kept_of_view(round_: Round, exploration: Exploration, followed: int) -> flo
         return None
 
 
-def summary_of(round_: Round, exploration: Exploration) -> str:
+def results_of(rounds: list[Round], exploration: Exploration) -> list[DetectionResult | None]:
+    """result_of() for each of an exploration's rounds (its history, in index order): the
+    rounds tracked once."""
+    history = tracked_in(rounds)
+    return [result_of(r, exploration, history=history) for r in rounds]
+
+
+def summaries_of(rounds: list[Round], exploration: Exploration) -> dict[int, str]:
+    """summary_of() for each of an exploration's rounds (its history, in index order), by
+    round id: tracked once, not once per round."""
+    history = tracked_in(rounds)
+    return {r.pk: summary_of(r, exploration, history=history) for r in rounds}
+
+
+def summary_of(round_: Round, exploration: Exploration, history: Tracked | None = None) -> str:
     """The history strip's line for a detect round: its changes at the person's threshold,
     the followed object first."""
-    result = result_of(round_, exploration, with_view=False)
+    result = result_of(round_, exploration, with_view=False, history=history)
     if result is None:
         return ""
     shown = result.shown_changes

@@ -26,7 +26,7 @@ def replay(request: HttpRequest, exploration_id):
     )
     rounds = selectors.history_of(exploration)
     if exploration.task == Task.DETECT:  # boxes, not a class: no confidence chart
-        results = [detection_results.result_of(r, exploration) for r in rounds]
+        results = detection_results.results_of(rounds, exploration)
         context = {"exploration": exploration, "steps": list(zip(rounds, results, strict=True))}
         return render(request, "painting/replay.html", context)
     context = {

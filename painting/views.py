@@ -295,6 +295,9 @@ def explore(request: HtmxHttpRequest, exploration_id):
         "model_title": registry.title_of(exploration.model_name),
         "crop_fraction": registry.crop_fraction_of(exploration.model_name),
         "rounds": rounds,
+        "detection_summaries": detection_results.summaries_of(rounds, exploration)
+        if exploration.task == Task.DETECT
+        else None,
         "round": latest,
         **(_result_of(latest) if latest else {"result": None, "detection": None}),
         "analysis": selectors.analysis_of(latest, shown.fills) if latest else None,

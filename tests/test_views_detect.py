@@ -2,6 +2,8 @@
 following an object, the threshold; and what hostile requests get (4xx, nothing written)."""
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 
 from painting import detection_results
@@ -220,3 +222,43 @@ def test_a_classifier_s_maps_and_analyses_are_not_asked_of_a_detector(client, ga
     round_.refresh_from_db()
     exploration.refresh_from_db()
     assert round_.analysis_status == Round.AnalysisStatus.NONE and exploration.explanations == {}
+
+
+def test_the_history_strip_and_the_replay_read_the_rounds_once(
+    client, gallery, on_commit, staff, django_assert_max_num_queries
+):
+    """However many rounds an exploration has, its page and its replay track them once (they
+    were read again for each round's line), and each line is what the round alone says."""
+    exploration = detect_exploration(client, gallery, on_commit)
+    original = exploration.rounds.get(index=0)
+    tie = box_of(original, "tie")
+    x0, y0, x1, y1 = (round(v) for v in tie["box"])
+    classify(client, exploration, on_commit, mask_png((512, 600), (x0, y0, x1, y1)))
+    painted = exploration.rounds.get(index=1)
+    page, replay = (
+        reverse("painting:explore", args=[exploration.pk]),
+        reverse("painting:replay", args=[exploration.pk]),
+    )
+    with CaptureQueriesContext(connection) as two_rounds:
+        client.get(page)
+    with CaptureQueriesContext(connection) as two_rounds_replayed:
+        staff.get(replay)
+    for index in range(2, 22):  # the tie gone and back, by turns
+        source = painted if index % 2 else original
+        Round.objects.create(
+            exploration=exploration,
+            index=index,
+            status=Round.Status.DONE,
+            detections=source.detections,
+            top=source.top,
+        )
+    with django_assert_max_num_queries(len(two_rounds)):
+        body = client.get(page).content.decode()
+    with django_assert_max_num_queries(len(two_rounds_replayed)):
+        assert staff.get(replay).status_code == 200
+    rounds = list(exploration.rounds.order_by("index"))
+    alone = [detection_results.summary_of(r, exploration) for r in rounds]
+    assert detection_results.summaries_of(rounds, exploration) == {
+        r.pk: line for r, line in zip(rounds, alone, strict=True)
+    }
+    assert body.count("data-detection-summary") == 22 and alone[3] == alone[5] != alone[4]

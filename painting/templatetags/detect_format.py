@@ -13,6 +13,11 @@ def score(value: float | None) -> str:
     return "gone" if value is None else f"{value:.2f}"
 
 
-@register.filter
-def detection_summary(round_, exploration) -> str:
-    return detection_results.summary_of(round_, exploration)
+@register.simple_tag(takes_context=True)
+def detection_summary(context, round_) -> str:
+    """The round's line in the history strip: from the page's `detection_summaries` (the
+    whole strip's, made at once), else for this round alone (a round swapped in)."""
+    summaries = context.get("detection_summaries") or {}
+    if round_.pk in summaries:
+        return summaries[round_.pk]
+    return detection_results.summary_of(round_, context["exploration"])
