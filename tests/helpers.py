@@ -13,6 +13,7 @@ import sys
 import threading
 import time
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import nullcontext
 from pathlib import Path
 from urllib.parse import urlsplit, urlunsplit
@@ -352,6 +353,16 @@ class WorkerProcess:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+
+
+def stop_at_once(*processes) -> None:
+    """Stop servers and workers all at once (each .stop() waits seconds for its own graceful
+    end), then the Redis they used: the order that matters is workers before the test's rows
+    are flushed, and this ends before the fixture does."""
+    *others, redis = processes
+    with ThreadPoolExecutor(len(others)) as pool:
+        list(pool.map(lambda process: process.stop(), others))
+    redis.stop()
 
 
 def png_header_only(width: int, height: int) -> bytes:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import RedisServer
+from tests.helpers import RedisServer, stop_at_once
 
 pytestmark = [pytest.mark.worker, pytest.mark.server, pytest.mark.django_db(transaction=True)]
 
@@ -34,10 +34,7 @@ def make_run(tmp_path, start_worker, start_server):
         workers = list(pool.map(lambda w: start_worker(redis.url, w[0], **w[1]), WORKERS))
     server = start_server(XAI_EAGER="0", REDIS_URL=redis.url)
     yield server
-    server.stop()
-    for worker in workers:  # before the test's rows are flushed under them
-        worker.stop()
-    redis.stop()
+    stop_at_once(server, *workers, redis)
 
 
 def flood(url: str, *scenarios: str) -> list[dict]:

@@ -15,7 +15,7 @@ from django.db.models import Sum
 
 from painting import brush_log
 from painting.models import Round
-from tests.helpers import RedisServer
+from tests.helpers import RedisServer, stop_at_once
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
@@ -43,11 +43,7 @@ def serve(tmp_path, start_worker, start_server, gallery):
         return servers[-1]
 
     yield start
-    for server in servers:
-        server.stop()
-    for worker in workers:  # before the test's rows are flushed under them
-        worker.stop()
-    redis.stop()
+    stop_at_once(*servers, *workers, redis)
 
 
 @pytest.fixture
