@@ -10,6 +10,7 @@ from painting.server_timing import ServerTimingMiddleware
 
 
 def test_a_stage_inside_another_is_not_counted_twice():
+    started = time.perf_counter()
     with timing.recording() as stages:
         with timing.stage("db"):
             time.sleep(0.02)
@@ -17,8 +18,12 @@ def test_a_stage_inside_another_is_not_counted_twice():
                 time.sleep(0.03)
         with timing.stage("db"):  # a second time adds up
             time.sleep(0.01)
+    wall_ms = (time.perf_counter() - started) * 1000
     assert set(stages) == {"db", "publish"}
-    assert 28 <= stages["db"] < 28 + 25 and 28 <= stages["publish"] < 28 + 25
+    assert stages["db"] >= 28 and stages["publish"] >= 28
+    # Counted twice, publish's 30 ms would be in db too: more than the wall clock (a bound
+    # that holds however late a busy machine wakes the sleeps).
+    assert stages["db"] + stages["publish"] <= wall_ms
 
 
 def test_stages_outside_a_recording_cost_nothing_and_go_nowhere():
@@ -55,7 +60,9 @@ def test_the_middleware_adds_the_whole_time_in_django_to_a_views_stages():
         return response
 
     middleware = ServerTimingMiddleware(view)
+    started = time.perf_counter()
     timed = middleware(RequestFactory().get("/", {"timed": "1"}))
+    wall_ms = (time.perf_counter() - started) * 1000
     stages = timing.parse_server_timing(timed["Server-Timing"])
-    assert stages["render"] == 1.0 and 20 <= stages["django"] < 20 + 30
+    assert stages["render"] == 1.0 and 20 <= stages["django"] <= wall_ms + 0.01  # dur=%.2f
     assert not middleware(RequestFactory().get("/")).has_header("Server-Timing")
