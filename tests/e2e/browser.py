@@ -11,7 +11,9 @@ PHONE = {"viewport": {"width": 390, "height": 844}, "has_touch": True, "is_mobil
 
 def shot(page: Page, name: str, *, full_page: bool = True) -> None:
     """Keep a screenshot of the whole page (or of the first screen) as {name}-{width}.png where
-    XAI_SCREENSHOT_DIR says, to look at it; without it, none."""
+    XAI_SCREENSHOT_DIR says, to look at it; without it, none. A phone's whole page is drawn
+    without its touch emulation: it shows the keyboard hints ([P], [E]…) that the phone hides
+    (the first screen, full_page=False, shows what the phone does)."""
     if folder := os.environ.get("XAI_SCREENSHOT_DIR"):
         Path(folder).mkdir(parents=True, exist_ok=True)
         size = page.viewport_size["width"]
