@@ -30,15 +30,23 @@ def _detect_exploration_for(request: HtmxHttpRequest, exploration_id) -> Explora
     return exploration
 
 
+def _box_change_refused(request: HtmxHttpRequest, exploration: Exploration) -> HttpResponse | None:
+    """What a change of the boxes shown (threshold, follow) is answered with instead: the
+    exploration takes no more, or the visitor is over its limit."""
+    if refused := _refused(request, exploration):
+        return refused
+    if refused := ratelimit.refusal(request, "boxes", exploration.visitor):
+        return _error(request, refused, status=429)
+    return None
+
+
 @require_POST
 def threshold(request: HtmxHttpRequest, exploration_id):
     """The score from which a detect exploration's boxes are shown (the page filters at once;
     this keeps it for the next page and the export)."""
     exploration = _detect_exploration_for(request, exploration_id)
-    if refused := _refused(request, exploration):
+    if refused := _box_change_refused(request, exploration):
         return refused
-    if refused := ratelimit.refusal(request, "boxes", exploration.visitor):
-        return _error(request, refused, status=429)
     form = ThresholdForm(request.POST)
     if not form.is_valid():
         return _error(request, first_error(form))
@@ -51,10 +59,8 @@ def follow(request: HtmxHttpRequest, exploration_id):
     """Follow one object (a box) of a detect exploration, or none; the result of the round on
     screen again, leading with that object's score across rounds."""
     exploration = _detect_exploration_for(request, exploration_id)
-    if refused := _refused(request, exploration):
+    if refused := _box_change_refused(request, exploration):
         return refused
-    if refused := ratelimit.refusal(request, "boxes", exploration.visitor):
-        return _error(request, refused, status=429)
     form = FollowForm(request.POST)
     if not form.is_valid():
         return _error(request, first_error(form))
