@@ -8,13 +8,9 @@ from __future__ import annotations
 import logging
 import re
 
-import numpy as np
 from django.conf import settings
-from django.core.files.base import ContentFile
-from django.db import transaction
-from PIL import Image
 
-from . import images, originals
+from . import explanation_files, originals
 from .models import Exploration, Round
 
 log = logging.getLogger(__name__)
@@ -61,14 +57,4 @@ def store(exploration: Exploration, object_id: int) -> None:
         seconds=settings.XAI_DRISE_SECONDS,
     )
     log.info("D-RISE of box %s of %s: %s masks", object_id, exploration.pk, found.masks)
-    png = images.png_bytes(Image.fromarray((found.values * 255).astype(np.uint8), "L"), fast=True)
-    storage = exploration.saliency.storage
-    name = storage.save(f"explorations/{exploration.pk}/{method}.png", ContentFile(png))
-    with transaction.atomic():
-        row = Exploration.objects.select_for_update().filter(pk=exploration.pk).first()
-        if row is None:
-            storage.delete(name)  # the exploration went meanwhile
-            return
-        explanations = {**row.explanations, method: name}
-        Exploration.objects.filter(pk=exploration.pk).update(explanations=explanations)
-    exploration.explanations = explanations
+    explanation_files.save(exploration, method, explanation_files.map_png(found.values))

@@ -15,16 +15,14 @@ import redis
 from celery.exceptions import SoftTimeLimitExceeded
 from django.conf import settings
 from django.core.cache import cache
-from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
-from django.db import transaction
 from PIL import Image
 
 from . import (
     agreement,
     alignment,
     detection_view,
-    images,
+    explanation_files,
     masking,
     notify,
     originals,
@@ -126,25 +124,11 @@ def _store_explanation(exploration: Exploration, model: Classifier, method: str)
                 original.top[0]["index"],
                 method,
             )
-            png = images.png_bytes(Image.fromarray((values * 255).astype(np.uint8), "L"), fast=True)
+            png = explanation_files.map_png(values)
     except Exception:  # the answer stands without the heatmap
         log.exception("no %s for exploration %s", method, exploration.pk)
         return
-    storage = exploration.saliency.storage
-    file_name = "saliency.png" if method == methods.DEFAULT else f"{method}.png"
-    name = storage.save(f"explorations/{exploration.pk}/{file_name}", ContentFile(png))
-    with transaction.atomic():
-        row = Exploration.objects.select_for_update().filter(pk=exploration.pk).first()
-        if row is None:
-            storage.delete(name)  # the exploration went meanwhile
-            return
-        changes = {"explanations": {**row.explanations, method: name}}
-        if method == methods.DEFAULT:
-            changes["saliency"] = name
-        Exploration.objects.filter(pk=exploration.pk).update(**changes)
-    exploration.explanations = changes["explanations"]
-    if method == methods.DEFAULT:
-        exploration.saliency.name = name
+    explanation_files.save(exploration, method, png)
 
 
 def _same_map_elsewhere(exploration: Exploration, original: Round, method: str) -> bytes | None:
