@@ -18,6 +18,7 @@ click-to-result / (fastest model + bare round trip), to be ≤ 1.25.
 from __future__ import annotations
 
 import argparse
+import functools
 import statistics
 import sys
 from pathlib import Path
@@ -82,8 +83,6 @@ def model_only(model_name: str, backends: list[str]) -> dict[str, float]:
 
 def detector_only() -> dict[str, float]:
     """Median ms of the detector alone (forward and decoding) at batch 1 on each runtime."""
-    import time
-
     from painting.inference import runtimes
     from painting.inference.detector import Detector
     from painting.inference.registry import default_detector_name, detector_spec_of
@@ -93,13 +92,8 @@ def detector_only() -> dict[str, float]:
     for backend in runtimes.available_backends():
         detector = Detector(spec, backend=backend)
         batch, _ = detector.prepare([detector_sample()])
-        detector.raw_scores(batch)
-        times = []
-        for _ in range(15):
-            started = time.perf_counter()
-            detector.raw_scores(batch)
-            times.append((time.perf_counter() - started) * 1000)
-        timings[backend] = statistics.median(times)
+        call = functools.partial(detector.raw_scores, batch)
+        timings[backend] = runtimes.time_calls(call, 15).median_ms
     return timings
 
 

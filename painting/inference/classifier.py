@@ -7,9 +7,7 @@ import contextlib
 import functools
 import logging
 import os
-import statistics
 import threading
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -168,15 +166,9 @@ def fastest_backend(
     for backend in candidates:
         model = _loaded(name, backend, cache_dir)
         batch = model.prepare([Image.new("RGB", (256, 256), (124, 116, 104))])
-        model.probabilities_of(batch)  # the first call is several times slower
-        times, used = [], time.process_time()
-        for _ in range(15):
-            started = time.perf_counter()
-            model.probabilities_of(batch)
-            times.append((time.perf_counter() - started) * 1000)
-            time.sleep(0.005)  # a pause, as between rounds: a spinning pool burns CPU in it
-        timings[backend] = statistics.median(times)
-        cpu[backend] = (time.process_time() - used) * 1000 / len(times)
+        call = functools.partial(model.probabilities_of, batch)
+        timed = runtimes.time_calls(call, 15, pause=0.005)
+        timings[backend], cpu[backend] = timed.median_ms, timed.cpu_ms
     fastest = min(timings.values())
     near = [b for b in candidates if timings[b] <= fastest * LATENCY_MARGIN]
     chosen = min(near, key=cpu.__getitem__)

@@ -14,9 +14,7 @@ from __future__ import annotations
 
 import functools
 import logging
-import statistics
 import threading
-import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -359,13 +357,8 @@ def fastest_backend(name: str, cache_dir: Path | None = None) -> str:
     for backend in candidates:
         detector = _loaded(name, backend, None if backend == "torch" else cache_dir)
         batch, _ = detector.prepare([Image.new("RGB", (320, 240), (124, 116, 104))])
-        detector.raw_scores(batch)  # the first call is slower
-        times = []
-        for _ in range(7):
-            started = time.perf_counter()
-            detector.raw_scores(batch)
-            times.append((time.perf_counter() - started) * 1000)
-        timings[backend] = statistics.median(times)
+        call = functools.partial(detector.raw_scores, batch)
+        timings[backend] = runtimes.time_calls(call, 7).median_ms
     chosen = min(timings, key=timings.__getitem__)
     log.info("backend for %s: %s (median ms at batch 1: %s)", name, chosen, timings)
     return chosen

@@ -13,9 +13,12 @@ from __future__ import annotations
 
 import importlib.util
 import os
+import statistics
 import tempfile
 import threading
+import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +32,27 @@ Runner = Callable[[np.ndarray], np.ndarray]
 def available_backends() -> list[str]:
     """The backends whose packages are installed."""
     return [name for name in BACKENDS if importlib.util.find_spec(name) is not None]
+
+
+@dataclass(frozen=True)
+class Timed:
+    median_ms: float  # wall clock per call
+    cpu_ms: float  # this process's CPU time per call, all its threads
+
+
+def time_calls(call: Callable[[], object], repeats: int, pause: float = 0.0) -> Timed:
+    """How long `call` takes, over `repeats` calls after one that is not counted (a first
+    call is several times slower); `pause` seconds after each, as between rounds (a spinning
+    thread pool burns CPU in it, which cpu_ms then shows)."""
+    call()
+    times, used = [], time.process_time()
+    for _ in range(repeats):
+        started = time.perf_counter()
+        call()
+        times.append((time.perf_counter() - started) * 1000)
+        if pause:
+            time.sleep(pause)
+    return Timed(statistics.median(times), (time.process_time() - used) * 1000 / repeats)
 
 
 def compile_model(
